@@ -1,0 +1,35 @@
+// Jest runs the TypeScript sources directly (swc, ESM). Workspace packages resolve to their src/ so
+// tests never depend on a stale build; `tsc -b` type-checks separately.
+const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }];
+
+const shared = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  setupFiles: ['<rootDir>/packages/testing/src/setup-polyfills.ts'],
+  moduleNameMapper: {
+    '^@cnode/runtime/polyfills$': '<rootDir>/packages/runtime/src/polyfills.ts',
+    '^@cnode/(proto|runtime|config|bus|store|service-kit|testing|cli|launcher)$': '<rootDir>/packages/$1/src/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  transform: { '^.+\\.ts$': swc },
+};
+
+export default {
+  projects: [
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/packages/*/test/unit/**/*.test.ts', '<rootDir>/services/*/test/unit/**/*.test.ts'],
+    },
+    {
+      ...shared,
+      displayName: 'integration',
+      testMatch: [
+        '<rootDir>/packages/*/test/integration/**/*.test.ts',
+        '<rootDir>/services/*/test/integration/**/*.test.ts',
+        '<rootDir>/test/e2e/**/*.test.ts',
+      ],
+      testTimeout: 60_000,
+    },
+  ],
+};

@@ -1,0 +1,173 @@
+/**
+ * The one catalog of everything a node creates on shared infrastructure: NATS subjects, JetStream
+ * streams and consumers, Redis keys and the Postgres schema. Everything is namespaced by node name so
+ * several nodes can share one NATS, Postgres and Redis. No other module spells a subject or key.
+ */
+
+/** How a JetStream stream keeps messages. */
+export enum StreamRetention {
+  /** A mailbox: a message is removed once acked by its (single) consumer. */
+  WorkQueue = 'workqueue',
+  /** A log: messages stay until a limit (count, bytes, age) pushes them out. */
+  Limits = 'limits',
+}
+
+export interface StreamSpec {
+  /** Stream name, e.g. CNODE_NODE1_STATE_DELTA. */
+  name: string;
+  /** Catalog key used as a metric label. */
+  label: string;
+  subjects: string[];
+  retention: StreamRetention;
+  maxMsgs: number;
+  maxBytes: number;
+  maxAgeMs: number;
+  /** Refuse new messages when full (mailboxes) or drop the oldest (event logs). */
+  discard: 'new' | 'old';
+  /** Window in which a repeated Nats-Msg-Id is ignored. */
+  duplicateWindowMs: number;
+}
+
+export interface ConsumerSpec {
+  stream: string;
+  /** Durable name, also the metric label. */
+  durable: string;
+  filterSubject?: string;
+  /** Server-side cap of delivered-but-unacked messages. */
+  maxAckPending: number;
+  /** Deliveries before the server gives up on a message. */
+  maxDeliver: number;
+  /** How long the server waits for an ack before redelivering. */
+  ackWaitMs: number;
+}
+
+/** Sizes that come from configuration; defaults mirror the upstream mailbox capacities. */
+export interface CatalogLimits {
+  /** NETWORK_EVENT_CHANNEL_SIZE upstream. */
+  netEventsMax: number;
+  netEventsInFlight: number;
+  /** STATE_DELTA_CHANNEL_CAPACITY upstream; overflow is dropped and heartbeats repair it. */
+  stateDeltaMax: number;
+  /** STATE_DELTA_MAX_IN_FLIGHT upstream. */
+  stateDeltaInFlight: number;
+  /** SYNC_SESSION_CHANNEL_CAPACITY upstream. */
+  syncStreamsMax: number;
+  /** Global cap of concurrent sync sessions (SyncConfig.max_concurrent). */
+  syncMaxConcurrent: number;
+  /** Repeated sync requests for one context inside this window collapse into one. */
+  syncRequestDedupWindowMs: number;
+}
+
+export const DEFAULT_CATALOG_LIMITS: Readonly<CatalogLimits> = {
+  netEventsMax: 1000,
+  netEventsInFlight: 64,
+  stateDeltaMax: 2048,
+  stateDeltaInFlight: 256,
+  syncStreamsMax: 256,
+  syncMaxConcurrent: 30,
+  syncRequestDedupWindowMs: 5_000,
+};
+
+/** Network commands answered by the network service over NATS request/reply. */
+export enum NetworkCommand {
+  Info = 'info',
+}
+
+/** Kinds of NET_EVENTS, the last subject token. */
+export enum NetEventKind {
+  Gossip = 'gossip',
+  PeerSubscribed = 'peer-subscribed',
+  PeerUnsubscribed = 'peer-unsubscribed',
+  StreamOpened = 'stream-opened',
+  PeerConnected = 'peer-connected',
+  PeerDisconnected = 'peer-disconnected',
+}
+
+const MIB = 1024 * 1024;
+/** The broker's per-message cap is the real bound; this keeps a stream's disk use finite. */
+const MAILBOX_MAX_BYTES = 1024 * MIB;
+const MAILBOX_MAX_AGE_MS = 24 * 3_600_000;
+const ACK_WAIT_MS = 30_000;
+const MAX_DELIVER = 10;
+
+export type Catalog = ReturnType<typeof createCatalog>;
+
+export function createCatalog(node: string, limits: Partial<CatalogLimits> = {}) {
+  const l = { ...DEFAULT_CATALOG_LIMITS, ...limits };
+  const root = `cnode.${node}`;
+  const streamPrefix = `CNODE_${node.toUpperCase().replace(/-/g, '_')}`;
+
+  const subjects = {
+    netEvents: `${root}.net.events.>`,
+    netEvent: (kind: NetEventKind) => `${root}.net.events.${kind}`,
+    netCommand: (command: NetworkCommand) => `${root}.net.cmd.${command}`,
+    stateDelta: `${root}.state-delta.>`,
+    /** One subject per context keeps per-context order inspectable. */
+    stateDeltaFor: (contextB58: string) => `${root}.state-delta.${contextB58}`,
+    syncRequests: `${root}.sync.requests.>`,
+    syncRequestFor: (contextB58: string) => `${root}.sync.requests.${contextB58}`,
+    syncStreams: `${root}.sync.streams.>`,
+    syncStreamFor: (protocol: string) => `${root}.sync.streams.${protocol}`,
+    nodeEvents: `${root}.node.events.>`,
+    nodeEventFor: (contextB58: string) => `${root}.node.events.${contextB58}`,
+  };
+
+  const mailbox = (label: string, subject: string, maxMsgs: number, duplicateWindowMs = 120_000): StreamSpec => ({
+    name: `${streamPrefix}_${label}`,
+    label,
+    subjects: [subject],
+    retention: StreamRetention.WorkQueue,
+    maxMsgs,
+    maxBytes: MAILBOX_MAX_BYTES,
+    maxAgeMs: MAILBOX_MAX_AGE_MS,
+    discard: 'new',
+    duplicateWindowMs,
+  });
+
+  const streams = {
+    netEvents: mailbox('NET_EVENTS', subjects.netEvents, l.netEventsMax),
+    stateDelta: mailbox('STATE_DELTA', subjects.stateDelta, l.stateDeltaMax),
+    syncRequests: mailbox('SYNC_REQUESTS', subjects.syncRequests, 4096, l.syncRequestDedupWindowMs),
+    syncStreams: mailbox('SYNC_STREAMS', subjects.syncStreams, l.syncStreamsMax),
+    nodeEvents: {
+      name: `${streamPrefix}_NODE_EVENTS`,
+      label: 'NODE_EVENTS',
+      subjects: [subjects.nodeEvents],
+      retention: StreamRetention.Limits,
+      maxMsgs: 100_000,
+      maxBytes: 256 * MIB,
+      maxAgeMs: 3_600_000,
+      discard: 'old',
+      duplicateWindowMs: 120_000,
+    } satisfies StreamSpec,
+  };
+
+  const consumer = (stream: StreamSpec, durable: string, maxAckPending: number): ConsumerSpec => ({
+    stream: stream.name,
+    durable,
+    maxAckPending,
+    maxDeliver: MAX_DELIVER,
+    ackWaitMs: ACK_WAIT_MS,
+  });
+
+  const consumers = {
+    netEvents: consumer(streams.netEvents, 'node-manager', l.netEventsInFlight),
+    stateDelta: consumer(streams.stateDelta, 'state-delta', l.stateDeltaInFlight),
+    syncRequests: consumer(streams.syncRequests, 'sync-requests', l.syncMaxConcurrent),
+    syncStreams: consumer(streams.syncStreams, 'sync-streams', l.syncMaxConcurrent),
+  };
+
+  const redisPrefix = `cnode:${node}:`;
+  const redis = {
+    /** ioredis keyPrefix: every key below is relative to it. */
+    prefix: redisPrefix,
+    /** One key per service instance, refreshed on a timer, expiring when the instance dies. */
+    serviceStatus: (service: string, instanceId: string) => `svc:${service}:${instanceId}`,
+    /** SCAN patterns are not prefixed by ioredis: this one is absolute. */
+    serviceStatusScanPattern: `${redisPrefix}svc:*`,
+  };
+
+  const postgres = { schema: `cnode_${node.replace(/-/g, '_')}` };
+
+  return { node, subjects, streams, consumers, redis, postgres };
+}

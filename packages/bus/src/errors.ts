@@ -1,0 +1,20 @@
+import { CodedError } from '@cnode/runtime';
+
+export enum BusErrorCode {
+  /** The stream is at its bound and refuses new messages. */
+  StreamFull = 'BUS_STREAM_FULL',
+  PublishFailed = 'BUS_PUBLISH_FAILED',
+  /** A payload on the bus did not decode. */
+  Undecodable = 'BUS_UNDECODABLE',
+  /** A request/reply command got no answer in time, or nobody serves it. */
+  CommandUnavailable = 'BUS_COMMAND_UNAVAILABLE',
+  /** The responder answered with an error. */
+  CommandFailed = 'BUS_COMMAND_FAILED',
+}
+
+export class BusError extends CodedError<BusErrorCode> {
+  constructor(code: BusErrorCode, message: string, meta: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(code, message, meta, options);
+    this.name = 'BusError';
+  }
+}

@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { admin } from '@cnode/proto';
+import { CliError, type Endpoint } from './endpoint.js';
+
+/** A NodeService client that sends the admin token with every call. */
+export function nodeClient(endpoint: Endpoint): admin.NodeServiceClient {
+  const channel = endpoint.tls
+    ? credentials.createSsl(endpoint.caFile ? readFileSync(endpoint.caFile) : null)
+    : credentials.createInsecure();
+  return new admin.NodeServiceClient(endpoint.address, channel);
+}
+
+export function authMetadata(endpoint: Endpoint): Metadata {
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${endpoint.token}`);
+  return metadata;
+}
+
+/** Turns a gRPC failure into a sentence an operator can act on. */
+export function explain(err: ServiceError, endpoint: Endpoint): CliError {
+  switch (err.code) {
+    case status.UNAUTHENTICATED:
+      return new CliError(`the node refused the admin token (${err.details})`);
+    case status.UNAVAILABLE:
+      return new CliError(`cannot reach the admin API at ${endpoint.address}: is the node running? (${err.details})`);
+    case status.DEADLINE_EXCEEDED:
+      return new CliError(`the node at ${endpoint.address} did not answer in time`);
+    default:
+      return new CliError(`${status[err.code] ?? err.code}: ${err.details}`);
+  }
+}

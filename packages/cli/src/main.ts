@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util';
+import { CliError, resolveEndpoint } from './endpoint.js';
+import { fetchInfo, formatInfo } from './commands/info.js';
+
+const USAGE = `usage: cnode <command> [options]
+
+commands:
+  info            the node's name, peer id, addresses, version and service readiness
+
+options:
+  --node NAME       local node to talk to (default: $NODE_NAME or node1)
+  --home DIR        node home holding admin.json (default: .cnode/<node>)
+  --addr HOST:PORT  admin gRPC address (default: from admin.json)
+  --token TOKEN     admin token (default: $CNODE_ADMIN_TOKEN, else the token file)
+  --token-file F    file holding the admin token
+  --tls             use TLS; --ca FILE to trust a private CA
+  --json            print JSON
+  --timeout MS      call deadline (default 5000)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      node: { type: 'string' },
+      home: { type: 'string' },
+      addr: { type: 'string' },
+      token: { type: 'string' },
+      'token-file': { type: 'string' },
+      tls: { type: 'boolean', default: false },
+      ca: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '5000' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const timeoutMs = Number(values.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new CliError('--timeout must be a positive integer');
+  const endpoint = resolveEndpoint(
+    {
+      node: values.node,
+      home: values.home,
+      addr: values.addr,
+      token: values.token,
+      tokenFile: values['token-file'],
+      tls: values.tls,
+      ca: values.ca,
+    },
+    process.env,
+  );
+  switch (command) {
+    case 'info': {
+      const info = await fetchInfo(endpoint, timeoutMs);
+      process.stdout.write(values.json ? `${JSON.stringify(info, null, 2)}\n` : formatInfo(info));
+      return 0;
+    }
+    default:
+      process.stderr.write(`cnode: unknown command "${command}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`cnode: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,134 @@
+import { parseEnv, deepFreeze } from '@cnode/runtime';
+import { nodeEnvSchema, type ServiceName, type NodeEnv } from './schema.js';
+
+/** The whole node's configuration, grouped the way the seed's NodeConfig is. */
+export interface NodeConfig {
+  service: ServiceName;
+  node: { name: string; home: string; mode: 'standard' | 'read-only'; masterKeyHex: string | undefined };
+  log: { level: NodeEnv['LOG_LEVEL'] };
+  http: { host: string; port: number };
+  shutdown: { deadlineMs: number };
+  status: { intervalMs: number };
+  nats: { url: string };
+  postgres: { url: string; poolMax: number };
+  redis: { url: string };
+  network: {
+    listen: string[];
+    announce: string[];
+    bootstrap: string[];
+    mdns: boolean;
+    commandTimeoutMs: number;
+  };
+  admin: {
+    grpcListen: string;
+    token: string | undefined;
+    tokenFile: string | undefined;
+    tlsCertFile: string | undefined;
+    tlsKeyFile: string | undefined;
+  };
+  sync: {
+    timeoutMs: number;
+    sessionDeadlineMs: number;
+    intervalMs: number;
+    frequencyMs: number;
+    maxConcurrent: number;
+    snapshotChunkSize: number;
+    deltaSyncThreshold: number;
+    peerStateProbeConcurrency: number;
+    parentPullAdditionalPeers: number;
+    parentPullBudgetMs: number;
+    openStreamTimeoutMs: number;
+    namespaceDiscoveryWaitMs: number;
+    heartbeatIntervalMs: number;
+  };
+  stateDelta: { queueMax: number; maxInFlight: number; processingTimeoutMs: number };
+  netEvents: { queueMax: number; maxInFlight: number };
+  blobs: { cacheMaxCount: number; cacheMaxBytes: number; cacheMaxAgeMs: number; maxStreamSize: number };
+  gc: {
+    intervalMs: number;
+    tombstoneRetentionMs: number;
+    pendingDeltaMaxAgeMs: number;
+    dagCompaction: { enabled: boolean; minDeltas: number; retainRecent: number; checkIntervalMs: number };
+  };
+}
+
+/**
+ * Reads the node configuration from the environment once. Throws ConfigError naming every bad key.
+ * Nothing outside a service's `config.ts` reads `process.env`.
+ */
+export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Readonly<NodeConfig> {
+  const e = parseEnv(nodeEnvSchema(service), env);
+  return deepFreeze({
+    service,
+    node: {
+      name: e.NODE_NAME,
+      home: e.NODE_HOME ?? `.cnode/${e.NODE_NAME}`,
+      mode: e.NODE_MODE,
+      masterKeyHex: e.NODE_MASTER_KEY,
+    },
+    log: { level: e.LOG_LEVEL },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    shutdown: { deadlineMs: e.SHUTDOWN_DEADLINE },
+    status: { intervalMs: e.SERVICE_STATUS_INTERVAL },
+    nats: { url: e.NATS_URL },
+    postgres: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
+    redis: { url: e.REDIS_URL },
+    network: {
+      listen: e.NETWORK_LISTEN,
+      announce: e.NETWORK_ANNOUNCE,
+      bootstrap: e.NETWORK_BOOTSTRAP,
+      mdns: e.NETWORK_MDNS,
+      commandTimeoutMs: e.NETWORK_COMMAND_TIMEOUT,
+    },
+    admin: {
+      grpcListen: e.ADMIN_GRPC_LISTEN,
+      token: e.ADMIN_TOKEN,
+      tokenFile: e.ADMIN_TOKEN_FILE,
+      tlsCertFile: e.ADMIN_TLS_CERT_FILE,
+      tlsKeyFile: e.ADMIN_TLS_KEY_FILE,
+    },
+    sync: {
+      timeoutMs: e.SYNC_TIMEOUT,
+      sessionDeadlineMs: e.SYNC_SESSION_DEADLINE,
+      intervalMs: e.SYNC_INTERVAL,
+      frequencyMs: e.SYNC_FREQUENCY,
+      maxConcurrent: e.SYNC_MAX_CONCURRENT,
+      snapshotChunkSize: e.SYNC_SNAPSHOT_CHUNK_SIZE,
+      deltaSyncThreshold: e.SYNC_DELTA_SYNC_THRESHOLD,
+      peerStateProbeConcurrency: e.SYNC_PEER_STATE_PROBE_CONCURRENCY,
+      parentPullAdditionalPeers: e.SYNC_PARENT_PULL_ADDITIONAL_PEERS,
+      parentPullBudgetMs: e.SYNC_PARENT_PULL_BUDGET,
+      openStreamTimeoutMs: e.SYNC_OPEN_STREAM_TIMEOUT,
+      namespaceDiscoveryWaitMs: e.SYNC_NAMESPACE_DISCOVERY_WAIT,
+      heartbeatIntervalMs: e.SYNC_HEARTBEAT_INTERVAL,
+    },
+    stateDelta: {
+      queueMax: e.STATE_DELTA_QUEUE_MAX,
+      maxInFlight: e.STATE_DELTA_MAX_IN_FLIGHT,
+      processingTimeoutMs: e.STATE_DELTA_PROCESSING_TIMEOUT,
+    },
+    netEvents: { queueMax: e.NET_EVENTS_QUEUE_MAX, maxInFlight: e.NET_EVENTS_MAX_IN_FLIGHT },
+    blobs: {
+      cacheMaxCount: e.BLOB_CACHE_MAX_COUNT,
+      cacheMaxBytes: e.BLOB_CACHE_MAX_BYTES,
+      cacheMaxAgeMs: e.BLOB_CACHE_MAX_AGE,
+      maxStreamSize: e.BLOB_MAX_STREAM_SIZE,
+    },
+    gc: {
+      intervalMs: e.GC_INTERVAL,
+      tombstoneRetentionMs: e.GC_TOMBSTONE_RETENTION,
+      pendingDeltaMaxAgeMs: e.PENDING_DELTA_MAX_AGE,
+      dagCompaction: {
+        enabled: e.DAG_COMPACTION_ENABLED,
+        minDeltas: e.DAG_COMPACTION_MIN_DELTAS,
+        retainRecent: e.DAG_COMPACTION_RETAIN_RECENT,
+        checkIntervalMs: e.DAG_COMPACTION_CHECK_INTERVAL,
+      },
+    },
+  });
+}
+
+/** Environment variable names of every knob (for docs and the launcher). */
+export function knobNames(): string[] {
+  return Object.keys(nodeEnvSchema('network').shape);
+}

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { envField as f } from '@cnode/runtime';
+
+/** Node names become NATS subject tokens, stream names, a Postgres schema and a Redis key prefix. */
+export const NODE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}$/;
+
+export const SERVICE_NAMES = ['network', 'node-manager', 'sync', 'state-delta', 'gc'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/**
+ * Default health/metrics HTTP port of each service; `HTTP_PORT` overrides it per process. The
+ * launcher gives every process of a devnet its own.
+ */
+export const DEFAULT_HTTP_PORTS: Readonly<Record<ServiceName, number>> = {
+  network: 9101,
+  'node-manager': 9102,
+  'state-delta': 9103,
+  sync: 9104,
+  gc: 9105,
+};
+
+/**
+ * Every knob of the node, keyed by environment variable. Defaults follow the upstream NodeConfig /
+ * SyncConfig / node constants (reference spec §11); docs/configuration.md documents each one.
+ */
+export function nodeEnvSchema(service: ServiceName) {
+  return z.object({
+    // --- node ---
+    NODE_NAME: z
+      .string()
+      .optional()
+      .transform((v) => v ?? 'node1')
+      .refine((v) => NODE_NAME_PATTERN.test(v), {
+        message: 'expected lowercase letters, digits and dashes, starting with a letter, at most 31 characters',
+      }),
+    NODE_HOME: f.optionalString(),
+    NODE_MODE: f.oneOf(['standard', 'read-only'] as const, 'standard'),
+    NODE_MASTER_KEY: f.optionalString().refine((v) => v === undefined || /^[0-9a-f]{64}$/i.test(v), {
+      message: 'expected 64 hex characters (a 32-byte key)',
+    }),
+    LOG_LEVEL: f.oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
+    HTTP_HOST: f.string('127.0.0.1'),
+    HTTP_PORT: f.int(DEFAULT_HTTP_PORTS[service], { min: 0, max: 65535 }),
+    SHUTDOWN_DEADLINE: f.duration('10s', { min: 100 }),
+    SERVICE_STATUS_INTERVAL: f.duration('3s', { min: 100 }),
+    // --- infrastructure ---
+    NATS_URL: f.string('nats://127.0.0.1:4222'),
+    DATABASE_URL: f.url('postgres://postgres@127.0.0.1:5432/postgres', ['postgres', 'postgresql']),
+    DATABASE_POOL_MAX: f.int(4, { min: 1, max: 100 }),
+    REDIS_URL: f.url('redis://127.0.0.1:6379', ['redis', 'rediss']),
+    // --- network (NetworkConfig) ---
+    NETWORK_LISTEN: f.list(['/ip4/0.0.0.0/tcp/2428']),
+    NETWORK_ANNOUNCE: f.list(),
+    NETWORK_BOOTSTRAP: f.list(),
+    NETWORK_MDNS: f.bool(false),
+    NETWORK_COMMAND_TIMEOUT: f.duration('5s', { min: 10 }),
+    // --- admin API (ServerConfig) ---
+    ADMIN_GRPC_LISTEN: f.string('127.0.0.1:2528'),
+    ADMIN_TOKEN: f.optionalString(),
+    ADMIN_TOKEN_FILE: f.optionalString(),
+    ADMIN_TLS_CERT_FILE: f.optionalString(),
+    ADMIN_TLS_KEY_FILE: f.optionalString(),
+    // --- sync (SyncConfig) ---
+    SYNC_TIMEOUT: f.duration('30s', { min: 1 }),
+    SYNC_SESSION_DEADLINE: f.duration('30s', { min: 1 }),
+    SYNC_INTERVAL: f.duration('5s', { min: 1 }),
+    SYNC_FREQUENCY: f.duration('10s', { min: 1 }),
+    SYNC_MAX_CONCURRENT: f.int(30, { min: 1, max: 1024 }),
+    SYNC_SNAPSHOT_CHUNK_SIZE: f.size('64KiB'),
+    SYNC_DELTA_SYNC_THRESHOLD: f.int(128, { min: 1 }),
+    SYNC_PEER_STATE_PROBE_CONCURRENCY: f.int(4, { min: 1, max: 64 }),
+    SYNC_PARENT_PULL_ADDITIONAL_PEERS: f.int(1, { min: 0, max: 16 }),
+    SYNC_PARENT_PULL_BUDGET: f.duration('5s', { min: 1 }),
+    SYNC_OPEN_STREAM_TIMEOUT: f.duration('3s', { min: 1 }),
+    SYNC_NAMESPACE_DISCOVERY_WAIT: f.duration('45s', { min: 0 }),
+    SYNC_HEARTBEAT_INTERVAL: f.duration('30s', { min: 1 }),
+    // --- state-delta ---
+    STATE_DELTA_QUEUE_MAX: f.int(2048, { min: 1, max: 1_000_000 }),
+    STATE_DELTA_MAX_IN_FLIGHT: f.int(256, { min: 1, max: 10_000 }),
+    STATE_DELTA_PROCESSING_TIMEOUT: f.duration('60s', { min: 1 }),
+    // --- node-manager (network event intake) ---
+    NET_EVENTS_QUEUE_MAX: f.int(1000, { min: 1, max: 1_000_000 }),
+    NET_EVENTS_MAX_IN_FLIGHT: f.int(64, { min: 1, max: 10_000 }),
+    // --- blobs (BlobStoreConfig and blob cache constants) ---
+    BLOB_CACHE_MAX_COUNT: f.int(100, { min: 0 }),
+    BLOB_CACHE_MAX_BYTES: f.size('500MiB'),
+    BLOB_CACHE_MAX_AGE: f.duration('300s', { min: 1 }),
+    BLOB_MAX_STREAM_SIZE: f.size('500MiB'),
+    // --- gc ---
+    GC_INTERVAL: f.duration('12h', { min: 1000 }),
+    GC_TOMBSTONE_RETENTION: f.duration('1d', { min: 0 }),
+    PENDING_DELTA_MAX_AGE: f.duration('300s', { min: 1 }),
+    DAG_COMPACTION_ENABLED: f.bool(true),
+    DAG_COMPACTION_MIN_DELTAS: f.int(10_000, { min: 1 }),
+    DAG_COMPACTION_RETAIN_RECENT: f.int(1000, { min: 0 }),
+    DAG_COMPACTION_CHECK_INTERVAL: f.duration('3600s', { min: 1000 }),
+  });
+}
+
+export type NodeEnv = z.output<ReturnType<typeof nodeEnvSchema>>;

@@ -1,0 +1,131 @@
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '@cnode/runtime';
+import { loadNodeConfig } from '@cnode/config';
+import { SERVICE_NAMES, localNode, type LocalNode } from './node-env.js';
+import { SupervisedProcess } from './supervisor.js';
+
+/** How long `npm start` waits for every service to report ready before saying which did not. */
+const READY_TIMEOUT_MS = 60_000;
+/** How long Ctrl-C waits for the services to exit before killing them. */
+const STOP_TIMEOUT_MS = 10_000;
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const write = (line: string): void => void process.stdout.write(`${line}\n`);
+
+function parse(): { nodes: number } {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { nodes: { type: 'string' }, devnet: { type: 'boolean', default: false } },
+  });
+  const nodes = Number(values.nodes ?? (values.devnet ? '3' : '1'));
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) {
+    process.stderr.write('cnode launcher: --nodes must be an integer from 1 to 16\n');
+    process.exit(2);
+  }
+  return { nodes };
+}
+
+/** Fails fast, before any process starts, listing every bad key of every node. */
+function validate(nodes: LocalNode[]): void {
+  const problems: string[] = [];
+  for (const node of nodes) {
+    for (const service of SERVICE_NAMES) {
+      try {
+        loadNodeConfig(service, node.envFor(service));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        problems.push(`${node.name}: ${err.message}`);
+        break; // every service reads the same keys: one report per node
+      }
+    }
+  }
+  if (problems.length > 0) {
+    process.stderr.write(`${problems.join('\n')}\n`);
+    process.exit(1);
+  }
+}
+
+async function isReady(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function waitReady(nodes: LocalNode[], startedAt: number): Promise<void> {
+  const pending = new Set(nodes.flatMap((n) => SERVICE_NAMES.map((s) => `${n.name}/${s}`)));
+  while (pending.size > 0 && Date.now() - startedAt < READY_TIMEOUT_MS) {
+    for (const node of nodes) {
+      for (const service of SERVICE_NAMES) {
+        const key = `${node.name}/${service}`;
+        if (pending.has(key) && (await isReady(node.httpPort(service)))) pending.delete(key);
+      }
+    }
+    if (pending.size > 0) await new Promise((r) => setTimeout(r, 250));
+  }
+  if (pending.size > 0) {
+    write(`cnode: not ready after ${READY_TIMEOUT_MS / 1000}s: ${[...pending].join(', ')} (still trying)`);
+    return;
+  }
+  const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
+  write(`cnode: ${nodes.length} node(s), ${nodes.length * SERVICE_NAMES.length} processes ready in ${seconds}s`);
+  for (const node of nodes) {
+    write(`cnode:   ${node.name}  admin gRPC ${node.adminAddress}  token in ${node.home}/admin.token`);
+  }
+  write(`cnode: try 'npx cnode info${nodes.length > 1 ? ' --node node2' : ''}'; Ctrl-C stops everything`);
+}
+
+async function main(): Promise<void> {
+  const { nodes: count } = parse();
+  const homeRoot = '.cnode';
+  const nodes = Array.from({ length: count }, (_, i) => localNode(i + 1, count, process.env, homeRoot));
+  validate(nodes);
+
+  const labelWidth = Math.max(...nodes.flatMap((n) => SERVICE_NAMES.map((s) => `${n.name}/${s}`.length)));
+  const processes = nodes.flatMap((node) =>
+    SERVICE_NAMES.map(
+      (service) =>
+        new SupervisedProcess(
+          {
+            label: `${node.name}/${service}`.padEnd(labelWidth),
+            script: `services/${service}/dist/main.js`,
+            env: node.envFor(service),
+            cwd: repoRoot,
+          },
+          write,
+        ),
+    ),
+  );
+
+  let stopping = false;
+  const stopAll = (): void => {
+    if (stopping) {
+      write('cnode: second signal, killing services');
+      for (const p of processes) p.kill();
+      process.exit(1);
+    }
+    stopping = true;
+    write('cnode: stopping services…');
+    const killTimer = setTimeout(() => {
+      write(`cnode: services still running after ${STOP_TIMEOUT_MS / 1000}s, killing them`);
+      for (const p of processes) p.kill();
+      process.exit(1);
+    }, STOP_TIMEOUT_MS);
+    void Promise.all(processes.map((p) => p.stop())).then(() => {
+      clearTimeout(killTimer);
+      write('cnode: stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', stopAll);
+  process.on('SIGTERM', stopAll);
+
+  const startedAt = Date.now();
+  for (const p of processes) p.start();
+  await waitReady(nodes, startedAt);
+}
+
+await main();

@@ -1,0 +1,1 @@
+export * from './gen/cnode/admin/v1/node.js';

@@ -1,0 +1,3 @@
+export * from './infra.js';
+export * from './service-status.js';
+export * from './service-builder.js';

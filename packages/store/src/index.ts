@@ -1,0 +1,4 @@
+export * from './migrate.js';
+export * from './postgres.js';
+export * from './redis.js';
+export * from './sealed-box.js';

@@ -1,0 +1,46 @@
+import postgres from 'postgres';
+import type { Logger, Startable } from '@cnode/runtime';
+
+export type Sql = postgres.Sql;
+
+export interface PostgresOptions {
+  url: string;
+  /** Per-node schema; every unqualified table name resolves in it. */
+  schema: string;
+  poolMax: number;
+  applicationName: string;
+  logger: Logger;
+}
+
+/**
+ * The process's Postgres pool as a lifecycle component. Start checks connectivity; stop lets running
+ * queries finish (bounded) before closing.
+ */
+export class PostgresComponent implements Startable {
+  readonly name = 'postgres';
+  private client: Sql | undefined;
+
+  constructor(private readonly opts: PostgresOptions) {}
+
+  get sql(): Sql {
+    if (!this.client) throw new Error('Postgres is not connected');
+    return this.client;
+  }
+
+  async start(): Promise<void> {
+    const sql = postgres(this.opts.url, {
+      max: this.opts.poolMax,
+      onnotice: () => undefined,
+      connection: { application_name: this.opts.applicationName, search_path: `"${this.opts.schema}",public` },
+      connect_timeout: 10,
+    });
+    this.client = sql;
+    await sql`select 1`;
+  }
+
+  async stop(): Promise<void> {
+    const sql = this.client;
+    this.client = undefined;
+    await sql?.end({ timeout: 5 });
+  }
+}

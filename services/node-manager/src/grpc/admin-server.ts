@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
+import { admin, DESCRIPTOR_SET_PATH } from '@cnode/proto';
+import type { Logger, Startable } from '@cnode/runtime';
+import { ADMIN_ENDPOINT_FILE } from '../constants.js';
+import type { NodeManagerMetrics } from '../metrics.js';
+import { resolveAdminToken } from './admin-token.js';
+import { authInterceptor } from './auth-interceptor.js';
+import { getInfo, type GetInfoDeps } from './get-info.js';
+import { unary } from './unary.js';
+
+const NODE_SERVICE_NAME = 'cnode.admin.v1.NodeService';
+/** How long in-flight calls may run after stop() before the server is torn down. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+export interface AdminServerOptions {
+  listen: string;
+  home: string;
+  token: string | undefined;
+  tokenFile: string | undefined;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  metrics: NodeManagerMetrics;
+  logger: Logger;
+  info: Omit<GetInfoDeps, 'logger'>;
+}
+
+/**
+ * The gRPC admin API: NodeService behind token authentication, plus the standard health service
+ * (unauthenticated, for probes) and server reflection.
+ */
+export class AdminServer implements Startable {
+  readonly name = 'admin-grpc';
+  private server: Server | undefined;
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [NODE_SERVICE_NAME]: 'NOT_SERVING' });
+  private boundPort: number | undefined;
+
+  constructor(private readonly opts: AdminServerOptions) {}
+
+  /** host:port actually bound (the configured port may be 0). */
+  get address(): string | undefined {
+    if (this.boundPort === undefined) return undefined;
+    return `${this.opts.listen.replace(/:\d+$/, '')}:${this.boundPort}`;
+  }
+
+  async start(): Promise<void> {
+    const { token, source } = await resolveAdminToken(this.opts);
+    const deps = { metrics: this.opts.metrics, logger: this.opts.logger };
+    const server = new Server({ interceptors: [authInterceptor(token, this.opts.metrics)] });
+    server.addService(admin.NodeServiceService, {
+      getInfo: unary('GetInfo', deps, () => getInfo({ ...this.opts.info, logger: this.opts.logger })),
+    } satisfies admin.NodeServiceServer);
+    this.health.addToServer(server);
+    new ReflectionService(loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET_PATH))).addToServer(server);
+
+    const credentials =
+      this.opts.tlsCertFile && this.opts.tlsKeyFile
+        ? ServerCredentials.createSsl(
+            null,
+            [{ cert_chain: readFileSync(this.opts.tlsCertFile), private_key: readFileSync(this.opts.tlsKeyFile) }],
+            false,
+          )
+        : ServerCredentials.createInsecure();
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(this.opts.listen, credentials, (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    this.server = server;
+    await this.writeEndpointFile(source);
+    this.opts.logger.info(
+      { address: this.address, tokenSource: source, tls: Boolean(this.opts.tlsCertFile) },
+      'Admin gRPC listening',
+    );
+  }
+
+  afterStart(): void {
+    this.health.setStatus('', 'SERVING');
+    this.health.setStatus(NODE_SERVICE_NAME, 'SERVING');
+  }
+
+  /** Lets the local `cnode` CLI find this node: address and where the token is (never the token). */
+  private async writeEndpointFile(tokenSource: string): Promise<void> {
+    await mkdir(this.opts.home, { recursive: true, mode: 0o700 });
+    const endpoint = {
+      address: this.address,
+      tls: Boolean(this.opts.tlsCertFile),
+      tokenFile: tokenSource === 'ADMIN_TOKEN' ? undefined : tokenSource,
+    };
+    await writeFile(join(this.opts.home, ADMIN_ENDPOINT_FILE), `${JSON.stringify(endpoint, null, 2)}\n`, {
+      mode: 0o600,
+    });
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(NODE_SERVICE_NAME, 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, SHUTDOWN_GRACE_MS);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,79 @@
+import { bus, wire } from '@cnode/proto';
+import { ProcessingAction, ProcessingError, type Logger } from '@cnode/runtime';
+import { NodeManagerErrorCode } from '../errors.js';
+import type { NodeManagerMetrics } from '../metrics.js';
+
+export interface NetworkEventDeps {
+  metrics: NodeManagerMetrics;
+  logger: Logger;
+}
+
+/** Payload decoder of the NET_EVENTS consumer; a throw marks the message as poison. */
+export function decodeNetworkEvent(data: Uint8Array): bus.NetworkEvent {
+  return bus.NetworkEvent.decode(data);
+}
+
+/**
+ * Dispatch of one network event (the seed's Handler<NetworkEvent>): routes by variant and counts it.
+ * This file only switches; each kind's behaviour lives in its own handler module as it lands.
+ */
+export async function handleNetworkEvent(deps: NetworkEventDeps, message: bus.NetworkEvent): Promise<void> {
+  const event = message.event;
+  if (!event) {
+    throw new ProcessingError(
+      ProcessingAction.Reject,
+      NodeManagerErrorCode.EmptyNetworkEvent,
+      'network event has no variant',
+    );
+  }
+  deps.metrics.networkEvents.inc({ kind: event.$case });
+  switch (event.$case) {
+    case 'gossipMessage':
+      dispatchBroadcast(deps, event.gossipMessage);
+      return;
+    case 'peerConnected':
+      deps.logger.debug({ peer: event.peerConnected.peer }, 'Peer connected');
+      return;
+    case 'peerDisconnected':
+      deps.logger.debug({ peer: event.peerDisconnected.peer }, 'Peer disconnected');
+      return;
+    case 'peerSubscribed':
+    case 'peerUnsubscribed':
+    case 'streamOpened':
+      deps.logger.debug({ kind: event.$case }, 'Network event received');
+      return;
+  }
+}
+
+function dispatchBroadcast(deps: NetworkEventDeps, gossip: bus.GossipMessage): void {
+  let broadcast: wire.BroadcastMessage;
+  try {
+    broadcast = wire.BroadcastMessage.decode(gossip.data);
+  } catch (err) {
+    throw new ProcessingError(
+      ProcessingAction.Reject,
+      NodeManagerErrorCode.MalformedBroadcast,
+      'gossip is not a BroadcastMessage',
+      {
+        cause: err,
+        meta: { topic: gossip.topic, source: gossip.sourcePeer },
+      },
+    );
+  }
+  const payload = broadcast.payload;
+  if (!payload) {
+    throw new ProcessingError(
+      ProcessingAction.Reject,
+      NodeManagerErrorCode.UnknownBroadcastVariant,
+      'BroadcastMessage has no known variant',
+      {
+        meta: { topic: gossip.topic, source: gossip.sourcePeer },
+      },
+    );
+  }
+  deps.metrics.broadcastMessages.inc({ variant: payload.$case });
+  deps.logger.debug(
+    { variant: payload.$case, topic: gossip.topic, source: gossip.sourcePeer },
+    'Matched broadcast message',
+  );
+}
