@@ -15,6 +15,8 @@ const shared = {
 };
 
 export default {
+  // Integration tests wait on real brokers and processes; they poll for effects, never sleep blindly.
+  testTimeout: 60_000,
   projects: [
     {
       ...shared,
@@ -29,7 +31,6 @@ export default {
         '<rootDir>/services/*/test/integration/**/*.test.ts',
         '<rootDir>/test/e2e/**/*.test.ts',
       ],
-      testTimeout: 60_000,
     },
   ],
 };

@@ -109,7 +109,7 @@ export class StreamConsumer<T> implements Startable {
       try {
         decoded = this.opts.decode(msg.data);
       } catch (err) {
-        msg.term('undecodable payload');
+        msg.term();
         this.count(ConsumeOutcome.Poison, 'UNDECODABLE');
         this.log.warn({ subject: msg.subject, seq: msg.seq, err: errorMessage(err) }, 'Terminated undecodable message');
         return;
@@ -133,6 +133,8 @@ export class StreamConsumer<T> implements Startable {
     }
   }
 
+  // term() is always sent without a reason: servers before 2.10 ignore "+TERM <reason>" and leave the
+  // message pending. The reason goes to the log and the metric instead.
   private settleFailure(msg: JsMsg, err: unknown): void {
     const fields = { subject: msg.subject, seq: msg.seq, delivery: msg.info.deliveryCount, err: errorMessage(err) };
     const known = isProcessingError(err);
@@ -146,13 +148,13 @@ export class StreamConsumer<T> implements Startable {
       return;
     }
     if (action === ProcessingAction.Reject) {
-      msg.term(code);
+      msg.term();
       this.count(ConsumeOutcome.Rejected, code);
       this.log.warn({ ...fields, code }, 'Rejected message');
       return;
     }
     if (msg.info.deliveryCount >= this.opts.spec.maxDeliver) {
-      msg.term(`gave up after ${msg.info.deliveryCount} deliveries: ${code}`);
+      msg.term();
       this.count(ConsumeOutcome.Exhausted, code);
       this.log.error({ ...fields, code }, 'Gave up on message after max deliveries');
       return;

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@cnode/runtime';
 import { loadNodeConfig } from '@cnode/config';
-import { SERVICE_NAMES, localNode, type LocalNode } from './node-env.js';
+import { DEFAULT_HTTP_PORT_BASE, SERVICE_NAMES, localNode, type LocalNode } from './node-env.js';
 import { SupervisedProcess } from './supervisor.js';
 
 /** How long `npm start` waits for every service to report ready before saying which did not. */
@@ -13,17 +15,36 @@ const STOP_TIMEOUT_MS = 10_000;
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const write = (line: string): void => void process.stdout.write(`${line}\n`);
 
-function parse(): { nodes: number } {
+function parse(): { nodes: number; httpPortBase: number } {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { nodes: { type: 'string' }, devnet: { type: 'boolean', default: false } },
+    options: {
+      nodes: { type: 'string' },
+      devnet: { type: 'boolean', default: false },
+      'http-port-base': { type: 'string', default: String(DEFAULT_HTTP_PORT_BASE) },
+    },
   });
   const nodes = Number(values.nodes ?? (values.devnet ? '3' : '1'));
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16) {
     process.stderr.write('cnode launcher: --nodes must be an integer from 1 to 16\n');
     process.exit(2);
   }
-  return { nodes };
+  const httpPortBase = Number(values['http-port-base']);
+  if (!Number.isInteger(httpPortBase) || httpPortBase < 1024 || httpPortBase > 65000) {
+    process.stderr.write('cnode launcher: --http-port-base must be an integer from 1024 to 65000\n');
+    process.exit(2);
+  }
+  return { nodes, httpPortBase };
+}
+
+/** The admin address node-manager actually bound (the configured port may be 0). */
+function adminAddress(node: LocalNode): string {
+  try {
+    const endpoint = JSON.parse(readFileSync(join(node.home, 'admin.json'), 'utf8')) as { address?: string };
+    return endpoint.address ?? node.adminAddress;
+  } catch {
+    return node.adminAddress;
+  }
 }
 
 /** Fails fast, before any process starts, listing every bad key of every node. */
@@ -73,15 +94,15 @@ async function waitReady(nodes: LocalNode[], startedAt: number): Promise<void> {
   const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
   write(`cnode: ${nodes.length} node(s), ${nodes.length * SERVICE_NAMES.length} processes ready in ${seconds}s`);
   for (const node of nodes) {
-    write(`cnode:   ${node.name}  admin gRPC ${node.adminAddress}  token in ${node.home}/admin.token`);
+    write(`cnode:   ${node.name}  admin gRPC ${adminAddress(node)}  token in ${node.home}/admin.token`);
   }
   write(`cnode: try 'npx cnode info${nodes.length > 1 ? ' --node node2' : ''}'; Ctrl-C stops everything`);
 }
 
 async function main(): Promise<void> {
-  const { nodes: count } = parse();
+  const { nodes: count, httpPortBase } = parse();
   const homeRoot = '.cnode';
-  const nodes = Array.from({ length: count }, (_, i) => localNode(i + 1, count, process.env, homeRoot));
+  const nodes = Array.from({ length: count }, (_, i) => localNode(i + 1, count, process.env, homeRoot, httpPortBase));
   validate(nodes);
 
   const labelWidth = Math.max(...nodes.flatMap((n) => SERVICE_NAMES.map((s) => `${n.name}/${s}`.length)));

@@ -8,6 +8,8 @@ export const BASE_LIBP2P_PORT = 2428;
 export const BASE_ADMIN_PORT = 2528;
 /** Each further node's health ports are shifted by this much. */
 export const HTTP_PORT_STRIDE = 10;
+/** Health ports are base + 1 (network) … base + 5 (gc) for node 1; see DEFAULT_HTTP_PORTS. */
+export const DEFAULT_HTTP_PORT_BASE = 9100;
 
 export interface LocalNode {
   name: string;
@@ -34,7 +36,13 @@ function masterKeyFor(home: string): string {
  * Environment for node `index` of `count`: its own name, home, ports and keys. With one node, every
  * variable already in the environment is kept; a devnet assigns per-node values.
  */
-export function localNode(index: number, count: number, baseEnv: NodeJS.ProcessEnv, homeRoot: string): LocalNode {
+export function localNode(
+  index: number,
+  count: number,
+  baseEnv: NodeJS.ProcessEnv,
+  homeRoot: string,
+  httpPortBase: number = DEFAULT_HTTP_PORT_BASE,
+): LocalNode {
   const single = count === 1;
   const name = single ? (baseEnv.NODE_NAME ?? 'node1') : `node${index}`;
   const home = single && baseEnv.NODE_HOME ? baseEnv.NODE_HOME : join(homeRoot, name);
@@ -51,7 +59,8 @@ export function localNode(index: number, count: number, baseEnv: NodeJS.ProcessE
     ADMIN_TOKEN_FILE: pick('ADMIN_TOKEN_FILE', join(home, 'admin.token')),
     NETWORK_LISTEN: pick('NETWORK_LISTEN', `/ip4/127.0.0.1/tcp/${BASE_LIBP2P_PORT + offset}`),
   };
-  const httpPort = (service: ServiceName): number => DEFAULT_HTTP_PORTS[service] + offset * HTTP_PORT_STRIDE;
+  const httpPort = (service: ServiceName): number =>
+    DEFAULT_HTTP_PORTS[service] - DEFAULT_HTTP_PORT_BASE + httpPortBase + offset * HTTP_PORT_STRIDE;
   return {
     name,
     home,

@@ -45,6 +45,7 @@ export class SupervisedProcess {
     });
     this.child = child;
     const prefix = `${this.spec.label} │ `;
+    this.write(`${prefix}started (pid ${child.pid})`);
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => this.write(prefix + formatLogLine(line)));
     }

@@ -1,0 +1,5 @@
+export * from './infra.js';
+export * from './service-harness.js';
+export * from './wait-for.js';
+export * from './processes.js';
+export * from './grpc-clients.js';

@@ -1,0 +1,84 @@
+import { describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { type bus, wire } from '@cnode/proto';
+import { ProcessingAction, isProcessingError } from '@cnode/runtime';
+import { handleNetworkEvent } from '../../../src/handlers/network-event.js';
+import { createNodeManagerMetrics } from '../../../src/metrics.js';
+import { NodeManagerErrorCode } from '../../../src/errors.js';
+
+function deps() {
+  const registry = new Registry();
+  return { registry, metrics: createNodeManagerMetrics(registry), logger: pino({ level: 'silent' }) };
+}
+
+function gossip(data: Uint8Array): bus.NetworkEvent {
+  return {
+    observedAtMs: 1n,
+    event: {
+      $case: 'gossipMessage',
+      gossipMessage: { topic: 't', sourcePeer: 'p', messageId: 'm', data: Buffer.from(data) },
+    },
+  };
+}
+
+async function rejection(promise: Promise<void>): Promise<{ action: ProcessingAction; code: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    if (isProcessingError(err)) return { action: err.action, code: err.code };
+    throw err;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('handleNetworkEvent', () => {
+  it('counts each event by kind', async () => {
+    const d = deps();
+    await handleNetworkEvent(d, {
+      observedAtMs: 1n,
+      event: { $case: 'peerConnected', peerConnected: { peer: 'p', remoteAddr: '' } },
+    });
+    await handleNetworkEvent(d, {
+      observedAtMs: 1n,
+      event: { $case: 'peerConnected', peerConnected: { peer: 'q', remoteAddr: '' } },
+    });
+    const values = (await d.metrics.networkEvents.get()).values;
+    expect(values.find((v) => v.labels.kind === 'peerConnected')?.value).toBe(2);
+  });
+
+  it('decodes gossip as a BroadcastMessage and counts its variant', async () => {
+    const d = deps();
+    const heartbeat = wire.BroadcastMessage.encode({
+      payload: {
+        $case: 'hashHeartbeat',
+        hashHeartbeat: { contextId: Buffer.alloc(32), rootHash: Buffer.alloc(32), dagHeads: [] },
+      },
+    }).finish();
+    await handleNetworkEvent(d, gossip(heartbeat));
+    const values = (await d.metrics.broadcastMessages.get()).values;
+    expect(values.find((v) => v.labels.variant === 'hashHeartbeat')?.value).toBe(1);
+  });
+
+  it('rejects an event without a variant', async () => {
+    expect(await rejection(handleNetworkEvent(deps(), { observedAtMs: 1n }))).toEqual({
+      action: ProcessingAction.Reject,
+      code: NodeManagerErrorCode.EmptyNetworkEvent,
+    });
+  });
+
+  it('rejects gossip that is not a BroadcastMessage', async () => {
+    const garbage = Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f]);
+    expect(await rejection(handleNetworkEvent(deps(), gossip(garbage)))).toEqual({
+      action: ProcessingAction.Reject,
+      code: NodeManagerErrorCode.MalformedBroadcast,
+    });
+  });
+
+  it('rejects a BroadcastMessage with no known variant', async () => {
+    expect(await rejection(handleNetworkEvent(deps(), gossip(new Uint8Array())))).toEqual({
+      action: ProcessingAction.Reject,
+      code: NodeManagerErrorCode.UnknownBroadcastVariant,
+    });
+  });
+});
