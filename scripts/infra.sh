@@ -58,6 +58,7 @@ ensure_nats() {
   if [ -z "$bin" ]; then
     can_install || die "NATS is not running and nats-server is not installed; run: apt-get install nats-server && $cmd"
     apt_install nats-server; bin=$(binary nats-server)
+    [ -n "$bin" ] || die "nats-server was installed but is not on PATH or in /usr/sbin"
   fi
   mkdir -p "$DATA/nats"
   say "starting a private NATS with JetStream at $host:$port (data in .cnode/infra/nats)"
@@ -77,6 +78,7 @@ ensure_redis() {
   if [ -z "$bin" ]; then
     can_install || die "Redis is not running and redis-server is not installed; run: apt-get install redis-server && $cmd"
     apt_install redis-server; bin=$(binary redis-server)
+    [ -n "$bin" ] || die "redis-server was installed but is not on PATH or in /usr/sbin"
   fi
   mkdir -p "$DATA/redis"
   say "starting a private Redis at $host:$port (no persistence; Redis holds only coordination)"
