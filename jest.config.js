@@ -21,7 +21,11 @@ export default {
     {
       ...shared,
       displayName: 'unit',
-      testMatch: ['<rootDir>/packages/*/test/unit/**/*.test.ts', '<rootDir>/services/*/test/unit/**/*.test.ts'],
+      testMatch: [
+        '<rootDir>/packages/*/test/unit/**/*.test.ts',
+        '<rootDir>/services/*/test/unit/**/*.test.ts',
+        '<rootDir>/deploy/test/**/*.test.ts',
+      ],
     },
     {
       ...shared,

@@ -6,7 +6,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
 import { admin, DESCRIPTOR_SET_PATH } from '@cnode/proto';
-import type { Logger, Startable } from '@cnode/runtime';
+import { errorMessage, type Logger, type Startable } from '@cnode/runtime';
 import { ADMIN_ENDPOINT_FILE } from '../constants.js';
 import type { NodeManagerMetrics } from '../metrics.js';
 import { resolveAdminToken } from './admin-token.js';
@@ -70,7 +70,10 @@ export class AdminServer implements Startable {
       server.bindAsync(this.opts.listen, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.server = server;
-    await this.writeEndpointFile(source);
+    // A convenience for the local CLI: a read-only home (containers) must not stop the node.
+    await this.writeEndpointFile(source).catch((err: unknown) =>
+      this.opts.logger.warn({ home: this.opts.home, err: errorMessage(err) }, 'Could not write admin.json'),
+    );
     this.opts.logger.info(
       { address: this.address, tokenSource: source, tls: Boolean(this.opts.tlsCertFile) },
       'Admin gRPC listening',
