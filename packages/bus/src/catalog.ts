@@ -68,9 +68,20 @@ export const DEFAULT_CATALOG_LIMITS: Readonly<CatalogLimits> = {
   syncRequestDedupWindowMs: 5_000,
 };
 
-/** Network commands answered by the network service over NATS request/reply. */
+/** Network commands answered by the network service over NATS request/reply (the seed's NetworkClient). */
 export enum NetworkCommand {
   Info = 'info',
+  Subscribe = 'subscribe',
+  Unsubscribe = 'unsubscribe',
+  Publish = 'publish',
+  OpenStream = 'open-stream',
+  Dial = 'dial',
+  ListPeers = 'list-peers',
+  TopicPeers = 'topic-peers',
+  DhtProvide = 'dht-provide',
+  DhtFindProviders = 'dht-find-providers',
+  DhtPutRecord = 'dht-put-record',
+  DhtGetRecord = 'dht-get-record',
 }
 
 /** Kinds of NET_EVENTS, the last subject token. */
@@ -101,6 +112,10 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     netEvents: `${root}.net.events.>`,
     netEvent: (kind: NetEventKind) => `${root}.net.events.${kind}`,
     netCommand: (command: NetworkCommand) => `${root}.net.cmd.${command}`,
+    /** Relay of one libp2p stream, network service → owner (data from the peer, credit for the owner). */
+    streamToOwner: (streamId: string) => `${root}.net.stream.${streamId}.to-owner`,
+    /** Relay of one libp2p stream, owner → network service (data for the peer, credit, attach). */
+    streamToNetwork: (streamId: string) => `${root}.net.stream.${streamId}.to-network`,
     stateDelta: `${root}.state-delta.>`,
     /** One subject per context keeps per-context order inspectable. */
     stateDeltaFor: (contextB58: string) => `${root}.state-delta.${contextB58}`,

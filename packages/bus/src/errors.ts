@@ -10,6 +10,10 @@ export enum BusErrorCode {
   CommandUnavailable = 'BUS_COMMAND_UNAVAILABLE',
   /** The responder answered with an error. */
   CommandFailed = 'BUS_COMMAND_FAILED',
+  /** A relayed stream was reset (by either side, or by the relay itself); `meta.reason` says why. */
+  StreamReset = 'BUS_STREAM_RESET',
+  /** A write after the stream's writable end was closed. */
+  StreamClosed = 'BUS_STREAM_CLOSED',
 }
 
 export class BusError extends CodedError<BusErrorCode> {

@@ -7,3 +7,8 @@ export * from './publish.js';
 export * from './request.js';
 export * from './topology.js';
 export * from './network-client.js';
+export * from './stream-relay/constants.js';
+export * from './stream-relay/frames.js';
+export * from './stream-relay/relay-channel.js';
+export * from './stream-relay/relayed-stream.js';
+export * from './stream-relay/send-window.js';

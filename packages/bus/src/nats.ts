@@ -30,6 +30,11 @@ export class NatsComponent implements Startable {
     return this.jsManager;
   }
 
+  /** The broker's per-message limit (payload plus headers), as the server announced it. */
+  get maxPayload(): number {
+    return this.connection?.info?.max_payload ?? 1024 * 1024;
+  }
+
   /** False while disconnected or closed; the client reconnects on its own. */
   get isConnected(): boolean {
     return this.connection !== undefined && !this.connection.isClosed() && this.connected;

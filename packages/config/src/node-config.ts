@@ -18,6 +18,11 @@ export interface NodeConfig {
     bootstrap: string[];
     mdns: boolean;
     commandTimeoutMs: number;
+    bootstrapIntervalMs: number;
+    maxRelayedStreams: number;
+    streamWindowBytes: number;
+    streamIdleTimeoutMs: number;
+    streamAttachTimeoutMs: number;
   };
   admin: {
     grpcListen: string;
@@ -79,6 +84,11 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       bootstrap: e.NETWORK_BOOTSTRAP,
       mdns: e.NETWORK_MDNS,
       commandTimeoutMs: e.NETWORK_COMMAND_TIMEOUT,
+      bootstrapIntervalMs: e.NETWORK_BOOTSTRAP_INTERVAL,
+      maxRelayedStreams: e.NETWORK_MAX_RELAYED_STREAMS,
+      streamWindowBytes: e.NETWORK_STREAM_WINDOW,
+      streamIdleTimeoutMs: e.NETWORK_STREAM_IDLE_TIMEOUT,
+      streamAttachTimeoutMs: e.NETWORK_STREAM_ATTACH_TIMEOUT,
     },
     admin: {
       grpcListen: e.ADMIN_GRPC_LISTEN,

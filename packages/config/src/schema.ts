@@ -54,6 +54,11 @@ export function nodeEnvSchema(service: ServiceName) {
     NETWORK_BOOTSTRAP: f.list(),
     NETWORK_MDNS: f.bool(false),
     NETWORK_COMMAND_TIMEOUT: f.duration('5s', { min: 10 }),
+    NETWORK_BOOTSTRAP_INTERVAL: f.duration('10s', { min: 100 }),
+    NETWORK_MAX_RELAYED_STREAMS: f.int(256, { min: 1, max: 10_000 }),
+    NETWORK_STREAM_WINDOW: f.size('256KiB'),
+    NETWORK_STREAM_IDLE_TIMEOUT: f.duration('30s', { min: 100 }),
+    NETWORK_STREAM_ATTACH_TIMEOUT: f.duration('10s', { min: 100 }),
     // --- admin API (ServerConfig) ---
     ADMIN_GRPC_LISTEN: f.string('127.0.0.1:2528'),
     ADMIN_TOKEN: f.optionalString(),

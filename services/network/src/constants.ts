@@ -15,3 +15,31 @@ export const IDENTITY_SEAL_AAD = 'cnode/libp2p-identity/v1';
 
 /** NATS queue group of the command responders: one replica answers each command. */
 export const COMMAND_QUEUE_GROUP = 'network';
+
+/** Protocol ids of the relayed stream protocols (DESIGN §3); the version suffix keeps us off Rust nodes. */
+export const SYNC_PROTOCOL = '/calimero/stream/pb/1';
+export const BLOB_PROTOCOL = '/calimero/blob/pb/1';
+/** Inbound streams on these protocols are announced on NET_EVENTS; opens are allowed only on them. */
+export const RELAYED_PROTOCOLS: readonly string[] = [SYNC_PROTOCOL, BLOB_PROTOCOL];
+/** Kademlia protocol id (upstream `/calimero/kad/1.0.0`, suffixed like our other protocols). */
+export const KAD_PROTOCOL = '/calimero/kad/pb/1';
+/** DHT record keys live under this namespace: `/calimero/<hex key>`. */
+export const DHT_RECORD_NAMESPACE = 'calimero';
+/** Upstream caps DHT record values at 256 bytes. */
+export const DHT_MAX_RECORD_BYTES = 256;
+export const DHT_MAX_PROVIDERS = 20;
+
+/** Largest gossip message (GOSSIPSUB_MAX_TRANSMIT_SIZE upstream); larger ones are rejected and counted. */
+export const GOSSIP_MAX_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * Gossipsub's own RPC cap, above GOSSIP_MAX_MESSAGE_BYTES so that oversize messages reach our
+ * validator (and are counted) instead of killing the peer's whole RPC stream.
+ */
+export const GOSSIP_MAX_RPC_BYTES = 4 * 1024 * 1024;
+/** Room for a NetworkEvent's envelope and NATS headers around gossip data on the bus. */
+export const BUS_ENVELOPE_MARGIN_BYTES = 16 * 1024;
+/** Topic strings: printable ASCII, bounded, so they can be logged and stored safely. */
+export const TOPIC_PATTERN = /^[\x21-\x7e]{1,256}$/;
+
+/** Yamux per-stream receive window cap: bounds what a paused relayed stream buffers. */
+export const YAMUX_MAX_STREAM_WINDOW_BYTES = 1024 * 1024;

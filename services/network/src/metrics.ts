@@ -6,11 +6,35 @@ export enum NetEventDropReason {
   OutboxFull = 'outbox_full',
   /** The NET_EVENTS stream was at its bound. */
   StreamFull = 'stream_full',
+  /** The event is larger than the NATS server's max_payload allows. */
+  TooLargeForBus = 'too_large_for_bus',
   PublishFailed = 'publish_failed',
 }
 
+/** Why a gossip message was refused (inbound by the validator, outbound by the publish command). */
+export enum GossipRejectReason {
+  Oversize = 'oversize',
+  BadTopic = 'bad_topic',
+}
+
+/** Why a stream was refused before it was relayed. */
+export enum StreamRefusalReason {
+  TooManyStreams = 'too_many_streams',
+  ProtocolNotAllowed = 'protocol_not_allowed',
+  BadStreamId = 'bad_stream_id',
+  DialFailed = 'dial_failed',
+}
+
+/** Gauges filled at scrape time by the component that owns the numbers. */
+export interface ScrapeHooks {
+  gossip?: () => void;
+  relay?: () => void;
+}
+
 export function createNetworkMetrics(registry: Registry) {
+  const hooks: ScrapeHooks = {};
   return {
+    hooks,
     eventsPublished: new Counter({
       name: 'network_events_published_total',
       help: 'Network events published on NET_EVENTS, by kind',
@@ -32,6 +56,77 @@ export function createNetworkMetrics(registry: Registry) {
       name: 'network_commands_total',
       help: 'Network commands answered, by command and outcome',
       labelNames: ['command', 'outcome'],
+      registers: [registry],
+    }),
+    gossipMessages: new Counter({
+      name: 'network_gossip_messages_total',
+      help: 'Gossip messages delivered to us (in) or published by us (out), by topic kind',
+      labelNames: ['direction', 'topic_kind'],
+      registers: [registry],
+    }),
+    gossipBytes: new Counter({
+      name: 'network_gossip_bytes_total',
+      help: 'Gossip payload bytes, by direction and topic kind',
+      labelNames: ['direction', 'topic_kind'],
+      registers: [registry],
+    }),
+    gossipRejected: new Counter({
+      name: 'network_gossip_rejected_total',
+      help: 'Gossip messages refused, by direction and reason',
+      labelNames: ['direction', 'reason'],
+      registers: [registry],
+    }),
+    meshPeers: new Gauge({
+      name: 'network_gossip_mesh_peers',
+      help: 'Gossipsub mesh peers summed over subscribed topics, by topic kind',
+      labelNames: ['topic_kind'],
+      registers: [registry],
+      collect: () => hooks.gossip?.(),
+    }),
+    subscribedTopics: new Gauge({
+      name: 'network_gossip_subscribed_topics',
+      help: 'Topics this node subscribes to, by topic kind',
+      labelNames: ['topic_kind'],
+      registers: [registry],
+    }),
+    streamsRefused: new Counter({
+      name: 'network_streams_refused_total',
+      help: 'Streams refused before relaying, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    streamsOpened: new Counter({
+      name: 'network_streams_opened_total',
+      help: 'Relayed streams opened, by direction and protocol kind',
+      labelNames: ['direction', 'protocol_kind'],
+      registers: [registry],
+    }),
+    streamsClosed: new Counter({
+      name: 'network_streams_closed_total',
+      help: 'Relayed streams ended, by reason (completed or a reset reason)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    streamsActive: new Gauge({
+      name: 'network_streams_relayed_active',
+      help: 'Streams being relayed right now',
+      registers: [registry],
+    }),
+    relayBytes: new Counter({
+      name: 'network_stream_relay_bytes_total',
+      help: 'Payload bytes relayed, by direction (inbound: peer to owner; outbound: owner to peer)',
+      labelNames: ['direction'],
+      registers: [registry],
+    }),
+    relayBuffered: new Gauge({
+      name: 'network_stream_relay_buffered_bytes',
+      help: 'Bytes held by the relay for all streams right now (read from peers, not yet forwarded)',
+      registers: [registry],
+      collect: () => hooks.relay?.(),
+    }),
+    relayBufferedMax: new Gauge({
+      name: 'network_stream_relay_buffered_bytes_max',
+      help: 'Most bytes the relay ever held for one stream since start: the per-stream memory bound in practice',
       registers: [registry],
     }),
   };

@@ -2,25 +2,37 @@ import type { PrivateKey } from '@libp2p/interface';
 import { NetEventKind } from '@cnode/bus';
 import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder } from '@cnode/service-kit';
+import { BootstrapDialer } from './bootstrap/bootstrap-dialer.js';
 import { SERVICE_NAME } from './constants.js';
 import type { NetworkConfig } from './config.js';
 import { CommandServer } from './commands/command-server.js';
 import { NetEventPublisher } from './events/net-event-publisher.js';
+import { GossipBridge } from './gossip/gossip-bridge.js';
+import { TopicRepo } from './gossip/topic-repo.js';
 import { Libp2pHost } from './host/libp2p-host.js';
 import { IdentityRepo } from './identity/identity-repo.js';
 import { loadOrCreateIdentity } from './identity/load-identity.js';
-import { createNetworkMetrics } from './metrics.js';
+import { createNetworkMetrics, type NetworkMetrics } from './metrics.js';
+import { StreamRelays } from './streams/stream-relays.js';
 
 export interface NetworkService extends ServiceHandle {
   host: Libp2pHost;
   events: NetEventPublisher;
+  gossip: GossipBridge;
+  streams: StreamRelays;
+  metrics: NetworkMetrics;
 }
 
-/** Composition root of the network service: infra → identity → event outbox → libp2p → commands. */
+/**
+ * Composition root of the network service: infra → identity → event outbox → stream relays and
+ * gossip bridge (ready before libp2p so no early event is missed) → libp2p → stored subscriptions →
+ * bootstrap → commands. Stop runs in reverse: commands go first, the outbox drains last.
+ */
 export function createNetworkService(config: NetworkConfig, ctx: ServiceContext): NetworkService {
   const builder = new ServiceBuilder(SERVICE_NAME, config, ctx);
   const { lifecycle, infra } = builder;
   const metrics = createNetworkMetrics(ctx.registry);
+  const log = (module: string): ServiceContext['logger'] => ctx.logger.child({ module: `network.${module}` });
 
   let privateKey: PrivateKey | undefined;
   lifecycle.add(
@@ -29,9 +41,30 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
     }),
   );
 
-  const events = lifecycle.add(
-    new NetEventPublisher({ ...infra, metrics, logger: ctx.logger.child({ module: 'network.events' }) }),
+  const events = lifecycle.add(new NetEventPublisher({ ...infra, metrics, logger: log('events') }));
+  const streams = new StreamRelays(
+    {
+      maxStreams: config.network.maxRelayedStreams,
+      windowBytes: config.network.streamWindowBytes,
+      idleTimeoutMs: config.network.streamIdleTimeoutMs,
+      attachTimeoutMs: config.network.streamAttachTimeoutMs,
+      openTimeoutMs: config.sync.openStreamTimeoutMs,
+    },
+    { ...infra, events, metrics, logger: log('streams') },
   );
+  const gossip = new GossipBridge({
+    topics: () => new TopicRepo(infra.postgres.sql),
+    events,
+    metrics,
+    logger: log('gossip'),
+    busMaxPayload: () => infra.nats.maxPayload,
+  });
+  const bootstrap = new BootstrapDialer(config.network.bootstrap, {
+    intervalMs: config.network.bootstrapIntervalMs,
+    dialTimeoutMs: config.network.commandTimeoutMs,
+    metrics,
+    logger: log('bootstrap'),
+  });
 
   const host: Libp2pHost = lifecycle.add(
     new Libp2pHost({
@@ -41,26 +74,39 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
       },
       listen: config.network.listen,
       announce: config.network.announce,
-      bootstrap: config.network.bootstrap,
-      logger: ctx.logger.child({ module: 'network.host' }),
-      onPeerConnected: (peer) => {
-        metrics.connectedPeers.set(host.connectedPeerCount());
-        events.emit(NetEventKind.PeerConnected, {
-          event: { $case: 'peerConnected', peerConnected: { peer, remoteAddr: '' } },
-        });
-      },
-      onPeerDisconnected: (peer) => {
-        metrics.connectedPeers.set(host.connectedPeerCount());
-        events.emit(NetEventKind.PeerDisconnected, {
-          event: { $case: 'peerDisconnected', peerDisconnected: { peer } },
-        });
+      mdns: config.network.mdns,
+      maxInboundStreams: config.network.maxRelayedStreams,
+      logger: log('host'),
+      onInboundStream: streams.onInbound,
+      onStarted: (node) => {
+        gossip.attach(node);
+        streams.attach(node);
+        bootstrap.attach(node);
+        const peerEvent = (kind: NetEventKind.PeerConnected | NetEventKind.PeerDisconnected, peer: string): void => {
+          metrics.connectedPeers.set(node.getPeers().length);
+          events.emit(
+            kind,
+            kind === NetEventKind.PeerConnected
+              ? { event: { $case: 'peerConnected', peerConnected: { peer, remoteAddr: '' } } }
+              : { event: { $case: 'peerDisconnected', peerDisconnected: { peer } } },
+          );
+        };
+        node.addEventListener('peer:connect', (evt) => peerEvent(NetEventKind.PeerConnected, evt.detail.toString()));
+        node.addEventListener('peer:disconnect', (evt) =>
+          peerEvent(NetEventKind.PeerDisconnected, evt.detail.toString()),
+        );
       },
     }),
   );
-
+  lifecycle.add(streams);
+  lifecycle.add(gossip);
+  lifecycle.add(bootstrap);
   lifecycle.add(
-    new CommandServer({ ...infra, host, metrics, logger: ctx.logger.child({ module: 'network.commands' }) }),
+    new CommandServer(
+      { host, gossip, streams, workTimeoutMs: Math.max(100, config.network.commandTimeoutMs - 500) },
+      { ...infra, metrics, logger: log('commands') },
+    ),
   );
 
-  return { ...builder.build(() => host.isRunning), host, events };
+  return { ...builder.build(() => host.isRunning), host, events, gossip, streams, metrics };
 }

@@ -1,11 +1,11 @@
-import { type bus } from '@cnode/proto';
-import type { Libp2pHost } from '../host/libp2p-host.js';
+import type { bus } from '@cnode/proto';
+import type { CommandContext } from './context.js';
 
 /** `info`: the node's peer id, listen addresses and connected peer count. */
-export function handleInfo(host: Libp2pHost): bus.NetworkInfoResponse {
+export function handleInfo(ctx: CommandContext): bus.NetworkInfoResponse {
   return {
-    peerId: host.libp2p.peerId.toString(),
-    listenAddrs: host.listenAddrs(),
-    connectedPeers: host.connectedPeerCount(),
+    peerId: ctx.host.libp2p.peerId.toString(),
+    listenAddrs: ctx.host.listenAddrs(),
+    connectedPeers: ctx.host.connectedPeerCount(),
   };
 }

@@ -43,10 +43,15 @@ export interface PeerUnsubscribed {
   topic: string;
 }
 
+/** A peer opened a stream on a relayed protocol. Whoever takes it attaches to its relay subjects. */
 export interface StreamOpened {
   streamId: string;
   protocol: string;
   peer: string;
+  /** Bytes each side may send before the other grants more credit. */
+  initialCredit: number;
+  /** Milliseconds the network service waits for an owner to attach before resetting the stream. */
+  attachTimeoutMs: number;
 }
 
 export interface PeerConnected {
@@ -72,6 +77,113 @@ export interface NetworkInfoResponse {
 export interface CommandError {
   code: string;
   message: string;
+}
+
+export interface SubscribeRequest {
+  topic: string;
+}
+
+export interface SubscribeResponse {
+  /** False when the topic was already subscribed. */
+  changed: boolean;
+}
+
+export interface UnsubscribeRequest {
+  topic: string;
+}
+
+export interface UnsubscribeResponse {
+  changed: boolean;
+}
+
+export interface PublishRequest {
+  topic: string;
+  data: Buffer;
+}
+
+export interface PublishResponse {
+  /** Peers the message was sent to. */
+  recipients: number;
+  /** True when no peer subscribes to the topic: nothing was sent, and that is not a failure. */
+  noPeers: boolean;
+}
+
+export interface OpenStreamRequest {
+  /**
+   * Chosen by the owner, which subscribes to the stream's relay subject before asking:
+   * 8 to 64 characters of [A-Za-z0-9_-].
+   */
+  streamId: string;
+  peer: string;
+  protocol: string;
+}
+
+export interface OpenStreamResponse {
+  initialCredit: number;
+}
+
+export interface DialRequest {
+  /** A multiaddr ending in /p2p/<peer id>, or a bare peer id the peer store knows addresses for. */
+  target: string;
+}
+
+export interface DialResponse {
+  peer: string;
+}
+
+export interface ListPeersRequest {
+}
+
+export interface PeerInfo {
+  peer: string;
+  addrs: string[];
+}
+
+export interface ListPeersResponse {
+  peers: PeerInfo[];
+}
+
+export interface TopicPeersRequest {
+  topic: string;
+}
+
+export interface TopicPeersResponse {
+  meshPeers: string[];
+  subscribers: string[];
+}
+
+export interface DhtProvideRequest {
+  /** A 32-byte SHA-256 digest (e.g. a blob id). */
+  key: Buffer;
+}
+
+export interface DhtProvideResponse {
+}
+
+export interface DhtFindProvidersRequest {
+  key: Buffer;
+  limit: number;
+}
+
+export interface DhtFindProvidersResponse {
+  providers: PeerInfo[];
+}
+
+export interface DhtPutRecordRequest {
+  key: Buffer;
+  value: Buffer;
+}
+
+export interface DhtPutRecordResponse {
+}
+
+export interface DhtGetRecordRequest {
+  key: Buffer;
+}
+
+export interface DhtGetRecordResponse {
+  found: boolean;
+  value: Buffer;
 }
 
 function createBaseNetworkEvent(): NetworkEvent {
@@ -613,7 +725,7 @@ export const PeerUnsubscribed: MessageFns<PeerUnsubscribed> = {
 };
 
 function createBaseStreamOpened(): StreamOpened {
-  return { streamId: "", protocol: "", peer: "" };
+  return { streamId: "", protocol: "", peer: "", initialCredit: 0, attachTimeoutMs: 0 };
 }
 
 export const StreamOpened: MessageFns<StreamOpened> = {
@@ -626,6 +738,12 @@ export const StreamOpened: MessageFns<StreamOpened> = {
     }
     if (message.peer !== "") {
       writer.uint32(26).string(message.peer);
+    }
+    if (message.initialCredit !== 0) {
+      writer.uint32(32).uint32(message.initialCredit);
+    }
+    if (message.attachTimeoutMs !== 0) {
+      writer.uint32(40).uint32(message.attachTimeoutMs);
     }
     return writer;
   },
@@ -667,6 +785,22 @@ export const StreamOpened: MessageFns<StreamOpened> = {
             message.peer = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.initialCredit = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.attachTimeoutMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -688,6 +822,16 @@ export const StreamOpened: MessageFns<StreamOpened> = {
         : "",
       protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
       peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      initialCredit: isSet(object.initialCredit)
+        ? globalThis.Number(object.initialCredit)
+        : isSet(object.initial_credit)
+        ? globalThis.Number(object.initial_credit)
+        : 0,
+      attachTimeoutMs: isSet(object.attachTimeoutMs)
+        ? globalThis.Number(object.attachTimeoutMs)
+        : isSet(object.attach_timeout_ms)
+        ? globalThis.Number(object.attach_timeout_ms)
+        : 0,
     };
   },
 
@@ -702,6 +846,12 @@ export const StreamOpened: MessageFns<StreamOpened> = {
     if (message.peer !== "") {
       obj.peer = message.peer;
     }
+    if (message.initialCredit !== 0) {
+      obj.initialCredit = Math.round(message.initialCredit);
+    }
+    if (message.attachTimeoutMs !== 0) {
+      obj.attachTimeoutMs = Math.round(message.attachTimeoutMs);
+    }
     return obj;
   },
 
@@ -713,6 +863,8 @@ export const StreamOpened: MessageFns<StreamOpened> = {
     message.streamId = object.streamId ?? "";
     message.protocol = object.protocol ?? "";
     message.peer = object.peer ?? "";
+    message.initialCredit = object.initialCredit ?? 0;
+    message.attachTimeoutMs = object.attachTimeoutMs ?? 0;
     return message;
   },
 };
@@ -1119,6 +1271,1686 @@ export const CommandError: MessageFns<CommandError> = {
     const message = createBaseCommandError();
     message.code = object.code ?? "";
     message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseSubscribeRequest(): SubscribeRequest {
+  return { topic: "" };
+}
+
+export const SubscribeRequest: MessageFns<SubscribeRequest> = {
+  encode(message: SubscribeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubscribeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubscribeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubscribeRequest {
+    return { topic: isSet(object.topic) ? globalThis.String(object.topic) : "" };
+  },
+
+  toJSON(message: SubscribeRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SubscribeRequest>): SubscribeRequest {
+    return SubscribeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SubscribeRequest>): SubscribeRequest {
+    const message = createBaseSubscribeRequest();
+    message.topic = object.topic ?? "";
+    return message;
+  },
+};
+
+function createBaseSubscribeResponse(): SubscribeResponse {
+  return { changed: false };
+}
+
+export const SubscribeResponse: MessageFns<SubscribeResponse> = {
+  encode(message: SubscribeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.changed !== false) {
+      writer.uint32(8).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubscribeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubscribeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubscribeResponse {
+    return { changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false };
+  },
+
+  toJSON(message: SubscribeResponse): unknown {
+    const obj: any = {};
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SubscribeResponse>): SubscribeResponse {
+    return SubscribeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SubscribeResponse>): SubscribeResponse {
+    const message = createBaseSubscribeResponse();
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
+function createBaseUnsubscribeRequest(): UnsubscribeRequest {
+  return { topic: "" };
+}
+
+export const UnsubscribeRequest: MessageFns<UnsubscribeRequest> = {
+  encode(message: UnsubscribeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnsubscribeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnsubscribeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnsubscribeRequest {
+    return { topic: isSet(object.topic) ? globalThis.String(object.topic) : "" };
+  },
+
+  toJSON(message: UnsubscribeRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnsubscribeRequest>): UnsubscribeRequest {
+    return UnsubscribeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnsubscribeRequest>): UnsubscribeRequest {
+    const message = createBaseUnsubscribeRequest();
+    message.topic = object.topic ?? "";
+    return message;
+  },
+};
+
+function createBaseUnsubscribeResponse(): UnsubscribeResponse {
+  return { changed: false };
+}
+
+export const UnsubscribeResponse: MessageFns<UnsubscribeResponse> = {
+  encode(message: UnsubscribeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.changed !== false) {
+      writer.uint32(8).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnsubscribeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnsubscribeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnsubscribeResponse {
+    return { changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false };
+  },
+
+  toJSON(message: UnsubscribeResponse): unknown {
+    const obj: any = {};
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnsubscribeResponse>): UnsubscribeResponse {
+    return UnsubscribeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnsubscribeResponse>): UnsubscribeResponse {
+    const message = createBaseUnsubscribeResponse();
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
+function createBasePublishRequest(): PublishRequest {
+  return { topic: "", data: Buffer.alloc(0) };
+}
+
+export const PublishRequest: MessageFns<PublishRequest> = {
+  encode(message: PublishRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishRequest {
+    return {
+      topic: isSet(object.topic) ? globalThis.String(object.topic) : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: PublishRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PublishRequest>): PublishRequest {
+    return PublishRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PublishRequest>): PublishRequest {
+    const message = createBasePublishRequest();
+    message.topic = object.topic ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBasePublishResponse(): PublishResponse {
+  return { recipients: 0, noPeers: false };
+}
+
+export const PublishResponse: MessageFns<PublishResponse> = {
+  encode(message: PublishResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.recipients !== 0) {
+      writer.uint32(8).uint32(message.recipients);
+    }
+    if (message.noPeers !== false) {
+      writer.uint32(16).bool(message.noPeers);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.recipients = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.noPeers = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishResponse {
+    return {
+      recipients: isSet(object.recipients) ? globalThis.Number(object.recipients) : 0,
+      noPeers: isSet(object.noPeers)
+        ? globalThis.Boolean(object.noPeers)
+        : isSet(object.no_peers)
+        ? globalThis.Boolean(object.no_peers)
+        : false,
+    };
+  },
+
+  toJSON(message: PublishResponse): unknown {
+    const obj: any = {};
+    if (message.recipients !== 0) {
+      obj.recipients = Math.round(message.recipients);
+    }
+    if (message.noPeers !== false) {
+      obj.noPeers = message.noPeers;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PublishResponse>): PublishResponse {
+    return PublishResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PublishResponse>): PublishResponse {
+    const message = createBasePublishResponse();
+    message.recipients = object.recipients ?? 0;
+    message.noPeers = object.noPeers ?? false;
+    return message;
+  },
+};
+
+function createBaseOpenStreamRequest(): OpenStreamRequest {
+  return { streamId: "", peer: "", protocol: "" };
+}
+
+export const OpenStreamRequest: MessageFns<OpenStreamRequest> = {
+  encode(message: OpenStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.streamId !== "") {
+      writer.uint32(10).string(message.streamId);
+    }
+    if (message.peer !== "") {
+      writer.uint32(18).string(message.peer);
+    }
+    if (message.protocol !== "") {
+      writer.uint32(26).string(message.protocol);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.streamId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenStreamRequest {
+    return {
+      streamId: isSet(object.streamId)
+        ? globalThis.String(object.streamId)
+        : isSet(object.stream_id)
+        ? globalThis.String(object.stream_id)
+        : "",
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+    };
+  },
+
+  toJSON(message: OpenStreamRequest): unknown {
+    const obj: any = {};
+    if (message.streamId !== "") {
+      obj.streamId = message.streamId;
+    }
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OpenStreamRequest>): OpenStreamRequest {
+    return OpenStreamRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OpenStreamRequest>): OpenStreamRequest {
+    const message = createBaseOpenStreamRequest();
+    message.streamId = object.streamId ?? "";
+    message.peer = object.peer ?? "";
+    message.protocol = object.protocol ?? "";
+    return message;
+  },
+};
+
+function createBaseOpenStreamResponse(): OpenStreamResponse {
+  return { initialCredit: 0 };
+}
+
+export const OpenStreamResponse: MessageFns<OpenStreamResponse> = {
+  encode(message: OpenStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.initialCredit !== 0) {
+      writer.uint32(8).uint32(message.initialCredit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.initialCredit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenStreamResponse {
+    return {
+      initialCredit: isSet(object.initialCredit)
+        ? globalThis.Number(object.initialCredit)
+        : isSet(object.initial_credit)
+        ? globalThis.Number(object.initial_credit)
+        : 0,
+    };
+  },
+
+  toJSON(message: OpenStreamResponse): unknown {
+    const obj: any = {};
+    if (message.initialCredit !== 0) {
+      obj.initialCredit = Math.round(message.initialCredit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<OpenStreamResponse>): OpenStreamResponse {
+    return OpenStreamResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<OpenStreamResponse>): OpenStreamResponse {
+    const message = createBaseOpenStreamResponse();
+    message.initialCredit = object.initialCredit ?? 0;
+    return message;
+  },
+};
+
+function createBaseDialRequest(): DialRequest {
+  return { target: "" };
+}
+
+export const DialRequest: MessageFns<DialRequest> = {
+  encode(message: DialRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.target !== "") {
+      writer.uint32(10).string(message.target);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DialRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDialRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DialRequest {
+    return { target: isSet(object.target) ? globalThis.String(object.target) : "" };
+  },
+
+  toJSON(message: DialRequest): unknown {
+    const obj: any = {};
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DialRequest>): DialRequest {
+    return DialRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DialRequest>): DialRequest {
+    const message = createBaseDialRequest();
+    message.target = object.target ?? "";
+    return message;
+  },
+};
+
+function createBaseDialResponse(): DialResponse {
+  return { peer: "" };
+}
+
+export const DialResponse: MessageFns<DialResponse> = {
+  encode(message: DialResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peer !== "") {
+      writer.uint32(10).string(message.peer);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DialResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDialResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DialResponse {
+    return { peer: isSet(object.peer) ? globalThis.String(object.peer) : "" };
+  },
+
+  toJSON(message: DialResponse): unknown {
+    const obj: any = {};
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DialResponse>): DialResponse {
+    return DialResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DialResponse>): DialResponse {
+    const message = createBaseDialResponse();
+    message.peer = object.peer ?? "";
+    return message;
+  },
+};
+
+function createBaseListPeersRequest(): ListPeersRequest {
+  return {};
+}
+
+export const ListPeersRequest: MessageFns<ListPeersRequest> = {
+  encode(_: ListPeersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPeersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPeersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListPeersRequest {
+    return {};
+  },
+
+  toJSON(_: ListPeersRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListPeersRequest>): ListPeersRequest {
+    return ListPeersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListPeersRequest>): ListPeersRequest {
+    const message = createBaseListPeersRequest();
+    return message;
+  },
+};
+
+function createBasePeerInfo(): PeerInfo {
+  return { peer: "", addrs: [] };
+}
+
+export const PeerInfo: MessageFns<PeerInfo> = {
+  encode(message: PeerInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peer !== "") {
+      writer.uint32(10).string(message.peer);
+    }
+    for (const v of message.addrs) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.addrs.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerInfo {
+    return {
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      addrs: globalThis.Array.isArray(object?.addrs) ? object.addrs.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: PeerInfo): unknown {
+    const obj: any = {};
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    if (message.addrs?.length) {
+      obj.addrs = message.addrs;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PeerInfo>): PeerInfo {
+    return PeerInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PeerInfo>): PeerInfo {
+    const message = createBasePeerInfo();
+    message.peer = object.peer ?? "";
+    message.addrs = object.addrs?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseListPeersResponse(): ListPeersResponse {
+  return { peers: [] };
+}
+
+export const ListPeersResponse: MessageFns<ListPeersResponse> = {
+  encode(message: ListPeersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.peers) {
+      PeerInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPeersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPeersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peers.push(PeerInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPeersResponse {
+    return { peers: globalThis.Array.isArray(object?.peers) ? object.peers.map((e: any) => PeerInfo.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListPeersResponse): unknown {
+    const obj: any = {};
+    if (message.peers?.length) {
+      obj.peers = message.peers.map((e) => PeerInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListPeersResponse>): ListPeersResponse {
+    return ListPeersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListPeersResponse>): ListPeersResponse {
+    const message = createBaseListPeersResponse();
+    message.peers = object.peers?.map((e) => PeerInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTopicPeersRequest(): TopicPeersRequest {
+  return { topic: "" };
+}
+
+export const TopicPeersRequest: MessageFns<TopicPeersRequest> = {
+  encode(message: TopicPeersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topic !== "") {
+      writer.uint32(10).string(message.topic);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TopicPeersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTopicPeersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topic = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TopicPeersRequest {
+    return { topic: isSet(object.topic) ? globalThis.String(object.topic) : "" };
+  },
+
+  toJSON(message: TopicPeersRequest): unknown {
+    const obj: any = {};
+    if (message.topic !== "") {
+      obj.topic = message.topic;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TopicPeersRequest>): TopicPeersRequest {
+    return TopicPeersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TopicPeersRequest>): TopicPeersRequest {
+    const message = createBaseTopicPeersRequest();
+    message.topic = object.topic ?? "";
+    return message;
+  },
+};
+
+function createBaseTopicPeersResponse(): TopicPeersResponse {
+  return { meshPeers: [], subscribers: [] };
+}
+
+export const TopicPeersResponse: MessageFns<TopicPeersResponse> = {
+  encode(message: TopicPeersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.meshPeers) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.subscribers) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TopicPeersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTopicPeersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meshPeers.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subscribers.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TopicPeersResponse {
+    return {
+      meshPeers: globalThis.Array.isArray(object?.meshPeers)
+        ? object.meshPeers.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.mesh_peers)
+        ? object.mesh_peers.map((e: any) => globalThis.String(e))
+        : [],
+      subscribers: globalThis.Array.isArray(object?.subscribers)
+        ? object.subscribers.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: TopicPeersResponse): unknown {
+    const obj: any = {};
+    if (message.meshPeers?.length) {
+      obj.meshPeers = message.meshPeers;
+    }
+    if (message.subscribers?.length) {
+      obj.subscribers = message.subscribers;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TopicPeersResponse>): TopicPeersResponse {
+    return TopicPeersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TopicPeersResponse>): TopicPeersResponse {
+    const message = createBaseTopicPeersResponse();
+    message.meshPeers = object.meshPeers?.map((e) => e) || [];
+    message.subscribers = object.subscribers?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseDhtProvideRequest(): DhtProvideRequest {
+  return { key: Buffer.alloc(0) };
+}
+
+export const DhtProvideRequest: MessageFns<DhtProvideRequest> = {
+  encode(message: DhtProvideRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key.length !== 0) {
+      writer.uint32(10).bytes(message.key);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DhtProvideRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDhtProvideRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DhtProvideRequest {
+    return { key: isSet(object.key) ? Buffer.from(bytesFromBase64(object.key)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: DhtProvideRequest): unknown {
+    const obj: any = {};
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DhtProvideRequest>): DhtProvideRequest {
+    return DhtProvideRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DhtProvideRequest>): DhtProvideRequest {
+    const message = createBaseDhtProvideRequest();
+    message.key = object.key ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseDhtProvideResponse(): DhtProvideResponse {
+  return {};
+}
+
+export const DhtProvideResponse: MessageFns<DhtProvideResponse> = {
+  encode(_: DhtProvideResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DhtProvideResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDhtProvideResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DhtProvideResponse {
+    return {};
+  },
+
+  toJSON(_: DhtProvideResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DhtProvideResponse>): DhtProvideResponse {
+    return DhtProvideResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DhtProvideResponse>): DhtProvideResponse {
+    const message = createBaseDhtProvideResponse();
+    return message;
+  },
+};
+
+function createBaseDhtFindProvidersRequest(): DhtFindProvidersRequest {
+  return { key: Buffer.alloc(0), limit: 0 };
+}
+
+export const DhtFindProvidersRequest: MessageFns<DhtFindProvidersRequest> = {
+  encode(message: DhtFindProvidersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key.length !== 0) {
+      writer.uint32(10).bytes(message.key);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DhtFindProvidersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDhtFindProvidersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DhtFindProvidersRequest {
+    return {
+      key: isSet(object.key) ? Buffer.from(bytesFromBase64(object.key)) : Buffer.alloc(0),
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: DhtFindProvidersRequest): unknown {
+    const obj: any = {};
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DhtFindProvidersRequest>): DhtFindProvidersRequest {
+    return DhtFindProvidersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DhtFindProvidersRequest>): DhtFindProvidersRequest {
+    const message = createBaseDhtFindProvidersRequest();
+    message.key = object.key ?? Buffer.alloc(0);
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseDhtFindProvidersResponse(): DhtFindProvidersResponse {
+  return { providers: [] };
+}
+
+export const DhtFindProvidersResponse: MessageFns<DhtFindProvidersResponse> = {
+  encode(message: DhtFindProvidersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.providers) {
+      PeerInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DhtFindProvidersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDhtFindProvidersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.providers.push(PeerInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DhtFindProvidersResponse {
+    return {
+      providers: globalThis.Array.isArray(object?.providers)
+        ? object.providers.map((e: any) => PeerInfo.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DhtFindProvidersResponse): unknown {
+    const obj: any = {};
+    if (message.providers?.length) {
+      obj.providers = message.providers.map((e) => PeerInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DhtFindProvidersResponse>): DhtFindProvidersResponse {
+    return DhtFindProvidersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DhtFindProvidersResponse>): DhtFindProvidersResponse {
+    const message = createBaseDhtFindProvidersResponse();
+    message.providers = object.providers?.map((e) => PeerInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDhtPutRecordRequest(): DhtPutRecordRequest {
+  return { key: Buffer.alloc(0), value: Buffer.alloc(0) };
+}
+
+export const DhtPutRecordRequest: MessageFns<DhtPutRecordRequest> = {
+  encode(message: DhtPutRecordRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key.length !== 0) {
+      writer.uint32(10).bytes(message.key);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(18).bytes(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DhtPutRecordRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDhtPutRecordRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DhtPutRecordRequest {
+    return {
+      key: isSet(object.key) ? Buffer.from(bytesFromBase64(object.key)) : Buffer.alloc(0),
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: DhtPutRecordRequest): unknown {
+    const obj: any = {};
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DhtPutRecordRequest>): DhtPutRecordRequest {
+    return DhtPutRecordRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DhtPutRecordRequest>): DhtPutRecordRequest {
+    const message = createBaseDhtPutRecordRequest();
+    message.key = object.key ?? Buffer.alloc(0);
+    message.value = object.value ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseDhtPutRecordResponse(): DhtPutRecordResponse {
+  return {};
+}
+
+export const DhtPutRecordResponse: MessageFns<DhtPutRecordResponse> = {
+  encode(_: DhtPutRecordResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DhtPutRecordResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDhtPutRecordResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DhtPutRecordResponse {
+    return {};
+  },
+
+  toJSON(_: DhtPutRecordResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DhtPutRecordResponse>): DhtPutRecordResponse {
+    return DhtPutRecordResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DhtPutRecordResponse>): DhtPutRecordResponse {
+    const message = createBaseDhtPutRecordResponse();
+    return message;
+  },
+};
+
+function createBaseDhtGetRecordRequest(): DhtGetRecordRequest {
+  return { key: Buffer.alloc(0) };
+}
+
+export const DhtGetRecordRequest: MessageFns<DhtGetRecordRequest> = {
+  encode(message: DhtGetRecordRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key.length !== 0) {
+      writer.uint32(10).bytes(message.key);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DhtGetRecordRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDhtGetRecordRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DhtGetRecordRequest {
+    return { key: isSet(object.key) ? Buffer.from(bytesFromBase64(object.key)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: DhtGetRecordRequest): unknown {
+    const obj: any = {};
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DhtGetRecordRequest>): DhtGetRecordRequest {
+    return DhtGetRecordRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DhtGetRecordRequest>): DhtGetRecordRequest {
+    const message = createBaseDhtGetRecordRequest();
+    message.key = object.key ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseDhtGetRecordResponse(): DhtGetRecordResponse {
+  return { found: false, value: Buffer.alloc(0) };
+}
+
+export const DhtGetRecordResponse: MessageFns<DhtGetRecordResponse> = {
+  encode(message: DhtGetRecordResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.found !== false) {
+      writer.uint32(8).bool(message.found);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(18).bytes(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DhtGetRecordResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDhtGetRecordResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.found = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DhtGetRecordResponse {
+    return {
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: DhtGetRecordResponse): unknown {
+    const obj: any = {};
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DhtGetRecordResponse>): DhtGetRecordResponse {
+    return DhtGetRecordResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DhtGetRecordResponse>): DhtGetRecordResponse {
+    const message = createBaseDhtGetRecordResponse();
+    message.found = object.found ?? false;
+    message.value = object.value ?? Buffer.alloc(0);
     return message;
   },
 };

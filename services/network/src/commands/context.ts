@@ -1,0 +1,12 @@
+import type { GossipBridge } from '../gossip/gossip-bridge.js';
+import type { Libp2pHost } from '../host/libp2p-host.js';
+import type { StreamRelays } from '../streams/stream-relays.js';
+
+/** What command handlers reach: the host and the bridges built on it. */
+export interface CommandContext {
+  host: Libp2pHost;
+  gossip: GossipBridge;
+  streams: StreamRelays;
+  /** Deadline for work a command starts on the network (DHT queries, dials). */
+  workTimeoutMs: number;
+}

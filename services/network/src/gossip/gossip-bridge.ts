@@ -1,0 +1,191 @@
+import { TopicValidatorResult, type GossipsubMessage, type SubscriptionChangeData } from '@libp2p/gossipsub';
+import type { Message } from '@libp2p/gossipsub';
+import type { PeerId } from '@libp2p/interface';
+import { NetEventKind } from '@cnode/bus';
+import type { Logger, Startable } from '@cnode/runtime';
+import { BUS_ENVELOPE_MARGIN_BYTES, GOSSIP_MAX_MESSAGE_BYTES, TOPIC_PATTERN } from '../constants.js';
+import { NetworkError, NetworkErrorCode } from '../errors.js';
+import type { NetEventPublisher } from '../events/net-event-publisher.js';
+import type { Host } from '../host/libp2p-host.js';
+import { GossipRejectReason, NetEventDropReason, type NetworkMetrics } from '../metrics.js';
+import { topicKind, TopicKind } from './topic-kind.js';
+import type { TopicRepo } from './topic-repo.js';
+
+/** gossipsub keeps this on the class but not on its exported interface. */
+interface MeshView {
+  getMeshPeers(topic: string): string[];
+}
+
+/**
+ * Gossip between libp2p and the bus: validates what arrives (size cap, counted), forwards accepted
+ * messages and peer subscription changes to NET_EVENTS, keeps the subscription set in Postgres so a
+ * restart re-subscribes, and publishes for the publish command.
+ */
+export class GossipBridge implements Startable {
+  readonly name = 'gossip';
+  private host: Host | undefined;
+
+  constructor(
+    private readonly deps: {
+      topics: () => TopicRepo;
+      events: NetEventPublisher;
+      metrics: NetworkMetrics;
+      logger: Logger;
+      /** The bus's per-message limit: gossip that cannot fit in a NetworkEvent is dropped and counted. */
+      busMaxPayload: () => number;
+    },
+  ) {
+    deps.metrics.hooks.gossip = () => this.collectMesh();
+  }
+
+  /** Called by the host as soon as libp2p runs, before any peer can talk to us. */
+  attach(host: Host): void {
+    this.host = host;
+    host.services.pubsub.addEventListener('gossipsub:message', this.onMessage);
+    host.services.pubsub.addEventListener('subscription-change', this.onSubscriptionChange);
+  }
+
+  /** Re-subscribes every stored topic. */
+  async start(): Promise<void> {
+    const topics = await this.deps.topics().all();
+    for (const topic of topics) this.subscribeLocally(topic);
+    if (topics.length > 0) this.deps.logger.info({ topics: topics.length }, 'Re-subscribed stored topics');
+    const busLimit = this.deps.busMaxPayload() - BUS_ENVELOPE_MARGIN_BYTES;
+    if (busLimit < GOSSIP_MAX_MESSAGE_BYTES) {
+      this.deps.logger.warn(
+        { busMaxPayload: this.deps.busMaxPayload(), largestGossip: busLimit },
+        'NATS max_payload is below what a 1 MiB gossip message needs: larger ones will be dropped and counted; set max_payload to 8MB',
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    const pubsub = this.host?.services.pubsub;
+    pubsub?.removeEventListener('gossipsub:message', this.onMessage);
+    pubsub?.removeEventListener('subscription-change', this.onSubscriptionChange);
+    this.host = undefined;
+  }
+
+  private get pubsub(): Host['services']['pubsub'] {
+    if (!this.host) throw new NetworkError(NetworkErrorCode.NotRunning, 'libp2p is not running');
+    return this.host.services.pubsub;
+  }
+
+  checkTopic(topic: string): void {
+    if (!TOPIC_PATTERN.test(topic)) {
+      this.deps.metrics.gossipRejected.inc({ direction: 'out', reason: GossipRejectReason.BadTopic });
+      throw new NetworkError(NetworkErrorCode.BadTopic, 'a topic is 1 to 256 printable ASCII characters');
+    }
+  }
+
+  /** Subscribes and remembers it; returns false when already subscribed. */
+  async subscribe(topic: string): Promise<boolean> {
+    this.checkTopic(topic);
+    const changed = await this.deps.topics().add(topic);
+    this.subscribeLocally(topic);
+    return changed;
+  }
+
+  async unsubscribe(topic: string): Promise<boolean> {
+    this.checkTopic(topic);
+    const changed = await this.deps.topics().remove(topic);
+    this.pubsub.unsubscribe(topic);
+    this.pubsub.topicValidators.delete(topic);
+    return changed;
+  }
+
+  private subscribeLocally(topic: string): void {
+    this.pubsub.topicValidators.set(topic, this.validate);
+    this.pubsub.subscribe(topic);
+  }
+
+  /** Publishes to every subscriber (flood publish); zero recipients means nobody subscribes. */
+  async publish(topic: string, data: Uint8Array): Promise<number> {
+    this.checkTopic(topic);
+    if (data.length > GOSSIP_MAX_MESSAGE_BYTES) {
+      this.deps.metrics.gossipRejected.inc({ direction: 'out', reason: GossipRejectReason.Oversize });
+      throw new NetworkError(
+        NetworkErrorCode.MessageTooLarge,
+        `gossip message of ${data.length} bytes exceeds ${GOSSIP_MAX_MESSAGE_BYTES}`,
+      );
+    }
+    // gossipsub signs and encodes asynchronously: hand it a buffer nobody else will touch.
+    const result = await this.pubsub.publish(topic, Uint8Array.from(data));
+    const kind = topicKind(topic);
+    this.deps.metrics.gossipMessages.inc({ direction: 'out', topic_kind: kind });
+    this.deps.metrics.gossipBytes.inc({ direction: 'out', topic_kind: kind }, data.length);
+    return result.recipients.length;
+  }
+
+  meshPeers(topic: string): string[] {
+    return (this.pubsub as unknown as MeshView).getMeshPeers(topic);
+  }
+
+  subscribers(topic: string): string[] {
+    return this.pubsub.getSubscribers(topic).map(String);
+  }
+
+  private readonly validate = (_peer: PeerId, message: Message): TopicValidatorResult => {
+    if (message.data.length > GOSSIP_MAX_MESSAGE_BYTES) {
+      this.deps.metrics.gossipRejected.inc({ direction: 'in', reason: GossipRejectReason.Oversize });
+      return TopicValidatorResult.Reject;
+    }
+    return TopicValidatorResult.Accept;
+  };
+
+  private readonly onMessage = (evt: CustomEvent<GossipsubMessage>): void => {
+    const { msg, msgId, propagationSource } = evt.detail;
+    const kind = topicKind(msg.topic);
+    this.deps.metrics.gossipMessages.inc({ direction: 'in', topic_kind: kind });
+    this.deps.metrics.gossipBytes.inc({ direction: 'in', topic_kind: kind }, msg.data.length);
+    if (msg.data.length + BUS_ENVELOPE_MARGIN_BYTES > this.deps.busMaxPayload()) {
+      this.deps.metrics.eventsDropped.inc({ kind: NetEventKind.Gossip, reason: NetEventDropReason.TooLargeForBus });
+      return;
+    }
+    const source = msg.type === 'signed' ? msg.from.toString() : propagationSource.toString();
+    this.deps.events.emit(
+      NetEventKind.Gossip,
+      {
+        event: {
+          $case: 'gossipMessage',
+          gossipMessage: { topic: msg.topic, sourcePeer: source, messageId: msgId, data: Buffer.from(msg.data) },
+        },
+      },
+      // The gossip message id doubles as Nats-Msg-Id: a message is stored on NET_EVENTS once.
+      `gossip:${msgId}`,
+    );
+  };
+
+  private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChangeData>): void => {
+    const peer = evt.detail.peerId.toString();
+    for (const { topic, subscribe } of evt.detail.subscriptions) {
+      if (!TOPIC_PATTERN.test(topic)) continue;
+      if (subscribe) {
+        this.deps.events.emit(NetEventKind.PeerSubscribed, {
+          event: { $case: 'peerSubscribed', peerSubscribed: { peer, topic } },
+        });
+      } else {
+        this.deps.events.emit(NetEventKind.PeerUnsubscribed, {
+          event: { $case: 'peerUnsubscribed', peerUnsubscribed: { peer, topic } },
+        });
+      }
+    }
+  };
+
+  private collectMesh(): void {
+    const totals = new Map<TopicKind, { mesh: number; topics: number }>(
+      Object.values(TopicKind).map((k) => [k, { mesh: 0, topics: 0 }]),
+    );
+    if (this.host) {
+      for (const topic of this.pubsub.getTopics()) {
+        const entry = totals.get(topicKind(topic))!;
+        entry.mesh += this.meshPeers(topic).length;
+        entry.topics += 1;
+      }
+    }
+    for (const [kind, { mesh, topics }] of totals) {
+      this.deps.metrics.meshPeers.set({ topic_kind: kind }, mesh);
+      this.deps.metrics.subscribedTopics.set({ topic_kind: kind }, topics);
+    }
+  }
+}
