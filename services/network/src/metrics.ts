@@ -128,6 +128,7 @@ export function createNetworkMetrics(registry: Registry) {
       name: 'network_stream_relay_buffered_bytes_max',
       help: 'Most bytes the relay ever held for one stream since start: the per-stream memory bound in practice',
       registers: [registry],
+      collect: () => hooks.relay?.(),
     }),
   };
 }

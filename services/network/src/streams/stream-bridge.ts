@@ -67,6 +67,7 @@ export class StreamBridge {
   private ownerWriteClosed = false;
   private ended = false;
   private highWater = 0;
+  private pauseCheckScheduled = false;
 
   constructor(private readonly opts: StreamBridgeOptions) {
     this.ownerCredit = opts.windowBytes;
@@ -85,12 +86,27 @@ export class StreamBridge {
     const { stream } = opts;
     stream.addEventListener('message', (evt) => this.onPeerData(evt.data));
     stream.addEventListener('remoteCloseWrite', () => {
+      // The peer sends nothing more: take in what libp2p still buffers (at most one window).
       this.remoteWriteClosed = true;
+      this.schedulePauseCheck();
       this.pump();
     });
     stream.addEventListener('close', (evt) => {
-      if (evt.error) this.end(RelayResetReason.RemoteReset, true);
-      else this.finish();
+      if (evt.error) {
+        if (!this.ended) {
+          opts.logger.debug(
+            { stream: opts.id, err: errorMessage(evt.error), local: evt.local },
+            'libp2p stream failed',
+          );
+        }
+        this.end(RelayResetReason.RemoteReset, true);
+      } else if (!this.remoteWriteClosed) {
+        // Closed without the peer finishing its half: the stream did not end properly.
+        this.end(RelayResetReason.RemoteReset, true);
+      } else {
+        // A clean close; the tail of the peer's data may still be on its way to the owner.
+        this.maybeFinish();
+      }
     });
     if (!this.attached) {
       stream.pause();
@@ -148,8 +164,10 @@ export class StreamBridge {
       this.sendChunk(chunk);
     }
     if (this.ended) return;
-    this.setPaused(this.ownerCredit <= 0);
-    if (this.remoteWriteClosed && this.pending.byteLength === 0 && !this.closeSentToOwner) {
+    this.schedulePauseCheck();
+    // The peer's half-close is a flag; data before it may still wait in libp2p's buffer while paused.
+    const drained = this.pending.byteLength === 0 && this.opts.stream.readBufferLength === 0;
+    if (this.remoteWriteClosed && drained && !this.closeSentToOwner) {
       if (this.inFrame || this.headerFill > 0) {
         this.end(RelayResetReason.BadFrame, true);
         return;
@@ -174,11 +192,22 @@ export class StreamBridge {
     this.opts.metrics.relayBytes.inc({ direction: 'inbound' }, chunk.length);
   }
 
-  private setPaused(paused: boolean): void {
-    const { stream } = this.opts;
-    if (stream.readStatus === 'closed' || stream.readStatus === 'closing') return;
-    if (paused) stream.pause();
-    else stream.resume();
+  /**
+   * Pauses the libp2p stream while the owner has no credit, resumes it when it has. Decided after the
+   * current call stack: `resume()` delivers buffered data to us synchronously and re-enables the
+   * muxer's window updates only afterwards, so a pause() from inside that delivery would be undone.
+   */
+  private schedulePauseCheck(): void {
+    if (this.pauseCheckScheduled) return;
+    this.pauseCheckScheduled = true;
+    queueMicrotask(() => {
+      this.pauseCheckScheduled = false;
+      const { stream } = this.opts;
+      if (this.ended || stream.readStatus === 'closed' || stream.readStatus === 'closing') return;
+      // After the peer's half-close nothing more can arrive: never hold its tail in libp2p's buffer.
+      if (this.ownerCredit <= 0 && !this.remoteWriteClosed) stream.pause();
+      else if (stream.readStatus === 'paused') stream.resume();
+    });
   }
 
   // --- owner → peer ---------------------------------------------------------------------------------
@@ -292,19 +321,9 @@ export class StreamBridge {
     this.idleTimer.unref();
   }
 
+  /** Both halves done (the peer's data all forwarded, the owner's all written): a clean end. */
   private maybeFinish(): void {
-    if (this.ownerWriteClosed && this.closeSentToOwner && this.opts.stream.status !== 'open') this.finish();
-  }
-
-  /** Both sides closed their writable ends: a clean end. */
-  private finish(): void {
-    if (this.ended) return;
-    if (!(this.ownerWriteClosed && this.closeSentToOwner)) {
-      // libp2p closed without both halves finishing: treat as the peer going away.
-      this.end(RelayResetReason.RemoteReset, true);
-      return;
-    }
-    this.cleanup('completed');
+    if (!this.ended && this.ownerWriteClosed && this.closeSentToOwner) this.cleanup('completed');
   }
 
   /** Resets the stream: the libp2p side is aborted, the owner told (unless it asked for it). */
