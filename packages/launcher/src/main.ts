@@ -37,6 +37,26 @@ function parse(): { nodes: number; httpPortBase: number } {
   return { nodes, httpPortBase };
 }
 
+/**
+ * The loopback libp2p address node 1's network service announced in its `network.json` during this
+ * run (the file outlives runs; the peer id does too, the port may not).
+ */
+async function networkAddress(node: LocalNode, since: number): Promise<string> {
+  const file = join(node.home, 'network.json');
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    try {
+      const endpoint = JSON.parse(readFileSync(file, 'utf8')) as { addrs?: string[]; startedAt?: number };
+      const addr = endpoint.addrs?.find((a) => a.startsWith('/ip4/127.'));
+      if (addr && (endpoint.startedAt ?? 0) >= since) return addr;
+    } catch {
+      // Not written yet.
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${node.name}'s network service did not write ${file} in time`);
+}
+
 /** The admin address node-manager actually bound (the configured port may be 0). */
 function adminAddress(node: LocalNode): string {
   try {
@@ -106,21 +126,22 @@ async function main(): Promise<void> {
   validate(nodes);
 
   const labelWidth = Math.max(...nodes.flatMap((n) => SERVICE_NAMES.map((s) => `${n.name}/${s}`.length)));
-  const processes = nodes.flatMap((node) =>
-    SERVICE_NAMES.map(
-      (service) =>
-        new SupervisedProcess(
-          {
-            label: `${node.name}/${service}`.padEnd(labelWidth),
-            script: `services/${service}/dist/main.js`,
-            env: node.envFor(service),
-            cwd: repoRoot,
-          },
-          write,
-        ),
-    ),
-  );
-
+  const processes: SupervisedProcess[] = [];
+  const startNode = (node: LocalNode): void => {
+    for (const service of SERVICE_NAMES) {
+      const supervised = new SupervisedProcess(
+        {
+          label: `${node.name}/${service}`.padEnd(labelWidth),
+          script: `services/${service}/dist/main.js`,
+          env: node.envFor(service),
+          cwd: repoRoot,
+        },
+        write,
+      );
+      processes.push(supervised);
+      supervised.start();
+    }
+  };
   let stopping = false;
   const stopAll = (): void => {
     if (stopping) {
@@ -145,7 +166,17 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stopAll);
 
   const startedAt = Date.now();
-  for (const p of processes) p.start();
+  const [first, ...rest] = nodes as [LocalNode, ...LocalNode[]];
+  startNode(first);
+  if (rest.length > 0) {
+    // Every other node bootstraps from node 1, so the devnet is one connected network.
+    const bootstrap = await networkAddress(first, startedAt);
+    write(`cnode: ${rest.map((n) => n.name).join(', ')} bootstrap from ${first.name} at ${bootstrap}`);
+    for (const node of rest) {
+      node.bootstrapFrom([bootstrap]);
+      startNode(node);
+    }
+  }
   await waitReady(nodes, startedAt);
 }
 

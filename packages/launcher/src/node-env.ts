@@ -17,6 +17,8 @@ export interface LocalNode {
   adminAddress: string;
   /** Environment of each service process of this node. */
   envFor(service: ServiceName): NodeJS.ProcessEnv;
+  /** Makes the node dial these peers at start (unless NETWORK_BOOTSTRAP was given for a single node). */
+  bootstrapFrom(addrs: string[]): void;
   httpPort(service: ServiceName): number;
 }
 
@@ -67,6 +69,9 @@ export function localNode(
     adminAddress,
     httpPort,
     envFor: (service) => ({ ...common, HTTP_PORT: String(httpPort(service)) }),
+    bootstrapFrom: (addrs) => {
+      common.NETWORK_BOOTSTRAP = pick('NETWORK_BOOTSTRAP', addrs.join(','));
+    },
   };
 }
 

@@ -76,6 +76,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
       announce: config.network.announce,
       mdns: config.network.mdns,
       maxInboundStreams: config.network.maxRelayedStreams,
+      home: config.node.home,
       logger: log('host'),
       onInboundStream: streams.onInbound,
       onStarted: (node) => {

@@ -21,6 +21,7 @@ export function formatInfo(info: admin.GetInfoResponse): string {
     `version   ${info.version}`,
     `peer id   ${info.peerId || '(network service not answering)'}`,
     ...info.listenAddrs.map((addr, i) => `${i === 0 ? 'listen   ' : '         '} ${addr}`),
+    `peers     ${info.connectedPeers} connected`,
     'services',
     ...info.services.map((s) => {
       const state = s.instances === 0 ? 'not reporting' : s.ready ? 'ready' : 'not ready';

@@ -8,7 +8,9 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht';
 import { mdns } from '@libp2p/mdns';
 import type { Connection, PrivateKey, Stream } from '@libp2p/interface';
-import type { Logger, Startable } from '@cnode/runtime';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorMessage, type Logger, type Startable } from '@cnode/runtime';
 import {
   DHT_MAX_RECORD_BYTES,
   DHT_RECORD_NAMESPACE,
@@ -35,6 +37,8 @@ export interface HostOptions {
   mdns: boolean;
   /** Inbound streams per connection on each relayed protocol. */
   maxInboundStreams: number;
+  /** Where `network.json` (peer id and addresses, for local tools such as the devnet launcher) goes. */
+  home: string;
   logger: Logger;
   /** Called when a peer opens a stream on a relayed protocol; must not block. */
   onInboundStream(stream: Stream, connection: Connection): void;
@@ -115,6 +119,15 @@ export class Libp2pHost implements Startable {
       { peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String) },
       'libp2p host listening',
     );
+    await this.writeEndpointFile(node).catch((err: unknown) =>
+      this.opts.logger.warn({ home: this.opts.home, err: errorMessage(err) }, 'Could not write network.json'),
+    );
+  }
+
+  private async writeEndpointFile(node: Host): Promise<void> {
+    await mkdir(this.opts.home, { recursive: true, mode: 0o700 });
+    const endpoint = { peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), startedAt: Date.now() };
+    await writeFile(join(this.opts.home, 'network.json'), `${JSON.stringify(endpoint, null, 2)}\n`);
   }
 
   async stop(): Promise<void> {

@@ -30,7 +30,7 @@ export async function loadOrCreateIdentity(repo: IdentityRepo, masterKeyHex: str
   } catch (err) {
     throw new NetworkError(
       NetworkErrorCode.IdentityUnreadable,
-      'the stored node identity does not open with NODE_MASTER_KEY',
+      "the stored node identity does not open with NODE_MASTER_KEY: use the master key this node was created with (npm start keeps it in NODE_HOME/master.key), or drop the node's Postgres schema to start it afresh",
       {},
       { cause: err },
     );

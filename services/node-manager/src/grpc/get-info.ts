@@ -30,6 +30,7 @@ export async function getInfo(deps: GetInfoDeps): Promise<admin.GetInfoResponse>
     nodeName: deps.nodeName,
     peerId: network.status === 'fulfilled' ? network.value.peerId : '',
     listenAddrs: network.status === 'fulfilled' ? network.value.listenAddrs : [],
+    connectedPeers: network.status === 'fulfilled' ? network.value.connectedPeers : 0,
     version: deps.version,
     services,
   };

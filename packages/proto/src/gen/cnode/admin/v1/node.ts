@@ -42,6 +42,8 @@ export interface GetInfoResponse {
   listenAddrs: string[];
   version: string;
   services: ServiceReadiness[];
+  /** Peers with an open connection, as the network service counts them. */
+  connectedPeers: number;
 }
 
 function createBaseGetInfoRequest(): GetInfoRequest {
@@ -218,7 +220,7 @@ export const ServiceReadiness: MessageFns<ServiceReadiness> = {
 };
 
 function createBaseGetInfoResponse(): GetInfoResponse {
-  return { nodeName: "", peerId: "", listenAddrs: [], version: "", services: [] };
+  return { nodeName: "", peerId: "", listenAddrs: [], version: "", services: [], connectedPeers: 0 };
 }
 
 export const GetInfoResponse: MessageFns<GetInfoResponse> = {
@@ -237,6 +239,9 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     }
     for (const v of message.services) {
       ServiceReadiness.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.connectedPeers !== 0) {
+      writer.uint32(48).uint32(message.connectedPeers);
     }
     return writer;
   },
@@ -294,6 +299,14 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
             message.services.push(ServiceReadiness.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.connectedPeers = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -327,6 +340,11 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
       services: globalThis.Array.isArray(object?.services)
         ? object.services.map((e: any) => ServiceReadiness.fromJSON(e))
         : [],
+      connectedPeers: isSet(object.connectedPeers)
+        ? globalThis.Number(object.connectedPeers)
+        : isSet(object.connected_peers)
+        ? globalThis.Number(object.connected_peers)
+        : 0,
     };
   },
 
@@ -347,6 +365,9 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     if (message.services?.length) {
       obj.services = message.services.map((e) => ServiceReadiness.toJSON(e));
     }
+    if (message.connectedPeers !== 0) {
+      obj.connectedPeers = Math.round(message.connectedPeers);
+    }
     return obj;
   },
 
@@ -360,6 +381,7 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     message.listenAddrs = object.listenAddrs?.map((e) => e) || [];
     message.version = object.version ?? "";
     message.services = object.services?.map((e) => ServiceReadiness.fromPartial(e)) || [];
+    message.connectedPeers = object.connectedPeers ?? 0;
     return message;
   },
 };
