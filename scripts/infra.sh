@@ -61,8 +61,14 @@ ensure_nats() {
     [ -n "$bin" ] || die "nats-server was installed but is not on PATH or in /usr/sbin"
   fi
   mkdir -p "$DATA/nats"
+  # max_payload 8MB leaves room for a 1 MiB gossip message in its bus envelope (the default is 1 MiB).
+  cat > "$DATA/nats/nats.conf" <<CONF
+listen: "$host:$port"
+max_payload: 8MB
+jetstream { store_dir: "$DATA/nats/store" }
+CONF
   say "starting a private NATS with JetStream at $host:$port (data in .cnode/infra/nats)"
-  setsid "$bin" -js -a "$host" -p "$port" -sd "$DATA/nats/store" -l "$DATA/nats/nats.log" -P "$DATA/nats/nats.pid" </dev/null >/dev/null 2>&1 &
+  setsid "$bin" -c "$DATA/nats/nats.conf" -l "$DATA/nats/nats.log" -P "$DATA/nats/nats.pid" </dev/null >/dev/null 2>&1 &
   wait_for NATS nats_ok "$host" "$port"
 }
 

@@ -47,6 +47,15 @@ describe('docker-compose.yml', () => {
     });
   }
 
+  it('runs NATS with JetStream and a max_payload that fits a 1 MiB gossip message', () => {
+    const nats = compose.services.nats as Json;
+    expect(nats.command).toEqual(['-c', '/etc/nats/nats.conf']);
+    const [configFile] = (nats.volumes as string[]).filter((v) => v.endsWith(':/etc/nats/nats.conf:ro'));
+    const config = read(configFile!.split(':')[0]!.replace(/^\.\//, ''));
+    expect(config).toMatch(/max_payload: 8MB/);
+    expect(config).toMatch(/jetstream \{/);
+  });
+
   it('the image ships the health check script the compose file calls', () => {
     expect(exists('scripts/healthcheck.mjs')).toBe(true);
     expect(read('Dockerfile')).toContain('COPY scripts/healthcheck.mjs');
@@ -67,7 +76,9 @@ describe('deploy/k8s', () => {
   it('lists every manifest file of each folder in its kustomization', () => {
     for (const dir of ['base', 'infra']) {
       const listed = (parse(read(`deploy/k8s/${dir}/kustomization.yaml`)) as { resources: string[] }).resources;
-      const files = readdirSync(new URL(`deploy/k8s/${dir}/`, root)).filter((f) => f !== 'kustomization.yaml');
+      const files = readdirSync(new URL(`deploy/k8s/${dir}/`, root)).filter(
+        (f) => f.endsWith('.yaml') && f !== 'kustomization.yaml',
+      );
       expect(files.sort()).toEqual([...listed].sort());
     }
   });
@@ -112,6 +123,14 @@ describe('deploy/k8s', () => {
       port: 2528,
       service: 'cnode.admin.v1.NodeService',
     });
+  });
+
+  it('generates the NATS config map from a file next to it, with the same settings as compose', () => {
+    const kustomization = parse(read('deploy/k8s/infra/kustomization.yaml')) as Json;
+    expect(kustomization.configMapGenerator[0]).toEqual({ name: 'cnode-nats-config', files: ['nats.conf'] });
+    expect(read('deploy/k8s/infra/nats.conf')).toMatch(/max_payload: 8MB/);
+    const nats = infra.find((d) => d.kind === 'StatefulSet' && d.metadata.name === 'cnode-nats')!;
+    expect(nats.spec.template.spec.volumes[0].configMap.name).toBe('cnode-nats-config');
   });
 
   it('configures only real knobs and points at the infra services', () => {
