@@ -53,7 +53,7 @@ export class Cluster {
   }
 
   /** Starts a network service; `bootstrap` nodes are dialled at start. */
-  async add(opts: { bootstrap?: TestNode[]; env?: NodeJS.ProcessEnv } = {}): Promise<TestNode> {
+  async add(opts: { bootstrap?: TestNode[]; env?: NodeJS.ProcessEnv; readEvents?: boolean } = {}): Promise<TestNode> {
     const name = uniqueNodeName('n');
     const env = testEnv(name, {
       NETWORK_BOOTSTRAP: (opts.bootstrap ?? []).map((n) => n.addr).join(','),
@@ -79,6 +79,8 @@ export class Cluster {
     };
     node.peerId = node.service.handle.host.libp2p.peerId.toString();
     node.addr = node.service.handle.host.listenAddrs()[0]!;
+    this.nodes.push(node);
+    if (opts.readEvents === false) return node;
     // This test plays node-manager: it reads the node's NET_EVENTS through the same durable consumer.
     const reader = new StreamConsumer<bus.NetworkEvent>({
       spec: catalog.consumers.netEvents,
@@ -91,7 +93,6 @@ export class Cluster {
     });
     await reader.start();
     this.readers.push(reader);
-    this.nodes.push(node);
     return node;
   }
 
