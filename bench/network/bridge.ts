@@ -13,16 +13,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Registry } from 'prom-client';
-import { createLibp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { identify } from '@libp2p/identify';
-import { ping } from '@libp2p/ping';
-import { gossipsub } from '@libp2p/gossipsub';
 import { bus } from '@cnode/proto';
 import { NetworkClient, RelayedStream, StreamConsumer, createBusMetrics, createCatalog } from '@cnode/bus';
-import { TEST_INFRA, cleanupNode, startInProcess, testEnv, testLogger, uniqueNodeName, waitFor } from '@cnode/testing';
+import {
+  TEST_INFRA,
+  cleanupNode,
+  plainLibp2pNode,
+  startInProcess,
+  testEnv,
+  testLogger,
+  uniqueNodeName,
+  waitFor,
+} from '@cnode/testing';
 import { loadConfig } from '@cnode/network/config';
 import { createNetworkService } from '@cnode/network/service';
 import { SYNC_PROTOCOL } from '@cnode/network/constants';
@@ -37,22 +39,8 @@ const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 const fmt = (ms: number): string => `${ms.toFixed(2)} ms`;
 
-function plainNode() {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      ping: ping(),
-      pubsub: gossipsub({ floodPublish: true, allowPublishToZeroTopicPeers: true }),
-    },
-  });
-}
-
 async function rawGossip(): Promise<number[]> {
-  const [a, b] = [await plainNode(), await plainNode()];
+  const [a, b] = [await plainLibp2pNode(), await plainLibp2pNode()];
   for (const n of [a, b]) n.services.pubsub.subscribe(TOPIC);
   await a.dial(b.getMultiaddrs()[0]!);
   await waitFor(
@@ -74,7 +62,7 @@ async function rawGossip(): Promise<number[]> {
 }
 
 async function rawStream(bytes: number): Promise<number> {
-  const [a, b] = [await plainNode(), await plainNode()];
+  const [a, b] = [await plainLibp2pNode(), await plainLibp2pNode()];
   let received = 0;
   let done: () => void = () => undefined;
   const finished = new Promise<void>((r) => (done = r));

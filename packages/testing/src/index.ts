@@ -3,3 +3,4 @@ export * from './service-harness.js';
 export * from './wait-for.js';
 export * from './processes.js';
 export * from './grpc-clients.js';
+export * from './plain-libp2p.js';

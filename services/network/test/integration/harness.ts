@@ -6,13 +6,6 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
-import { createLibp2p } from 'libp2p';
-import { tcp } from '@libp2p/tcp';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { identify } from '@libp2p/identify';
-import { ping } from '@libp2p/ping';
-import { gossipsub } from '@libp2p/gossipsub';
 import { bus } from '@cnode/proto';
 import { NetworkClient, StreamConsumer, createBusMetrics, createCatalog, type Catalog } from '@cnode/bus';
 import {
@@ -131,19 +124,4 @@ export async function waitForSubscribers(node: TestNode, topic: string, peers: s
     },
     { message: `${node.name} to see ${peers.length} subscribers of ${topic}` },
   );
-}
-
-/** A js-libp2p node with gossipsub built from the libraries alone: the interop peer. */
-export async function plainLibp2pNode(opts: { maxInboundDataLength?: number } = {}) {
-  return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      ping: ping(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, floodPublish: true, ...opts }),
-    },
-  });
 }

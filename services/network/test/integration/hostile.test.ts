@@ -4,22 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { RelayedStream } from '@cnode/bus';
-import { metricValue, waitFor } from '@cnode/testing';
+import { metricValue, plainLibp2pNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
 import { SYNC_PROTOCOL } from '../../src/constants.js';
-import {
-  Cluster,
-  gossipEvents,
-  plainLibp2pNode,
-  streamOpenedEvents,
-  waitForSubscribers,
-  type TestNode,
-} from './harness.js';
+import { Cluster, gossipEvents, streamOpenedEvents, waitForSubscribers, type TestNode } from './harness.js';
 
 const TOPIC = 'hostile-topic';
 const MIB = 1024 * 1024;
 const cluster = new Cluster();
 let cnode: TestNode;
-let plain: Awaited<ReturnType<typeof plainLibp2pNode>>;
+let plain: PlainLibp2pNode;
 
 beforeAll(async () => {
   await cluster.connect();

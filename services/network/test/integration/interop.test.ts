@@ -2,13 +2,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { multiaddr } from '@multiformats/multiaddr';
 import type { Message } from '@libp2p/gossipsub';
-import { waitFor } from '@cnode/testing';
-import { Cluster, gossipEvents, plainLibp2pNode, waitForSubscribers, type TestNode } from './harness.js';
+import { plainLibp2pNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
+import { Cluster, gossipEvents, waitForSubscribers, type TestNode } from './harness.js';
 
 const TOPIC = 'interop-topic';
 const cluster = new Cluster();
 let cnode: TestNode;
-let plain: Awaited<ReturnType<typeof plainLibp2pNode>>;
+let plain: PlainLibp2pNode;
 const received: Message[] = [];
 
 beforeAll(async () => {
