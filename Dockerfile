@@ -6,6 +6,8 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.base.json ./
+# npm ci runs the root postinstall, which patches a dependency bug (see the script).
+COPY scripts/patch-dependencies.mjs ./scripts/patch-dependencies.mjs
 COPY proto ./proto
 COPY packages ./packages
 COPY services ./services

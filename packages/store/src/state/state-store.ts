@@ -1,0 +1,418 @@
+import type postgres from 'postgres';
+import { wire } from '@cnode/proto';
+import {
+  ZERO_ID,
+  actionsFromWire,
+  actionsToWire,
+  bucketOf,
+  computeRootHash,
+  decodeHlc,
+  encodeHlc,
+  isZeroId,
+  keyHashOf,
+  opValueHash,
+  reduceActions,
+  type Action,
+  type Hlc,
+} from '@cnode/primitives';
+import { CodedError } from '@cnode/runtime';
+import type { Sql } from '../postgres.js';
+
+/** Postgres array type oids, for typed array parameters. */
+const BYTEA_ARRAY = 1001;
+const TEXT_ARRAY = 1009;
+const INT2_ARRAY = 1005;
+const INT8_ARRAY = 1016;
+
+/** MAX_PENDING_DELTAS upstream: beyond it the oldest pending delta of the context is evicted. */
+export const MAX_PENDING_DELTAS = 10_000;
+/** MAX_DELTA_QUERY_LIMIT upstream: most missing-parent ids returned at once. */
+export const MAX_MISSING_PARENTS = 3_000;
+
+export enum StateErrorCode {
+  ContextUnknown = 'STORE_CONTEXT_UNKNOWN',
+  ContextExists = 'STORE_CONTEXT_EXISTS',
+}
+
+export enum DeltaOutcome {
+  Applied = 'applied',
+  Pending = 'pending',
+  Duplicate = 'duplicate',
+}
+
+/** A delta ready for the DAG: envelope checked and actions decrypted (or produced locally). */
+export interface DagDelta {
+  contextId: Buffer;
+  deltaId: Buffer;
+  parents: Buffer[];
+  hlc: Hlc;
+  author: Buffer;
+  governanceHeads: Buffer[];
+  keyId: Buffer;
+  nonce: Buffer;
+  ciphertext: Buffer;
+  signature: Buffer;
+  actions: Action[];
+}
+
+export interface AddDeltaResult {
+  outcome: DeltaOutcome;
+  /** Deltas applied by this call, in order: the delta itself, then what it unblocked (breadth-first). */
+  applied: Buffer[];
+  /** For a pending delta: parents this node has never seen (fetch them). */
+  missingParents: Buffer[];
+  /** Pending deltas evicted to stay under the cap. */
+  evicted: number;
+  rootHash: Buffer;
+  heads: Buffer[];
+}
+
+export interface ContextState {
+  rootHash: Buffer;
+  heads: Buffer[];
+  applicationId: Buffer | null;
+  groupId: Buffer | null;
+}
+
+export interface EntryRow {
+  key: Buffer;
+  value: Buffer | null;
+  hlc: Hlc;
+  deleted: boolean;
+  author: Buffer | null;
+}
+
+export interface TreeNode {
+  path: string;
+  hash: Buffer;
+}
+
+type Tx = postgres.TransactionSql;
+
+function encodeActions(actions: readonly Action[]): Buffer {
+  return Buffer.from(
+    wire.SealedDeltaPayload.encode({ actions: actionsToWire(actions), rootHash: Buffer.alloc(0), events: [] }).finish(),
+  );
+}
+
+function decodeActions(bytes: Uint8Array): Action[] {
+  return actionsFromWire(wire.SealedDeltaPayload.decode(bytes).actions);
+}
+
+const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
+
+/**
+ * The replicated state of every context and its delta DAG, in Postgres. Each delta is applied in one
+ * transaction that locks the context row first: state entries, Merkle tree, delta row, heads and
+ * root hash commit together or not at all, and concurrent writers to one context (any number of
+ * state-delta replicas) queue on the database lock.
+ */
+export class StateStore {
+  constructor(
+    private readonly sql: Sql,
+    private readonly limits: { maxPending: number; maxMissing: number } = {
+      maxPending: MAX_PENDING_DELTAS,
+      maxMissing: MAX_MISSING_PARENTS,
+    },
+  ) {}
+
+  async createContext(id: Buffer, opts: { applicationId?: Buffer; groupId?: Buffer } = {}): Promise<void> {
+    const rows = await this.sql`
+      insert into contexts (id, application_id, group_id)
+      values (${id}, ${opts.applicationId ?? null}, ${opts.groupId ?? null})
+      on conflict (id) do nothing returning id`;
+    if (rows.length === 0) throw new CodedError(StateErrorCode.ContextExists, `context ${hex(id)} exists`);
+  }
+
+  async context(id: Buffer): Promise<ContextState | undefined> {
+    const [row] = await this.sql<
+      { root_hash: Buffer; dag_heads: Buffer[]; application_id: Buffer | null; group_id: Buffer | null }[]
+    >`
+      select root_hash, dag_heads, application_id, group_id from contexts where id = ${id}`;
+    return (
+      row && { rootHash: row.root_hash, heads: row.dag_heads, applicationId: row.application_id, groupId: row.group_id }
+    );
+  }
+
+  /**
+   * Adds a delta to its context's DAG. Applicable (every parent applied, or the zero id) → applied
+   * with everything it unblocks; otherwise kept pending until its parents arrive.
+   */
+  addDelta(delta: DagDelta): Promise<AddDeltaResult> {
+    return this.sql.begin(async (tx) => {
+      const [ctx] = await tx<{ root_hash: Buffer; dag_heads: Buffer[] }[]>`
+        select root_hash, dag_heads from contexts where id = ${delta.contextId} for update`;
+      if (!ctx)
+        throw new CodedError(StateErrorCode.ContextUnknown, `context ${hex(delta.contextId)} is not hosted here`);
+      const heads = new Map(ctx.dag_heads.map((h) => [hex(h), h]));
+      const result = (outcome: DeltaOutcome, extra: Partial<AddDeltaResult> = {}): AddDeltaResult => ({
+        outcome,
+        applied: [],
+        missingParents: [],
+        evicted: 0,
+        rootHash: ctx.root_hash,
+        heads: [...heads.values()],
+        ...extra,
+      });
+
+      const [known] =
+        await tx`select 1 from deltas where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}`;
+      if (known) return result(DeltaOutcome.Duplicate);
+
+      const parents = delta.parents.filter((p) => !isZeroId(p));
+      const present = parents.length
+        ? await tx<{ delta_id: Buffer; applied: boolean }[]>`
+            select delta_id, applied from deltas
+            where context_id = ${delta.contextId} and delta_id = any (${tx.array(parents, BYTEA_ARRAY)}::bytea[])`
+        : [];
+      const appliedParents = new Set(present.filter((r) => r.applied).map((r) => hex(r.delta_id)));
+      const waitingOn = parents.filter((p) => !appliedParents.has(hex(p)));
+
+      if (waitingOn.length > 0) {
+        await this.insertDelta(tx, delta, false);
+        await tx`
+          insert into delta_waits (context_id, parent_id, delta_id)
+          select ${delta.contextId}, p, ${delta.deltaId} from unnest(${tx.array(waitingOn, BYTEA_ARRAY)}::bytea[]) p
+          on conflict do nothing`;
+        const evicted = await this.evictPending(tx, delta.contextId);
+        const seen = new Set(present.map((r) => hex(r.delta_id)));
+        return result(DeltaOutcome.Pending, { missingParents: waitingOn.filter((p) => !seen.has(hex(p))), evicted });
+      }
+
+      let root = ctx.root_hash;
+      const applied: Buffer[] = [];
+      const apply = async (d: DagDelta, stored: boolean): Promise<void> => {
+        root = (await this.applyDelta(tx, d, stored)) ?? root;
+        for (const p of d.parents) heads.delete(hex(p));
+        heads.set(hex(d.deltaId), d.deltaId);
+        applied.push(d.deltaId);
+      };
+      await apply(delta, false);
+      // Cascade, breadth-first: every pending delta whose last missing parent just applied.
+      for (let i = 0; i < applied.length; i++) {
+        const unblocked = await tx<{ delta_id: Buffer }[]>`
+          delete from delta_waits w where w.context_id = ${delta.contextId} and w.parent_id = ${applied[i]!}
+          returning w.delta_id`;
+        for (const { delta_id } of unblocked) {
+          const [still] =
+            await tx`select 1 from delta_waits where context_id = ${delta.contextId} and delta_id = ${delta_id} limit 1`;
+          if (still) continue;
+          const child = await this.loadDelta(tx, delta.contextId, delta_id);
+          if (child) await apply(child, true);
+        }
+      }
+      const headList = [...heads.values()];
+      await tx`
+        update contexts set root_hash = ${root}, dag_heads = ${tx.array(headList, BYTEA_ARRAY)}::bytea[], updated_at = now()
+        where id = ${delta.contextId}`;
+      return result(DeltaOutcome.Applied, { applied, rootHash: root, heads: headList });
+    });
+  }
+
+  /** Merges the actions into the state, refreshes the tree, records the delta as applied. */
+  private async applyDelta(tx: Tx, delta: DagDelta, stored: boolean): Promise<Buffer | undefined> {
+    const actions = reduceActions(delta.actions);
+    let root: Buffer | undefined;
+    if (actions.length > 0) {
+      const keyHashes = actions.map((a) => keyHashOf(a.key));
+      const changed = await tx<{ bucket: string }[]>`
+        insert into state_entries (context_id, key, key_hash, bucket, value, value_hash, op_hlc, op_rank, author, deleted_at_ms)
+        select ${delta.contextId}, k, kh, b, v, vh, h, r, ${delta.author}, dms
+        from unnest(
+          ${tx.array(
+            actions.map((a) => a.key),
+            BYTEA_ARRAY,
+          )}::bytea[],
+          ${tx.array(keyHashes, BYTEA_ARRAY)}::bytea[],
+          ${tx.array(keyHashes.map(bucketOf), TEXT_ARRAY)}::text[],
+          ${tx.array(
+            actions.map((a) => (a.kind === 'set' ? a.value : null)),
+            BYTEA_ARRAY,
+          )}::bytea[],
+          ${tx.array(actions.map(opValueHash), BYTEA_ARRAY)}::bytea[],
+          ${tx.array(
+            actions.map((a) => encodeHlc(a.at)),
+            BYTEA_ARRAY,
+          )}::bytea[],
+          ${tx.array(
+            actions.map((a) => (a.kind === 'set' ? 0 : 1)),
+            INT2_ARRAY,
+          )}::int2[],
+          ${tx.array(
+            actions.map((a) => (a.kind === 'remove' ? String(a.at.wallTimeMs) : null)),
+            INT8_ARRAY,
+          )}::int8[]
+        ) as t(k, kh, b, v, vh, h, r, dms)
+        on conflict (context_id, key) do update set
+          value = excluded.value, value_hash = excluded.value_hash, op_hlc = excluded.op_hlc,
+          op_rank = excluded.op_rank, author = excluded.author, deleted_at_ms = excluded.deleted_at_ms
+        where (excluded.op_hlc, excluded.op_rank, excluded.value_hash)
+            > (state_entries.op_hlc, state_entries.op_rank, state_entries.value_hash)
+        returning bucket`;
+      const dirty = [...new Set(changed.map((r) => r.bucket))];
+      if (dirty.length > 0) {
+        const [row] = await tx<{ root: Buffer }[]>`
+          select refresh_state_tree(${delta.contextId}, ${tx.array(dirty, TEXT_ARRAY)}::text[]) as root`;
+        root = row!.root;
+      }
+    }
+    if (stored) {
+      await tx`update deltas set applied = true, applied_at = now() where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}`;
+    } else {
+      await this.insertDelta(tx, delta, true);
+    }
+    return root;
+  }
+
+  private async insertDelta(tx: Tx, d: DagDelta, applied: boolean): Promise<void> {
+    await tx`
+      insert into deltas (context_id, delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext,
+                          signature, actions, applied, applied_at)
+      values (${d.contextId}, ${d.deltaId}, ${tx.array(d.parents, BYTEA_ARRAY)}::bytea[], ${encodeHlc(d.hlc)}, ${d.author},
+              ${tx.array(d.governanceHeads, BYTEA_ARRAY)}::bytea[], ${d.keyId}, ${d.nonce}, ${d.ciphertext}, ${d.signature},
+              ${encodeActions(d.actions)}, ${applied}, ${applied ? new Date() : null})`;
+  }
+
+  private async loadDelta(tx: Tx | Sql, contextId: Buffer, deltaId: Buffer): Promise<DagDelta | undefined> {
+    const [r] = await tx<
+      {
+        parents: Buffer[];
+        hlc: Buffer;
+        author: Buffer;
+        governance_heads: Buffer[];
+        key_id: Buffer;
+        nonce: Buffer;
+        ciphertext: Buffer;
+        signature: Buffer;
+        actions: Buffer;
+      }[]
+    >`select parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature, actions
+      from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;
+    return (
+      r && {
+        contextId,
+        deltaId,
+        parents: r.parents,
+        hlc: decodeHlc(r.hlc),
+        author: r.author,
+        governanceHeads: r.governance_heads,
+        keyId: r.key_id,
+        nonce: r.nonce,
+        ciphertext: r.ciphertext,
+        signature: r.signature,
+        actions: decodeActions(r.actions),
+      }
+    );
+  }
+
+  /** Keeps at most maxPending pending deltas in the context, evicting the oldest. */
+  private async evictPending(tx: Tx, contextId: Buffer): Promise<number> {
+    const [{ n } = { n: '0' }] = await tx<{ n: string }[]>`
+      select count(*) as n from deltas where context_id = ${contextId} and not applied`;
+    const excess = Number(n) - this.limits.maxPending;
+    if (excess <= 0) return 0;
+    const evicted = await tx`
+      delete from deltas where context_id = ${contextId} and delta_id in (
+        select delta_id from deltas where context_id = ${contextId} and not applied
+        order by received_at, delta_id limit ${excess})
+      returning delta_id`;
+    return evicted.length;
+  }
+
+  /** Stored delta, applied or pending (for serving peers and tests). */
+  delta(contextId: Buffer, deltaId: Buffer): Promise<DagDelta | undefined> {
+    return this.loadDelta(this.sql, contextId, deltaId);
+  }
+
+  async isApplied(contextId: Buffer, deltaId: Buffer): Promise<boolean> {
+    const [r] = await this.sql<{ applied: boolean }[]>`
+      select applied from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;
+    return r?.applied ?? false;
+  }
+
+  async pendingCount(contextId: Buffer): Promise<number> {
+    const [r] = await this.sql<
+      { n: string }[]
+    >`select count(*) as n from deltas where context_id = ${contextId} and not applied`;
+    return Number(r?.n ?? 0);
+  }
+
+  /** Parents that pending deltas wait on and this node has never seen, at most maxMissing. */
+  async missingParents(contextId: Buffer): Promise<Buffer[]> {
+    const rows = await this.sql<{ parent_id: Buffer }[]>`
+      select distinct w.parent_id from delta_waits w
+      where w.context_id = ${contextId}
+        and not exists (select 1 from deltas d where d.context_id = w.context_id and d.delta_id = w.parent_id)
+      order by w.parent_id limit ${this.limits.maxMissing}`;
+    return rows.map((r) => r.parent_id);
+  }
+
+  /** Drops pending deltas older than maxAgeMs (their parents never came); returns how many. */
+  async expirePending(contextId: Buffer, maxAgeMs: number): Promise<number> {
+    const rows = await this.sql`
+      delete from deltas where context_id = ${contextId} and not applied
+        and received_at < now() - make_interval(secs => ${maxAgeMs / 1000})
+      returning delta_id`;
+    return rows.length;
+  }
+
+  /** Every entry, tombstones included, in key order. */
+  async entries(contextId: Buffer): Promise<EntryRow[]> {
+    const rows = await this.sql<
+      { key: Buffer; value: Buffer | null; op_hlc: Buffer; op_rank: number; author: Buffer | null }[]
+    >`
+      select key, value, op_hlc, op_rank, author from state_entries where context_id = ${contextId} order by key`;
+    return rows.map((r) => ({
+      key: r.key,
+      value: r.value,
+      hlc: decodeHlc(r.op_hlc),
+      deleted: r.op_rank === 1,
+      author: r.author,
+    }));
+  }
+
+  /** The root hash recomputed from the live entries alone, ignoring the maintained tree. */
+  async recomputeRootHash(contextId: Buffer): Promise<Buffer> {
+    const rows = await this.sql<{ key_hash: Buffer; value_hash: Buffer; op_hlc: Buffer }[]>`
+      select key_hash, value_hash, op_hlc from state_entries where context_id = ${contextId} and op_rank = 0`;
+    return computeRootHash(rows.map((r) => ({ keyHash: r.key_hash, valueHash: r.value_hash, hlc: r.op_hlc })));
+  }
+
+  // --- queries sync needs -------------------------------------------------------------------------
+
+  /** A tree node and its non-empty children (path '' is the root). */
+  async treeNode(contextId: Buffer, path: string): Promise<{ hash: Buffer; children: TreeNode[] } | undefined> {
+    const [node] = await this.sql<{ hash: Buffer }[]>`
+      select hash from state_tree_nodes where context_id = ${contextId} and path = ${path}`;
+    if (!node) return undefined;
+    const children = await this.sql<{ path: string; hash: Buffer }[]>`
+      select path, hash from state_tree_nodes where context_id = ${contextId} and level = ${path.length + 1} and parent = ${path}
+      order by nibble`;
+    return { hash: node.hash, children: children.map((c) => ({ path: c.path, hash: c.hash })) };
+  }
+
+  /** Every node of one level of the tree. */
+  async treeLevel(contextId: Buffer, level: number): Promise<TreeNode[]> {
+    const rows = await this.sql<{ path: string; hash: Buffer }[]>`
+      select path, hash from state_tree_nodes where context_id = ${contextId} and level = ${level} order by path`;
+    return rows.map((r) => ({ path: r.path, hash: r.hash }));
+  }
+
+  /** The entries of a leaf bucket, tombstones included (sync carries them beside the hashes). */
+  async bucketEntries(contextId: Buffer, bucket: string): Promise<EntryRow[]> {
+    const rows = await this.sql<
+      { key: Buffer; value: Buffer | null; op_hlc: Buffer; op_rank: number; author: Buffer | null }[]
+    >`
+      select key, value, op_hlc, op_rank, author from state_entries where context_id = ${contextId} and bucket = ${bucket}
+      order by key_hash`;
+    return rows.map((r) => ({
+      key: r.key,
+      value: r.value,
+      hlc: decodeHlc(r.op_hlc),
+      deleted: r.op_rank === 1,
+      author: r.author,
+    }));
+  }
+}
+
+export { ZERO_ID };

@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import postgres from 'postgres';
+import { TEST_INFRA, waitFor } from '@cnode/testing';
+import { DeltaOutcome, StateStore } from '../../src/index.js';
+import { Author, freshSchema } from './state-harness.js';
+
+let db: Awaited<ReturnType<typeof freshSchema>>;
+
+beforeAll(async () => {
+  db = await freshSchema({ applicationName: 'cnode-crash-test', max: 8 });
+});
+
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('state store under concurrency and crashes (real Postgres)', () => {
+  it('two concurrent transactions applying different deltas to one context both succeed, consistently', async () => {
+    // Two replicas: separate pools, as two state-delta processes would have.
+    const other = postgres(TEST_INFRA.databaseUrl, {
+      max: 2,
+      onnotice: () => undefined,
+      connection: { search_path: `"${db.schema}",public` },
+    });
+    try {
+      const [a, b] = [new StateStore(db.sql), new StateStore(other)];
+      const contextId = randomBytes(32);
+      await a.createContext(contextId);
+      const writers = [new Author(), new Author()];
+      const many = (w: Author, tag: string) =>
+        Array.from({ length: 10 }, (_, i) =>
+          w.write(
+            contextId,
+            Array.from({ length: 20 }, (_, k) => ({ key: `${tag}${k}`, value: `${i}` })),
+          ),
+        );
+      const [fromA, fromB] = [many(writers[0]!, 'a'), many(writers[1]!, 'b')];
+      // Each replica applies its own writer's chain in order; the two replicas race each other.
+      const replay = async (store: StateStore, deltas: typeof fromA) => {
+        const outcomes = [];
+        for (const d of deltas) outcomes.push((await store.addDelta(d)).outcome);
+        return outcomes;
+      };
+      const results = await Promise.all([replay(a, fromA), replay(b, fromB)]);
+      expect(results.flat().every((o) => o === DeltaOutcome.Applied)).toBe(true);
+      const ctx = (await a.context(contextId))!;
+      expect(ctx.heads.map((h) => h.toString('hex')).sort()).toEqual(
+        [fromA.at(-1)!.deltaId, fromB.at(-1)!.deltaId].map((h) => h.toString('hex')).sort(),
+      );
+      expect(ctx.rootHash).toEqual(await a.recomputeRootHash(contextId));
+      expect((await a.entries(contextId)).length).toBe(40);
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('a delta application killed mid-transaction leaves no partial state, and applies afterwards', async () => {
+    const store = new StateStore(db.sql);
+    const contextId = randomBytes(32);
+    await store.createContext(contextId);
+    const delta = new Author().write(
+      contextId,
+      Array.from({ length: 50 }, (_, k) => ({ key: `k${k}`, value: 'v' })),
+    );
+
+    // Hold a lock the transaction needs only after it wrote entries and tree nodes, then kill it there.
+    const blocker = postgres(TEST_INFRA.databaseUrl, {
+      max: 1,
+      onnotice: () => undefined,
+      connection: { search_path: `"${db.schema}",public` },
+    });
+    const conn = await blocker.reserve();
+    try {
+      await conn`begin`;
+      await conn`lock table deltas in exclusive mode`;
+      const applying = store.addDelta(delta);
+      const [victim] = await waitFor(
+        async () => {
+          // Activity statistics are a snapshot per transaction: refresh it on every poll.
+          await conn`select pg_stat_clear_snapshot()`;
+          const rows = await conn<{ pid: number }[]>`
+            select pid from pg_stat_activity
+            where application_name = 'cnode-crash-test' and wait_event_type = 'Lock' and state = 'active'`;
+          return rows.length ? rows : undefined;
+        },
+        { message: 'the apply transaction to block on the deltas lock' },
+      );
+      // It has written state_entries and state_tree_nodes by now; uncommitted, so invisible here.
+      const [partial] = await conn<
+        { n: string }[]
+      >`select count(*) as n from state_entries where context_id = ${contextId}`;
+      expect(Number(partial!.n)).toBe(0);
+      await conn`select pg_terminate_backend(${victim!.pid})`;
+      await expect(applying).rejects.toThrow();
+      await conn`rollback`;
+    } finally {
+      conn.release();
+      await blocker.end();
+    }
+
+    const ctx = (await store.context(contextId))!;
+    expect(ctx.rootHash.every((b) => b === 0)).toBe(true);
+    expect(await store.entries(contextId)).toEqual([]);
+    expect(await store.treeLevel(contextId, 0)).toEqual([]);
+    expect(await store.delta(contextId, delta.deltaId)).toBeUndefined();
+
+    const retried = await store.addDelta(delta);
+    expect(retried.outcome).toBe(DeltaOutcome.Applied);
+    expect(retried.rootHash).toEqual(await store.recomputeRootHash(contextId));
+  });
+});

@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { computeRootHash, encodeHlc, keyHashOf, opValueHash, reduceActions, type Action } from '@cnode/primitives';
+import { DeltaOutcome, StateStore, type DagDelta } from '../../src/index.js';
+import { Author, freshSchema } from './state-harness.js';
+
+let db: Awaited<ReturnType<typeof freshSchema>>;
+let store: StateStore;
+
+beforeAll(async () => {
+  db = await freshSchema();
+  store = new StateStore(db.sql);
+});
+
+afterAll(async () => {
+  await db.drop();
+});
+
+const KEYS = ['a', 'b', 'c', 'd', 'e', 'f'];
+
+/** One step of a history: an author writes, or an author receives another author's deltas. */
+type Step =
+  | { kind: 'write'; author: number; ops: { key: string; value?: string }[] }
+  | { kind: 'sync'; from: number; to: number };
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('write' as const),
+      author: fc.nat({ max: 2 }),
+      ops: fc.array(
+        fc.record(
+          { key: fc.constantFrom(...KEYS), value: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }) },
+          { requiredKeys: ['key'] },
+        ),
+        { minLength: 1, maxLength: 4 },
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('sync' as const), from: fc.nat({ max: 2 }), to: fc.nat({ max: 2 }) }),
+  },
+);
+
+/** Replays a history: every delta every author produced, in production order. */
+function produce(steps: Step[], wall: () => number): DagDelta[] {
+  const contextId = randomBytes(32);
+  const authors = [new Author(wall), new Author(wall), new Author(wall)];
+  const byAuthor: DagDelta[][] = [[], [], []];
+  for (const step of steps) {
+    if (step.kind === 'write') byAuthor[step.author]!.push(authors[step.author]!.write(contextId, step.ops));
+    else authors[step.to]!.learn(byAuthor[step.from]!);
+  }
+  return byAuthor.flat().sort((x, y) => Buffer.compare(encodeHlc(x.hlc), encodeHlc(y.hlc)));
+}
+
+async function applyAll(deltas: DagDelta[]): Promise<Buffer> {
+  const contextId = randomBytes(32);
+  await store.createContext(contextId);
+  for (const d of deltas) await store.addDelta({ ...d, contextId });
+  return contextId;
+}
+
+async function snapshot(contextId: Buffer) {
+  const ctx = (await store.context(contextId))!;
+  const entries = (await store.entries(contextId)).map((e) => ({
+    key: e.key.toString(),
+    value: e.value?.toString() ?? null,
+    hlc: encodeHlc(e.hlc).toString('hex'),
+    deleted: e.deleted,
+  }));
+  return { root: ctx.rootHash.toString('hex'), heads: ctx.heads.map((h) => h.toString('hex')).sort(), entries };
+}
+
+/** The state a correct store must reach: per key, the greatest operation of the whole history. */
+function expectedRoot(deltas: DagDelta[]): string {
+  const winners = reduceActions(deltas.flatMap((d) => d.actions));
+  const live = winners.filter((a): a is Extract<Action, { kind: 'set' }> => a.kind === 'set');
+  return computeRootHash(
+    live.map((a) => ({ keyHash: keyHashOf(a.key), valueHash: opValueHash(a), hlc: encodeHlc(a.at) })),
+  ).toString('hex');
+}
+
+describe('state store (property-based, real Postgres)', () => {
+  it('converges to the same entries, root and heads for any delivery order, with duplicates', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(stepArb, { minLength: 1, maxLength: 14 }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        async (steps, seed) => {
+          // A coarse wall clock makes many operations share a millisecond: counters and node ids decide.
+          let t = 1_700_000_000_000;
+          const deltas = produce(steps, () => (t += seed % 2));
+          if (deltas.length === 0) return;
+          const shuffled = fc.sample(fc.shuffledSubarray(deltas, { minLength: deltas.length }), {
+            seed,
+            numRuns: 1,
+          })[0]!;
+          const withDuplicates = [...shuffled, ...shuffled.slice(0, Math.ceil(shuffled.length / 2))].reverse();
+          const results = [];
+          for (const order of [deltas, shuffled, withDuplicates]) {
+            const contextId = await applyAll(order);
+            expect(await store.pendingCount(contextId)).toBe(0);
+            const state = await snapshot(contextId);
+            // The incrementally maintained root equals one recomputed from scratch.
+            expect(state.root).toBe((await store.recomputeRootHash(contextId)).toString('hex'));
+            results.push(state);
+          }
+          expect(results[1]).toEqual(results[0]);
+          expect(results[2]).toEqual(results[0]);
+          expect(results[0]!.root).toBe(expectedRoot(deltas));
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('keeps a delta whose parents are missing pending, and applies it (and its children) when they arrive', async () => {
+    const author = new Author();
+    const contextId = randomBytes(32);
+    await store.createContext(contextId);
+    const d1 = author.write(contextId, [{ key: 'x', value: '1' }]);
+    const d2 = author.write(contextId, [{ key: 'x', value: '2' }]);
+    const d3 = author.write(contextId, [{ key: 'y', value: '3' }]);
+
+    const r3 = await store.addDelta(d3);
+    expect(r3).toMatchObject({ outcome: DeltaOutcome.Pending, missingParents: [d2.deltaId] });
+    const r2 = await store.addDelta(d2);
+    expect(r2).toMatchObject({ outcome: DeltaOutcome.Pending, missingParents: [d1.deltaId] });
+    expect(await store.missingParents(contextId)).toEqual([d1.deltaId]);
+    expect(await store.pendingCount(contextId)).toBe(2);
+
+    const r1 = await store.addDelta(d1);
+    expect(r1.outcome).toBe(DeltaOutcome.Applied);
+    expect(r1.applied).toEqual([d1.deltaId, d2.deltaId, d3.deltaId]);
+    expect(r1.heads).toEqual([d3.deltaId]);
+    expect(await store.pendingCount(contextId)).toBe(0);
+    expect((await store.entries(contextId)).map((e) => [e.key.toString(), e.value?.toString()])).toEqual([
+      ['x', '2'],
+      ['y', '3'],
+    ]);
+    expect((await store.addDelta(d2)).outcome).toBe(DeltaOutcome.Duplicate);
+  });
+
+  it('evicts the oldest pending delta beyond the cap', async () => {
+    const small = new StateStore(db.sql, { maxPending: 2, maxMissing: 10 });
+    const contextId = randomBytes(32);
+    await small.createContext(contextId);
+    const author = new Author();
+    const [root, ...chain] = [0, 1, 2, 3].map((i) => author.write(contextId, [{ key: `k${i}`, value: 'v' }]));
+    let evicted = 0;
+    for (const d of chain) evicted += (await small.addDelta(d)).evicted;
+    expect(evicted).toBe(1);
+    expect(await small.pendingCount(contextId)).toBe(2);
+    expect(root).toBeDefined();
+  });
+});

@@ -1,0 +1,67 @@
+// Applies cnode's patches to installed dependencies (run by the root `postinstall`). Each patch is a
+// set of exact text replacements; a patch is applied once (idempotent) and the script fails loudly
+// when a target text is gone, so an upgrade that changes the code forces a review of the patch.
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+const patches = [
+  {
+    // porsager/postgres 3.4.9, issues #1154 and #1208 (fix PRs #1168, #1176, #1209 open upstream): a
+    // small write is flushed from a setImmediate; if the connection closed meanwhile, `socket` is
+    // null and the flush throws an uncatchable TypeError that kills the process. Guard the flush
+    // and settle the waiting query with a catchable CONNECTION_CLOSED; clear the scheduled flush
+    // and its buffer whenever the connection goes away.
+    name: 'postgres: guard writes on a closed connection',
+    package: 'postgres',
+    version: '3.4.9',
+    files: ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'],
+    marker: 'cnode-patch: closed-socket-guard',
+    replacements: [
+      [
+        '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)',
+        "  function nextWrite(fn) {\n    // cnode-patch: closed-socket-guard\n    if (socket === null) {\n      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return false\n    }\n    const x = socket.write(chunk, fn)",
+      ],
+      [
+        '    clearImmediate(nextWriteTimer)\n    if (socket) {',
+        '    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n    if (socket) {',
+      ],
+      [
+        '    remaining = 0\n    incomings = null\n    clearImmediate(nextWriteTimer)',
+        '    remaining = 0\n    incomings = null\n    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null',
+      ],
+    ],
+  },
+];
+
+let failed = false;
+for (const patch of patches) {
+  const pkgDir = `${root}node_modules/${patch.package}/`;
+  if (!existsSync(`${pkgDir}package.json`)) continue;
+  const version = JSON.parse(readFileSync(`${pkgDir}package.json`, 'utf8')).version;
+  if (version !== patch.version) {
+    console.error(
+      `patch-dependencies: ${patch.name}: written for ${patch.package}@${patch.version}, found ${version}; review it`,
+    );
+    failed = true;
+    continue;
+  }
+  for (const file of patch.files) {
+    const path = `${pkgDir}${file}`;
+    if (!existsSync(path)) continue;
+    let text = readFileSync(path, 'utf8');
+    if (text.includes(patch.marker)) continue;
+    for (const [from, to] of patch.replacements) {
+      if (!text.includes(from)) {
+        console.error(`patch-dependencies: ${patch.name}: target text not found in ${file}`);
+        failed = true;
+        continue;
+      }
+      text = text.replace(from, to);
+    }
+    writeFileSync(path, text);
+    console.log(`patch-dependencies: applied "${patch.name}" to ${patch.package}/${file}`);
+  }
+}
+process.exit(failed ? 1 : 0);
