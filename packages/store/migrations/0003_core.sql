@@ -53,11 +53,21 @@ create table state_tree_nodes (
 create index state_tree_nodes_by_parent on state_tree_nodes (context_id, level, parent);
 
 -- Recomputes the tree above the given leaf buckets, bottom up, and returns the root hash.
--- Hashes match packages/primitives/src/merkle.ts exactly.
+-- Hashes match packages/primitives/src/merkle.ts exactly. Every lookup is an index probe per dirty
+-- path (`= any` as an index condition): cost grows with the number of dirty paths, not with the size
+-- of the tree. The planner settings pin that shape: on young tables the statistics claim a handful
+-- of rows and the planner would otherwise scan a whole context's nodes and filter, and PL/pgSQL
+-- would cache that plan.
 create function refresh_state_tree(ctx bytea, dirty text[]) returns bytea
-language plpgsql as $$
+language plpgsql
+set enable_hashjoin = off
+set enable_mergejoin = off
+set enable_bitmapscan = off
+set enable_seqscan = off
+set plan_cache_mode = force_custom_plan
+as $$
 declare
-  paths text[] := dirty;
+  paths text[] := array(select distinct p from unnest(dirty) p);
   root bytea;
 begin
   delete from state_tree_nodes n where n.context_id = ctx and n.path = any (paths);

@@ -1,8 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { aeadOpen, aeadSeal, AEAD_NONCE_BYTES, AEAD_TAG_BYTES } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
-
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
 
 /**
  * Seals secrets at rest (private keys) under the node's 32-byte master key with AES-256-GCM.
@@ -10,25 +7,17 @@ const TAG_BYTES = 16;
  */
 export function seal(masterKey: Uint8Array, plaintext: Uint8Array, aad: string): Buffer {
   assertKey(masterKey);
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', masterKey, nonce);
-  cipher.setAAD(Buffer.from(aad));
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([nonce, body, cipher.getAuthTag()]);
+  const { nonce, ciphertext } = aeadSeal(masterKey, plaintext, Buffer.from(aad));
+  return Buffer.concat([nonce, ciphertext]);
 }
 
 /** Opens a box made by seal(); a wrong key or a tampered box throws STORE_UNSEAL_FAILED. */
 export function unseal(masterKey: Uint8Array, box: Uint8Array, aad: string): Buffer {
   assertKey(masterKey);
-  if (box.length < NONCE_BYTES + TAG_BYTES) throw new CodedError('STORE_UNSEAL_FAILED', 'sealed box is too short');
-  const nonce = box.subarray(0, NONCE_BYTES);
-  const tag = box.subarray(box.length - TAG_BYTES);
-  const body = box.subarray(NONCE_BYTES, box.length - TAG_BYTES);
+  if (box.length < AEAD_NONCE_BYTES + AEAD_TAG_BYTES)
+    throw new CodedError('STORE_UNSEAL_FAILED', 'sealed box is too short');
   try {
-    const decipher = createDecipheriv('aes-256-gcm', masterKey, nonce);
-    decipher.setAAD(Buffer.from(aad));
-    decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(body), decipher.final()]);
+    return aeadOpen(masterKey, box.subarray(0, AEAD_NONCE_BYTES), box.subarray(AEAD_NONCE_BYTES), Buffer.from(aad));
   } catch (err) {
     throw new CodedError('STORE_UNSEAL_FAILED', 'sealed box does not open with this master key', {}, { cause: err });
   }

@@ -1,0 +1,69 @@
+import { encodeHlc, type Hlc } from '@cnode/primitives';
+import type { Sql } from '../postgres.js';
+
+/** DEFAULT_BUFFER_CAPACITY upstream: deltas held per context while a snapshot sync runs. */
+export const DELTA_BUFFER_CAPACITY = 10_000;
+
+export enum BufferOutcome {
+  Added = 'added',
+  Duplicate = 'duplicate',
+  /** Added, and the oldest buffered delta was evicted to make room (data-loss risk, counted). */
+  AddedEvictingOldest = 'added_evicting_oldest',
+}
+
+export interface BufferedDelta {
+  deltaId: Buffer;
+  sourcePeer: string | null;
+  /** The encoded wire StateDelta, replayed through the normal receive path. */
+  delta: Buffer;
+}
+
+/**
+ * Deltas that arrive while a context is being snapshot-synced, kept durably (any state-delta replica
+ * may receive them, the sync service ends the session) and replayed in (HLC, id) order afterwards.
+ */
+export class DeltaBufferRepo {
+  constructor(
+    private readonly sql: Sql,
+    private readonly capacity = DELTA_BUFFER_CAPACITY,
+  ) {}
+
+  push(contextId: Buffer, item: BufferedDelta & { hlc: Hlc }): Promise<BufferOutcome> {
+    return this.sql.begin(async (tx) => {
+      const added = await tx`
+        insert into delta_buffers (context_id, delta_id, hlc, source_peer, delta)
+        values (${contextId}, ${item.deltaId}, ${encodeHlc(item.hlc)}, ${item.sourcePeer}, ${item.delta})
+        on conflict do nothing returning 1`;
+      if (added.length === 0) return BufferOutcome.Duplicate;
+      const evicted = await tx`
+        delete from delta_buffers where context_id = ${contextId} and delta_id in (
+          select delta_id from delta_buffers where context_id = ${contextId}
+          order by buffered_at, delta_id
+          limit greatest(0, (select count(*) from delta_buffers where context_id = ${contextId}) - ${this.capacity}))
+        returning 1`;
+      return evicted.length > 0 ? BufferOutcome.AddedEvictingOldest : BufferOutcome.Added;
+    });
+  }
+
+  /** Removes and returns every buffered delta of the context, in (HLC, delta id) order. */
+  async drain(contextId: Buffer): Promise<BufferedDelta[]> {
+    const rows = await this.sql<{ delta_id: Buffer; source_peer: string | null; delta: Buffer; hlc: Buffer }[]>`
+      delete from delta_buffers where context_id = ${contextId}
+      returning delta_id, source_peer, delta, hlc`;
+    return rows
+      .sort((a, b) => Buffer.compare(a.hlc, b.hlc) || Buffer.compare(a.delta_id, b.delta_id))
+      .map((r) => ({ deltaId: r.delta_id, sourcePeer: r.source_peer, delta: r.delta }));
+  }
+
+  /** Discards the buffer (a failed snapshot sync). */
+  async cancel(contextId: Buffer): Promise<number> {
+    return (await this.sql`delete from delta_buffers where context_id = ${contextId} returning 1`).length;
+  }
+
+  async count(contextId: Buffer): Promise<number> {
+    const [r] = await this.sql<
+      { n: string }[]
+    >`select count(*) as n from delta_buffers where context_id = ${contextId}`;
+    return Number(r?.n ?? 0);
+  }
+}

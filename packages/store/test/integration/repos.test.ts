@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { HlcClock, generateIdentity, sha256 } from '@cnode/primitives';
+import {
+  AliasRepo,
+  ApplicationRepo,
+  BLOB_CHUNK_BYTES,
+  BlobRepo,
+  BufferOutcome,
+  DeltaBufferRepo,
+  GroupOpRepo,
+  IdentityRepo,
+  StateStore,
+  blobIdOf,
+} from '../../src/index.js';
+import { freshSchema } from './state-harness.js';
+
+let db: Awaited<ReturnType<typeof freshSchema>>;
+let contextId: Buffer;
+
+beforeAll(async () => {
+  db = await freshSchema();
+  contextId = randomBytes(32);
+  await new StateStore(db.sql).createContext(contextId);
+});
+
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('repositories (real Postgres)', () => {
+  it('identities: private keys are sealed at rest with the master key and open with it only', async () => {
+    const masterKey = randomBytes(32);
+    const repo = new IdentityRepo(db.sql, masterKey);
+    const me = generateIdentity();
+    const member = generateIdentity();
+    await repo.addOwned(contextId, me);
+    await repo.addMember(contextId, member.publicKey);
+    expect(await repo.owned(contextId)).toEqual([me]);
+    expect((await repo.members(contextId)).length).toBe(2);
+    const [row] = await db.sql<{ sealed_private_key: Buffer }[]>`
+      select sealed_private_key from context_identities where public_key = ${me.publicKey}`;
+    expect(row!.sealed_private_key.includes(me.privateKey)).toBe(false);
+    await expect(new IdentityRepo(db.sql, randomBytes(32)).owned(contextId)).rejects.toMatchObject({
+      code: 'STORE_UNSEAL_FAILED',
+    });
+  });
+
+  it('delta buffers: dedupe, bounded with oldest-first eviction, drained in (HLC, id) order', async () => {
+    const repo = new DeltaBufferRepo(db.sql, 3);
+    const clock = new HlcClock(randomBytes(16));
+    const stamps = [clock.now(), clock.now(), clock.now(), clock.now()];
+    const ids = stamps.map(() => randomBytes(32));
+    // Pushed out of HLC order: 2, 0, 1.
+    for (const i of [2, 0, 1]) {
+      expect(
+        await repo.push(contextId, { deltaId: ids[i]!, hlc: stamps[i]!, sourcePeer: 'p', delta: Buffer.from([i]) }),
+      ).toBe(BufferOutcome.Added);
+    }
+    expect(
+      await repo.push(contextId, { deltaId: ids[0]!, hlc: stamps[0]!, sourcePeer: 'p', delta: Buffer.from([0]) }),
+    ).toBe(BufferOutcome.Duplicate);
+    // Full: the oldest buffered (the first pushed, #2) goes.
+    expect(
+      await repo.push(contextId, { deltaId: ids[3]!, hlc: stamps[3]!, sourcePeer: 'p', delta: Buffer.from([3]) }),
+    ).toBe(BufferOutcome.AddedEvictingOldest);
+    expect((await repo.drain(contextId)).map((d) => d.delta[0])).toEqual([0, 1, 3]);
+    expect(await repo.count(contextId)).toBe(0);
+  });
+
+  it('group ops: stored once, heads follow applied ops', async () => {
+    const repo = new GroupOpRepo(db.sql);
+    const groupId = randomBytes(32);
+    const [a, b, c] = [randomBytes(32), randomBytes(32), randomBytes(32)];
+    const signer = generateIdentity().publicKey;
+    expect(await repo.insert({ groupId, opId: a, parents: [], signer, op: Buffer.from('a') })).toBe(true);
+    expect(await repo.insert({ groupId, opId: a, parents: [], signer, op: Buffer.from('a') })).toBe(false);
+    await repo.insert({ groupId, opId: b, parents: [a], signer, op: Buffer.from('b') });
+    await repo.insert({ groupId, opId: c, parents: [a], signer, op: Buffer.from('c') });
+    for (const id of [a, b, c]) await repo.markApplied(groupId, id);
+    expect((await repo.heads(groupId)).map((h) => h.toString('hex')).sort()).toEqual(
+      [b, c].map((h) => h.toString('hex')).sort(),
+    );
+    expect((await repo.list(groupId)).length).toBe(3);
+  });
+
+  it('blobs: chunked, content-addressed, verified on read', async () => {
+    const repo = new BlobRepo(db.sql);
+    const data = randomBytes(BLOB_CHUNK_BYTES * 2 + 17);
+    const id = await repo.put(data);
+    const chunkHashes = [0, 1, 2].map((i) => sha256(data.subarray(i * BLOB_CHUNK_BYTES, (i + 1) * BLOB_CHUNK_BYTES)));
+    expect(id).toEqual(blobIdOf(chunkHashes));
+    expect(await repo.put(data)).toEqual(id);
+    expect(await repo.info(id)).toEqual({ size: data.length, chunkCount: 3 });
+    expect((await repo.get(id))!.equals(data)).toBe(true);
+    await db.sql`update blob_chunks set data = ${Buffer.from('tampered')} where blob_id = ${id} and index = 1`;
+    await expect(repo.get(id)).rejects.toMatchObject({ code: 'STORE_BLOB_CORRUPT' });
+    expect(await repo.delete(id)).toBe(true);
+    expect(await repo.get(id)).toBeUndefined();
+    expect(await repo.get(await repo.put(Buffer.alloc(0)))).toEqual(Buffer.alloc(0));
+  });
+
+  it('applications: upsert, get, list, delete', async () => {
+    const repo = new ApplicationRepo(db.sql);
+    const id = randomBytes(32);
+    const app = {
+      id,
+      package: 'com.example.kv',
+      version: '1.0.0',
+      signer: null,
+      bundleBlobId: null,
+      size: 10,
+      source: 'path',
+      manifest: { a: 1 },
+    };
+    await repo.upsert(app);
+    await repo.upsert({ ...app, version: '1.1.0' });
+    expect(await repo.get(id)).toEqual({ ...app, version: '1.1.0' });
+    expect((await repo.list()).length).toBe(1);
+    expect(await repo.delete(id)).toBe(true);
+  });
+
+  it('aliases: unique per kind and scope, validated, resolvable both ways', async () => {
+    const repo = new AliasRepo(db.sql);
+    const target = randomBytes(32);
+    await repo.create('context', 'my-ctx', target);
+    await expect(repo.create('context', 'my-ctx', randomBytes(32))).rejects.toMatchObject({
+      code: 'STORE_ALIAS_EXISTS',
+    });
+    await expect(repo.create('context', 'bad name', target)).rejects.toMatchObject({ code: 'STORE_ALIAS_INVALID' });
+    await repo.create('identity', 'me', target, contextId);
+    expect(await repo.lookup('context', 'my-ctx')).toEqual(target);
+    expect(await repo.lookup('identity', 'me')).toBeUndefined();
+    expect(await repo.lookup('identity', 'me', contextId)).toEqual(target);
+    expect(await repo.resolve('context', target)).toEqual(['my-ctx']);
+    expect(await repo.delete('context', 'my-ctx')).toBe(true);
+  });
+});
