@@ -157,4 +157,23 @@ describe('state store (property-based, real Postgres)', () => {
     expect(await small.pendingCount(contextId)).toBe(2);
     expect(root).toBeDefined();
   });
+
+  it('expires pending deltas older than the age limit, and caps the missing-parent query', async () => {
+    const capped = new StateStore(db.sql, { maxPending: 100, maxMissing: 2 });
+    const contextId = randomBytes(32);
+    await capped.createContext(contextId);
+    // Three orphans, each waiting on a different parent this node never saw.
+    const orphans = [0, 1, 2].map(() => {
+      const author = new Author();
+      author.heads = [randomBytes(32)];
+      return author.write(contextId, [{ key: 'k', value: 'v' }]);
+    });
+    for (const d of orphans) expect((await capped.addDelta(d)).outcome).toBe(DeltaOutcome.Pending);
+    expect(await capped.missingParents(contextId)).toHaveLength(2);
+    await db.sql`update deltas set received_at = now() - interval '10 minutes'
+                 where context_id = ${contextId} and delta_id = ${orphans[0]!.deltaId}`;
+    expect(await capped.expirePending(contextId, 300_000)).toBe(1);
+    expect(await capped.pendingCount(contextId)).toBe(2);
+    expect(await capped.delta(contextId, orphans[0]!.deltaId)).toBeUndefined();
+  });
 });
