@@ -14,6 +14,7 @@ import {
   reduceActions,
   type Action,
   type Hlc,
+  type VerifiedDelta,
 } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
 import type { Sql } from '../postgres.js';
@@ -40,20 +41,11 @@ export enum DeltaOutcome {
   Duplicate = 'duplicate',
 }
 
-/** A delta ready for the DAG: envelope checked and actions decrypted (or produced locally). */
-export interface DagDelta {
-  contextId: Buffer;
-  deltaId: Buffer;
-  parents: Buffer[];
-  hlc: Hlc;
-  author: Buffer;
-  governanceHeads: Buffer[];
-  keyId: Buffer;
-  nonce: Buffer;
-  ciphertext: Buffer;
-  signature: Buffer;
-  actions: Action[];
-}
+/**
+ * A delta ready for the DAG: its envelope checked and its actions decrypted (an `OpenedDelta` from
+ * `openDelta`), or produced locally.
+ */
+export type DagDelta = VerifiedDelta & { actions: Action[] };
 
 export interface AddDeltaResult {
   outcome: DeltaOutcome;
