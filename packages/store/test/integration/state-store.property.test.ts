@@ -1,7 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { computeRootHash, encodeHlc, keyHashOf, opValueHash, reduceActions, type Action } from '@cnode/primitives';
+import {
+  TREE_DEPTH,
+  bucketOf,
+  computeRootHash,
+  computeTree,
+  encodeHlc,
+  keyHashOf,
+  opValueHash,
+  reduceActions,
+  type Action,
+} from '@cnode/primitives';
+import { sha256 } from '@cnode/primitives';
 import { DeltaOutcome, StateStore, type DagDelta } from '../../src/index.js';
 import { Author, freshSchema } from './state-harness.js';
 
@@ -75,6 +86,24 @@ async function snapshot(contextId: Buffer) {
   return { root: ctx.rootHash.toString('hex'), heads: ctx.heads.map((h) => h.toString('hex')).sort(), entries };
 }
 
+/** Every stored tree node, path → hash. */
+async function storedTree(contextId: Buffer): Promise<Record<string, string>> {
+  const nodes: Record<string, string> = {};
+  for (let level = 0; level <= TREE_DEPTH; level++) {
+    for (const n of await store.treeLevel(contextId, level)) nodes[n.path] = n.hash.toString('hex');
+  }
+  return nodes;
+}
+
+/** The tree computed from scratch over the live entries. */
+async function scratchTree(contextId: Buffer): Promise<Record<string, string>> {
+  const live = (await store.entries(contextId)).filter((e) => !e.deleted);
+  const tree = computeTree(
+    live.map((e) => ({ keyHash: keyHashOf(e.key), valueHash: sha256(e.value!), hlc: encodeHlc(e.hlc) })),
+  );
+  return Object.fromEntries([...tree].map(([path, hash]) => [path, hash.toString('hex')]));
+}
+
 /** The state a correct store must reach: per key, the greatest operation of the whole history. */
 function expectedRoot(deltas: DagDelta[]): string {
   const winners = reduceActions(deltas.flatMap((d) => d.actions));
@@ -107,6 +136,8 @@ describe('state store (property-based, real Postgres)', () => {
             const state = await snapshot(contextId);
             // The incrementally maintained root equals one recomputed from scratch.
             expect(state.root).toBe((await store.recomputeRootHash(contextId)).toString('hex'));
+            // And so does every node of the maintained tree.
+            expect(await storedTree(contextId)).toEqual(await scratchTree(contextId));
             results.push(state);
           }
           expect(results[1]).toEqual(results[0]);
@@ -175,5 +206,36 @@ describe('state store (property-based, real Postgres)', () => {
     expect(await capped.expirePending(contextId, 300_000)).toBe(1);
     expect(await capped.pendingCount(contextId)).toBe(2);
     expect(await capped.delta(contextId, orphans[0]!.deltaId)).toBeUndefined();
+  });
+
+  it('answers the tree queries sync needs: a node with its children, a level, a bucket with its tombstones', async () => {
+    const author = new Author();
+    const contextId = randomBytes(32);
+    await store.createContext(contextId);
+    await store.addDelta(
+      author.write(contextId, [
+        { key: 'keep', value: '1' },
+        { key: 'gone', value: '2' },
+      ]),
+    );
+    await store.addDelta(author.write(contextId, [{ key: 'gone' }]));
+    const root = (await store.treeNode(contextId, ''))!;
+    expect(root.hash).toEqual((await store.context(contextId))!.rootHash);
+    expect(root.children).toHaveLength(1);
+    const keepBucket = bucketOf(keyHashOf(Buffer.from('keep')));
+    const leaves = await store.treeLevel(contextId, TREE_DEPTH);
+    expect(leaves.map((l) => l.path)).toEqual([keepBucket]);
+    const goneBucket = bucketOf(keyHashOf(Buffer.from('gone')));
+    const inBucket = await store.bucketEntries(contextId, goneBucket);
+    expect(inBucket.map((e) => [e.key.toString(), e.deleted, e.value])).toContainEqual(['gone', true, null]);
+    // Walking down from the root by children reaches the leaf bucket.
+    let node = root;
+    let path = '';
+    for (let level = 1; level <= TREE_DEPTH; level++) {
+      path = keepBucket.slice(0, level);
+      expect(node.children.map((c) => c.path)).toContain(path);
+      node = (await store.treeNode(contextId, path))!;
+    }
+    expect(node.children).toEqual([]);
   });
 });
