@@ -53,18 +53,14 @@ create table state_tree_nodes (
 create index state_tree_nodes_by_parent on state_tree_nodes (context_id, level, parent);
 
 -- Recomputes the tree above the given leaf buckets, bottom up, and returns the root hash.
--- Hashes match packages/primitives/src/merkle.ts exactly. Every lookup is an index probe per dirty
--- path (`= any` as an index condition): cost grows with the number of dirty paths, not with the size
--- of the tree. The planner settings pin that shape: on young tables the statistics claim a handful
--- of rows and the planner would otherwise scan a whole context's nodes and filter, and PL/pgSQL
--- would cache that plan.
+-- Hashes match packages/primitives/src/merkle.ts exactly. Each dirty path costs one equality lookup
+-- on an index (a correlated subquery per path, no grouping the planner could turn into a scan of a
+-- whole level), so the cost grows with the number of dirty paths, not with the size of the tree.
+-- Scans are disabled for the same reason: young tables have statistics that claim a handful of rows.
 create function refresh_state_tree(ctx bytea, dirty text[]) returns bytea
 language plpgsql
-set enable_hashjoin = off
-set enable_mergejoin = off
-set enable_bitmapscan = off
 set enable_seqscan = off
-set plan_cache_mode = force_custom_plan
+set enable_bitmapscan = off
 as $$
 declare
   paths text[] := array(select distinct p from unnest(dirty) p);
@@ -72,22 +68,33 @@ declare
 begin
   delete from state_tree_nodes n where n.context_id = ctx and n.path = any (paths);
   insert into state_tree_nodes (context_id, path, level, parent, nibble, hash)
-    select ctx, e.bucket, 4, left(e.bucket, 3), ('x' || lpad(right(e.bucket, 1), 8, '0'))::bit(32)::int,
-           sha256(string_agg(e.key_hash || e.value_hash || e.op_hlc, ''::bytea order by e.key_hash))
-    from state_entries e
-    where e.context_id = ctx and e.bucket = any (paths) and e.op_rank = 0
-    group by e.bucket;
+    select ctx, x.p, 4, left(x.p, 3), ('x' || lpad(right(x.p, 1), 8, '0'))::bit(32)::int, x.h
+    from (
+      select p, (
+        select sha256(string_agg(e.key_hash || e.value_hash || e.op_hlc, ''::bytea order by e.key_hash))
+        from state_entries e
+        where e.context_id = ctx and e.bucket = p and e.op_rank = 0
+      ) as h
+      from unnest(paths) p
+    ) x
+    where x.h is not null;
   for d in reverse 3..0 loop
     paths := array(select distinct left(p, d) from unnest(paths) p);
     delete from state_tree_nodes n where n.context_id = ctx and n.path = any (paths);
     insert into state_tree_nodes (context_id, path, level, parent, nibble, hash)
-      select ctx, c.parent, d,
-             case when d = 0 then null else left(c.parent, d - 1) end,
-             case when d = 0 then 0 else ('x' || lpad(right(c.parent, 1), 8, '0'))::bit(32)::int end,
-             sha256(string_agg(set_byte('\x00'::bytea, 0, c.nibble) || c.hash, ''::bytea order by c.nibble))
-      from state_tree_nodes c
-      where c.context_id = ctx and c.level = d + 1 and c.parent = any (paths)
-      group by c.parent;
+      select ctx, x.p, d,
+             case when d = 0 then null else left(x.p, d - 1) end,
+             case when d = 0 then 0 else ('x' || lpad(right(x.p, 1), 8, '0'))::bit(32)::int end,
+             x.h
+      from (
+        select p, (
+          select sha256(string_agg(set_byte('\x00'::bytea, 0, c.nibble) || c.hash, ''::bytea order by c.nibble))
+          from state_tree_nodes c
+          where c.context_id = ctx and c.level = d + 1 and c.parent = p
+        ) as h
+        from unnest(paths) p
+      ) x
+      where x.h is not null;
   end loop;
   select n.hash into root from state_tree_nodes n where n.context_id = ctx and n.path = '';
   return coalesce(root, decode(repeat('00', 32), 'hex'));
