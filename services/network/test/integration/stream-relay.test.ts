@@ -114,11 +114,13 @@ describe('stream relay', () => {
   it('an idle stream times out and both owners learn of it', async () => {
     const [atA, atB] = await openPair();
     // NETWORK_STREAM_IDLE_TIMEOUT is 2s on both network services: whichever fires first resets the
-    // stream, and the other side sees the peer's reset.
+    // stream, and the other side sees the peer's reset. Both timers may fire before the reset crosses
+    // the connection, so one or two idle timeouts are counted, never none and never more.
     const idleBefore = await idleTimeouts();
     await expect(atB.readFrame()).rejects.toMatchObject({ code: 'BUS_STREAM_RESET' });
     await expect(atA.readFrame()).rejects.toMatchObject({ code: 'BUS_STREAM_RESET' });
-    await waitFor(async () => (await idleTimeouts()) === idleBefore + 1, { message: 'one idle timeout counted' });
+    await waitFor(async () => (await idleTimeouts()) >= idleBefore + 1, { message: 'an idle timeout counted' });
+    expect(await idleTimeouts()).toBeLessThanOrEqual(idleBefore + 2);
   });
 
   it('refuses to open a stream on a protocol that is not relayed, and counts it', async () => {
