@@ -20,6 +20,12 @@ export enum PrimitiveErrorCode {
   /** A delta that breaks a structural rule (no parents, too many, oversize). */
   DeltaMalformed = 'CORE_DELTA_MALFORMED',
   EnvelopeInvalid = 'CORE_ENVELOPE_INVALID',
+  /** A governance op that breaks a structural rule (no op, bad ids, too many parents). */
+  GroupOpMalformed = 'CORE_GROUP_OP_MALFORMED',
+  /** A governance op whose signature does not verify. */
+  GroupOpSignatureInvalid = 'CORE_GROUP_OP_SIGNATURE_INVALID',
+  /** A member-auth proof on a sync stream that is stale, for another peer, or forged. */
+  AuthInvalid = 'CORE_AUTH_INVALID',
 }
 
 export class PrimitiveError extends CodedError<PrimitiveErrorCode> {

@@ -9,3 +9,4 @@ export * from './hlc.js';
 export * from './ids.js';
 export * from './key-envelope.js';
 export * from './merkle.js';
+export * from './group-op.js';
