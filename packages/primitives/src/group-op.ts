@@ -1,4 +1,4 @@
-import { wire } from '@cnode/proto';
+import { type wire } from '@cnode/proto';
 import { CanonicalWriter } from './canonical.js';
 import { signMessage, verifySignature, SIGNATURE_BYTES, type Identity } from './ed25519.js';
 import { PrimitiveError, PrimitiveErrorCode } from './errors.js';
