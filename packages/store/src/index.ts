@@ -7,5 +7,5 @@ export * from './repos/alias-repo.js';
 export * from './repos/application-repo.js';
 export * from './repos/blob-repo.js';
 export * from './repos/delta-buffer-repo.js';
-export * from './repos/group-op-repo.js';
+export * from './groups/group-store.js';
 export * from './repos/identity-repo.js';

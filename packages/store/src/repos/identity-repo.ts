@@ -11,6 +11,29 @@ export class IdentityRepo {
     private readonly masterKey: Uint8Array,
   ) {}
 
+  /** Keeps a member identity this node created (before or without any context). */
+  async create(identity: Identity): Promise<void> {
+    await this.sql`
+      insert into identities (public_key, sealed_private_key)
+      values (${identity.publicKey}, ${seal(this.masterKey, identity.privateKey, IDENTITY_AAD)})
+      on conflict do nothing`;
+  }
+
+  /** One of this node's identities by public key, private key opened. */
+  async find(publicKey: Buffer): Promise<Identity | undefined> {
+    const [row] = await this.sql<{ sealed_private_key: Buffer }[]>`
+      select sealed_private_key from identities where public_key = ${publicKey}`;
+    return row && { publicKey, privateKey: unseal(this.masterKey, row.sealed_private_key, IDENTITY_AAD) };
+  }
+
+  /** Whether the key is one of this node's identities in the context (its own gossip echo). */
+  async isOwned(contextId: Buffer, publicKey: Buffer): Promise<boolean> {
+    const [row] = await this.sql`
+      select 1 from context_identities
+      where context_id = ${contextId} and public_key = ${publicKey} and sealed_private_key is not null`;
+    return Boolean(row);
+  }
+
   async addOwned(contextId: Buffer, identity: Identity): Promise<void> {
     const sealed = seal(this.masterKey, identity.privateKey, IDENTITY_AAD);
     await this.sql`

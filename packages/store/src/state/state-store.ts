@@ -1,13 +1,15 @@
 import type postgres from 'postgres';
-import { wire } from '@cnode/proto';
+import { admin, wire } from '@cnode/proto';
 import {
   ZERO_ID,
+  computeDeltaId,
   actionsFromWire,
   actionsToWire,
   bucketOf,
   computeRootHash,
   decodeHlc,
   encodeHlc,
+  hlcToWire,
   isZeroId,
   keyHashOf,
   opValueHash,
@@ -15,6 +17,7 @@ import {
   type Action,
   type Hlc,
   type VerifiedDelta,
+  toBase58,
 } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
 import type { Sql } from '../postgres.js';
@@ -45,7 +48,21 @@ export enum DeltaOutcome {
  * A delta ready for the DAG: its envelope checked and its actions decrypted (an `OpenedDelta` from
  * `openDelta`), or produced locally.
  */
-export type DagDelta = VerifiedDelta & { actions: Action[] };
+export type DagDelta = VerifiedDelta & { actions: Action[]; events?: wire.ExecutionEvent[] };
+
+/** Seals a locally produced delta once its parents and the post-apply root hash are known. */
+export type SealLocalDelta = (draft: { deltaId: Buffer; parents: Buffer[]; rootHash: Buffer }) => VerifiedDelta;
+
+export interface LocalDeltaResult {
+  delta: VerifiedDelta;
+  rootHash: Buffer;
+  heads: Buffer[];
+}
+
+export interface ContextRow extends ContextState {
+  id: Buffer;
+  initialized: boolean;
+}
 
 export interface AddDeltaResult {
   outcome: DeltaOutcome;
@@ -81,14 +98,20 @@ export interface TreeNode {
 
 type Tx = postgres.TransactionSql;
 
-function encodeActions(actions: readonly Action[]): Buffer {
+/** The decrypted content of a stored delta: its actions and application events. */
+function encodeContent(d: DagDelta): Buffer {
   return Buffer.from(
-    wire.SealedDeltaPayload.encode({ actions: actionsToWire(actions), rootHash: Buffer.alloc(0), events: [] }).finish(),
+    wire.SealedDeltaPayload.encode({
+      actions: actionsToWire(d.actions),
+      rootHash: Buffer.alloc(0),
+      events: d.events ?? [],
+    }).finish(),
   );
 }
 
-function decodeActions(bytes: Uint8Array): Action[] {
-  return actionsFromWire(wire.SealedDeltaPayload.decode(bytes).actions);
+function decodeContent(bytes: Uint8Array): { actions: Action[]; events: wire.ExecutionEvent[] } {
+  const payload = wire.SealedDeltaPayload.decode(bytes);
+  return { actions: actionsFromWire(payload.actions), events: payload.events };
 }
 
 const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
@@ -108,10 +131,13 @@ export class StateStore {
     },
   ) {}
 
-  async createContext(id: Buffer, opts: { applicationId?: Buffer; groupId?: Buffer } = {}): Promise<void> {
+  async createContext(
+    id: Buffer,
+    opts: { applicationId?: Buffer; groupId?: Buffer; initialized?: boolean } = {},
+  ): Promise<void> {
     const rows = await this.sql`
-      insert into contexts (id, application_id, group_id)
-      values (${id}, ${opts.applicationId ?? null}, ${opts.groupId ?? null})
+      insert into contexts (id, application_id, group_id, initialized)
+      values (${id}, ${opts.applicationId ?? null}, ${opts.groupId ?? null}, ${opts.initialized ?? true})
       on conflict (id) do nothing returning id`;
     if (rows.length === 0) throw new CodedError(StateErrorCode.ContextExists, `context ${hex(id)} exists`);
   }
@@ -124,6 +150,69 @@ export class StateStore {
     return (
       row && { rootHash: row.root_hash, heads: row.dag_heads, applicationId: row.application_id, groupId: row.group_id }
     );
+  }
+
+  async listContexts(): Promise<ContextRow[]> {
+    const rows = await this.sql<
+      {
+        id: Buffer;
+        root_hash: Buffer;
+        dag_heads: Buffer[];
+        application_id: Buffer | null;
+        group_id: Buffer | null;
+        initialized: boolean;
+      }[]
+    >`select id, root_hash, dag_heads, application_id, group_id, initialized from contexts order by created_at, id`;
+    return rows.map((r) => ({
+      id: r.id,
+      rootHash: r.root_hash,
+      heads: r.dag_heads,
+      applicationId: r.application_id,
+      groupId: r.group_id,
+      initialized: r.initialized,
+    }));
+  }
+
+  async isInitialized(id: Buffer): Promise<boolean | undefined> {
+    const [row] = await this.sql<{ initialized: boolean }[]>`select initialized from contexts where id = ${id}`;
+    return row?.initialized;
+  }
+
+  /** Deletes a context and everything stored under it (state, tree, deltas, identities, buffers). */
+  async deleteContext(id: Buffer): Promise<boolean> {
+    const rows = await this.sql`delete from contexts where id = ${id} returning 1`;
+    return rows.length > 0;
+  }
+
+  /**
+   * Commits a delta produced on this node: under the context lock, its parents are the current heads,
+   * the actions merge into the state, and `seal` builds the signed envelope with the post-apply root
+   * hash. Delta, state, heads and root commit together; a node event is queued in the same transaction.
+   */
+  commitLocal(
+    contextId: Buffer,
+    author: Buffer,
+    actions: Action[],
+    events: wire.ExecutionEvent[],
+    seal: SealLocalDelta,
+  ): Promise<LocalDeltaResult> {
+    return this.sql.begin(async (tx) => {
+      const [ctx] = await tx<{ root_hash: Buffer; dag_heads: Buffer[] }[]>`
+        select root_hash, dag_heads from contexts where id = ${contextId} for update`;
+      if (!ctx) throw new CodedError(StateErrorCode.ContextUnknown, `context ${hex(contextId)} is not hosted here`);
+      const parents = ctx.dag_heads;
+      const deltaId = computeDeltaId(parents, actions);
+      const draft = { contextId, author, actions };
+      const rootHash = (await this.mergeActions(tx, draft)) ?? ctx.root_hash;
+      const delta = seal({ deltaId, parents, rootHash });
+      await this.insertDelta(tx, { ...delta, actions, events }, true);
+      const heads = [deltaId];
+      await tx`
+        update contexts set root_hash = ${rootHash}, dag_heads = ${tx.array(heads, BYTEA_ARRAY)}::bytea[], updated_at = now()
+        where id = ${contextId}`;
+      await this.queueMutationEvent(tx, { ...delta, actions, events }, rootHash, heads, true);
+      return { delta, rootHash, heads };
+    });
   }
 
   /**
@@ -178,6 +267,7 @@ export class StateStore {
         for (const p of d.parents) heads.delete(hex(p));
         heads.set(hex(d.deltaId), d.deltaId);
         applied.push(d.deltaId);
+        await this.queueMutationEvent(tx, d, root, [...heads.values()], false);
       };
       await apply(delta, false);
       // Cascade, breadth-first: every pending delta whose last missing parent just applied.
@@ -203,6 +293,47 @@ export class StateStore {
 
   /** Merges the actions into the state, refreshes the tree, records the delta as applied. */
   private async applyDelta(tx: Tx, delta: DagDelta, stored: boolean): Promise<Buffer | undefined> {
+    const root = await this.mergeActions(tx, delta);
+    if (stored) {
+      await tx`update deltas set applied = true, applied_at = now() where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}`;
+    } else {
+      await this.insertDelta(tx, delta, true);
+    }
+    return root;
+  }
+
+  /** The node event of an applied delta, written in the delta's transaction (the outbox). */
+  private async queueMutationEvent(
+    tx: Tx,
+    d: DagDelta,
+    rootHash: Buffer,
+    heads: Buffer[],
+    local: boolean,
+  ): Promise<void> {
+    const event: admin.NodeEvent = {
+      contextId: toBase58(d.contextId),
+      emittedAtMs: BigInt(Date.now()),
+      event: {
+        $case: 'stateMutation',
+        stateMutation: {
+          deltaId: toBase58(d.deltaId),
+          rootHash: toBase58(rootHash),
+          heads: heads.map(toBase58),
+          author: toBase58(d.author),
+          local,
+          events: (d.events ?? []).map((e) => ({ kind: e.kind, data: e.data })),
+        },
+      },
+    };
+    await tx`insert into node_event_outbox (context_id, payload)
+      values (${d.contextId}, ${Buffer.from(admin.NodeEvent.encode(event).finish())})`;
+  }
+
+  /** Merges actions into the state entries and refreshes the tree; returns the new root if it changed. */
+  private async mergeActions(
+    tx: Tx,
+    delta: Pick<DagDelta, 'contextId' | 'actions' | 'author'>,
+  ): Promise<Buffer | undefined> {
     const actions = reduceActions(delta.actions);
     let root: Buffer | undefined;
     if (actions.length > 0) {
@@ -248,11 +379,6 @@ export class StateStore {
         root = row!.root;
       }
     }
-    if (stored) {
-      await tx`update deltas set applied = true, applied_at = now() where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}`;
-    } else {
-      await this.insertDelta(tx, delta, true);
-    }
     return root;
   }
 
@@ -262,7 +388,7 @@ export class StateStore {
                           signature, actions, applied, applied_at)
       values (${d.contextId}, ${d.deltaId}, ${tx.array(d.parents, BYTEA_ARRAY)}::bytea[], ${encodeHlc(d.hlc)}, ${d.author},
               ${tx.array(d.governanceHeads, BYTEA_ARRAY)}::bytea[], ${d.keyId}, ${d.nonce}, ${d.ciphertext}, ${d.signature},
-              ${encodeActions(d.actions)}, ${applied}, ${applied ? new Date() : null})`;
+              ${encodeContent(d)}, ${applied}, ${applied ? new Date() : null})`;
   }
 
   private async loadDelta(tx: Tx | Sql, contextId: Buffer, deltaId: Buffer): Promise<DagDelta | undefined> {
@@ -292,7 +418,7 @@ export class StateStore {
         nonce: r.nonce,
         ciphertext: r.ciphertext,
         signature: r.signature,
-        actions: decodeActions(r.actions),
+        ...decodeContent(r.actions),
       }
     );
   }
@@ -368,6 +494,100 @@ export class StateStore {
     const rows = await this.sql<{ key_hash: Buffer; value_hash: Buffer; op_hlc: Buffer }[]>`
       select key_hash, value_hash, op_hlc from state_entries where context_id = ${contextId} and op_rank = 0`;
     return computeRootHash(rows.map((r) => ({ keyHash: r.key_hash, valueHash: r.value_hash, hlc: r.op_hlc })));
+  }
+
+  /** The live value of a key, if any. */
+  async get(contextId: Buffer, key: Buffer): Promise<Buffer | undefined> {
+    const [row] = await this.sql<{ value: Buffer }[]>`
+      select value from state_entries where context_id = ${contextId} and key = ${key} and op_rank = 0`;
+    return row?.value;
+  }
+
+  /** Live entries whose key starts with `prefix`, in key order, strictly after `after`, at most `limit`. */
+  async scan(
+    contextId: Buffer,
+    prefix: Buffer,
+    after: Buffer | undefined,
+    limit: number,
+  ): Promise<{ key: Buffer; value: Buffer }[]> {
+    const rows = await this.sql<{ key: Buffer; value: Buffer }[]>`
+      select key, value from state_entries
+      where context_id = ${contextId} and op_rank = 0
+        and substring(key from 1 for ${prefix.length}) = ${prefix}
+        and key > ${after ?? Buffer.alloc(0)}
+      order by key limit ${limit}`;
+    return rows;
+  }
+
+  /** The newest HLC among the given deltas (the causal past a new local delta must follow). */
+  async maxHlcOf(contextId: Buffer, deltaIds: readonly Buffer[]): Promise<Hlc | undefined> {
+    const ids = deltaIds.filter((d) => !isZeroId(d));
+    if (ids.length === 0) return undefined;
+    const [row] = await this.sql<{ hlc: Buffer | null }[]>`
+      select max(hlc) as hlc from deltas
+      where context_id = ${contextId} and delta_id = any (${this.sql.array(ids, BYTEA_ARRAY)}::bytea[])`;
+    return row?.hlc ? decodeHlc(row.hlc) : undefined;
+  }
+
+  /**
+   * Applied deltas for a peer that asked for `wanted`: those, then their ancestors breadth-first,
+   * stopping at `known` ids, the genesis or `max`. Returned ancestors first, as wire StateDeltas.
+   */
+  async deltasForPeer(
+    contextId: Buffer,
+    wanted: readonly Buffer[],
+    known: readonly Buffer[],
+    max: number,
+  ): Promise<{ deltas: wire.StateDelta[]; truncated: boolean }> {
+    const seen = new Set([...known, ...wanted].map(hex));
+    const out: wire.StateDelta[] = [];
+    let frontier = [...wanted];
+    let truncated = false;
+    while (frontier.length > 0) {
+      const rows = await this.sql<
+        {
+          delta_id: Buffer;
+          parents: Buffer[];
+          hlc: Buffer;
+          author: Buffer;
+          governance_heads: Buffer[];
+          key_id: Buffer;
+          nonce: Buffer;
+          ciphertext: Buffer;
+          signature: Buffer;
+        }[]
+      >`
+        select delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature from deltas
+        where context_id = ${contextId} and applied
+          and delta_id = any (${this.sql.array(frontier, BYTEA_ARRAY)}::bytea[])`;
+      const next: Buffer[] = [];
+      for (const r of rows) {
+        if (out.length >= max) {
+          truncated = true;
+          break;
+        }
+        out.push({
+          contextId,
+          deltaId: r.delta_id,
+          parentIds: r.parents,
+          hlc: hlcToWire(decodeHlc(r.hlc)),
+          author: r.author,
+          governancePosition: { dagHeads: r.governance_heads },
+          keyId: r.key_id,
+          nonce: r.nonce,
+          ciphertext: r.ciphertext,
+          signature: r.signature,
+        });
+        for (const p of r.parents) {
+          if (isZeroId(p) || seen.has(hex(p))) continue;
+          seen.add(hex(p));
+          next.push(p);
+        }
+      }
+      if (truncated) break;
+      frontier = next;
+    }
+    return { deltas: out.reverse(), truncated };
   }
 
   // --- queries sync needs -------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import {
   BlobRepo,
   BufferOutcome,
   DeltaBufferRepo,
-  GroupOpRepo,
   IdentityRepo,
   StateStore,
   blobIdOf,
@@ -66,22 +65,6 @@ describe('repositories (real Postgres)', () => {
     ).toBe(BufferOutcome.AddedEvictingOldest);
     expect((await repo.drain(contextId)).map((d) => d.delta[0])).toEqual([0, 1, 3]);
     expect(await repo.count(contextId)).toBe(0);
-  });
-
-  it('group ops: stored once, heads follow applied ops', async () => {
-    const repo = new GroupOpRepo(db.sql);
-    const groupId = randomBytes(32);
-    const [a, b, c] = [randomBytes(32), randomBytes(32), randomBytes(32)];
-    const signer = generateIdentity().publicKey;
-    expect(await repo.insert({ groupId, opId: a, parents: [], signer, op: Buffer.from('a') })).toBe(true);
-    expect(await repo.insert({ groupId, opId: a, parents: [], signer, op: Buffer.from('a') })).toBe(false);
-    await repo.insert({ groupId, opId: b, parents: [a], signer, op: Buffer.from('b') });
-    await repo.insert({ groupId, opId: c, parents: [a], signer, op: Buffer.from('c') });
-    for (const id of [a, b, c]) await repo.markApplied(groupId, id);
-    expect((await repo.heads(groupId)).map((h) => h.toString('hex')).sort()).toEqual(
-      [b, c].map((h) => h.toString('hex')).sort(),
-    );
-    expect((await repo.list(groupId)).length).toBe(3);
   });
 
   it('blobs: chunked, content-addressed, verified on read', async () => {

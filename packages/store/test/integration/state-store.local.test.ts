@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { admin } from '@cnode/proto';
+import { HlcClock, ZERO_ID, generateIdentity, toBase58, type Action } from '@cnode/primitives';
+import { StateStore } from '../../src/index.js';
+import { Author, freshSchema } from './state-harness.js';
+
+let db: Awaited<ReturnType<typeof freshSchema>>;
+let store: StateStore;
+
+beforeAll(async () => {
+  db = await freshSchema();
+  store = new StateStore(db.sql);
+});
+
+afterAll(async () => {
+  await db.drop();
+});
+
+const me = generateIdentity();
+const clock = new HlcClock(randomBytes(16));
+const set = (key: string, value: string): Action => ({
+  kind: 'set',
+  key: Buffer.from(key),
+  value: Buffer.from(value),
+  at: clock.now(),
+});
+const seal = (contextId: Buffer) => (draft: { deltaId: Buffer; parents: Buffer[]; rootHash: Buffer }) => ({
+  contextId,
+  deltaId: draft.deltaId,
+  parents: draft.parents,
+  hlc: clock.now(),
+  author: me.publicKey,
+  governanceHeads: [],
+  keyId: randomBytes(32),
+  nonce: randomBytes(12),
+  ciphertext: draft.rootHash,
+  signature: randomBytes(64),
+});
+
+async function outboxEvents(contextId: Buffer): Promise<admin.NodeEvent[]> {
+  const rows = await db.sql<{ payload: Buffer }[]>`
+    select payload from node_event_outbox where context_id = ${contextId} order by seq`;
+  return rows.map((r) => admin.NodeEvent.decode(r.payload));
+}
+
+describe('local commits and serving peers (real Postgres)', () => {
+  it('a local delta takes every head as parent, seals with the post-apply root and queues its event', async () => {
+    const contextId = randomBytes(32);
+    await store.createContext(contextId);
+    const remote = new Author();
+    const other = remote.write(contextId, [{ key: 'r', value: '1' }]);
+    await store.addDelta(other);
+
+    const result = await store.commitLocal(
+      contextId,
+      me.publicKey,
+      [set('k', 'v')],
+      [{ kind: 'e', data: Buffer.from('x') }],
+      seal(contextId),
+    );
+    expect(result.delta.parents.map(toBase58)).toEqual([toBase58(other.deltaId)]);
+    expect(result.heads).toEqual([result.delta.deltaId]);
+    // The seal saw the root the state has after the commit.
+    expect(result.delta.ciphertext.equals(await store.recomputeRootHash(contextId))).toBe(true);
+    expect((await store.context(contextId))?.rootHash.equals(result.rootHash)).toBe(true);
+    expect((await store.get(contextId, Buffer.from('k')))?.toString()).toBe('v');
+
+    const events = await outboxEvents(contextId);
+    expect(events.map((e) => (e.event?.$case === 'stateMutation' ? e.event.stateMutation.local : undefined))).toEqual([
+      false,
+      true,
+    ]);
+    const last = events[1]!.event;
+    expect(last?.$case === 'stateMutation' && last.stateMutation.events[0]?.kind).toBe('e');
+  });
+
+  it('scans live keys by prefix with a cursor', async () => {
+    const contextId = randomBytes(32);
+    await store.createContext(contextId);
+    await store.commitLocal(
+      contextId,
+      me.publicKey,
+      [set('a/1', '1'), set('a/2', '2'), set('a/3', '3'), set('b/1', 'x')],
+      [],
+      seal(contextId),
+    );
+    await store.commitLocal(
+      contextId,
+      me.publicKey,
+      [{ kind: 'remove', key: Buffer.from('a/2'), at: clock.now() }],
+      [],
+      seal(contextId),
+    );
+    const page = await store.scan(contextId, Buffer.from('a/'), undefined, 10);
+    expect(page.map((e) => e.key.toString())).toEqual(['a/1', 'a/3']);
+    const after = await store.scan(contextId, Buffer.from('a/'), Buffer.from('a/1'), 1);
+    expect(after.map((e) => e.key.toString())).toEqual(['a/3']);
+  });
+
+  it('serves a wanted delta with its ancestors down to the known heads, ancestors first', async () => {
+    const contextId = randomBytes(32);
+    await store.createContext(contextId);
+    const author = new Author();
+    const chain = Array.from({ length: 6 }, (_, i) => author.write(contextId, [{ key: `k${i}`, value: `${i}` }]));
+    for (const d of chain) await store.addDelta(d);
+    const ids = chain.map((d) => toBase58(d.deltaId));
+
+    const all = await store.deltasForPeer(contextId, [chain[5]!.deltaId], [ZERO_ID], 100);
+    expect(all.deltas.map((d) => toBase58(d.deltaId))).toEqual(ids);
+    expect(all.truncated).toBe(false);
+
+    const sinceKnown = await store.deltasForPeer(contextId, [chain[5]!.deltaId], [chain[2]!.deltaId], 100);
+    expect(sinceKnown.deltas.map((d) => toBase58(d.deltaId))).toEqual(ids.slice(3));
+
+    const capped = await store.deltasForPeer(contextId, [chain[5]!.deltaId], [], 2);
+    expect(capped.deltas.map((d) => toBase58(d.deltaId))).toEqual(ids.slice(4));
+    expect(capped.truncated).toBe(true);
+  });
+});
