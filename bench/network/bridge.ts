@@ -14,7 +14,14 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Registry } from 'prom-client';
 import { bus } from '@cnode/proto';
-import { NetworkClient, RelayedStream, StreamConsumer, createBusMetrics, createCatalog } from '@cnode/bus';
+import {
+  NetworkClient,
+  RelayedStream,
+  SYNC_PROTOCOL,
+  StreamConsumer,
+  createBusMetrics,
+  createCatalog,
+} from '@cnode/bus';
 import {
   TEST_INFRA,
   cleanupNode,
@@ -27,7 +34,6 @@ import {
 } from '@cnode/testing';
 import { loadConfig } from '@cnode/network/config';
 import { createNetworkService } from '@cnode/network/service';
-import { SYNC_PROTOCOL } from '@cnode/network/constants';
 
 const gossipCount = Number(process.argv[2] ?? 500);
 const streamMiB = Number(process.argv[3] ?? 64);

@@ -68,6 +68,10 @@ export const DEFAULT_CATALOG_LIMITS: Readonly<CatalogLimits> = {
   syncRequestDedupWindowMs: 5_000,
 };
 
+/** Protocol ids of the relayed stream protocols (DESIGN §3); the version suffix keeps us off Rust nodes. */
+export const SYNC_PROTOCOL = '/calimero/stream/pb/1';
+export const BLOB_PROTOCOL = '/calimero/blob/pb/1';
+
 /** Network commands answered by the network service over NATS request/reply (the seed's NetworkClient). */
 export enum NetworkCommand {
   Info = 'info',

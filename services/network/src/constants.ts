@@ -1,4 +1,5 @@
 import { packageVersion } from '@cnode/runtime';
+import { BLOB_PROTOCOL, SYNC_PROTOCOL } from '@cnode/bus';
 
 export const SERVICE_NAME = 'network';
 export const VERSION = packageVersion(import.meta.url);
@@ -16,9 +17,6 @@ export const IDENTITY_SEAL_AAD = 'cnode/libp2p-identity/v1';
 /** NATS queue group of the command responders: one replica answers each command. */
 export const COMMAND_QUEUE_GROUP = 'network';
 
-/** Protocol ids of the relayed stream protocols (DESIGN §3); the version suffix keeps us off Rust nodes. */
-export const SYNC_PROTOCOL = '/calimero/stream/pb/1';
-export const BLOB_PROTOCOL = '/calimero/blob/pb/1';
 /** Inbound streams on these protocols are announced on NET_EVENTS; opens are allowed only on them. */
 export const RELAYED_PROTOCOLS: readonly string[] = [SYNC_PROTOCOL, BLOB_PROTOCOL];
 /** Kademlia protocol id (upstream `/calimero/kad/1.0.0`, suffixed like our other protocols). */

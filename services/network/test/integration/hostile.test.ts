@@ -3,9 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { RelayedStream } from '@cnode/bus';
+import { RelayedStream, SYNC_PROTOCOL } from '@cnode/bus';
 import { metricValue, plainLibp2pNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
-import { SYNC_PROTOCOL } from '../../src/constants.js';
 import { Cluster, gossipEvents, streamOpenedEvents, waitForSubscribers, type TestNode } from './harness.js';
 
 const TOPIC = 'hostile-topic';

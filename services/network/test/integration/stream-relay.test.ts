@@ -1,8 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { RelayedStream, type RelayOwnerOptions } from '@cnode/bus';
+import { RelayedStream, SYNC_PROTOCOL, type RelayOwnerOptions } from '@cnode/bus';
 import { metricValue, waitFor } from '@cnode/testing';
-import { SYNC_PROTOCOL } from '../../src/constants.js';
 import { Cluster, streamOpenedEvents, type TestNode } from './harness.js';
 
 const MIB = 1024 * 1024;

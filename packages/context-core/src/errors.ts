@@ -1,0 +1,15 @@
+import { CodedError } from '@cnode/runtime';
+
+/** Failures of the context domain shared by node-manager, state-delta and sync. */
+export enum ContextErrorCode {
+  /** The peer answered a sync request with a StreamError. */
+  PeerRefused = 'SYNC_PEER_REFUSED',
+  /** The peer's answer did not decode, was oversize, or was not the answer asked for. */
+  BadAnswer = 'SYNC_BAD_ANSWER',
+  /** No answer within the request timeout. */
+  Timeout = 'SYNC_TIMEOUT',
+  /** None of this node's identities is a member of the context. */
+  NoMemberIdentity = 'CONTEXT_NO_MEMBER_IDENTITY',
+}
+
+export class ContextError extends CodedError<ContextErrorCode> {}
