@@ -22,3 +22,8 @@ export class BusError extends CodedError<BusErrorCode> {
     this.name = 'BusError';
   }
 }
+
+/** True for the BusError a publish onto a full (discard-new) stream raises. */
+export function isStreamFullError(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === BusErrorCode.StreamFull;
+}

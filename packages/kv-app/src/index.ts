@@ -1,1 +1,2 @@
 export * from './kv.js';
+export * from './application-id.js';

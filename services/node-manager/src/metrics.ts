@@ -14,6 +14,35 @@ export function createNodeManagerMetrics(registry: Registry) {
       labelNames: ['variant'],
       registers: [registry],
     }),
+    stateDeltaDropped: new Counter({
+      name: 'state_delta_dropped_total',
+      help: 'Gossiped deltas not routed to STATE_DELTA, by reason (queue_full: the mailbox was full)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    groupOps: new Counter({
+      name: 'node_manager_group_ops_total',
+      help: 'Gossiped governance ops, by outcome (applied, pending, duplicate, unauthorized, invalid)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    streamsUnrouted: new Counter({
+      name: 'node_manager_streams_unrouted_total',
+      help: 'Inbound streams left unattached, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    localDeltas: new Counter({
+      name: 'node_manager_local_deltas_total',
+      help: 'Deltas committed by Execute on this node',
+      registers: [registry],
+    }),
+    gossipPublishFailures: new Counter({
+      name: 'node_manager_gossip_publish_failures_total',
+      help: 'Gossip publishes that failed or reached no peer, by kind (the data stays committed)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
     grpcRequests: new Counter({
       name: 'admin_grpc_requests_total',
       help: 'Admin gRPC calls, by method and status code',

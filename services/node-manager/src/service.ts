@@ -1,10 +1,19 @@
+import { randomBytes } from 'node:crypto';
 import { NetworkClient, StreamConsumer } from '@cnode/bus';
-import type { ServiceContext, ServiceHandle } from '@cnode/runtime';
-import { ServiceBuilder, readServiceStatuses } from '@cnode/service-kit';
+import { NodeEventOutbox } from '@cnode/context-core';
+import { HLC_NODE_ID_BYTES, HlcClock } from '@cnode/primitives';
+import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
+import { ServiceBuilder, readServiceStatuses, requireMasterKey } from '@cnode/service-kit';
+import { GroupStore, IdentityRepo, StateStore } from '@cnode/store';
 import type { NodeManagerConfig } from './config.js';
-import { SERVICE_NAME } from './constants.js';
+import { OUTBOX_INTERVAL_MS, SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
+import type { ContextDeps } from './contexts/context-deps.js';
+import { TopicSubscriptions } from './contexts/topic-subscriptions.js';
 import { AdminServer } from './grpc/admin-server.js';
-import { decodeNetworkEvent, handleNetworkEvent } from './handlers/network-event.js';
+import { handleGroupOpGossip } from './handlers/group-op-gossip.js';
+import { decodeNetworkEvent, handleNetworkEvent, type NetworkEventRoutes } from './handlers/network-event.js';
+import { routeStateDelta } from './handlers/route-state-delta.js';
+import { routeStream } from './handlers/route-stream.js';
 import { createNodeManagerMetrics, type NodeManagerMetrics } from './metrics.js';
 
 export interface NodeManagerService extends ServiceHandle {
@@ -12,18 +21,77 @@ export interface NodeManagerService extends ServiceHandle {
   metrics: NodeManagerMetrics;
 }
 
-/** Composition root of node-manager: infra → NET_EVENTS consumer → admin gRPC → status. */
+/**
+ * Composition root of node-manager: infra → stores → topic subscriptions → event outbox →
+ * NET_EVENTS consumer → admin gRPC → status.
+ */
 export function createNodeManagerService(config: NodeManagerConfig, ctx: ServiceContext): NodeManagerService {
+  const masterKey = requireMasterKey(config);
   const builder = new ServiceBuilder(SERVICE_NAME, config, ctx);
   const { lifecycle, infra } = builder;
   const metrics = createNodeManagerMetrics(ctx.registry);
-  const eventLog = ctx.logger.child({ module: 'node-manager.network-event' });
+  const log = (module: string) => ctx.logger.child({ module: `node-manager.${module}` });
 
+  const network = new NetworkClient({
+    nc: () => infra.nats.nc,
+    catalog: infra.catalog,
+    timeoutMs: config.network.commandTimeoutMs,
+  });
+  // Stores are built once Postgres is up (the pool exists only after start).
+  let stores: { states: StateStore; groups: GroupStore; identities: IdentityRepo } | undefined;
+  const store = () =>
+    (stores ??= {
+      states: new StateStore(infra.postgres.sql),
+      groups: new GroupStore(infra.postgres.sql, masterKey),
+      identities: new IdentityRepo(infra.postgres.sql, masterKey),
+    });
+  lifecycle.add(startable('stores', async () => void store()));
+
+  const subscriptions = lifecycle.add(
+    new TopicSubscriptions({
+      network,
+      states: () => store().states,
+      logger: log('subscriptions'),
+      retryMs: SUBSCRIPTION_RETRY_MS,
+    }),
+  );
+  const outbox = lifecycle.add(
+    new NodeEventOutbox({
+      sql: () => infra.postgres.sql,
+      js: () => infra.nats.js,
+      catalog: infra.catalog,
+      busMetrics: infra.busMetrics,
+      registry: ctx.registry,
+      logger: log('outbox'),
+      intervalMs: OUTBOX_INTERVAL_MS,
+    }),
+  );
+
+  const clock = new HlcClock(randomBytes(HLC_NODE_ID_BYTES));
+  const contextDeps = (): ContextDeps => ({
+    ...store(),
+    network,
+    outbox,
+    subscriptions,
+    clock,
+    catalog: infra.catalog,
+    js: () => infra.nats.js,
+    metrics,
+    logger: log('contexts'),
+  });
+
+  const routing = { js: () => infra.nats.js, catalog: infra.catalog, busMetrics: infra.busMetrics, metrics };
+  const routes: NetworkEventRoutes = {
+    stateDelta: (delta, gossip) => routeStateDelta({ ...routing, logger: log('state-delta-route') }, delta, gossip),
+    groupOp: (op, gossip) => handleGroupOpGossip({ ...store(), metrics, logger: log('governance') }, op, gossip),
+    streamOpened: (opened) => routeStream({ ...routing, logger: log('stream-route') }, opened),
+  };
+  const eventLog = log('network-event');
   const netEvents = lifecycle.add(
     new StreamConsumer({
       spec: infra.catalog.consumers.netEvents,
       decode: decodeNetworkEvent,
-      handle: (event) => handleNetworkEvent({ metrics, logger: eventLog }, event),
+      handle: (event) => handleNetworkEvent({ metrics, logger: eventLog, routes }, event),
       concurrency: config.netEvents.maxInFlight,
       js: () => infra.nats.js,
       metrics: infra.busMetrics,
@@ -31,12 +99,6 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
       drainTimeoutMs: config.shutdown.deadlineMs / 2,
     }),
   );
-
-  const network = new NetworkClient({
-    nc: () => infra.nats.nc,
-    catalog: infra.catalog,
-    timeoutMs: config.network.commandTimeoutMs,
-  });
 
   const admin = lifecycle.add(
     new AdminServer({
@@ -47,13 +109,14 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
       tlsCertFile: config.admin.tlsCertFile,
       tlsKeyFile: config.admin.tlsKeyFile,
       metrics,
-      logger: ctx.logger.child({ module: 'node-manager.admin' }),
+      logger: log('admin'),
       info: {
         nodeName: config.node.name,
         version: ctx.version,
         network,
         serviceStatuses: () => readServiceStatuses(infra.redis.redis, infra.catalog),
       },
+      contexts: contextDeps,
     }),
   );
 

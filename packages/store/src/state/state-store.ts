@@ -310,23 +310,28 @@ export class StateStore {
     heads: Buffer[],
     local: boolean,
   ): Promise<void> {
-    const event: admin.NodeEvent = {
-      contextId: toBase58(d.contextId),
-      emittedAtMs: BigInt(Date.now()),
-      event: {
-        $case: 'stateMutation',
-        stateMutation: {
-          deltaId: toBase58(d.deltaId),
-          rootHash: toBase58(rootHash),
-          heads: heads.map(toBase58),
-          author: toBase58(d.author),
-          local,
-          events: (d.events ?? []).map((e) => ({ kind: e.kind, data: e.data })),
-        },
+    await this.insertEvent(tx, d.contextId, {
+      $case: 'stateMutation',
+      stateMutation: {
+        deltaId: toBase58(d.deltaId),
+        rootHash: toBase58(rootHash),
+        heads: heads.map(toBase58),
+        author: toBase58(d.author),
+        local,
+        events: (d.events ?? []).map((e) => ({ kind: e.kind, data: e.data })),
       },
-    };
+    });
+  }
+
+  /** Queues a node event (published to NODE_EVENTS by the outbox publisher). */
+  queueNodeEvent(contextId: Buffer, event: admin.NodeEvent['event']): Promise<void> {
+    return this.insertEvent(this.sql, contextId, event);
+  }
+
+  private async insertEvent(tx: Tx | Sql, contextId: Buffer, event: admin.NodeEvent['event']): Promise<void> {
+    const payload: admin.NodeEvent = { contextId: toBase58(contextId), emittedAtMs: BigInt(Date.now()), event };
     await tx`insert into node_event_outbox (context_id, payload)
-      values (${d.contextId}, ${Buffer.from(admin.NodeEvent.encode(event).finish())})`;
+      values (${contextId}, ${Buffer.from(admin.NodeEvent.encode(payload).finish())})`;
   }
 
   /** Merges actions into the state entries and refreshes the tree; returns the new root if it changed. */

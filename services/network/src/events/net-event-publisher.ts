@@ -1,21 +1,13 @@
 import { bus } from '@cnode/proto';
 import {
-  BusErrorCode,
+  isStreamFullError,
   publishToStream,
   type Catalog,
   type NatsComponent,
   type BusMetrics,
   type NetEventKind,
 } from '@cnode/bus';
-import {
-  BoundedQueue,
-  DropPolicy,
-  errorMessage,
-  isCodedError,
-  type Logger,
-  type QueueMetrics,
-  type Startable,
-} from '@cnode/runtime';
+import { BoundedQueue, DropPolicy, errorMessage, type Logger, type QueueMetrics, type Startable } from '@cnode/runtime';
 import { NET_EVENTS_OUTBOX_MAX } from '../constants.js';
 import { NetEventDropReason, type NetworkMetrics } from '../metrics.js';
 
@@ -87,7 +79,7 @@ export class NetEventPublisher implements Startable {
         );
         metrics.eventsPublished.inc({ kind: item.kind });
       } catch (err) {
-        const full = isCodedError(err) && err.code === (BusErrorCode.StreamFull as string);
+        const full = isStreamFullError(err);
         const reason = full ? NetEventDropReason.StreamFull : NetEventDropReason.PublishFailed;
         metrics.eventsDropped.inc({ kind: item.kind, reason });
         this.logFailure(reason, err);

@@ -11,10 +11,13 @@ import { ADMIN_ENDPOINT_FILE } from '../constants.js';
 import type { NodeManagerMetrics } from '../metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 import { authInterceptor } from './auth-interceptor.js';
+import type { ContextDeps } from '../contexts/context-deps.js';
+import { contextService } from './context-service.js';
 import { getInfo, type GetInfoDeps } from './get-info.js';
 import { unary } from './unary.js';
 
 const NODE_SERVICE_NAME = 'cnode.admin.v1.NodeService';
+const CONTEXT_SERVICE_NAME = 'cnode.admin.v1.ContextService';
 /** How long in-flight calls may run after stop() before the server is torn down. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -28,6 +31,8 @@ export interface AdminServerOptions {
   metrics: NodeManagerMetrics;
   logger: Logger;
   info: Omit<GetInfoDeps, 'logger'>;
+  /** Dependencies of ContextService, resolved once the stores exist. */
+  contexts: () => ContextDeps;
 }
 
 /**
@@ -37,7 +42,11 @@ export interface AdminServerOptions {
 export class AdminServer implements Startable {
   readonly name = 'admin-grpc';
   private server: Server | undefined;
-  private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [NODE_SERVICE_NAME]: 'NOT_SERVING' });
+  private readonly health = new HealthImplementation({
+    '': 'NOT_SERVING',
+    [NODE_SERVICE_NAME]: 'NOT_SERVING',
+    [CONTEXT_SERVICE_NAME]: 'NOT_SERVING',
+  });
   private boundPort: number | undefined;
 
   constructor(private readonly opts: AdminServerOptions) {}
@@ -55,6 +64,7 @@ export class AdminServer implements Startable {
     server.addService(admin.NodeServiceService, {
       getInfo: unary('GetInfo', deps, () => getInfo({ ...this.opts.info, logger: this.opts.logger })),
     } satisfies admin.NodeServiceServer);
+    server.addService(admin.ContextServiceService, contextService(this.opts.contexts()));
     this.health.addToServer(server);
     new ReflectionService(loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET_PATH))).addToServer(server);
 
@@ -81,8 +91,7 @@ export class AdminServer implements Startable {
   }
 
   afterStart(): void {
-    this.health.setStatus('', 'SERVING');
-    this.health.setStatus(NODE_SERVICE_NAME, 'SERVING');
+    for (const name of ['', NODE_SERVICE_NAME, CONTEXT_SERVICE_NAME]) this.health.setStatus(name, 'SERVING');
   }
 
   /** Lets the local `cnode` CLI find this node: address and where the token is (never the token). */
@@ -102,8 +111,7 @@ export class AdminServer implements Startable {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    this.health.setStatus('', 'NOT_SERVING');
-    this.health.setStatus(NODE_SERVICE_NAME, 'NOT_SERVING');
+    for (const name of ['', NODE_SERVICE_NAME, CONTEXT_SERVICE_NAME]) this.health.setStatus(name, 'NOT_SERVING');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         server.forceShutdown();

@@ -1,14 +1,35 @@
-import { status, type handleUnaryCall, type ServerErrorResponse } from '@grpc/grpc-js';
+import {
+  status,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type ServerErrorResponse,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
 import { errorMessage, isCodedError, type Logger } from '@cnode/runtime';
 import type { NodeManagerMetrics } from '../metrics.js';
 
+interface CallDeps {
+  metrics: NodeManagerMetrics;
+  logger: Logger;
+}
+
+/** A thrown error as the gRPC status the caller sees (CodedError codes are kept in the details). */
+function toStatus(method: string, deps: CallDeps, err: unknown): ServerErrorResponse {
+  const code = (err as { grpcCode?: number }).grpcCode ?? status.INTERNAL;
+  deps.metrics.grpcRequests.inc({ method, code: status[code] ?? String(code) });
+  const details = isCodedError(err) ? `${err.code}: ${err.message}` : errorMessage(err);
+  if (code === (status.INTERNAL as number)) deps.logger.error({ method, err: errorMessage(err) }, 'Admin call failed');
+  else deps.logger.info({ method, code: status[code], err: details }, 'Admin call refused');
+  return Object.assign(new Error(details), { code, details });
+}
+
 /**
  * Adapts an async RPC implementation to grpc-js: resolves → OK, a thrown error → a gRPC status with
- * a clear message (CodedError codes are kept in the details). Every call is counted.
+ * a clear message. Every call is counted by method and status.
  */
 export function unary<Req, Res>(
   method: string,
-  deps: { metrics: NodeManagerMetrics; logger: Logger },
+  deps: CallDeps,
   impl: (request: Req) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
@@ -17,13 +38,26 @@ export function unary<Req, Res>(
         deps.metrics.grpcRequests.inc({ method, code: 'OK' });
         callback(null, response);
       },
+      (err: unknown) => callback(toStatus(method, deps, err), null),
+    );
+  };
+}
+
+/** The same for server-streaming calls: the stream ends OK when `impl` resolves. */
+export function serverStreaming<Req, Res>(
+  method: string,
+  deps: CallDeps,
+  impl: (call: ServerWritableStream<Req, Res>) => Promise<void>,
+): handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    impl(call).then(
+      () => {
+        deps.metrics.grpcRequests.inc({ method, code: 'OK' });
+        if (!call.cancelled) call.end();
+      },
       (err: unknown) => {
-        const code = (err as { grpcCode?: number }).grpcCode ?? status.INTERNAL;
-        deps.metrics.grpcRequests.inc({ method, code: status[code] ?? String(code) });
-        deps.logger.warn({ method, err: errorMessage(err) }, 'Admin call failed');
-        const details = isCodedError(err) ? `${err.code}: ${err.message}` : errorMessage(err);
-        const error: ServerErrorResponse = Object.assign(new Error(details), { code, details });
-        callback(error, null);
+        const error = toStatus(method, deps, err);
+        if (!call.cancelled) call.destroy(error);
       },
     );
   };

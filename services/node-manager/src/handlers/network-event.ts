@@ -3,9 +3,17 @@ import { ProcessingAction, ProcessingError, type Logger } from '@cnode/runtime';
 import { NodeManagerErrorCode } from '../errors.js';
 import type { NodeManagerMetrics } from '../metrics.js';
 
+/** Where the dispatch sends what other modules handle (each in its own file). */
+export interface NetworkEventRoutes {
+  stateDelta(delta: wire.StateDelta, gossip: bus.GossipMessage): Promise<void>;
+  groupOp(op: wire.SignedGroupOpV1, gossip: bus.GossipMessage): Promise<void>;
+  streamOpened(opened: bus.StreamOpened): Promise<void>;
+}
+
 export interface NetworkEventDeps {
   metrics: NodeManagerMetrics;
   logger: Logger;
+  routes: NetworkEventRoutes;
 }
 
 /** Payload decoder of the NET_EVENTS consumer; a throw marks the message as poison. */
@@ -29,8 +37,9 @@ export async function handleNetworkEvent(deps: NetworkEventDeps, message: bus.Ne
   deps.metrics.networkEvents.inc({ kind: event.$case });
   switch (event.$case) {
     case 'gossipMessage':
-      dispatchBroadcast(deps, event.gossipMessage);
-      return;
+      return dispatchBroadcast(deps, event.gossipMessage);
+    case 'streamOpened':
+      return deps.routes.streamOpened(event.streamOpened);
     case 'peerConnected':
       deps.logger.debug({ peer: event.peerConnected.peer }, 'Peer connected');
       return;
@@ -39,13 +48,12 @@ export async function handleNetworkEvent(deps: NetworkEventDeps, message: bus.Ne
       return;
     case 'peerSubscribed':
     case 'peerUnsubscribed':
-    case 'streamOpened':
       deps.logger.debug({ kind: event.$case }, 'Network event received');
       return;
   }
 }
 
-function dispatchBroadcast(deps: NetworkEventDeps, gossip: bus.GossipMessage): void {
+async function dispatchBroadcast(deps: NetworkEventDeps, gossip: bus.GossipMessage): Promise<void> {
   let broadcast: wire.BroadcastMessage;
   try {
     broadcast = wire.BroadcastMessage.decode(gossip.data);
@@ -72,8 +80,16 @@ function dispatchBroadcast(deps: NetworkEventDeps, gossip: bus.GossipMessage): v
     );
   }
   deps.metrics.broadcastMessages.inc({ variant: payload.$case });
-  deps.logger.debug(
-    { variant: payload.$case, topic: gossip.topic, source: gossip.sourcePeer },
-    'Matched broadcast message',
-  );
+  switch (payload.$case) {
+    case 'stateDelta':
+      return deps.routes.stateDelta(payload.stateDelta, gossip);
+    case 'signedGroupOp':
+      return deps.routes.groupOp(payload.signedGroupOp, gossip);
+    default:
+      // Heartbeats and the other governance variants are acted on by the sync and governance work.
+      deps.logger.debug(
+        { variant: payload.$case, topic: gossip.topic, source: gossip.sourcePeer },
+        'Broadcast message not acted on yet',
+      );
+  }
 }

@@ -3,13 +3,19 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { type bus, wire } from '@cnode/proto';
 import { ProcessingAction, isProcessingError } from '@cnode/runtime';
-import { handleNetworkEvent } from '../../../src/handlers/network-event.js';
+import { handleNetworkEvent, type NetworkEventRoutes } from '../../../src/handlers/network-event.js';
 import { createNodeManagerMetrics } from '../../../src/metrics.js';
 import { NodeManagerErrorCode } from '../../../src/errors.js';
 
 function deps() {
   const registry = new Registry();
-  return { registry, metrics: createNodeManagerMetrics(registry), logger: pino({ level: 'silent' }) };
+  const routed: string[] = [];
+  const routes: NetworkEventRoutes = {
+    stateDelta: (delta) => Promise.resolve(void routed.push(`stateDelta:${delta.deltaId.length}`)),
+    groupOp: (op) => Promise.resolve(void routed.push(`groupOp:${op.nonce}`)),
+    streamOpened: (opened) => Promise.resolve(void routed.push(`stream:${opened.protocol}`)),
+  };
+  return { registry, routed, routes, metrics: createNodeManagerMetrics(registry), logger: pino({ level: 'silent' }) };
 }
 
 function gossip(data: Uint8Array): bus.NetworkEvent {
@@ -33,6 +39,37 @@ async function rejection(promise: Promise<void>): Promise<{ action: ProcessingAc
 }
 
 describe('handleNetworkEvent', () => {
+  it('routes deltas, group ops and opened streams to their handlers, and nothing else', async () => {
+    const d = deps();
+    const delta = wire.BroadcastMessage.encode({
+      payload: {
+        $case: 'stateDelta',
+        stateDelta: wire.StateDelta.fromPartial({ contextId: Buffer.alloc(32), deltaId: Buffer.alloc(32, 1) }),
+      },
+    }).finish();
+    const op = wire.BroadcastMessage.encode({
+      payload: { $case: 'signedGroupOp', signedGroupOp: wire.SignedGroupOpV1.fromPartial({ nonce: 7n }) },
+    }).finish();
+    const heartbeat = wire.BroadcastMessage.encode({
+      payload: { $case: 'hashHeartbeat', hashHeartbeat: wire.HashHeartbeat.fromPartial({}) },
+    }).finish();
+    for (const data of [delta, op, heartbeat]) await handleNetworkEvent(d, gossip(data));
+    await handleNetworkEvent(d, {
+      observedAtMs: 1n,
+      event: {
+        $case: 'streamOpened',
+        streamOpened: {
+          streamId: 's',
+          protocol: '/calimero/stream/pb/1',
+          peer: 'p',
+          initialCredit: 1,
+          attachTimeoutMs: 1,
+        },
+      },
+    });
+    expect(d.routed).toEqual(['stateDelta:32', 'groupOp:7', 'stream:/calimero/stream/pb/1']);
+  });
+
   it('counts each event by kind', async () => {
     const d = deps();
     await handleNetworkEvent(d, {

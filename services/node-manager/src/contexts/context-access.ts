@@ -1,0 +1,69 @@
+import { status } from '@grpc/grpc-js';
+import { wire } from '@cnode/proto';
+import { toBase58, type Identity } from '@cnode/primitives';
+import type { ContextState } from '@cnode/store';
+import { AdminCallError, AdminErrorCode, idArg } from '../grpc/admin-errors.js';
+import type { ContextDeps } from './context-deps.js';
+
+export type HostedContext = ContextState & { id: Buffer; groupId: Buffer };
+
+/** The context named by a request field, or NOT_FOUND. */
+export async function requireContext(deps: ContextDeps, contextIdText: string): Promise<HostedContext> {
+  const id = idArg(contextIdText, 'context_id');
+  const ctx = await deps.states.context(id);
+  if (!ctx || !ctx.groupId) {
+    throw new AdminCallError(
+      status.NOT_FOUND,
+      AdminErrorCode.ContextUnknown,
+      `context ${contextIdText} is not hosted here`,
+    );
+  }
+  return { ...ctx, id, groupId: ctx.groupId };
+}
+
+/**
+ * The identity of ours that acts in the context: the one named (it must be ours and a member), or
+ * the first of ours that is a member. `admin` additionally requires the admin role.
+ */
+export async function actingMember(
+  deps: ContextDeps,
+  ctx: HostedContext,
+  named: string,
+  opts: { admin?: boolean } = {},
+): Promise<Identity> {
+  const owned = await deps.identities.owned(ctx.id);
+  const candidates = named ? owned.filter((i) => toBase58(i.publicKey) === named) : owned;
+  if (named && candidates.length === 0) {
+    throw new AdminCallError(
+      status.NOT_FOUND,
+      AdminErrorCode.IdentityUnknown,
+      `identity ${named} is not one of this node's identities in the context`,
+    );
+  }
+  for (const identity of candidates) {
+    const role = await deps.groups.role(ctx.groupId, identity.publicKey);
+    if (role === undefined) continue;
+    if (opts.admin && role !== wire.GroupRole.GROUP_ROLE_ADMIN) continue;
+    return identity;
+  }
+  throw new AdminCallError(
+    status.PERMISSION_DENIED,
+    opts.admin ? AdminErrorCode.NotAdmin : AdminErrorCode.NotMember,
+    opts.admin
+      ? 'none of our identities in this context is an admin of its group'
+      : 'none of our identities in this context is a member of its group',
+  );
+}
+
+/** The group key new deltas are sealed with, or FAILED_PRECONDITION. */
+export async function currentGroupKey(deps: ContextDeps, ctx: HostedContext): Promise<Buffer> {
+  const key = await deps.groups.currentKey(ctx.groupId);
+  if (!key) {
+    throw new AdminCallError(
+      status.FAILED_PRECONDITION,
+      AdminErrorCode.NoGroupKey,
+      'this node holds no key of the group',
+    );
+  }
+  return key;
+}

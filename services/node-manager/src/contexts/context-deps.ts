@@ -1,0 +1,23 @@
+import type { Catalog, NetworkClient } from '@cnode/bus';
+import type { NodeEventOutbox } from '@cnode/context-core';
+import type { HlcClock } from '@cnode/primitives';
+import type { Logger } from '@cnode/runtime';
+import type { GroupStore, IdentityRepo, StateStore } from '@cnode/store';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { NodeManagerMetrics } from '../metrics.js';
+import type { TopicSubscriptions } from './topic-subscriptions.js';
+
+/** What the context RPCs and gossip handlers of node-manager work with. */
+export interface ContextDeps {
+  states: StateStore;
+  groups: GroupStore;
+  identities: IdentityRepo;
+  network: NetworkClient;
+  outbox: NodeEventOutbox;
+  subscriptions: TopicSubscriptions;
+  clock: HlcClock;
+  catalog: Catalog;
+  js: () => JetStreamClient;
+  metrics: NodeManagerMetrics;
+  logger: Logger;
+}

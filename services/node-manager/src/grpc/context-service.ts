@@ -1,0 +1,28 @@
+import type { admin } from '@cnode/proto';
+import type { ContextDeps } from '../contexts/context-deps.js';
+import { createContext } from './context/create-context.js';
+import { createIdentity } from './context/create-identity.js';
+import { execute } from './context/execute.js';
+import { inviteMember } from './context/invite-member.js';
+import { joinContext } from './context/join-context.js';
+import { leaveContext } from './context/leave-context.js';
+import { getContext, listContexts } from './context/list-contexts.js';
+import { getPeersCount } from './context/peers-count.js';
+import { subscribeEvents } from './context/subscribe-events.js';
+import { serverStreaming, unary } from './unary.js';
+
+/** ContextService: each method's implementation lives in its own module under ./context. */
+export function contextService(deps: ContextDeps): admin.ContextServiceServer {
+  return {
+    createContext: unary('CreateContext', deps, (req: admin.CreateContextRequest) => createContext(deps, req)),
+    listContexts: unary('ListContexts', deps, () => listContexts(deps)),
+    getContext: unary('GetContext', deps, (req: admin.GetContextRequest) => getContext(deps, req)),
+    leaveContext: unary('LeaveContext', deps, (req: admin.LeaveContextRequest) => leaveContext(deps, req)),
+    createIdentity: unary('CreateIdentity', deps, () => createIdentity(deps)),
+    inviteMember: unary('InviteMember', deps, (req: admin.InviteMemberRequest) => inviteMember(deps, req)),
+    joinContext: unary('JoinContext', deps, (req: admin.JoinContextRequest) => joinContext(deps, req)),
+    execute: unary('Execute', deps, (req: admin.ExecuteRequest) => execute(deps, req)),
+    subscribeEvents: serverStreaming('SubscribeEvents', deps, (call) => subscribeEvents(deps, call)),
+    getPeersCount: unary('GetPeersCount', deps, (req: admin.GetPeersCountRequest) => getPeersCount(deps, req)),
+  };
+}

@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import { ingestGroupOps } from '@cnode/context-core';
+import { KV_APPLICATION_ID, KV_APPLICATION_NAME } from '@cnode/kv-app';
+import {
+  generateIdentity,
+  generateSymmetricKey,
+  groupIdOf,
+  sealKeyEnvelope,
+  signGroupOp,
+  toBase58,
+  verifyGroupOp,
+} from '@cnode/primitives';
+import { wire, type admin } from '@cnode/proto';
+import type { ContextDeps } from '../../contexts/context-deps.js';
+import { AdminCallError, AdminErrorCode } from '../admin-errors.js';
+
+/** A fresh 64-bit nonce for a group op. */
+export const opNonce = (): bigint => randomBytes(8).readBigUInt64BE();
+
+/** The application id a request names; only the built-in kv application exists for now. */
+export function applicationIdOf(name: string): Buffer {
+  if (name === '' || name === KV_APPLICATION_NAME) return KV_APPLICATION_ID;
+  throw new AdminCallError(
+    status.NOT_FOUND,
+    AdminErrorCode.ApplicationUnknown,
+    `application "${name}" is not installed (only the built-in "${KV_APPLICATION_NAME}" is available)`,
+  );
+}
+
+/**
+ * ContextService.CreateContext: a context id (the public key of a fresh key pair), a group whose
+ * genesis op makes a fresh identity of ours its admin (with the group key sealed to it), and a
+ * RegisterContext op; then the context row, our identity in it, and the topic subscriptions.
+ */
+export async function createContext(
+  deps: ContextDeps,
+  req: admin.CreateContextRequest,
+): Promise<admin.CreateContextResponse> {
+  const applicationId = applicationIdOf(req.application);
+  const member = generateIdentity();
+  await deps.identities.create(member);
+  const contextId = generateIdentity().publicKey;
+  const nonce = opNonce();
+  const groupId = groupIdOf(member.publicKey, nonce);
+  const groupKey = generateSymmetricKey();
+
+  const genesis = signGroupOp({
+    groupId,
+    parents: [],
+    signer: member,
+    nonce,
+    op: {
+      kind: {
+        $case: 'addMember',
+        addMember: {
+          member: member.publicKey,
+          role: wire.GroupRole.GROUP_ROLE_ADMIN,
+          keyEnvelope: sealKeyEnvelope(groupKey, member.publicKey),
+        },
+      },
+    },
+  });
+  const register = signGroupOp({
+    groupId,
+    parents: [verifyGroupOp(genesis).opId],
+    signer: member,
+    nonce: opNonce(),
+    op: { kind: { $case: 'registerContext', registerContext: { contextId, applicationId } } },
+  });
+  await ingestGroupOps(deps, [genesis, register]);
+
+  await deps.states.createContext(contextId, { applicationId, groupId });
+  await deps.identities.addOwned(contextId, member);
+  await deps.subscriptions.join(contextId, groupId);
+  deps.logger.info({ context: toBase58(contextId), group: groupId.toString('hex') }, 'Created context');
+  return { contextId: toBase58(contextId), groupId: toBase58(groupId), member: toBase58(member.publicKey) };
+}
