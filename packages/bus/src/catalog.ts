@@ -182,6 +182,14 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     prefix: redisPrefix,
     /** One key per service instance, refreshed on a timer, expiring when the instance dies. */
     serviceStatus: (service: string, instanceId: string) => `svc:${service}:${instanceId}`,
+    /** Set by the sync service while a session that replaces state runs: deltas are buffered meanwhile. */
+    syncSession: (contextB58: string) => `sync-session:${contextB58}`,
+    /** One parent fetch per context at a time, across state-delta replicas. */
+    parentFetchLock: (contextB58: string) => `parent-fetch:lock:${contextB58}`,
+    /** Consecutive failed parent fetches from one peer for one context (TTL). */
+    parentFetchFailures: (contextB58: string, peer: string) => `parent-fetch:failures:${contextB58}:${peer}`,
+    /** Present while fetches from this peer for this context back off (PX = the backoff). */
+    parentFetchBackoff: (contextB58: string, peer: string) => `parent-fetch:backoff:${contextB58}:${peer}`,
     /** SCAN patterns are not prefixed by ioredis: this one is absolute. */
     serviceStatusScanPattern: `${redisPrefix}svc:*`,
   };

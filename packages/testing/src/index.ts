@@ -4,3 +4,4 @@ export * from './wait-for.js';
 export * from './processes.js';
 export * from './grpc-clients.js';
 export * from './plain-libp2p.js';
+export * from './process-node.js';

@@ -2,3 +2,23 @@ import { packageVersion } from '@cnode/runtime';
 
 export const SERVICE_NAME = 'state-delta';
 export const VERSION = packageVersion(import.meta.url);
+
+/** After this many consecutive failed parent fetches from a peer, fetches from it back off. */
+export const PARENT_FETCH_FAILURES_BEFORE_BACKOFF = 3;
+/** The backoff starts here and doubles per further failure… */
+export const PARENT_FETCH_BACKOFF_BASE_MS = 2_000;
+/** …up to this. */
+export const PARENT_FETCH_BACKOFF_MAX_MS = 60_000;
+/** A failure streak is forgotten after this long without failures. */
+export const PARENT_FETCH_FAILURE_MEMORY_MS = 10 * 60_000;
+/** Most ids asked for in one DeltaRequest, and most deltas accepted in one answer. */
+export const PARENT_FETCH_BATCH = 256;
+export const PARENT_FETCH_MAX_DELTAS = 1_000;
+/** Round trips one fetch may take before it yields (what is still missing waits for the next delta). */
+export const PARENT_FETCH_MAX_ROUNDS = 64;
+/** At most one HashHeartbeat per context this often from one process. */
+export const HEARTBEAT_MIN_INTERVAL_MS = 1_000;
+/** Contexts whose last heartbeat time is remembered (oldest forgotten first). */
+export const HEARTBEAT_TRACKED_CONTEXTS = 10_000;
+/** How often the node-event outbox is swept. */
+export const OUTBOX_INTERVAL_MS = 1_000;

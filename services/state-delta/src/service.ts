@@ -1,13 +1,87 @@
-import type { ServiceContext, ServiceHandle } from '@cnode/runtime';
-import { ServiceBuilder } from '@cnode/service-kit';
+import { NetworkClient, StreamConsumer } from '@cnode/bus';
+import { NodeEventOutbox, SyncClient } from '@cnode/context-core';
+import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
+import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
+import { DeltaBufferRepo, GroupStore, IdentityRepo, StateStore } from '@cnode/store';
 import type { StateDeltaConfig } from './config.js';
-import { SERVICE_NAME } from './constants.js';
+import { OUTBOX_INTERVAL_MS, SERVICE_NAME } from './constants.js';
+import { createStateDeltaMetrics, type StateDeltaMetrics } from './metrics.js';
+import type { PipelineDeps } from './pipeline/deps.js';
+import { decodeStateDeltaReceived, handleStateDelta } from './pipeline/handle-state-delta.js';
+import { HeartbeatPublisher } from './pipeline/heartbeat.js';
+
+export interface StateDeltaService extends ServiceHandle {
+  metrics: StateDeltaMetrics;
+  consumer: StreamConsumer<unknown>;
+}
 
 /**
- * Composition root of state-delta. The process owns the bounded STATE_DELTA mailbox (declared with
- * the topology). It deliberately does not pull from it yet: acking deltas before the StateDelta
- * pipeline exists would lose them. The pipeline's consumer is added here by the contexts issue.
+ * Composition root of state-delta: infra → stores → event outbox → the STATE_DELTA consumer running
+ * the pipeline. Replicas share the durable consumer; per-context order comes from the database
+ * transaction that applies each delta.
  */
-export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceContext): ServiceHandle {
-  return new ServiceBuilder(SERVICE_NAME, config, ctx).build();
+export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceContext): StateDeltaService {
+  const masterKey = requireMasterKey(config);
+  const builder = new ServiceBuilder(SERVICE_NAME, config, ctx);
+  const { lifecycle, infra } = builder;
+  const metrics = createStateDeltaMetrics(ctx.registry);
+  const log = (module: string) => ctx.logger.child({ module: `state-delta.${module}` });
+
+  const network = new NetworkClient({
+    nc: () => infra.nats.nc,
+    catalog: infra.catalog,
+    timeoutMs: config.network.commandTimeoutMs,
+  });
+  const outbox = lifecycle.add(
+    new NodeEventOutbox({
+      sql: () => infra.postgres.sql,
+      js: () => infra.nats.js,
+      catalog: infra.catalog,
+      busMetrics: infra.busMetrics,
+      registry: ctx.registry,
+      logger: log('outbox'),
+      intervalMs: OUTBOX_INTERVAL_MS,
+    }),
+  );
+  const sync = new SyncClient({
+    network,
+    nc: () => infra.nats.nc,
+    catalog: infra.catalog,
+    requestTimeoutMs: config.sync.timeoutMs,
+    idleTimeoutMs: config.network.streamIdleTimeoutMs,
+  });
+  const heartbeat = new HeartbeatPublisher({ network, metrics, logger: log('heartbeat') });
+
+  let deps: PipelineDeps | undefined;
+  const pipeline = (): PipelineDeps =>
+    (deps ??= {
+      states: new StateStore(infra.postgres.sql),
+      groups: new GroupStore(infra.postgres.sql, masterKey),
+      identities: new IdentityRepo(infra.postgres.sql, masterKey),
+      buffers: new DeltaBufferRepo(infra.postgres.sql),
+      redis: infra.redis.redis,
+      catalog: infra.catalog,
+      network,
+      sync,
+      outbox,
+      heartbeat,
+      metrics,
+      logger: log('pipeline'),
+    });
+  lifecycle.add(startable('pipeline', async () => void pipeline()));
+
+  const consumer = lifecycle.add(
+    new StreamConsumer({
+      spec: infra.catalog.consumers.stateDelta,
+      decode: decodeStateDeltaReceived,
+      handle: (message) => handleStateDelta(pipeline(), message),
+      concurrency: config.stateDelta.maxInFlight,
+      js: () => infra.nats.js,
+      metrics: infra.busMetrics,
+      logger: ctx.logger,
+      drainTimeoutMs: config.shutdown.deadlineMs / 2,
+    }),
+  );
+
+  return { ...builder.build(() => consumer.isConsuming), metrics, consumer: consumer };
 }

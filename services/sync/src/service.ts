@@ -1,13 +1,53 @@
-import type { ServiceContext, ServiceHandle } from '@cnode/runtime';
-import { ServiceBuilder } from '@cnode/service-kit';
+import { StreamConsumer } from '@cnode/bus';
+import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
+import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
+import { GroupStore, StateStore } from '@cnode/store';
 import type { SyncConfig } from './config.js';
 import { SERVICE_NAME } from './constants.js';
+import { createSyncMetrics, type SyncMetrics } from './metrics.js';
+import type { ResponderDeps } from './responder/deps.js';
+import { decodeStreamOpened, handleSyncStream } from './responder/handle-sync-stream.js';
+
+export interface SyncService extends ServiceHandle {
+  metrics: SyncMetrics;
+}
 
 /**
- * Composition root of sync. The process owns the SYNC_REQUESTS and SYNC_STREAMS mailboxes (declared
- * with the topology); the SyncManager that consumes them — heartbeats, scheduling and the catch-up
- * protocols — is added here by the sync issue.
+ * Composition root of sync. For now: the responder side of the sync stream protocol (DeltaRequest,
+ * DagHeadsRequest, GroupOpsRequest) fed from SYNC_STREAMS, at most `SYNC_MAX_CONCURRENT` at once.
+ * Heartbeats, scheduling and the initiator sessions consume SYNC_REQUESTS with the sync issue.
  */
-export function createSyncService(config: SyncConfig, ctx: ServiceContext): ServiceHandle {
-  return new ServiceBuilder(SERVICE_NAME, config, ctx).build();
+export function createSyncService(config: SyncConfig, ctx: ServiceContext): SyncService {
+  const masterKey = requireMasterKey(config);
+  const builder = new ServiceBuilder(SERVICE_NAME, config, ctx);
+  const { lifecycle, infra } = builder;
+  const metrics = createSyncMetrics(ctx.registry);
+
+  let deps: ResponderDeps | undefined;
+  const responder = (): ResponderDeps =>
+    (deps ??= {
+      states: new StateStore(infra.postgres.sql),
+      groups: new GroupStore(infra.postgres.sql, masterKey),
+      nc: () => infra.nats.nc,
+      catalog: infra.catalog,
+      idleTimeoutMs: config.network.streamIdleTimeoutMs,
+      metrics,
+      logger: ctx.logger.child({ module: 'sync.responder' }),
+    });
+  lifecycle.add(startable('responder', async () => void responder()));
+
+  const streams = lifecycle.add(
+    new StreamConsumer({
+      spec: infra.catalog.consumers.syncStreams,
+      decode: decodeStreamOpened,
+      handle: (opened) => handleSyncStream(responder(), opened),
+      concurrency: config.sync.maxConcurrent,
+      js: () => infra.nats.js,
+      metrics: infra.busMetrics,
+      logger: ctx.logger,
+      drainTimeoutMs: config.shutdown.deadlineMs / 2,
+    }),
+  );
+
+  return { ...builder.build(() => streams.isConsuming), metrics };
 }

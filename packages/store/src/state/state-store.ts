@@ -447,6 +447,12 @@ export class StateStore {
     return this.loadDelta(this.sql, contextId, deltaId);
   }
 
+  /** Whether the delta is stored, applied or pending. */
+  async hasDelta(contextId: Buffer, deltaId: Buffer): Promise<boolean> {
+    const [r] = await this.sql`select 1 from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;
+    return Boolean(r);
+  }
+
   async isApplied(contextId: Buffer, deltaId: Buffer): Promise<boolean> {
     const [r] = await this.sql<{ applied: boolean }[]>`
       select applied from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;
@@ -529,8 +535,9 @@ export class StateStore {
     const ids = deltaIds.filter((d) => !isZeroId(d));
     if (ids.length === 0) return undefined;
     const [row] = await this.sql<{ hlc: Buffer | null }[]>`
-      select max(hlc) as hlc from deltas
-      where context_id = ${contextId} and delta_id = any (${this.sql.array(ids, BYTEA_ARRAY)}::bytea[])`;
+      select hlc from deltas
+      where context_id = ${contextId} and delta_id = any (${this.sql.array(ids, BYTEA_ARRAY)}::bytea[])
+      order by hlc desc limit 1`;
     return row?.hlc ? decodeHlc(row.hlc) : undefined;
   }
 

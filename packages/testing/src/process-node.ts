@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ContextApi } from '@cnode/cli';
+import { testEnv, uniqueNodeName, cleanupNode } from './infra.js';
+import { builtEntry, spawnNode, type SpawnedProcess } from './processes.js';
+import { waitFor } from './wait-for.js';
+
+export const NODE_SERVICES = ['network', 'node-manager', 'sync', 'state-delta', 'gc'] as const;
+export type NodeServiceName = (typeof NODE_SERVICES)[number];
+
+/**
+ * A whole node as operators run it: each service a built entry point in its own process, sharing
+ * the test NATS, Postgres and Redis under a fresh node namespace. Services can be killed, restarted
+ * and scaled one by one; `api` talks to the node's admin gRPC API.
+ */
+export class ProcessNode {
+  readonly procs = new Map<string, SpawnedProcess>();
+  private replicaCount = 0;
+  api!: ContextApi;
+
+  private constructor(
+    readonly name: string,
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  static async start(opts: { env?: NodeJS.ProcessEnv; prefix?: string } = {}): Promise<ProcessNode> {
+    const name = uniqueNodeName(opts.prefix ?? 'n');
+    const env = testEnv(name, { LOG_LEVEL: 'info', ADMIN_TOKEN: randomBytes(16).toString('hex'), ...opts.env });
+    const node = new ProcessNode(name, env);
+    // network first: the others ask it for the peer id and subscriptions as they start.
+    await node.startService('network');
+    await Promise.all(NODE_SERVICES.filter((s) => s !== 'network').map((s) => node.startService(s)));
+    const endpoint = JSON.parse(readFileSync(join(env.NODE_HOME!, 'admin.json'), 'utf8')) as { address: string };
+    node.api = new ContextApi({ address: endpoint.address, token: env.ADMIN_TOKEN! });
+    return node;
+  }
+
+  /** Starts (or restarts) one service process and waits until it reports started. */
+  async startService(service: NodeServiceName, key: string = service, env: NodeJS.ProcessEnv = {}): Promise<SpawnedProcess> {
+    const proc = spawnNode(builtEntry(`services/${service}/dist/main.js`), [], { ...this.env, ...env });
+    this.procs.set(key, proc);
+    await proc.waitForLine(/"msg":"Service started"/, 60_000);
+    return proc;
+  }
+
+  /** Another replica of a service (e.g. a second state-delta consuming the same queue). */
+  async addReplica(service: NodeServiceName): Promise<string> {
+    const key = `${service}#${++this.replicaCount}`;
+    await this.startService(service, key);
+    return key;
+  }
+
+  /** Sends a signal to a service process and waits for it to exit. */
+  async kill(key: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.procs.get(key);
+    if (!proc || proc.child.exitCode !== null) return;
+    proc.child.kill(signal);
+    await proc.exited;
+  }
+
+  /** The value of a metric sample exposed on a service's /metrics (0 when absent). */
+  async metric(key: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+    const proc = this.procs.get(key);
+    const line = proc?.lines.find((l) => l.includes('"msg":"Service started"'));
+    const http = line && (JSON.parse(line) as { http?: string }).http;
+    if (!http) throw new Error(`${key} has not started`);
+    const text = await (await fetch(`http://${http}/metrics`)).text();
+    let total = 0;
+    for (const row of text.split('\n')) {
+      if (!row.startsWith(`${name}{`) && !row.startsWith(`${name} `)) continue;
+      const labelText = row.slice(name.length).split(' ')[0] ?? '';
+      if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) total += Number(row.split(' ').at(-1));
+    }
+    return total;
+  }
+
+  async waitForPeers(contextId: string, count: number, timeoutMs = 30_000): Promise<void> {
+    await waitFor(async () => (await this.api.peersCount(contextId)) >= count, {
+      timeoutMs,
+      message: `${this.name} to see ${count} peers on ${contextId}`,
+    });
+  }
+
+  /** Stops every process (SIGTERM, then SIGKILL after the grace period) and, unless kept, its data. */
+  async stop(opts: { keepData?: boolean } = {}): Promise<void> {
+    this.api?.close();
+    await Promise.all(
+      [...this.procs.values()].map(async (proc) => {
+        if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+        proc.child.kill('SIGTERM');
+        const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
+        await proc.exited;
+        clearTimeout(timer);
+      }),
+    );
+    if (!opts.keepData) await cleanupNode(this.name);
+  }
+}

@@ -1,0 +1,23 @@
+import type { Catalog, NetworkClient } from '@cnode/bus';
+import type { NodeEventOutbox, SyncClient } from '@cnode/context-core';
+import type { Logger } from '@cnode/runtime';
+import type { DeltaBufferRepo, GroupStore, IdentityRepo, Redis, StateStore } from '@cnode/store';
+
+import type { StateDeltaMetrics } from '../metrics.js';
+import type { HeartbeatPublisher } from './heartbeat.js';
+
+/** What the StateDelta pipeline works with. */
+export interface PipelineDeps {
+  states: StateStore;
+  groups: GroupStore;
+  identities: IdentityRepo;
+  buffers: DeltaBufferRepo;
+  redis: Redis;
+  catalog: Catalog;
+  network: NetworkClient;
+  sync: SyncClient;
+  outbox: NodeEventOutbox;
+  heartbeat: HeartbeatPublisher;
+  metrics: StateDeltaMetrics;
+  logger: Logger;
+}

@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { toBase58, type Identity } from '@cnode/primitives';
+import { backoffMs, errorMessage } from '@cnode/runtime';
+import {
+  PARENT_FETCH_BACKOFF_BASE_MS,
+  PARENT_FETCH_BACKOFF_MAX_MS,
+  PARENT_FETCH_BATCH,
+  PARENT_FETCH_FAILURES_BEFORE_BACKOFF,
+  PARENT_FETCH_FAILURE_MEMORY_MS,
+  PARENT_FETCH_MAX_DELTAS,
+  PARENT_FETCH_MAX_ROUNDS,
+} from '../constants.js';
+import { DeltaOutcomeLabel } from '../metrics.js';
+import type { PipelineDeps } from './deps.js';
+import { checkEnvelope, openAndAdd, refusalOf, type HostedContext } from './receive-delta.js';
+
+export enum ParentFetchOutcome {
+  Ok = 'ok',
+  /** The peer had none of what we miss. */
+  Empty = 'empty',
+  Failed = 'failed',
+  /** Fetches from this peer for this context are backing off after repeated failures. */
+  Backoff = 'backoff',
+  /** Another fetch for the context is running (here or in another replica); it covers ours. */
+  Busy = 'busy',
+}
+
+/**
+ * Fetches the parents pending deltas wait on from the peer that sent the delta, with `DeltaRequest`
+ * over the sync stream protocol, until nothing is missing. One fetch per context runs at a time
+ * (a Redis lock across replicas). After 3 consecutive failures with a peer, fetches from it back off:
+ * 2 s, doubling up to 60 s (Redis keys with TTLs, so a lost Redis only forgets backoffs).
+ */
+export async function fetchMissingParents(
+  deps: PipelineDeps,
+  ctx: HostedContext,
+  peer: string,
+  me: Identity,
+): Promise<ParentFetchOutcome> {
+  const context = toBase58(ctx.id);
+  const keys = deps.catalog.redis;
+  if (await deps.redis.exists(keys.parentFetchBackoff(context, peer))) return count(deps, ParentFetchOutcome.Backoff);
+  const lockKey = keys.parentFetchLock(context);
+  const token = randomBytes(8).toString('hex');
+  const locked = await deps.redis.set(lockKey, token, 'PX', 60_000, 'NX');
+  if (!locked) return count(deps, ParentFetchOutcome.Busy);
+  try {
+    let received = 0;
+    for (let round = 0; round < PARENT_FETCH_MAX_ROUNDS; round++) {
+      const missing = await deps.states.missingParents(ctx.id);
+      if (missing.length === 0) break;
+      const state = await deps.states.context(ctx.id);
+      const answer = await deps.sync.fetchDeltas(peer, me, {
+        contextId: ctx.id,
+        wanted: missing.slice(0, PARENT_FETCH_BATCH),
+        knownHeads: state?.heads ?? [],
+        maxDeltas: PARENT_FETCH_MAX_DELTAS,
+      });
+      if (answer.deltas.length === 0) break;
+      for (const delta of answer.deltas.slice(0, PARENT_FETCH_MAX_DELTAS)) {
+        received++;
+        await addFetched(deps, ctx, delta);
+      }
+      await deps.redis.pexpire(lockKey, 60_000);
+    }
+    await deps.redis.del(keys.parentFetchFailures(context, peer));
+    return count(deps, received > 0 ? ParentFetchOutcome.Ok : ParentFetchOutcome.Empty);
+  } catch (err) {
+    const failures = await deps.redis.incr(keys.parentFetchFailures(context, peer));
+    await deps.redis.pexpire(keys.parentFetchFailures(context, peer), PARENT_FETCH_FAILURE_MEMORY_MS);
+    if (failures >= PARENT_FETCH_FAILURES_BEFORE_BACKOFF) {
+      const delay = backoffMs(
+        failures - PARENT_FETCH_FAILURES_BEFORE_BACKOFF,
+        PARENT_FETCH_BACKOFF_BASE_MS,
+        PARENT_FETCH_BACKOFF_MAX_MS,
+      );
+      await deps.redis.set(keys.parentFetchBackoff(context, peer), '1', 'PX', delay);
+    }
+    deps.logger.warn({ context, peer, failures, err: errorMessage(err) }, 'Parent fetch failed');
+    return count(deps, ParentFetchOutcome.Failed);
+  } finally {
+    // Release only our own lock (it may have expired and been taken by another fetch).
+    if ((await deps.redis.get(lockKey)) === token) await deps.redis.del(lockKey);
+  }
+}
+
+function count(deps: PipelineDeps, outcome: ParentFetchOutcome): ParentFetchOutcome {
+  deps.metrics.parentFetches.inc({ outcome });
+  return outcome;
+}
+
+/** A fetched delta goes through the same checks as gossip (but is never buffered: it is history). */
+async function addFetched(
+  deps: PipelineDeps,
+  ctx: HostedContext,
+  delta: Parameters<typeof checkEnvelope>[0],
+): Promise<void> {
+  let label: DeltaOutcomeLabel;
+  try {
+    const verified = checkEnvelope(delta);
+    if (!verified.contextId.equals(ctx.id)) label = DeltaOutcomeLabel.Malformed;
+    else if (!(await deps.groups.isMember(ctx.groupId, verified.author))) label = DeltaOutcomeLabel.NotMember;
+    else label = (await openAndAdd(deps, ctx, delta)).label;
+  } catch (err) {
+    const refusal = refusalOf(err);
+    if (!refusal) throw err;
+    label = refusal;
+  }
+  deps.metrics.outcomes.inc({ outcome: label, via: 'fetch' });
+}
