@@ -1,1 +1,1 @@
-export * from './context-api.js';
+export * from './admin-api.js';

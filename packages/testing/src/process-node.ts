@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContextApi } from '@cnode/cli';
+import { AdminApi } from '@cnode/cli';
 import { testEnv, uniqueNodeName, cleanupNode } from './infra.js';
 import { builtEntry, spawnNode, type SpawnedProcess } from './processes.js';
 import { waitFor } from './wait-for.js';
@@ -17,7 +17,7 @@ export type NodeServiceName = (typeof NODE_SERVICES)[number];
 export class ProcessNode {
   readonly procs = new Map<string, SpawnedProcess>();
   private replicaCount = 0;
-  api!: ContextApi;
+  api!: AdminApi;
 
   private constructor(
     readonly name: string,
@@ -32,12 +32,16 @@ export class ProcessNode {
     await node.startService('network');
     await Promise.all(NODE_SERVICES.filter((s) => s !== 'network').map((s) => node.startService(s)));
     const endpoint = JSON.parse(readFileSync(join(env.NODE_HOME!, 'admin.json'), 'utf8')) as { address: string };
-    node.api = new ContextApi({ address: endpoint.address, token: env.ADMIN_TOKEN! });
+    node.api = new AdminApi({ address: endpoint.address, token: env.ADMIN_TOKEN! });
     return node;
   }
 
   /** Starts (or restarts) one service process and waits until it reports started. */
-  async startService(service: NodeServiceName, key: string = service, env: NodeJS.ProcessEnv = {}): Promise<SpawnedProcess> {
+  async startService(
+    service: NodeServiceName,
+    key: string = service,
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<SpawnedProcess> {
     const proc = spawnNode(builtEntry(`services/${service}/dist/main.js`), [], { ...this.env, ...env });
     this.procs.set(key, proc);
     await proc.waitForLine(/"msg":"Service started"/, 60_000);
@@ -59,18 +63,24 @@ export class ProcessNode {
     await proc.exited;
   }
 
-  /** The value of a metric sample exposed on a service's /metrics (0 when absent). */
-  async metric(key: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  /** The /metrics text of a service process. */
+  async metricsText(key: string): Promise<string> {
     const proc = this.procs.get(key);
-    const line = proc?.lines.find((l) => l.includes('"msg":"Service started"'));
+    const line = proc?.lines.findLast((l) => l.includes('"msg":"Service started"'));
     const http = line && (JSON.parse(line) as { http?: string }).http;
     if (!http) throw new Error(`${key} has not started`);
-    const text = await (await fetch(`http://${http}/metrics`)).text();
+    return (await fetch(`http://${http}/metrics`)).text();
+  }
+
+  /** The value of a metric sample exposed on a service's /metrics (0 when absent), summed over matches. */
+  async metric(key: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+    const text = await this.metricsText(key);
     let total = 0;
     for (const row of text.split('\n')) {
       if (!row.startsWith(`${name}{`) && !row.startsWith(`${name} `)) continue;
       const labelText = row.slice(name.length).split(' ')[0] ?? '';
-      if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) total += Number(row.split(' ').at(-1));
+      if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`)))
+        total += Number(row.split(' ').at(-1));
     }
     return total;
   }
@@ -80,6 +90,15 @@ export class ProcessNode {
       timeoutMs,
       message: `${this.name} to see ${count} peers on ${contextId}`,
     });
+  }
+
+  /** The last lines a service logged at warn level or above (for failure messages). */
+  problems(key: string, n = 30): string {
+    const lines = this.procs.get(key)?.lines ?? [];
+    return lines
+      .filter((l) => /"level":(40|50|60)/.test(l))
+      .slice(-n)
+      .join('\n');
   }
 
   /** Stops every process (SIGTERM, then SIGKILL after the grace period) and, unless kept, its data. */

@@ -26,6 +26,12 @@ export function createNodeManagerMetrics(registry: Registry) {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    governanceCatchUps: new Counter({
+      name: 'node_manager_governance_catchups_total',
+      help: 'Group op fetches from a peer after a gossiped op arrived with unknown parents, by outcome',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     streamsUnrouted: new Counter({
       name: 'node_manager_streams_unrouted_total',
       help: 'Inbound streams left unattached, by reason',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { NetworkClient, StreamConsumer } from '@cnode/bus';
-import { NodeEventOutbox } from '@cnode/context-core';
+import { NodeEventOutbox, SyncClient } from '@cnode/context-core';
 import { HLC_NODE_ID_BYTES, HlcClock } from '@cnode/primitives';
 import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, readServiceStatuses, requireMasterKey } from '@cnode/service-kit';
@@ -36,6 +36,13 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     nc: () => infra.nats.nc,
     catalog: infra.catalog,
     timeoutMs: config.network.commandTimeoutMs,
+  });
+  const sync = new SyncClient({
+    network,
+    nc: () => infra.nats.nc,
+    catalog: infra.catalog,
+    requestTimeoutMs: config.sync.timeoutMs,
+    idleTimeoutMs: config.network.streamIdleTimeoutMs,
   });
   // Stores are built once Postgres is up (the pool exists only after start).
   let stores: { states: StateStore; groups: GroupStore; identities: IdentityRepo } | undefined;
@@ -83,7 +90,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   const routing = { js: () => infra.nats.js, catalog: infra.catalog, busMetrics: infra.busMetrics, metrics };
   const routes: NetworkEventRoutes = {
     stateDelta: (delta, gossip) => routeStateDelta({ ...routing, logger: log('state-delta-route') }, delta, gossip),
-    groupOp: (op, gossip) => handleGroupOpGossip({ ...store(), metrics, logger: log('governance') }, op, gossip),
+    groupOp: (op, gossip) => handleGroupOpGossip({ ...store(), sync, metrics, logger: log('governance') }, op, gossip),
     streamOpened: (opened) => routeStream({ ...routing, logger: log('stream-route') }, opened),
   };
   const eventLog = log('network-event');

@@ -1,5 +1,5 @@
 import { isStreamFullError, publishToStream, type BusMetrics, type Catalog } from '@cnode/bus';
-import { ID_BYTES, toBase58 } from '@cnode/primitives';
+import { ID_BYTES, sha256, toBase58 } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
 import { ProcessingAction, ProcessingError, type Logger } from '@cnode/runtime';
 import type { JetStreamClient } from '@nats-io/jetstream';
@@ -15,8 +15,8 @@ export interface RouteStateDeltaDeps {
 }
 
 /**
- * A gossiped StateDelta goes to the bounded STATE_DELTA mailbox, one subject per context, with the
- * delta id as Nats-Msg-Id (a repeat inside the window is stored once). When the mailbox is full the
+ * A gossiped StateDelta goes to the bounded STATE_DELTA mailbox, one subject per context, with a
+ * hash of the gossip bytes as Nats-Msg-Id (an exact repeat inside the window is stored once). When the mailbox is full the
  * delta is dropped, counted and logged: as upstream, heartbeats and parent fetches repair the gap.
  */
 export async function routeStateDelta(
@@ -47,7 +47,9 @@ export async function routeStateDelta(
       deps.catalog.streams.stateDelta,
       deps.catalog.subjects.stateDeltaFor(context),
       bus.StateDeltaReceived.encode(envelope).finish(),
-      { msgId: Buffer.from(delta.deltaId).toString('hex') },
+      // By content, not by delta id: a forged copy of a delta (same id, bad signature) must not
+      // shadow the real one inside the broker's duplicate window.
+      { msgId: sha256(gossip.data).toString('hex') },
     );
   } catch (err) {
     if (isStreamFullError(err)) {
