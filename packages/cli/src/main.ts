@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { CliError, resolveEndpoint } from './endpoint.js';
+import { readFileSync } from 'node:fs';
 import { fetchInfo, formatInfo } from './commands/info.js';
+import { CONTEXT_USAGE, runContextCommand } from './commands/context.js';
 
 const USAGE = `usage: cnode <command> [options]
 
 commands:
-  info            the node's name, peer id, addresses, version and service readiness
-
+  info                               the node's name, peer id, addresses, version and service readiness
+${CONTEXT_USAGE}
 options:
   --node NAME       local node to talk to (default: $NODE_NAME or node1)
   --home DIR        node home holding admin.json (default: .cnode/<node>)
@@ -16,6 +18,8 @@ options:
   --tls             use TLS; --ca FILE to trust a private CA
   --json            print JSON
   --timeout MS      call deadline (default 5000)
+  --app NAME        application of 'context create' (default kv)
+  --from N          first event sequence of 'context watch' (default: new events only)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -33,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '5000' },
       help: { type: 'boolean', short: 'h', default: false },
+      app: { type: 'string', default: 'kv' },
+      from: { type: 'string', default: '0' },
     },
   });
   const command = positionals[0];
@@ -60,6 +66,15 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(values.json ? `${JSON.stringify(info, null, 2)}\n` : formatInfo(info));
       return 0;
     }
+    case 'context':
+      return runContextCommand(endpoint, positionals.slice(1), {
+        app: values.app,
+        from: values.from,
+        json: values.json,
+        timeoutMs,
+        readFile: (path) => readFileSync(path, 'utf8'),
+        write: (text) => void process.stdout.write(text),
+      });
     default:
       process.stderr.write(`cnode: unknown command "${command}"\n${USAGE}`);
       return 2;

@@ -1,0 +1,160 @@
+import { status, type ServiceError } from '@grpc/grpc-js';
+import type { admin } from '@cnode/proto';
+import { AdminApi } from '../admin-api.js';
+import { explain } from '../client.js';
+import { CliError, type Endpoint } from '../endpoint.js';
+
+export const CONTEXT_USAGE = `  context create [--app kv]          create a context (this node becomes its admin)
+  context list                       the contexts this node hosts
+  context get CONTEXT                one context: root hash, heads, members, pending deltas
+  context leave CONTEXT              unsubscribe and delete the context's local data
+  context identity                   create a member identity to be invited with
+  context invite CONTEXT PUBLIC_KEY  invite a member; prints the invitation to hand over
+  context join INVITATION            join with an invitation (text, or @file)
+  context call CONTEXT METHOD [JSON] run a method, e.g. set '{"key":"a","value":"1"}'
+  context peers CONTEXT              peers subscribed to the context's topic
+  context watch [CONTEXT] [--from N] stream node events (Ctrl-C to stop)
+`;
+
+export interface ContextCommandOptions {
+  app: string;
+  from: string;
+  json: boolean;
+  timeoutMs: number;
+  readFile: (path: string) => string;
+  write: (text: string) => void;
+}
+
+function need(args: string[], n: number, usage: string): string[] {
+  if (args.length < n) throw new CliError(`usage: cnode ${usage}`);
+  return args;
+}
+
+function formatContext(c: admin.ContextInfo): string {
+  return [
+    `context   ${c.contextId}`,
+    `group     ${c.groupId}`,
+    `app       ${c.application}`,
+    `root      ${c.rootHash}`,
+    `heads     ${c.heads.join(' ')}`,
+    `members   ${c.memberCount} (ours: ${c.ownMembers.join(' ')})`,
+    `pending   ${c.pendingDeltas}`,
+    '',
+  ].join('\n');
+}
+
+function formatEvent(e: admin.SubscribeEventsResponse): string {
+  const ev = e.event;
+  const head = `#${e.sequence} ${ev?.contextId ?? ''}`;
+  switch (ev?.event?.$case) {
+    case 'stateMutation': {
+      const m = ev.event.stateMutation;
+      return `${head} mutation delta=${m.deltaId} root=${m.rootHash} author=${m.author}${m.local ? ' (local)' : ''}\n`;
+    }
+    case 'contextJoined':
+      return `${head} joined as ${ev.event.contextJoined.member}\n`;
+    case 'contextLeft':
+      return `${head} left\n`;
+    default:
+      return `${head} event\n`;
+  }
+}
+
+/** `cnode context …`: the ContextService from the command line. */
+export async function runContextCommand(
+  endpoint: Endpoint,
+  args: string[],
+  opts: ContextCommandOptions,
+): Promise<number> {
+  const api = new AdminApi(endpoint, opts.timeoutMs);
+  const out = (value: unknown, text: string): void =>
+    opts.write(opts.json ? `${JSON.stringify(value, null, 2)}\n` : text);
+  const [sub, ...rest] = args;
+  try {
+    switch (sub) {
+      case 'create': {
+        const res = await api.createContext({ application: opts.app });
+        out(res, `context   ${res.contextId}\ngroup     ${res.groupId}\nmember    ${res.member}\n`);
+        return 0;
+      }
+      case 'list': {
+        const res = await api.listContexts();
+        out(res, res.contexts.length === 0 ? 'no contexts\n' : res.contexts.map(formatContext).join('\n'));
+        return 0;
+      }
+      case 'get': {
+        const [id] = need(rest, 1, 'context get CONTEXT');
+        const res = await api.getContext(id!);
+        out(res, formatContext(res));
+        return 0;
+      }
+      case 'leave': {
+        const [id] = need(rest, 1, 'context leave CONTEXT');
+        await api.leaveContext(id!);
+        out({}, `left ${id}\n`);
+        return 0;
+      }
+      case 'identity': {
+        const res = await api.createIdentity();
+        out(res, `${res.publicKey}\n`);
+        return 0;
+      }
+      case 'invite': {
+        const [id, invitee] = need(rest, 2, 'context invite CONTEXT PUBLIC_KEY');
+        const res = await api.inviteMember(id!, invitee!);
+        out({ invitation: res.invitationText }, `${res.invitationText}\n`);
+        return 0;
+      }
+      case 'join': {
+        const [given] = need(rest, 1, 'context join INVITATION|@FILE');
+        const text = given!.startsWith('@') ? opts.readFile(given!.slice(1)) : given!;
+        const res = await api.joinContext(text.trim());
+        out(res, `joined    ${res.contextId}\nmember    ${res.member}\n`);
+        return 0;
+      }
+      case 'call': {
+        const [id, method, json] = need(rest, 2, 'context call CONTEXT METHOD [JSON]');
+        let parsed: unknown = {};
+        if (json) {
+          try {
+            parsed = JSON.parse(json);
+          } catch {
+            throw new CliError(`arguments are not JSON: ${json}`);
+          }
+        }
+        const res = await api.execute(id!, method!, parsed);
+        out(
+          res,
+          `${JSON.stringify(res.output)}${res.deltaId ? `\n(delta ${res.deltaId}, root ${res.rootHash})` : ''}\n`,
+        );
+        return 0;
+      }
+      case 'peers': {
+        const [id] = need(rest, 1, 'context peers CONTEXT');
+        const count = await api.peersCount(id!);
+        out({ count }, `${count}\n`);
+        return 0;
+      }
+      case 'watch': {
+        const from = BigInt(opts.from || '0');
+        const stream = api.subscribeEvents(rest[0] ?? '', from);
+        await new Promise<void>((resolve, reject) => {
+          stream.on('data', (e: admin.SubscribeEventsResponse) => out(e, formatEvent(e)));
+          stream.on('error', (err: ServiceError) => (err.code === status.CANCELLED ? resolve() : reject(err)));
+          stream.on('end', () => resolve());
+          process.once('SIGINT', () => stream.cancel());
+        });
+        return 0;
+      }
+      default:
+        throw new CliError(`unknown context command "${sub ?? ''}"\n${CONTEXT_USAGE}`);
+    }
+  } catch (err) {
+    if ((err as ServiceError).code !== undefined && (err as ServiceError).details !== undefined) {
+      throw explain(err as ServiceError, endpoint);
+    }
+    throw err;
+  } finally {
+    api.close();
+  }
+}
