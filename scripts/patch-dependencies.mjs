@@ -33,6 +33,28 @@ const patches = [
       ],
     ],
   },
+  {
+    // porsager/postgres 3.4.9, issues #1189 and #823 (fix PR #1218 open upstream): `sql.begin()`
+    // reserves its connection in an `onexecute` hook at the tail of an `&&` chain; when BEGIN is the
+    // query that fills the connection's pipeline the chain short-circuits, the hook never runs, and
+    // the open transaction goes back to the pool (UNSAFE_TRANSACTION, or unrelated queries running
+    // inside it). Run the hook whenever BEGIN was written, and take no more pipelined queries then.
+    name: 'postgres: BEGIN always reserves its connection',
+    package: 'postgres',
+    version: '3.4.9',
+    files: ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'],
+    marker: 'cnode-patch: begin-reserves',
+    replacements: [
+      [
+        '      build(q)\n      return write(toBuffer(q))\n        && !q.describeFirst',
+        '      build(q)\n      // cnode-patch: begin-reserves\n      const writable = write(toBuffer(q))\n      if (q.options.onexecute)\n        return q.options.onexecute(connection), false\n      return writable\n        && !q.describeFirst',
+      ],
+      [
+        '        && sent.length < max_pipeline\n        && (!q.options.onexecute || q.options.onexecute(connection))\n',
+        '        && sent.length < max_pipeline\n',
+      ],
+    ],
+  },
 ];
 
 let failed = false;

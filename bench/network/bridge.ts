@@ -22,6 +22,7 @@ import {
   createBusMetrics,
   createCatalog,
 } from '@cnode/bus';
+import { percentile, rawGossipLatency } from '../lib/raw-gossip.js';
 import {
   TEST_INFRA,
   cleanupNode,
@@ -41,31 +42,7 @@ const PAYLOAD = 1024;
 const FRAME = 256 * 1024;
 const TOPIC = 'bench-topic';
 
-const percentile = (sorted: number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 const fmt = (ms: number): string => `${ms.toFixed(2)} ms`;
-
-async function rawGossip(): Promise<number[]> {
-  const [a, b] = [await plainLibp2pNode(), await plainLibp2pNode()];
-  for (const n of [a, b]) n.services.pubsub.subscribe(TOPIC);
-  await a.dial(b.getMultiaddrs()[0]!);
-  await waitFor(
-    () => a.services.pubsub.getSubscribers(TOPIC).length > 0 && b.services.pubsub.getSubscribers(TOPIC).length > 0,
-  );
-  let resolveNext: () => void = () => undefined;
-  b.services.pubsub.addEventListener('message', () => resolveNext());
-  const samples: number[] = [];
-  for (let i = 0; i < gossipCount; i++) {
-    const arrived = new Promise<void>((r) => (resolveNext = r));
-    const t0 = performance.now();
-    await a.services.pubsub.publish(TOPIC, randomBytes(PAYLOAD));
-    await arrived;
-    samples.push(performance.now() - t0);
-  }
-  await a.stop();
-  await b.stop();
-  return samples;
-}
 
 async function rawStream(bytes: number): Promise<number> {
   const [a, b] = [await plainLibp2pNode(), await plainLibp2pNode()];
@@ -176,7 +153,7 @@ async function bridge(): Promise<{ gossip: number[]; streamMs: number }> {
   }
 }
 
-const raw = (await rawGossip()).sort((x, y) => x - y);
+const raw = (await rawGossipLatency(gossipCount, PAYLOAD)).sort((x, y) => x - y);
 const rawStreamMs = await rawStream(streamMiB * 1024 * 1024);
 const viaBridge = await bridge();
 const br = viaBridge.gossip.sort((x, y) => x - y);

@@ -4,11 +4,14 @@ import { describe, expect, it } from '@jest/globals';
 const postgresDir = new URL('../../../../node_modules/postgres/', import.meta.url);
 
 describe('dependency patches', () => {
-  it('postgres.js carries the closed-socket guard (scripts/patch-dependencies.mjs)', () => {
+  it('postgres.js carries the closed-socket guard and the BEGIN reservation fix (scripts/patch-dependencies.mjs)', () => {
     const pkg = JSON.parse(readFileSync(new URL('package.json', postgresDir), 'utf8')) as { version: string };
     expect(pkg.version).toBe('3.4.9');
     for (const file of ['src/connection.js', 'cjs/src/connection.js']) {
-      expect(readFileSync(new URL(file, postgresDir), 'utf8')).toContain('cnode-patch: closed-socket-guard');
+      const text = readFileSync(new URL(file, postgresDir), 'utf8');
+      expect(text).toContain('cnode-patch: closed-socket-guard');
+      expect(text).toContain('cnode-patch: begin-reserves');
+      expect(text).not.toContain('(!q.options.onexecute || q.options.onexecute(connection))');
     }
   });
 });
