@@ -61,7 +61,11 @@ try {
     const drainMs = Math.max(0, Math.max(...[...returnedAt.keys()].map((id) => appliedAt.get(id)!)) - writeEnd);
     const ordered = [...returnedAt].sort((x, y) => x[1] - y[1]).map(([id, t]) => appliedAt.get(id)! - t);
     const third = Math.max(1, Math.floor(ordered.length / 3));
-    const p50 = (xs: number[]): number => percentile([...xs].sort((x, y) => x - y), 0.5);
+    const p50 = (xs: number[]): number =>
+      percentile(
+        [...xs].sort((x, y) => x - y),
+        0.5,
+      );
     return {
       label,
       writes: returnedAt.size,
