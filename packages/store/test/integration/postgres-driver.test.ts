@@ -7,12 +7,9 @@ describe('postgres.js as patched (real Postgres)', () => {
     // max_pipeline 0 makes every BEGIN hit the pipeline boundary: unpatched, each begin() fails
     // with UNSAFE_TRANSACTION and leaves the transaction open on a pooled connection.
     const app = `cnode-pipeline-${process.pid}-${Date.now()}`;
-    const sql = postgres(TEST_INFRA.databaseUrl, {
-      max: 4,
-      max_pipeline: 0,
-      onnotice: () => undefined,
-      connection: { application_name: app },
-    });
+    // max_pipeline is a real connection option that the type declarations leave out.
+    const options = { max: 4, max_pipeline: 0, onnotice: () => undefined, connection: { application_name: app } };
+    const sql = postgres(TEST_INFRA.databaseUrl, options);
     try {
       const results = await Promise.all(
         Array.from({ length: 8 }, (_, i) =>
