@@ -164,7 +164,17 @@ export function openDelta(
   groupKey: (keyId: Buffer) => Uint8Array | undefined,
   nowMs: number = Date.now(),
 ): OpenedDelta {
-  const verified = verifyDelta(delta, nowMs);
+  return openVerifiedDelta(verifyDelta(delta, nowMs), groupKey);
+}
+
+/**
+ * The rest of the receive check for a delta whose envelope `verifyDelta` already accepted: group key
+ * by key id, decryption, payload decoding and the content address.
+ */
+export function openVerifiedDelta(
+  verified: VerifiedDelta,
+  groupKey: (keyId: Buffer) => Uint8Array | undefined,
+): OpenedDelta {
   const key = groupKey(verified.keyId);
   if (!key) throw new PrimitiveError(PrimitiveErrorCode.KeyUnknown, 'no group key with this key id');
   const plaintext = aeadOpen(key, verified.nonce, verified.ciphertext);

@@ -69,7 +69,7 @@ async function process(deps: PipelineDeps, message: bus.StateDeltaReceived): Pro
     return outcome === BufferOutcome.Duplicate ? DeltaOutcomeLabel.Duplicate : DeltaOutcomeLabel.Buffered;
   }
 
-  const { label, result } = await openAndAdd(deps, ctx, delta);
+  const { label, result } = await openAndAdd(deps, ctx, verified);
   if (result && result.applied.length > 0) deps.heartbeat.afterApply(ctx.id, result.rootHash, result.heads);
   if (result && result.missingParents.length > 0 && message.sourcePeer && me) {
     const before = await deps.states.pendingCount(ctx.id);

@@ -100,7 +100,7 @@ async function addFetched(
     const verified = checkEnvelope(delta);
     if (!verified.contextId.equals(ctx.id)) label = DeltaOutcomeLabel.Malformed;
     else if (!(await deps.groups.isMember(ctx.groupId, verified.author))) label = DeltaOutcomeLabel.NotMember;
-    else label = (await openAndAdd(deps, ctx, delta)).label;
+    else label = (await openAndAdd(deps, ctx, verified)).label;
   } catch (err) {
     const refusal = refusalOf(err);
     if (!refusal) throw err;

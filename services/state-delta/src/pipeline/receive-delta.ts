@@ -1,4 +1,4 @@
-import { openDelta, PrimitiveErrorCode, toBase58, verifyDelta, type VerifiedDelta } from '@cnode/primitives';
+import { openVerifiedDelta, PrimitiveErrorCode, toBase58, verifyDelta, type VerifiedDelta } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
 import { isCodedError } from '@cnode/runtime';
 import { DeltaOutcome, type AddDeltaResult } from '@cnode/store';
@@ -36,12 +36,12 @@ export function checkEnvelope(delta: wire.StateDelta): VerifiedDelta {
 export async function openAndAdd(
   deps: PipelineDeps,
   ctx: HostedContext,
-  delta: wire.StateDelta,
+  verified: VerifiedDelta,
 ): Promise<{ label: DeltaOutcomeLabel; result?: AddDeltaResult }> {
   const keys = await deps.groups.keys(ctx.groupId);
   let opened;
   try {
-    opened = openDelta(delta, (keyId) => keys.get(keyId.toString('hex')));
+    opened = openVerifiedDelta(verified, (keyId) => keys.get(keyId.toString('hex')));
   } catch (err) {
     const label = refusalOf(err);
     if (!label) throw err;
