@@ -61,7 +61,6 @@ export interface LocalDeltaResult {
 
 export interface ContextRow extends ContextState {
   id: Buffer;
-  initialized: boolean;
 }
 
 export interface AddDeltaResult {
@@ -81,6 +80,8 @@ export interface ContextState {
   heads: Buffer[];
   applicationId: Buffer | null;
   groupId: Buffer | null;
+  /** False while the context has no state yet (it waits for a snapshot): deltas are buffered. */
+  initialized: boolean;
 }
 
 export interface EntryRow {
@@ -97,6 +98,26 @@ export interface TreeNode {
 }
 
 type Tx = postgres.TransactionSql;
+
+interface ContextDbRow {
+  id: Buffer;
+  root_hash: Buffer;
+  dag_heads: Buffer[];
+  application_id: Buffer | null;
+  group_id: Buffer | null;
+  initialized: boolean;
+}
+
+function contextRowOf(row: ContextDbRow): ContextRow {
+  return {
+    id: row.id,
+    rootHash: row.root_hash,
+    heads: row.dag_heads,
+    applicationId: row.application_id,
+    groupId: row.group_id,
+    initialized: row.initialized,
+  };
+}
 
 /** The decrypted content of a stored delta: its actions and application events. */
 function encodeContent(d: DagDelta): Buffer {
@@ -143,39 +164,15 @@ export class StateStore {
   }
 
   async context(id: Buffer): Promise<ContextState | undefined> {
-    const [row] = await this.sql<
-      { root_hash: Buffer; dag_heads: Buffer[]; application_id: Buffer | null; group_id: Buffer | null }[]
-    >`
-      select root_hash, dag_heads, application_id, group_id from contexts where id = ${id}`;
-    return (
-      row && { rootHash: row.root_hash, heads: row.dag_heads, applicationId: row.application_id, groupId: row.group_id }
-    );
+    const [row] = await this.sql<ContextDbRow[]>`
+      select id, root_hash, dag_heads, application_id, group_id, initialized from contexts where id = ${id}`;
+    return row && contextRowOf(row);
   }
 
   async listContexts(): Promise<ContextRow[]> {
-    const rows = await this.sql<
-      {
-        id: Buffer;
-        root_hash: Buffer;
-        dag_heads: Buffer[];
-        application_id: Buffer | null;
-        group_id: Buffer | null;
-        initialized: boolean;
-      }[]
-    >`select id, root_hash, dag_heads, application_id, group_id, initialized from contexts order by created_at, id`;
-    return rows.map((r) => ({
-      id: r.id,
-      rootHash: r.root_hash,
-      heads: r.dag_heads,
-      applicationId: r.application_id,
-      groupId: r.group_id,
-      initialized: r.initialized,
-    }));
-  }
-
-  async isInitialized(id: Buffer): Promise<boolean | undefined> {
-    const [row] = await this.sql<{ initialized: boolean }[]>`select initialized from contexts where id = ${id}`;
-    return row?.initialized;
+    const rows = await this.sql<ContextDbRow[]>`
+      select id, root_hash, dag_heads, application_id, group_id, initialized from contexts order by created_at, id`;
+    return rows.map(contextRowOf);
   }
 
   /** Deletes a context and everything stored under it (state, tree, deltas, identities, buffers). */

@@ -47,7 +47,8 @@ async function process(deps: PipelineDeps, message: bus.StateDeltaReceived): Pro
       ? DeltaOutcomeLabel.OwnEcho
       : DeltaOutcomeLabel.Duplicate;
   }
-  const me = await ourMember(deps, ctx);
+  // Our identity (a private key to unseal) is needed only to prove membership to a peer we fetch from.
+  const me = (): Promise<Identity | undefined> => ourMember(deps, ctx);
   if (!(await authorIsMember(deps, ctx, verified, message.sourcePeer, me))) {
     deps.logger.warn(
       { context: toBase58(ctx.id), author: toBase58(verified.author), source: message.sourcePeer },
@@ -56,7 +57,7 @@ async function process(deps: PipelineDeps, message: bus.StateDeltaReceived): Pro
     return DeltaOutcomeLabel.NotMember;
   }
 
-  if (!(await deps.states.isInitialized(ctx.id)) || (await syncSessionActive(deps, ctx))) {
+  if (!state.initialized || (await syncSessionActive(deps, ctx))) {
     const outcome = await deps.buffers.push(ctx.id, {
       deltaId: verified.deltaId,
       hlc: verified.hlc,
@@ -71,9 +72,10 @@ async function process(deps: PipelineDeps, message: bus.StateDeltaReceived): Pro
 
   const { label, result } = await openAndAdd(deps, ctx, verified);
   if (result && result.applied.length > 0) deps.heartbeat.afterApply(ctx.id, result.rootHash, result.heads);
-  if (result && result.missingParents.length > 0 && message.sourcePeer && me) {
+  const member = result && result.missingParents.length > 0 && message.sourcePeer ? await me() : undefined;
+  if (member) {
     const before = await deps.states.pendingCount(ctx.id);
-    await fetchMissingParents(deps, ctx, message.sourcePeer, me);
+    await fetchMissingParents(deps, ctx, message.sourcePeer, member);
     const after = await deps.states.context(ctx.id);
     if (after && (await deps.states.pendingCount(ctx.id)) < before) {
       deps.heartbeat.afterApply(ctx.id, after.rootHash, after.heads);

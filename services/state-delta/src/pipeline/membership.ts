@@ -15,11 +15,13 @@ export async function authorIsMember(
   ctx: HostedContext,
   delta: VerifiedDelta,
   sourcePeer: string,
-  me: Identity | undefined,
+  ourMember: () => Promise<Identity | undefined>,
 ): Promise<boolean> {
   if (await deps.groups.isMember(ctx.groupId, delta.author)) return true;
   const known = await deps.groups.appliedAmong(ctx.groupId, delta.governanceHeads);
-  if (known.length === delta.governanceHeads.length || !sourcePeer || !me) return false;
+  if (known.length === delta.governanceHeads.length || !sourcePeer) return false;
+  const me = await ourMember();
+  if (!me) return false;
   try {
     const answer = await deps.sync.fetchGroupOps(sourcePeer, me, ctx.groupId);
     const { outcomes } = await ingestGroupOps(deps, answer.ops);

@@ -27,7 +27,7 @@ export async function execute(deps: ContextDeps, req: admin.ExecuteRequest): Pro
     );
   }
   if (req.args.length > MAX_ARGS_BYTES) throw badArgument('args are too large');
-  if (!(await deps.states.isInitialized(ctx.id))) {
+  if (!ctx.initialized) {
     throw new AdminCallError(
       status.UNAVAILABLE,
       AdminErrorCode.ContextNotReady,

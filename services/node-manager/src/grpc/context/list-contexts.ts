@@ -6,7 +6,7 @@ import type { ContextDeps } from '../../contexts/context-deps.js';
 import { requireContext } from '../../contexts/context-access.js';
 
 /** The admin view of one hosted context. */
-export async function contextInfo(deps: ContextDeps, ctx: Omit<ContextRow, 'initialized'>): Promise<admin.ContextInfo> {
+export async function contextInfo(deps: ContextDeps, ctx: ContextRow): Promise<admin.ContextInfo> {
   const [owned, members, pending] = await Promise.all([
     deps.identities.owned(ctx.id),
     ctx.groupId ? deps.groups.members(ctx.groupId) : Promise.resolve([]),
