@@ -1,12 +1,18 @@
+import { NetworkClient, StreamConsumer, type StreamConsumerOptions } from '@cnode/bus';
 import type { NodeConfig } from '@cnode/config';
+import { NodeEventOutbox, SyncClient } from '@cnode/context-core';
 import { Lifecycle, LifecycleStatus, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { addInfra, type Infra } from './infra.js';
 import { addStatusReporter } from './service-status.js';
 
+/** How often a node-event outbox is swept for events a commit did not publish right away. */
+const OUTBOX_SWEEP_MS = 1_000;
+
 /**
  * The common shape of every service's composition root: infrastructure first, then the service's own
  * components (added by the caller in start order), then the status reporter. Readiness is "running,
- * NATS connected, and whatever the service adds".
+ * NATS connected, and whatever the service adds". The helpers build the parts several services
+ * share, wired to this service's infrastructure and configuration.
  */
 export class ServiceBuilder {
   readonly lifecycle: Lifecycle;
@@ -19,6 +25,56 @@ export class ServiceBuilder {
   ) {
     this.lifecycle = new Lifecycle(ctx.logger);
     this.infra = addInfra(this.lifecycle, config, ctx);
+  }
+
+  /** The typed client of this node's network service. */
+  networkClient(): NetworkClient {
+    return new NetworkClient({
+      nc: () => this.infra.nats.nc,
+      catalog: this.infra.catalog,
+      timeoutMs: this.config.network.commandTimeoutMs,
+    });
+  }
+
+  /** The initiator side of the sync stream protocol, through this node's network service. */
+  syncClient(network: NetworkClient): SyncClient {
+    return new SyncClient({
+      network,
+      nc: () => this.infra.nats.nc,
+      catalog: this.infra.catalog,
+      requestTimeoutMs: this.config.sync.timeoutMs,
+      idleTimeoutMs: this.config.network.streamIdleTimeoutMs,
+    });
+  }
+
+  /** Adds the publisher of the node-event outbox to the lifecycle. */
+  addEventOutbox(): NodeEventOutbox {
+    return this.lifecycle.add(
+      new NodeEventOutbox({
+        sql: () => this.infra.postgres.sql,
+        js: () => this.infra.nats.js,
+        catalog: this.infra.catalog,
+        busMetrics: this.infra.busMetrics,
+        registry: this.ctx.registry,
+        logger: this.ctx.logger.child({ module: `${this.service}.outbox` }),
+        intervalMs: OUTBOX_SWEEP_MS,
+      }),
+    );
+  }
+
+  /** Adds a durable consumer to the lifecycle; in-flight handlers get half the shutdown deadline. */
+  addConsumer<T>(
+    opts: Pick<StreamConsumerOptions<T>, 'spec' | 'decode' | 'handle' | 'concurrency'>,
+  ): StreamConsumer<T> {
+    return this.lifecycle.add(
+      new StreamConsumer({
+        ...opts,
+        js: () => this.infra.nats.js,
+        metrics: this.infra.busMetrics,
+        logger: this.ctx.logger,
+        drainTimeoutMs: this.config.shutdown.deadlineMs / 2,
+      }),
+    );
   }
 
   /** Finishes the lifecycle; `ready` adds the service's own readiness conditions. */

@@ -14,6 +14,3 @@ export const UNAUTHENTICATED_PATH_PREFIXES = ['/grpc.health.v1.Health/'];
 
 /** How often topic (un)subscriptions the network service could not take are retried. */
 export const SUBSCRIPTION_RETRY_MS = 5_000;
-
-/** How often the node-event outbox is swept for events a commit did not publish right away. */
-export const OUTBOX_INTERVAL_MS = 1_000;

@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { NetworkClient, StreamConsumer } from '@cnode/bus';
-import { NodeEventOutbox, SyncClient } from '@cnode/context-core';
 import { HLC_NODE_ID_BYTES, HlcClock } from '@cnode/primitives';
 import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, readServiceStatuses, requireMasterKey } from '@cnode/service-kit';
 import { GroupStore, IdentityRepo, StateStore } from '@cnode/store';
 import type { NodeManagerConfig } from './config.js';
-import { OUTBOX_INTERVAL_MS, SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
+import { SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
 import type { ContextDeps } from './contexts/context-deps.js';
 import { TopicSubscriptions } from './contexts/topic-subscriptions.js';
 import { AdminServer } from './grpc/admin-server.js';
@@ -32,18 +30,8 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   const metrics = createNodeManagerMetrics(ctx.registry);
   const log = (module: string) => ctx.logger.child({ module: `node-manager.${module}` });
 
-  const network = new NetworkClient({
-    nc: () => infra.nats.nc,
-    catalog: infra.catalog,
-    timeoutMs: config.network.commandTimeoutMs,
-  });
-  const sync = new SyncClient({
-    network,
-    nc: () => infra.nats.nc,
-    catalog: infra.catalog,
-    requestTimeoutMs: config.sync.timeoutMs,
-    idleTimeoutMs: config.network.streamIdleTimeoutMs,
-  });
+  const network = builder.networkClient();
+  const sync = builder.syncClient(network);
   // Stores are built once Postgres is up (the pool exists only after start).
   let stores: { states: StateStore; groups: GroupStore; identities: IdentityRepo } | undefined;
   const store = () =>
@@ -62,17 +50,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
       retryMs: SUBSCRIPTION_RETRY_MS,
     }),
   );
-  const outbox = lifecycle.add(
-    new NodeEventOutbox({
-      sql: () => infra.postgres.sql,
-      js: () => infra.nats.js,
-      catalog: infra.catalog,
-      busMetrics: infra.busMetrics,
-      registry: ctx.registry,
-      logger: log('outbox'),
-      intervalMs: OUTBOX_INTERVAL_MS,
-    }),
-  );
+  const outbox = builder.addEventOutbox();
 
   const clock = new HlcClock(randomBytes(HLC_NODE_ID_BYTES));
   const contextDeps = (): ContextDeps => ({
@@ -94,18 +72,12 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     streamOpened: (opened) => routeStream({ ...routing, logger: log('stream-route') }, opened),
   };
   const eventLog = log('network-event');
-  const netEvents = lifecycle.add(
-    new StreamConsumer({
-      spec: infra.catalog.consumers.netEvents,
-      decode: decodeNetworkEvent,
-      handle: (event) => handleNetworkEvent({ metrics, logger: eventLog, routes }, event),
-      concurrency: config.netEvents.maxInFlight,
-      js: () => infra.nats.js,
-      metrics: infra.busMetrics,
-      logger: ctx.logger,
-      drainTimeoutMs: config.shutdown.deadlineMs / 2,
-    }),
-  );
+  const netEvents = builder.addConsumer({
+    spec: infra.catalog.consumers.netEvents,
+    decode: decodeNetworkEvent,
+    handle: (event) => handleNetworkEvent({ metrics, logger: eventLog, routes }, event),
+    concurrency: config.netEvents.maxInFlight,
+  });
 
   const admin = lifecycle.add(
     new AdminServer({

@@ -20,5 +20,3 @@ export const PARENT_FETCH_MAX_ROUNDS = 64;
 export const HEARTBEAT_MIN_INTERVAL_MS = 1_000;
 /** Contexts whose last heartbeat time is remembered (oldest forgotten first). */
 export const HEARTBEAT_TRACKED_CONTEXTS = 10_000;
-/** How often the node-event outbox is swept. */
-export const OUTBOX_INTERVAL_MS = 1_000;

@@ -1,10 +1,8 @@
-import { NetworkClient, StreamConsumer } from '@cnode/bus';
-import { NodeEventOutbox, SyncClient } from '@cnode/context-core';
 import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
 import { DeltaBufferRepo, GroupStore, IdentityRepo, StateStore } from '@cnode/store';
 import type { StateDeltaConfig } from './config.js';
-import { OUTBOX_INTERVAL_MS, SERVICE_NAME } from './constants.js';
+import { SERVICE_NAME } from './constants.js';
 import { createStateDeltaMetrics, type StateDeltaMetrics } from './metrics.js';
 import type { PipelineDeps } from './pipeline/deps.js';
 import { decodeStateDeltaReceived, handleStateDelta } from './pipeline/handle-state-delta.js';
@@ -12,7 +10,6 @@ import { HeartbeatPublisher } from './pipeline/heartbeat.js';
 
 export interface StateDeltaService extends ServiceHandle {
   metrics: StateDeltaMetrics;
-  consumer: StreamConsumer<unknown>;
 }
 
 /**
@@ -27,29 +24,9 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
   const metrics = createStateDeltaMetrics(ctx.registry);
   const log = (module: string) => ctx.logger.child({ module: `state-delta.${module}` });
 
-  const network = new NetworkClient({
-    nc: () => infra.nats.nc,
-    catalog: infra.catalog,
-    timeoutMs: config.network.commandTimeoutMs,
-  });
-  const outbox = lifecycle.add(
-    new NodeEventOutbox({
-      sql: () => infra.postgres.sql,
-      js: () => infra.nats.js,
-      catalog: infra.catalog,
-      busMetrics: infra.busMetrics,
-      registry: ctx.registry,
-      logger: log('outbox'),
-      intervalMs: OUTBOX_INTERVAL_MS,
-    }),
-  );
-  const sync = new SyncClient({
-    network,
-    nc: () => infra.nats.nc,
-    catalog: infra.catalog,
-    requestTimeoutMs: config.sync.timeoutMs,
-    idleTimeoutMs: config.network.streamIdleTimeoutMs,
-  });
+  const network = builder.networkClient();
+  const outbox = builder.addEventOutbox();
+  const sync = builder.syncClient(network);
   const heartbeat = new HeartbeatPublisher({ network, metrics, logger: log('heartbeat') });
 
   let deps: PipelineDeps | undefined;
@@ -70,18 +47,12 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
     });
   lifecycle.add(startable('pipeline', async () => void pipeline()));
 
-  const consumer = lifecycle.add(
-    new StreamConsumer({
-      spec: infra.catalog.consumers.stateDelta,
-      decode: decodeStateDeltaReceived,
-      handle: (message) => handleStateDelta(pipeline(), message),
-      concurrency: config.stateDelta.maxInFlight,
-      js: () => infra.nats.js,
-      metrics: infra.busMetrics,
-      logger: ctx.logger,
-      drainTimeoutMs: config.shutdown.deadlineMs / 2,
-    }),
-  );
+  const consumer = builder.addConsumer({
+    spec: infra.catalog.consumers.stateDelta,
+    decode: decodeStateDeltaReceived,
+    handle: (message) => handleStateDelta(pipeline(), message),
+    concurrency: config.stateDelta.maxInFlight,
+  });
 
-  return { ...builder.build(() => consumer.isConsuming), metrics, consumer: consumer };
+  return { ...builder.build(() => consumer.isConsuming), metrics };
 }

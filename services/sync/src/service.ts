@@ -1,4 +1,3 @@
-import { StreamConsumer } from '@cnode/bus';
 import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
 import { GroupStore, StateStore } from '@cnode/store';
@@ -36,18 +35,12 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
     });
   lifecycle.add(startable('responder', async () => void responder()));
 
-  const streams = lifecycle.add(
-    new StreamConsumer({
-      spec: infra.catalog.consumers.syncStreams,
-      decode: decodeStreamOpened,
-      handle: (opened) => handleSyncStream(responder(), opened),
-      concurrency: config.sync.maxConcurrent,
-      js: () => infra.nats.js,
-      metrics: infra.busMetrics,
-      logger: ctx.logger,
-      drainTimeoutMs: config.shutdown.deadlineMs / 2,
-    }),
-  );
+  const streams = builder.addConsumer({
+    spec: infra.catalog.consumers.syncStreams,
+    decode: decodeStreamOpened,
+    handle: (opened) => handleSyncStream(responder(), opened),
+    concurrency: config.sync.maxConcurrent,
+  });
 
   return { ...builder.build(() => streams.isConsuming), metrics };
 }
