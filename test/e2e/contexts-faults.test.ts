@@ -103,17 +103,22 @@ function mutationIds(): string[] {
   );
 }
 
+/** B streamed exactly one mutation event for every delta A produced. */
+async function expectEveryDeltaStreamedOnce(): Promise<void> {
+  await waitFor(() => mutationIds().length >= produced.size, {
+    timeoutMs: 30_000,
+    message: 'events for every delta',
+  });
+  expect(mutationIds().length).toBe(produced.size);
+  expect(new Set(mutationIds())).toEqual(produced);
+}
+
 describe('StateDelta pipeline under faults', () => {
   it('two state-delta replicas share one queue: nothing lost, nothing applied twice', async () => {
     const replica = await b.addReplica('state-delta');
     await writeOnA(300);
     await converged(b);
-    await waitFor(() => mutationIds().length >= produced.size, {
-      timeoutMs: 30_000,
-      message: 'events for every delta',
-    });
-    expect(mutationIds().length).toBe(produced.size);
-    expect(new Set(mutationIds())).toEqual(produced);
+    await expectEveryDeltaStreamedOnce();
     const acked = (key: string) =>
       b.metric(key, 'bus_messages_consumed_total', { consumer: 'state-delta', outcome: 'acked' });
     expect(await acked('state-delta')).toBeGreaterThan(0);
@@ -127,12 +132,7 @@ describe('StateDelta pipeline under faults', () => {
       await b.startService('state-delta');
     });
     await converged(b);
-    await waitFor(() => mutationIds().length >= produced.size, {
-      timeoutMs: 30_000,
-      message: 'events for every delta',
-    });
-    expect(mutationIds().length).toBe(produced.size);
-    expect(new Set(mutationIds())).toEqual(produced);
+    await expectEveryDeltaStreamedOnce();
     expect((await b.api.getContext(contextId)).pendingDeltas).toBe(0);
   }, 180_000);
 

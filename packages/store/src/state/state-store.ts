@@ -108,6 +108,18 @@ interface ContextDbRow {
   initialized: boolean;
 }
 
+/** The stored envelope of a delta, as `deltas` holds it. */
+interface DeltaEnvelopeRow {
+  parents: Buffer[];
+  hlc: Buffer;
+  author: Buffer;
+  governance_heads: Buffer[];
+  key_id: Buffer;
+  nonce: Buffer;
+  ciphertext: Buffer;
+  signature: Buffer;
+}
+
 function contextRowOf(row: ContextDbRow): ContextRow {
   return {
     id: row.id,
@@ -395,17 +407,7 @@ export class StateStore {
 
   private async loadDelta(tx: Tx | Sql, contextId: Buffer, deltaId: Buffer): Promise<DagDelta | undefined> {
     const [r] = await tx<
-      {
-        parents: Buffer[];
-        hlc: Buffer;
-        author: Buffer;
-        governance_heads: Buffer[];
-        key_id: Buffer;
-        nonce: Buffer;
-        ciphertext: Buffer;
-        signature: Buffer;
-        actions: Buffer;
-      }[]
+      (DeltaEnvelopeRow & { actions: Buffer })[]
     >`select parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature, actions
       from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;
     return (
@@ -553,19 +555,7 @@ export class StateStore {
     let frontier = [...wanted];
     let truncated = false;
     while (frontier.length > 0) {
-      const rows = await this.sql<
-        {
-          delta_id: Buffer;
-          parents: Buffer[];
-          hlc: Buffer;
-          author: Buffer;
-          governance_heads: Buffer[];
-          key_id: Buffer;
-          nonce: Buffer;
-          ciphertext: Buffer;
-          signature: Buffer;
-        }[]
-      >`
+      const rows = await this.sql<(DeltaEnvelopeRow & { delta_id: Buffer })[]>`
         select delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature from deltas
         where context_id = ${contextId} and applied
           and delta_id = any (${this.sql.array(frontier, BYTEA_ARRAY)}::bytea[])`;
