@@ -40,6 +40,8 @@ beforeAll(async () => {
     await node.api.joinContext((await a.api.inviteMember(contextId, publicKey)).invitationText);
   }
   await Promise.all([a, b, c].map((n) => n.waitForPeers(contextId, 2)));
+  // A joined context gets its state from its first sync (here: A's empty state).
+  await Promise.all([b, c].map((n) => n.waitForState(contextId)));
   const stream = b.api.subscribeEvents(contextId, 1n);
   stream.on('data', (e: admin.SubscribeEventsResponse) => bEvents.push(e));
   stream.on('error', () => undefined);

@@ -59,6 +59,8 @@ describe('contexts across three nodes', () => {
       collectEvents(node);
     }
     await Promise.all([a, b, c].map((n) => n.waitForPeers(contextId, 2)));
+    // A joined context gets its state from its first sync (here: A's empty state).
+    await Promise.all([b, c].map((n) => n.waitForState(contextId)));
   }, 60_000);
 
   it(`${WRITES_PER_NODE} concurrent set/remove calls per node on overlapping keys converge to one state`, async () => {

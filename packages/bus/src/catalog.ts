@@ -182,8 +182,20 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     prefix: redisPrefix,
     /** One key per service instance, refreshed on a timer, expiring when the instance dies. */
     serviceStatus: (service: string, instanceId: string) => `svc:${service}:${instanceId}`,
-    /** Set by the sync service while a session that replaces state runs: deltas are buffered meanwhile. */
-    syncSession: (contextB58: string) => `sync-session:${contextB58}`,
+    /** Held by the one sync replica running an initiator session for the context (PX = deadline). */
+    syncLock: (contextB58: string) => `sync:lock:${contextB58}`,
+    /** Sorted set of running initiator sessions (member token, score expiry): the global cap. */
+    syncPermits: 'sync:permits',
+    /** Hash of the context's sync bookkeeping and status (last sync, failures, backoff, state). */
+    syncState: (contextB58: string) => `sync:state:${contextB58}`,
+    /** Present while "peer has heads we lack" syncs of the context are debounced. */
+    syncBehindDebounce: (contextB58: string) => `sync:behind:${contextB58}`,
+    /** Root-divergence streak of one peer for one context: `ours:theirs:count` (TTL). */
+    syncDivergence: (contextB58: string, peer: string) => `sync:divergence:${contextB58}:${peer}`,
+    /** Present while the periodic HashHeartbeat of the context was sent by some replica. */
+    heartbeatSent: (contextB58: string) => `sync:heartbeat:${contextB58}`,
+    /** Sorted set of peers seen proving membership of the group (score: last seen ms). */
+    memberPeers: (groupHex: string) => `sync:member-peers:${groupHex}`,
     /** One parent fetch per context at a time, across state-delta replicas. */
     parentFetchLock: (contextB58: string) => `parent-fetch:lock:${contextB58}`,
     /** Consecutive failed parent fetches from one peer for one context (TTL). */

@@ -106,6 +106,19 @@ export class AdminApi {
     ).then((r) => r.count);
   }
 
+  /** Asks the node to sync the context now (optionally with one peer). */
+  triggerSync(contextId: string, peer = ''): Promise<void> {
+    return this.call<admin.TriggerSyncResponse>((md, o, cb) =>
+      this.client.triggerSync({ contextId, peer }, md, o, cb),
+    ).then(() => undefined);
+  }
+
+  syncStatus(contextId: string): Promise<admin.SyncStatus> {
+    return this.call<admin.GetSyncStatusResponse>((md, o, cb) =>
+      this.client.getSyncStatus({ contextId }, md, o, cb),
+    ).then((r) => r.status!);
+  }
+
   close(): void {
     this.client.close();
     this.node.close();

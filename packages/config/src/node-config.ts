@@ -45,6 +45,7 @@ export interface NodeConfig {
     openStreamTimeoutMs: number;
     namespaceDiscoveryWaitMs: number;
     heartbeatIntervalMs: number;
+    maxCatchupDeltas: number;
   };
   stateDelta: { queueMax: number; maxInFlight: number; processingTimeoutMs: number };
   netEvents: { queueMax: number; maxInFlight: number };
@@ -111,6 +112,7 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       openStreamTimeoutMs: e.SYNC_OPEN_STREAM_TIMEOUT,
       namespaceDiscoveryWaitMs: e.SYNC_NAMESPACE_DISCOVERY_WAIT,
       heartbeatIntervalMs: e.SYNC_HEARTBEAT_INTERVAL,
+      maxCatchupDeltas: e.SYNC_MAX_CATCHUP_DELTAS,
     },
     stateDelta: {
       queueMax: e.STATE_DELTA_QUEUE_MAX,

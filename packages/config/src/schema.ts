@@ -67,7 +67,7 @@ export function nodeEnvSchema(service: ServiceName) {
     ADMIN_TLS_KEY_FILE: f.optionalString(),
     // --- sync (SyncConfig) ---
     SYNC_TIMEOUT: f.duration('30s', { min: 1 }),
-    SYNC_SESSION_DEADLINE: f.duration('30s', { min: 1 }),
+    SYNC_SESSION_DEADLINE: f.duration('120s', { min: 1 }),
     SYNC_INTERVAL: f.duration('5s', { min: 1 }),
     SYNC_FREQUENCY: f.duration('10s', { min: 1 }),
     SYNC_MAX_CONCURRENT: f.int(30, { min: 1, max: 1024 }),
@@ -79,6 +79,7 @@ export function nodeEnvSchema(service: ServiceName) {
     SYNC_OPEN_STREAM_TIMEOUT: f.duration('3s', { min: 1 }),
     SYNC_NAMESPACE_DISCOVERY_WAIT: f.duration('45s', { min: 0 }),
     SYNC_HEARTBEAT_INTERVAL: f.duration('30s', { min: 1 }),
+    SYNC_MAX_CATCHUP_DELTAS: f.int(10_000, { min: 1, max: 1_000_000 }),
     // --- state-delta ---
     STATE_DELTA_QUEUE_MAX: f.int(2048, { min: 1, max: 1_000_000 }),
     STATE_DELTA_MAX_IN_FLIGHT: f.int(256, { min: 1, max: 10_000 }),

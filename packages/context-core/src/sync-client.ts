@@ -9,18 +9,138 @@ export interface SyncClientOptions {
   network: NetworkClient;
   nc: () => NatsConnection;
   catalog: Catalog;
-  /** Whole request, open to answer. */
+  /** Most time one answer may take to arrive after its request was sent. */
   requestTimeoutMs: number;
   /** The relay resets a stream idle this long. */
   idleTimeoutMs: number;
 }
 
-type Payload = NonNullable<wire.SyncStreamMessage['payload']>;
-type PayloadOf<K extends Payload['$case']> = Extract<Payload, { $case: K }>;
+export type SyncPayload = NonNullable<wire.SyncStreamMessage['payload']>;
+export type SyncPayloadOf<K extends SyncPayload['$case']> = Extract<SyncPayload, { $case: K }>;
+
+/** Bytes and frames one session moved, for metrics and for the bytes-per-protocol comparison. */
+export interface SessionTraffic {
+  bytesSent: number;
+  bytesReceived: number;
+  requests: number;
+}
 
 /**
- * The initiator side of `/calimero/stream/pb/1` for one-shot requests: opens a stream to the peer
- * through the network service, sends the request with a member proof, and reads the one answer.
+ * The initiator's end of one `/calimero/stream/pb/1` session: requests go out one at a time, each
+ * answer is read and checked, the first request carries the member proof. A deadline bounds the
+ * whole session and a timeout each answer: a silent or slow peer resets the stream, never hangs us.
+ */
+export class SyncSession {
+  readonly traffic: SessionTraffic = { bytesSent: 0, bytesReceived: 0, requests: 0 };
+  private authSent = false;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private expired = false;
+
+  constructor(
+    private readonly stream: RelayedStream,
+    private readonly auth: wire.MemberAuth,
+    private readonly requestTimeoutMs: number,
+    deadlineMs: number,
+  ) {
+    this.deadlineTimer = setTimeout(() => {
+      this.expired = true;
+      stream.reset('deadline');
+    }, deadlineMs);
+  }
+
+  get peer(): string {
+    return this.stream.peer;
+  }
+
+  /** Sends one request and returns its answer, which must be of kind `expect`. */
+  async request<K extends SyncPayload['$case']>(payload: SyncPayload, expect: K): Promise<SyncPayloadOf<K>> {
+    await this.send(payload);
+    return this.receive(expect);
+  }
+
+  /** Sends a request whose answer is several frames (read them with `receive`). */
+  async send(payload: SyncPayload): Promise<void> {
+    const message: wire.SyncStreamMessage = { payload };
+    if (!this.authSent) message.auth = this.auth;
+    this.authSent = true;
+    const frame = encodeSyncMessage(message);
+    this.traffic.bytesSent += frame.length;
+    this.traffic.requests++;
+    await this.guard(this.stream.writeFrame(frame));
+  }
+
+  /** Reads the next answer frame; a StreamError becomes a PeerRefused error. */
+  async receive<K extends SyncPayload['$case']>(expect: K): Promise<SyncPayloadOf<K>> {
+    const peer = this.stream.peer;
+    const timer = setTimeout(() => this.stream.reset('timeout'), this.requestTimeoutMs);
+    let frame: Uint8Array | undefined;
+    try {
+      frame = await this.guard(this.stream.readFrame());
+    } catch (err) {
+      if ((err as { meta?: { reason?: string } }).meta?.reason === 'timeout') {
+        throw new ContextError(ContextErrorCode.Timeout, `no answer from ${peer} in ${this.requestTimeoutMs} ms`);
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!frame) throw new ContextError(ContextErrorCode.BadAnswer, `${peer} closed without answering`);
+    this.traffic.bytesReceived += frame.length;
+    let answer: wire.SyncStreamMessage;
+    try {
+      answer = decodeSyncMessage(frame);
+    } catch (err) {
+      throw new ContextError(ContextErrorCode.BadAnswer, `undecodable answer from ${peer}`, {}, { cause: err });
+    }
+    const got = answer.payload;
+    if (got?.$case === 'error') {
+      throw new ContextError(ContextErrorCode.PeerRefused, `${peer} refused: ${got.error.message}`, {
+        code: got.error.code,
+      });
+    }
+    if (got?.$case !== expect) {
+      throw new ContextError(ContextErrorCode.BadAnswer, `${peer} answered ${got?.$case ?? 'nothing'}, not ${expect}`);
+    }
+    return got as SyncPayloadOf<K>;
+  }
+
+  /** Ends the session cleanly: our side closes, then we wait for the peer's close. */
+  async close(): Promise<void> {
+    try {
+      await this.stream.closeWrite();
+      await this.stream.readFrame().catch(() => undefined);
+    } finally {
+      this.dispose();
+    }
+  }
+
+  /** Ends the session at once (after a failure). */
+  abort(): void {
+    this.stream.reset();
+    this.dispose();
+  }
+
+  private dispose(): void {
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+  }
+
+  /** A stream reset by our deadline reads as a session timeout, not as a peer failure. */
+  private async guard<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      if (this.expired) {
+        throw new ContextError(ContextErrorCode.Timeout, `session with ${this.stream.peer} passed its deadline`);
+      }
+      throw err;
+    }
+  }
+}
+
+/**
+ * Opens sync sessions to peers through the network service, and the one-shot requests built on
+ * them (a session of one request).
  */
 export class SyncClient {
   private localPeer: Promise<string> | undefined;
@@ -28,19 +148,14 @@ export class SyncClient {
   constructor(private readonly opts: SyncClientOptions) {}
 
   /** Our libp2p peer id (the member proof binds to it), asked once. */
-  private peerId(): Promise<string> {
+  peerId(): Promise<string> {
     this.localPeer ??= this.opts.network.info().then((i) => i.peerId);
     this.localPeer.catch(() => (this.localPeer = undefined));
     return this.localPeer;
   }
 
-  async request<K extends Payload['$case']>(
-    peer: string,
-    scopeId: Buffer,
-    member: Identity,
-    payload: Payload,
-    expect: K,
-  ): Promise<PayloadOf<K>> {
+  /** Opens a session with `peer` about one context or group (`scopeId`), speaking for `member`. */
+  async open(peer: string, scopeId: Buffer, member: Identity, deadlineMs: number): Promise<SyncSession> {
     const auth = signMemberAuth(member, scopeId, await this.peerId());
     const stream = await RelayedStream.open(
       this.opts.network,
@@ -48,49 +163,25 @@ export class SyncClient {
       peer,
       SYNC_PROTOCOL,
     );
-    const timer = setTimeout(() => stream.reset('timeout'), this.opts.requestTimeoutMs);
+    return new SyncSession(stream, auth, this.opts.requestTimeoutMs, deadlineMs);
+  }
+
+  /** One request in a session of its own. */
+  async request<K extends SyncPayload['$case']>(
+    peer: string,
+    scopeId: Buffer,
+    member: Identity,
+    payload: SyncPayload,
+    expect: K,
+  ): Promise<SyncPayloadOf<K>> {
+    const session = await this.open(peer, scopeId, member, this.opts.requestTimeoutMs);
     try {
-      await stream.writeFrame(encodeSyncMessage({ auth, payload }));
-      await stream.closeWrite();
-      let frame: Uint8Array | undefined;
-      try {
-        frame = await stream.readFrame();
-      } catch (err) {
-        if ((err as { meta?: { reason?: string } }).meta?.reason === 'timeout') {
-          throw new ContextError(
-            ContextErrorCode.Timeout,
-            `no answer from ${peer} in ${this.opts.requestTimeoutMs} ms`,
-          );
-        }
-        throw err;
-      }
-      if (!frame) throw new ContextError(ContextErrorCode.BadAnswer, `${peer} closed without answering`);
-      let answer: wire.SyncStreamMessage;
-      try {
-        answer = decodeSyncMessage(frame);
-      } catch (err) {
-        throw new ContextError(ContextErrorCode.BadAnswer, `undecodable answer from ${peer}`, {}, { cause: err });
-      }
-      const got = answer.payload;
-      if (got?.$case === 'error') {
-        throw new ContextError(ContextErrorCode.PeerRefused, `${peer} refused: ${got.error.message}`, {
-          code: got.error.code,
-        });
-      }
-      if (got?.$case !== expect) {
-        throw new ContextError(
-          ContextErrorCode.BadAnswer,
-          `${peer} answered ${got?.$case ?? 'nothing'}, not ${expect}`,
-        );
-      }
-      // Drain the close, so the stream ends cleanly on both sides.
-      await stream.readFrame().catch(() => undefined);
-      return got as PayloadOf<K>;
+      const answer = await session.request(payload, expect);
+      await session.close();
+      return answer;
     } catch (err) {
-      stream.reset();
+      session.abort();
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

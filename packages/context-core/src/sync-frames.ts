@@ -7,6 +7,14 @@ export enum SyncRefusal {
   UnknownContext = 'unknown_context',
   Unsupported = 'unsupported',
   Internal = 'internal',
+  /** The responder has no state for the context yet (benign for the initiator: try another peer). */
+  NotMaterialized = 'not_materialized',
+  /** A resumed snapshot asked for a boundary the responder's state moved past. */
+  BoundaryMoved = 'boundary_moved',
+  /** The session asked more than a session may. */
+  TooManyRequests = 'too_many_requests',
+  /** A request in the session named another context or group than the session's. */
+  ScopeChanged = 'scope_changed',
 }
 
 export function encodeSyncMessage(message: wire.SyncStreamMessage): Uint8Array {

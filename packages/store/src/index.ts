@@ -3,6 +3,7 @@ export * from './postgres.js';
 export * from './redis.js';
 export * from './sealed-box.js';
 export * from './state/state-store.js';
+export * from './state/state-sync-store.js';
 export * from './repos/alias-repo.js';
 export * from './repos/application-repo.js';
 export * from './repos/blob-repo.js';

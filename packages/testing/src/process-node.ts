@@ -92,6 +92,14 @@ export class ProcessNode {
     });
   }
 
+  /** Waits until the context has its state here (a joined context gets it from its first sync). */
+  async waitForState(contextId: string, timeoutMs = 60_000): Promise<void> {
+    await waitFor(async () => (await this.api.getContext(contextId)).initialized, {
+      timeoutMs,
+      message: `${this.name} to get the state of ${contextId}`,
+    });
+  }
+
   /** The last lines a service logged at warn level or above (for failure messages). */
   problems(key: string, n = 30): string {
     const lines = this.procs.get(key)?.lines ?? [];

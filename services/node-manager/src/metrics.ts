@@ -49,6 +49,23 @@ export function createNodeManagerMetrics(registry: Registry) {
       labelNames: ['kind'],
       registers: [registry],
     }),
+    heartbeats: new Counter({
+      name: 'node_manager_hash_heartbeats_total',
+      help: 'HashHeartbeats received, by what they showed (in_sync, peer_behind, heads_lacking, debounced, divergent_transient, divergent_persistent, recovered, unknown_context, malformed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    rootDivergences: new Counter({
+      name: 'sync_root_hash_divergence_detected_total',
+      help: 'Heartbeats with our DAG heads but another root hash, after re-reading our live root',
+      registers: [registry],
+    }),
+    syncRequests: new Counter({
+      name: 'node_manager_sync_requests_total',
+      help: 'SyncRequests node-manager queued for the sync service, by reason and outcome (queued, failed)',
+      labelNames: ['reason', 'outcome'],
+      registers: [registry],
+    }),
     grpcRequests: new Counter({
       name: 'admin_grpc_requests_total',
       help: 'Admin gRPC calls, by method and status code',

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { HLC_NODE_ID_BYTES, HlcClock } from '@cnode/primitives';
 import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, readServiceStatuses, requireMasterKey } from '@cnode/service-kit';
-import { GroupStore, IdentityRepo, StateStore } from '@cnode/store';
+import { GroupStore, IdentityRepo, StateStore, StateSyncStore } from '@cnode/store';
 import type { NodeManagerConfig } from './config.js';
 import { SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
 import type { ContextDeps } from './contexts/context-deps.js';
@@ -10,6 +10,8 @@ import { TopicSubscriptions } from './contexts/topic-subscriptions.js';
 import { AdminServer } from './grpc/admin-server.js';
 import { handleGroupOpGossip } from './handlers/group-op-gossip.js';
 import { decodeNetworkEvent, handleNetworkEvent, type NetworkEventRoutes } from './handlers/network-event.js';
+import { handleHashHeartbeat } from './handlers/hash-heartbeat.js';
+import { handlePeerSubscribed } from './handlers/peer-subscribed.js';
 import { routeStateDelta } from './handlers/route-state-delta.js';
 import { routeStream } from './handlers/route-stream.js';
 import { createNodeManagerMetrics, type NodeManagerMetrics } from './metrics.js';
@@ -33,10 +35,12 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   const network = builder.networkClient();
   const sync = builder.syncClient(network);
   // Stores are built once Postgres is up (the pool exists only after start).
-  let stores: { states: StateStore; groups: GroupStore; identities: IdentityRepo } | undefined;
+  let stores:
+    { states: StateStore; stateSync: StateSyncStore; groups: GroupStore; identities: IdentityRepo } | undefined;
   const store = () =>
     (stores ??= {
       states: new StateStore(infra.postgres.sql),
+      stateSync: new StateSyncStore(infra.postgres.sql),
       groups: new GroupStore(infra.postgres.sql, masterKey),
       identities: new IdentityRepo(infra.postgres.sql, masterKey),
     });
@@ -61,6 +65,8 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     clock,
     catalog: infra.catalog,
     js: () => infra.nats.js,
+    redis: () => infra.redis.redis,
+    busMetrics: infra.busMetrics,
     metrics,
     logger: log('contexts'),
   });
@@ -70,6 +76,13 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     stateDelta: (delta, gossip) => routeStateDelta({ ...routing, logger: log('state-delta-route') }, delta, gossip),
     groupOp: (op, gossip) => handleGroupOpGossip({ ...store(), sync, metrics, logger: log('governance') }, op, gossip),
     streamOpened: (opened) => routeStream({ ...routing, logger: log('stream-route') }, opened),
+    hashHeartbeat: (heartbeat, gossip) =>
+      handleHashHeartbeat(
+        { ...store(), ...routing, redis: () => infra.redis.redis, logger: log('heartbeat') },
+        heartbeat,
+        gossip,
+      ),
+    peerSubscribed: (event) => handlePeerSubscribed({ ...store(), ...routing, logger: log('peer-subscribed') }, event),
   };
   const eventLog = log('network-event');
   const netEvents = builder.addConsumer({

@@ -1,24 +1,6 @@
 import { Counter, type Registry } from '@cnode/runtime';
 
-/** What became of one received delta. Metric label values of delta_outcomes_total. */
-export enum DeltaOutcomeLabel {
-  Applied = 'applied',
-  /** Stored until its parents arrive. */
-  Pending = 'pending',
-  Duplicate = 'duplicate',
-  /** Our own delta came back through gossip. */
-  OwnEcho = 'own_echo',
-  /** Held durably while a sync session runs or the context has no state yet. */
-  Buffered = 'buffered',
-  UnknownContext = 'unknown_context',
-  NotMember = 'not_member',
-  Malformed = 'malformed',
-  BadSignature = 'bad_signature',
-  HlcDrift = 'hlc_drift',
-  KeyUnknown = 'key_unknown',
-  DecryptFailed = 'decrypt_failed',
-  IdMismatch = 'id_mismatch',
-}
+export { DeltaOutcomeLabel } from '@cnode/context-core';
 
 export function createStateDeltaMetrics(registry: Registry) {
   return {
@@ -38,6 +20,11 @@ export function createStateDeltaMetrics(registry: Registry) {
       name: 'state_delta_governance_fetches_total',
       help: 'Governance catch-ups for deltas citing unknown group ops, by outcome (ok, failed)',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    bufferEvictions: new Counter({
+      name: 'state_delta_buffer_evictions_total',
+      help: 'Buffered deltas evicted (oldest first) because a context waiting for its snapshot had a full buffer',
       registers: [registry],
     }),
     heartbeats: new Counter({

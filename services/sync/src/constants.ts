@@ -11,3 +11,29 @@ export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
 /** Most wanted ids / known heads read from one DeltaRequest (upstream MAX_DELTA_QUERY_LIMIT). */
 export const MAX_WANTED_IDS = 3_000;
 export const MAX_KNOWN_HEADS = 64;
+/** Most requests one inbound session may make (upstream: 10 000 per hash-comparison session). */
+export const MAX_REQUESTS_PER_SESSION = 10_000;
+/** Most tree paths asked for in one TreeNodeRequest (level-wise asks for a whole level's differing nodes). */
+export const MAX_TREE_PATHS_PER_REQUEST = 1_024;
+/** Most entries in one EntityPush (upstream: 500 per push). */
+export const MAX_PUSHED_ENTRIES = 500;
+/** Most group keys sealed into one KeyShareResponse (the newest ones). */
+export const MAX_KEYS_SHARED = 64;
+/** Snapshot pages: uncompressed bytes per page when the requester names none, and the bounds it may ask within. */
+export const SNAPSHOT_PAGE_BYTES_DEFAULT = 64 * 1024;
+export const SNAPSHOT_PAGE_BYTES_MIN = 16 * 1024;
+export const SNAPSHOT_PAGE_BYTES_MAX = 4 * 1024 * 1024;
+/** Rows read from the database per cursor step while a snapshot is served. */
+export const SNAPSHOT_READ_BATCH = 500;
+/** Peers remembered per group as having proven membership (peer selection prefers them). */
+export const MEMBER_PEERS_KEPT = 64;
+/** A broken snapshot transfer resumes at most this many times before the attempt fails. */
+export const SNAPSHOT_MAX_RESUMES = 2;
+/** Buffered deltas replayed per step after a snapshot. */
+export const BUFFER_REPLAY_BATCH = 500;
+/** A node without state polls the context topic for subscribers this often, this many times. */
+export const PEER_DISCOVERY_POLLS_UNINITIALIZED = 10;
+export const PEER_DISCOVERY_POLLS_INITIALIZED = 3;
+export const PEER_DISCOVERY_POLL_MS = 500;
+/** Peers a session tries, in order, before giving up for this round. */
+export const MAX_PEERS_TRIED = 3;

@@ -1,16 +1,94 @@
-import { Counter, type Registry } from '@cnode/runtime';
+import { Counter, Gauge, Histogram, type Registry } from '@cnode/runtime';
 
 export function createSyncMetrics(registry: Registry) {
   return {
+    // --- responder ---
     responderRequests: new Counter({
       name: 'sync_responder_requests_total',
-      help: 'Requests served on inbound sync streams, by request kind and outcome (served or a refusal code)',
+      help: 'Requests served on inbound sync sessions, by request kind and outcome (served or a refusal code)',
       labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
+    responderBytes: new Counter({
+      name: 'sync_responder_bytes_sent_total',
+      help: 'Bytes of answer frames sent on inbound sync sessions',
       registers: [registry],
     }),
     deltasServed: new Counter({
       name: 'sync_responder_deltas_served_total',
       help: 'Deltas sent to peers in DeltaResponses',
+      registers: [registry],
+    }),
+    treeNodesServed: new Counter({
+      name: 'sync_responder_tree_nodes_served_total',
+      help: 'State tree nodes sent to peers in TreeNodeResponses',
+      registers: [registry],
+    }),
+    keysShared: new Counter({
+      name: 'sync_responder_keys_shared_total',
+      help: 'Group keys sealed to requesting members in KeyShareResponses',
+      registers: [registry],
+    }),
+    entitiesServed: new Counter({
+      name: 'sync_entities_served_total',
+      help: 'State entries sent to peers, by protocol',
+      labelNames: ['protocol'],
+      registers: [registry],
+    }),
+    // --- both sides ---
+    bytes: new Counter({
+      name: 'sync_bytes_total',
+      help: 'Sync bytes by protocol and direction (sent, received), counted by initiators and by snapshot responders',
+      labelNames: ['protocol', 'direction'],
+      registers: [registry],
+    }),
+    entitiesMerged: new Counter({
+      name: 'sync_entities_merged_total',
+      help: "State entries that changed our state or the peer's, by direction (pulled, pushed_to_peer, pushed_to_us, snapshot)",
+      labelNames: ['direction'],
+      registers: [registry],
+    }),
+    // --- initiator and scheduling ---
+    requests: new Counter({
+      name: 'sync_requests_total',
+      help: 'Sync requests taken from SYNC_REQUESTS, by reason and what became of them (ran, spacing, backoff, busy, no_permit, unknown_context)',
+      labelNames: ['reason', 'outcome'],
+      registers: [registry],
+    }),
+    sessionsActive: new Gauge({
+      name: 'sync_sessions_active',
+      help: 'Initiator sessions running in this process',
+      registers: [registry],
+    }),
+    sessionDuration: new Histogram({
+      name: 'sync_session_duration_seconds',
+      help: 'Initiator session duration by protocol',
+      labelNames: ['protocol'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+    sessions: new Counter({
+      name: 'sync_sessions_total',
+      help: 'Initiator sessions by protocol and outcome (ok, or a failure reason: timeout, peer_refused, bad_answer, root_mismatch, no_peers, not_materialized, error)',
+      labelNames: ['protocol', 'outcome'],
+      registers: [registry],
+    }),
+    deltasFetched: new Counter({
+      name: 'sync_deltas_fetched_total',
+      help: 'Deltas received during catch-up (DAG heads, buffer replay), by outcome',
+      labelNames: ['outcome', 'via'],
+      registers: [registry],
+    }),
+    divergences: new Counter({
+      name: 'sync_divergences_detected_total',
+      help: "Sessions that found the peer's root differing from ours, by the protocol chosen to repair it",
+      labelNames: ['protocol'],
+      registers: [registry],
+    }),
+    heartbeats: new Counter({
+      name: 'sync_heartbeats_total',
+      help: 'Periodic HashHeartbeats, by outcome (sent, failed, skipped: sent by another replica this interval)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
   };

@@ -1,8 +1,12 @@
 import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
-import { GroupStore, StateStore } from '@cnode/store';
+import { DeltaBufferRepo, GroupStore, IdentityRepo, StateStore, StateSyncStore } from '@cnode/store';
 import type { SyncConfig } from './config.js';
 import { SERVICE_NAME } from './constants.js';
+import { decodeSyncRequest, handleSyncRequest, type DriverDeps } from './driver/handle-sync-request.js';
+import { SessionPermits } from './driver/permits.js';
+import { StatusBoard } from './driver/status-board.js';
+import { SyncTicker } from './driver/ticker.js';
 import { createSyncMetrics, type SyncMetrics } from './metrics.js';
 import type { ResponderDeps } from './responder/deps.js';
 import { decodeStreamOpened, handleSyncStream } from './responder/handle-sync-stream.js';
@@ -12,35 +16,105 @@ export interface SyncService extends ServiceHandle {
 }
 
 /**
- * Composition root of sync. For now: the responder side of the sync stream protocol (DeltaRequest,
- * DagHeadsRequest, GroupOpsRequest) fed from SYNC_STREAMS, at most `SYNC_MAX_CONCURRENT` at once.
- * Heartbeats, scheduling and the initiator sessions consume SYNC_REQUESTS with the sync issue.
+ * Composition root of sync: the responder (SYNC_STREAMS: inbound sessions, at most
+ * `SYNC_MAX_CONCURRENT` per replica), the driver (SYNC_REQUESTS: spacing, backoff, one initiator per
+ * context, a global permit cap, then the initiator session), and the ticker (interval sync requests
+ * and periodic HashHeartbeats).
  */
 export function createSyncService(config: SyncConfig, ctx: ServiceContext): SyncService {
   const masterKey = requireMasterKey(config);
   const builder = new ServiceBuilder(SERVICE_NAME, config, ctx);
   const { lifecycle, infra } = builder;
   const metrics = createSyncMetrics(ctx.registry);
+  const log = (module: string) => ctx.logger.child({ module: `sync.${module}` });
+  const network = builder.networkClient();
+  const outbox = builder.addEventOutbox();
+  const sync = builder.syncClient(network);
+  const redis = () => infra.redis.redis;
 
-  let deps: ResponderDeps | undefined;
-  const responder = (): ResponderDeps =>
-    (deps ??= {
-      states: new StateStore(infra.postgres.sql),
-      groups: new GroupStore(infra.postgres.sql, masterKey),
-      nc: () => infra.nats.nc,
-      catalog: infra.catalog,
-      idleTimeoutMs: config.network.streamIdleTimeoutMs,
-      metrics,
-      logger: ctx.logger.child({ module: 'sync.responder' }),
-    });
-  lifecycle.add(startable('responder', async () => void responder()));
+  let built: { responder: ResponderDeps; driver: DriverDeps } | undefined;
+  const parts = () => {
+    if (built) return built;
+    const sql = infra.postgres.sql;
+    const states = new StateStore(sql);
+    const stateSync = new StateSyncStore(sql);
+    const groups = new GroupStore(sql, masterKey);
+    const status = new StatusBoard({ redis, catalog: infra.catalog, states, outbox, logger: log('status') });
+    built = {
+      responder: {
+        states,
+        stateSync,
+        groups,
+        redis,
+        nc: () => infra.nats.nc,
+        catalog: infra.catalog,
+        idleTimeoutMs: config.network.streamIdleTimeoutMs,
+        metrics,
+        logger: log('responder'),
+      },
+      driver: {
+        initiator: {
+          states,
+          stateSync,
+          groups,
+          identities: new IdentityRepo(sql, masterKey),
+          buffers: new DeltaBufferRepo(sql),
+          outbox,
+          sync,
+          network,
+          redis,
+          catalog: infra.catalog,
+          status,
+          metrics,
+          logger: log('initiator'),
+          limits: {
+            sessionDeadlineMs: config.sync.sessionDeadlineMs,
+            maxCatchupDeltas: config.sync.maxCatchupDeltas,
+            probeConcurrency: config.sync.peerStateProbeConcurrency,
+            snapshotPageBytes: config.sync.snapshotChunkSize,
+          },
+        },
+        permits: new SessionPermits(
+          redis,
+          { permits: infra.catalog.redis.syncPermits, lock: infra.catalog.redis.syncLock },
+          config.sync.maxConcurrent,
+        ),
+        status,
+        metrics,
+        logger: log('driver'),
+        limits: { intervalMs: config.sync.intervalMs, sessionDeadlineMs: config.sync.sessionDeadlineMs },
+      },
+    };
+    return built;
+  };
+  lifecycle.add(startable('sync-parts', async () => void parts()));
 
   const streams = builder.addConsumer({
     spec: infra.catalog.consumers.syncStreams,
     decode: decodeStreamOpened,
-    handle: (opened) => handleSyncStream(responder(), opened),
+    handle: (opened) => handleSyncStream(parts().responder, opened),
     concurrency: config.sync.maxConcurrent,
   });
+  const requests = builder.addConsumer({
+    spec: infra.catalog.consumers.syncRequests,
+    decode: decodeSyncRequest,
+    handle: (request) => handleSyncRequest(parts().driver, request),
+    concurrency: config.sync.maxConcurrent,
+  });
+  lifecycle.add(
+    new SyncTicker({
+      states: () => parts().driver.initiator.states,
+      network,
+      js: () => infra.nats.js,
+      busMetrics: infra.busMetrics,
+      redis,
+      catalog: infra.catalog,
+      metrics,
+      logger: log('ticker'),
+      frequencyMs: config.sync.frequencyMs,
+      heartbeatIntervalMs: config.sync.heartbeatIntervalMs,
+    }),
+  );
 
-  return { ...builder.build(() => streams.isConsuming), metrics };
+  return { ...builder.build(() => streams.isConsuming && requests.isConsuming), metrics };
 }

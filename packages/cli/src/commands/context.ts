@@ -1,5 +1,5 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
-import type { admin } from '@cnode/proto';
+import { admin } from '@cnode/proto';
 import { AdminApi } from '../admin-api.js';
 import { explain } from '../client.js';
 import { CliError, type Endpoint } from '../endpoint.js';
@@ -13,6 +13,8 @@ export const CONTEXT_USAGE = `  context create [--app kv]          create a cont
   context join INVITATION            join with an invitation (text, or @file)
   context call CONTEXT METHOD [JSON] run a method, e.g. set '{"key":"a","value":"1"}'
   context peers CONTEXT              peers subscribed to the context's topic
+  context sync CONTEXT [PEER]        sync now (bypasses spacing and backoff)
+  context status CONTEXT             sync status: Idle, Syncing, BackingOff, WaitingForPeers, ReceivingSnapshot
   context watch [CONTEXT] [--from N] stream node events (Ctrl-C to stop)
 `;
 
@@ -55,6 +57,12 @@ function formatEvent(e: admin.SubscribeEventsResponse): string {
       return `${head} joined as ${ev.event.contextJoined.member}\n`;
     case 'contextLeft':
       return `${head} left\n`;
+    case 'syncStatus': {
+      const st = ev.event.syncStatus;
+      const state = admin.syncStatus_StateToJSON(st.state).replace('STATE_', '').toLowerCase();
+      const progress = st.total > 0n ? ` ${st.received}/${st.total}` : '';
+      return `${head} sync ${state}${progress}${st.lastError ? ` (${st.lastError})` : ''}\n`;
+    }
     default:
       return `${head} event\n`;
   }
@@ -135,6 +143,18 @@ export async function runContextCommand(
         out({ count }, `${count}\n`);
         return 0;
       }
+      case 'sync': {
+        const [id, peer] = need(rest, 1, 'context sync CONTEXT [PEER]');
+        await api.triggerSync(id!, peer ?? '');
+        out({ queued: true }, 'sync requested\n');
+        return 0;
+      }
+      case 'status': {
+        const [id] = need(rest, 1, 'context status CONTEXT');
+        const st = await api.syncStatus(id!);
+        out(st, formatSyncStatus(st));
+        return 0;
+      }
       case 'watch': {
         const from = BigInt(opts.from || '0');
         const stream = api.subscribeEvents(rest[0] ?? '', from);
@@ -157,4 +177,18 @@ export async function runContextCommand(
   } finally {
     api.close();
   }
+}
+
+/** One line per field of a sync status, for people. */
+export function formatSyncStatus(st: admin.SyncStatus): string {
+  const state = admin.syncStatus_StateToJSON(st.state).replace('STATE_', '').toLowerCase();
+  const lines = [`state          ${state}`];
+  if (st.state === admin.SyncStatus_State.STATE_BACKING_OFF) lines.push(`retry in       ${st.retryInSecs} s`);
+  if (st.state === admin.SyncStatus_State.STATE_RECEIVING_SNAPSHOT)
+    lines.push(`received       ${st.received}/${st.total}`);
+  lines.push(`failures       ${st.failureCount}`);
+  if (st.lastError) lines.push(`last error     ${st.lastError}`);
+  if (st.lastProtocol) lines.push(`last protocol  ${st.lastProtocol} with ${st.lastPeer}`);
+  if (st.lastSuccessAtMs > 0n) lines.push(`last success   ${new Date(Number(st.lastSuccessAtMs)).toISOString()}`);
+  return lines.join('\n') + '\n';
 }

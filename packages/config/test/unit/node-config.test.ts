@@ -9,7 +9,7 @@ describe('loadNodeConfig', () => {
     expect(config.node.name).toBe('node1');
     expect(config.sync).toMatchObject({
       timeoutMs: 30_000,
-      sessionDeadlineMs: 30_000,
+      sessionDeadlineMs: 120_000,
       intervalMs: 5_000,
       frequencyMs: 10_000,
       maxConcurrent: 30,

@@ -9,6 +9,8 @@ export enum BufferOutcome {
   Duplicate = 'duplicate',
   /** Added, and the oldest buffered delta was evicted to make room (data-loss risk, counted). */
   AddedEvictingOldest = 'added_evicting_oldest',
+  /** The context has state (a snapshot just committed): apply the delta instead. */
+  ContextInitialized = 'context_initialized',
 }
 
 export interface BufferedDelta {
@@ -28,8 +30,16 @@ export class DeltaBufferRepo {
     private readonly capacity = DELTA_BUFFER_CAPACITY,
   ) {}
 
+  /**
+   * Buffers a delta while the context has no state. The context row is read under a share lock, so a
+   * push either lands before a snapshot commits (and that snapshot's replay sees it) or finds the
+   * context initialized afterwards.
+   */
   push(contextId: Buffer, item: BufferedDelta & { hlc: Hlc }): Promise<BufferOutcome> {
     return this.sql.begin(async (tx) => {
+      const [ctx] = await tx<{ initialized: boolean }[]>`
+        select initialized from contexts where id = ${contextId} for share`;
+      if (!ctx || ctx.initialized) return BufferOutcome.ContextInitialized;
       const added = await tx`
         insert into delta_buffers (context_id, delta_id, hlc, source_peer, delta)
         values (${contextId}, ${item.deltaId}, ${encodeHlc(item.hlc)}, ${item.sourcePeer}, ${item.delta})
@@ -45,14 +55,20 @@ export class DeltaBufferRepo {
     });
   }
 
-  /** Removes and returns every buffered delta of the context, in (HLC, delta id) order. */
-  async drain(contextId: Buffer): Promise<BufferedDelta[]> {
-    const rows = await this.sql<{ delta_id: Buffer; source_peer: string | null; delta: Buffer; hlc: Buffer }[]>`
+  /** The oldest buffered deltas of the context in (HLC, delta id) order, at most `limit`. */
+  async peek(contextId: Buffer, limit: number): Promise<BufferedDelta[]> {
+    const rows = await this.sql<{ delta_id: Buffer; source_peer: string | null; delta: Buffer }[]>`
+      select delta_id, source_peer, delta from delta_buffers where context_id = ${contextId}
+      order by hlc, delta_id limit ${limit}`;
+    return rows.map((r) => ({ deltaId: r.delta_id, sourcePeer: r.source_peer, delta: r.delta }));
+  }
+
+  /** Forgets buffered deltas once they were replayed (only then: a crash mid-replay loses nothing). */
+  async remove(contextId: Buffer, deltaIds: readonly Buffer[]): Promise<void> {
+    if (deltaIds.length === 0) return;
+    await this.sql`
       delete from delta_buffers where context_id = ${contextId}
-      returning delta_id, source_peer, delta, hlc`;
-    return rows
-      .sort((a, b) => Buffer.compare(a.hlc, b.hlc) || Buffer.compare(a.delta_id, b.delta_id))
-      .map((r) => ({ deltaId: r.delta_id, sourcePeer: r.source_peer, delta: r.delta }));
+        and delta_id = any (${this.sql.array([...deltaIds], 1001)}::bytea[])`;
   }
 
   /** Discards the buffer (a failed snapshot sync). */

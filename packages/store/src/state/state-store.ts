@@ -245,14 +245,19 @@ export class StateStore {
         ...extra,
       });
 
-      const [known] =
-        await tx`select 1 from deltas where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}`;
+      const [known] = await tx`
+        select 1 from deltas where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}
+        union all
+        select 1 from dag_checkpoints where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}`;
       if (known) return result(DeltaOutcome.Duplicate);
 
       const parents = delta.parents.filter((p) => !isZeroId(p));
       const present = parents.length
         ? await tx<{ delta_id: Buffer; applied: boolean }[]>`
             select delta_id, applied from deltas
+            where context_id = ${delta.contextId} and delta_id = any (${tx.array(parents, BYTEA_ARRAY)}::bytea[])
+            union all
+            select delta_id, true from dag_checkpoints
             where context_id = ${delta.contextId} and delta_id = any (${tx.array(parents, BYTEA_ARRAY)}::bytea[])`
         : [];
       const appliedParents = new Set(present.filter((r) => r.applied).map((r) => hex(r.delta_id)));
@@ -448,7 +453,10 @@ export class StateStore {
 
   /** Whether the delta is stored, applied or pending. */
   async hasDelta(contextId: Buffer, deltaId: Buffer): Promise<boolean> {
-    const [r] = await this.sql`select 1 from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;
+    const [r] = await this.sql`
+      select 1 from deltas where context_id = ${contextId} and delta_id = ${deltaId}
+      union all
+      select 1 from dag_checkpoints where context_id = ${contextId} and delta_id = ${deltaId}`;
     return Boolean(r);
   }
 
@@ -456,6 +464,13 @@ export class StateStore {
     const [r] = await this.sql<{ applied: boolean }[]>`
       select applied from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;
     return r?.applied ?? false;
+  }
+
+  /** Whether the delta is stored but waits for parents. */
+  async isPending(contextId: Buffer, deltaId: Buffer): Promise<boolean> {
+    const [r] = await this.sql<{ applied: boolean }[]>`
+      select applied from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;
+    return r ? !r.applied : false;
   }
 
   async pendingCount(contextId: Buffer): Promise<number> {
@@ -471,6 +486,7 @@ export class StateStore {
       select distinct w.parent_id from delta_waits w
       where w.context_id = ${contextId}
         and not exists (select 1 from deltas d where d.context_id = w.context_id and d.delta_id = w.parent_id)
+        and not exists (select 1 from dag_checkpoints c where c.context_id = w.context_id and c.delta_id = w.parent_id)
       order by w.parent_id limit ${this.limits.maxMissing}`;
     return rows.map((r) => r.parent_id);
   }
@@ -541,52 +557,73 @@ export class StateStore {
   }
 
   /**
-   * Applied deltas for a peer that asked for `wanted`: those, then their ancestors breadth-first,
-   * stopping at `known` ids, the genesis or `max`. Returned ancestors first, as wire StateDeltas.
+   * Applied deltas for a peer that asked for `wanted`: those and their ancestors, stopping at `known`
+   * ids, the genesis and snapshot checkpoints. The whole gap is walked first (ids only, at most
+   * `walkCap`), then the oldest `max` are returned in HLC order, which respects causality (a delta's
+   * HLC follows its parents'): a far-behind peer applies each answer as it comes, round after round,
+   * instead of holding thousands of pending deltas for one final cascade.
    */
   async deltasForPeer(
     contextId: Buffer,
     wanted: readonly Buffer[],
     known: readonly Buffer[],
     max: number,
+    walkCap = 50_000,
   ): Promise<{ deltas: wire.StateDelta[]; truncated: boolean }> {
     const seen = new Set([...known, ...wanted].map(hex));
-    const out: wire.StateDelta[] = [];
+    const gap: { id: Buffer; hlc: Buffer }[] = [];
     let frontier = [...wanted];
-    let truncated = false;
+    let walkCapped = false;
     while (frontier.length > 0) {
-      const rows = await this.sql<(DeltaEnvelopeRow & { delta_id: Buffer })[]>`
-        select delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature from deltas
+      const rows = await this.sql<{ delta_id: Buffer; parents: Buffer[]; hlc: Buffer }[]>`
+        select delta_id, parents, hlc from deltas
         where context_id = ${contextId} and applied
           and delta_id = any (${this.sql.array(frontier, BYTEA_ARRAY)}::bytea[])`;
       const next: Buffer[] = [];
       for (const r of rows) {
-        if (out.length >= max) {
-          truncated = true;
-          break;
-        }
-        out.push({
-          contextId,
-          deltaId: r.delta_id,
-          parentIds: r.parents,
-          hlc: hlcToWire(decodeHlc(r.hlc)),
-          author: r.author,
-          governancePosition: { dagHeads: r.governance_heads },
-          keyId: r.key_id,
-          nonce: r.nonce,
-          ciphertext: r.ciphertext,
-          signature: r.signature,
-        });
+        gap.push({ id: r.delta_id, hlc: r.hlc });
         for (const p of r.parents) {
           if (isZeroId(p) || seen.has(hex(p))) continue;
           seen.add(hex(p));
           next.push(p);
         }
       }
-      if (truncated) break;
+      if (gap.length >= walkCap) {
+        walkCapped = next.length > 0;
+        break;
+      }
       frontier = next;
     }
-    return { deltas: out.reverse(), truncated };
+    gap.sort((a, b) => Buffer.compare(a.hlc, b.hlc) || Buffer.compare(a.id, b.id));
+    const chosen = gap.slice(0, max);
+    const rows = chosen.length
+      ? await this.sql<(DeltaEnvelopeRow & { delta_id: Buffer })[]>`
+          select delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature from deltas
+          where context_id = ${contextId}
+            and delta_id = any (${this.sql.array(
+              chosen.map((c) => c.id),
+              BYTEA_ARRAY,
+            )}::bytea[])`
+      : [];
+    const byId = new Map(rows.map((r) => [hex(r.delta_id), r]));
+    const deltas: wire.StateDelta[] = [];
+    for (const c of chosen) {
+      const r = byId.get(hex(c.id));
+      if (!r) continue;
+      deltas.push({
+        contextId,
+        deltaId: r.delta_id,
+        parentIds: r.parents,
+        hlc: hlcToWire(decodeHlc(r.hlc)),
+        author: r.author,
+        governancePosition: { dagHeads: r.governance_heads },
+        keyId: r.key_id,
+        nonce: r.nonce,
+        ciphertext: r.ciphertext,
+        signature: r.signature,
+      });
+    }
+    return { deltas, truncated: walkCapped || gap.length > max };
   }
 
   // --- queries sync needs -------------------------------------------------------------------------

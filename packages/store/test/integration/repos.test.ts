@@ -45,26 +45,37 @@ describe('repositories (real Postgres)', () => {
     });
   });
 
-  it('delta buffers: dedupe, bounded with oldest-first eviction, drained in (HLC, id) order', async () => {
+  it('delta buffers: only while uninitialized, dedupe, bounded with oldest-first eviction, read in (HLC, id) order', async () => {
     const repo = new DeltaBufferRepo(db.sql, 3);
+    const states = new StateStore(db.sql);
+    const waiting = randomBytes(32);
+    await states.createContext(waiting, { initialized: false });
     const clock = new HlcClock(randomBytes(16));
     const stamps = [clock.now(), clock.now(), clock.now(), clock.now()];
     const ids = stamps.map(() => randomBytes(32));
+    // A context with state buffers nothing.
+    expect(
+      await repo.push(contextId, { deltaId: ids[0]!, hlc: stamps[0]!, sourcePeer: 'p', delta: Buffer.from([0]) }),
+    ).toBe(BufferOutcome.ContextInitialized);
     // Pushed out of HLC order: 2, 0, 1.
     for (const i of [2, 0, 1]) {
       expect(
-        await repo.push(contextId, { deltaId: ids[i]!, hlc: stamps[i]!, sourcePeer: 'p', delta: Buffer.from([i]) }),
+        await repo.push(waiting, { deltaId: ids[i]!, hlc: stamps[i]!, sourcePeer: 'p', delta: Buffer.from([i]) }),
       ).toBe(BufferOutcome.Added);
     }
     expect(
-      await repo.push(contextId, { deltaId: ids[0]!, hlc: stamps[0]!, sourcePeer: 'p', delta: Buffer.from([0]) }),
+      await repo.push(waiting, { deltaId: ids[0]!, hlc: stamps[0]!, sourcePeer: 'p', delta: Buffer.from([0]) }),
     ).toBe(BufferOutcome.Duplicate);
     // Full: the oldest buffered (the first pushed, #2) goes.
     expect(
-      await repo.push(contextId, { deltaId: ids[3]!, hlc: stamps[3]!, sourcePeer: 'p', delta: Buffer.from([3]) }),
+      await repo.push(waiting, { deltaId: ids[3]!, hlc: stamps[3]!, sourcePeer: 'p', delta: Buffer.from([3]) }),
     ).toBe(BufferOutcome.AddedEvictingOldest);
-    expect((await repo.drain(contextId)).map((d) => d.delta[0])).toEqual([0, 1, 3]);
-    expect(await repo.count(contextId)).toBe(0);
+    const buffered = await repo.peek(waiting, 10);
+    expect(buffered.map((d) => d.delta[0])).toEqual([0, 1, 3]);
+    expect((await repo.peek(waiting, 2)).map((d) => d.delta[0])).toEqual([0, 1]);
+    await repo.remove(waiting, [ids[0]!, ids[1]!]);
+    expect(await repo.count(waiting)).toBe(1);
+    expect(await repo.cancel(waiting)).toBe(1);
   });
 
   it('blobs: chunked, content-addressed, verified on read', async () => {

@@ -15,6 +15,7 @@ export enum AdminErrorCode {
   NoGroupKey = 'ADMIN_NO_GROUP_KEY',
   ContextNotReady = 'ADMIN_CONTEXT_NOT_READY',
   TooManySubscribers = 'ADMIN_TOO_MANY_SUBSCRIBERS',
+  SyncUnavailable = 'ADMIN_SYNC_UNAVAILABLE',
 }
 
 /** An admin call refused on purpose: carries the gRPC status the caller sees. */

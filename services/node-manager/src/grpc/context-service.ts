@@ -7,8 +7,10 @@ import { inviteMember } from './context/invite-member.js';
 import { joinContext } from './context/join-context.js';
 import { leaveContext } from './context/leave-context.js';
 import { getContext, listContexts } from './context/list-contexts.js';
+import { getSyncStatus } from './context/get-sync-status.js';
 import { getPeersCount } from './context/peers-count.js';
 import { subscribeEvents } from './context/subscribe-events.js';
+import { triggerSync } from './context/trigger-sync.js';
 import { serverStreaming, unary } from './unary.js';
 
 /** ContextService: each method's implementation lives in its own module under ./context. */
@@ -24,5 +26,7 @@ export function contextService(deps: ContextDeps): admin.ContextServiceServer {
     execute: unary('Execute', deps, (req: admin.ExecuteRequest) => execute(deps, req)),
     subscribeEvents: serverStreaming('SubscribeEvents', deps, (call) => subscribeEvents(deps, call)),
     getPeersCount: unary('GetPeersCount', deps, (req: admin.GetPeersCountRequest) => getPeersCount(deps, req)),
+    triggerSync: unary('TriggerSync', deps, (req: admin.TriggerSyncRequest) => triggerSync(deps, req)),
+    getSyncStatus: unary('GetSyncStatus', deps, (req: admin.GetSyncStatusRequest) => getSyncStatus(deps, req)),
   };
 }

@@ -8,6 +8,8 @@ export interface NetworkEventRoutes {
   stateDelta(delta: wire.StateDelta, gossip: bus.GossipMessage): Promise<void>;
   groupOp(op: wire.SignedGroupOpV1, gossip: bus.GossipMessage): Promise<void>;
   streamOpened(opened: bus.StreamOpened): Promise<void>;
+  hashHeartbeat(heartbeat: wire.HashHeartbeat, gossip: bus.GossipMessage): Promise<void>;
+  peerSubscribed(event: bus.PeerSubscribed): Promise<void>;
 }
 
 export interface NetworkEventDeps {
@@ -47,6 +49,7 @@ export async function handleNetworkEvent(deps: NetworkEventDeps, message: bus.Ne
       deps.logger.debug({ peer: event.peerDisconnected.peer }, 'Peer disconnected');
       return;
     case 'peerSubscribed':
+      return deps.routes.peerSubscribed(event.peerSubscribed);
     case 'peerUnsubscribed':
       deps.logger.debug({ kind: event.$case }, 'Network event received');
       return;
@@ -85,8 +88,10 @@ async function dispatchBroadcast(deps: NetworkEventDeps, gossip: bus.GossipMessa
       return deps.routes.stateDelta(payload.stateDelta, gossip);
     case 'signedGroupOp':
       return deps.routes.groupOp(payload.signedGroupOp, gossip);
+    case 'hashHeartbeat':
+      return deps.routes.hashHeartbeat(payload.hashHeartbeat, gossip);
     default:
-      // Heartbeats and the other governance variants are acted on by the sync and governance work.
+      // The other governance variants are acted on by the governance work.
       deps.logger.debug(
         { variant: payload.$case, topic: gossip.topic, source: gossip.sourcePeer },
         'Broadcast message not acted on yet',

@@ -1,13 +1,11 @@
+import { checkEnvelope, openAndAdd, refusalOf, type HostedContext } from '@cnode/context-core';
 import { ID_BYTES, toBase58, type Identity } from '@cnode/primitives';
 import { bus, wire } from '@cnode/proto';
-import { ProcessingAction, ProcessingError } from '@cnode/runtime';
 import { BufferOutcome } from '@cnode/store';
-import { StateDeltaErrorCode } from '../errors.js';
 import { DeltaOutcomeLabel } from '../metrics.js';
 import type { PipelineDeps } from './deps.js';
 import { authorIsMember } from './membership.js';
 import { fetchMissingParents } from './parent-fetcher.js';
-import { checkEnvelope, openAndAdd, refusalOf, type HostedContext } from './receive-delta.js';
 
 /** Payload decoder of the STATE_DELTA consumer; a throw marks the message as poison. */
 export function decodeStateDeltaReceived(data: Uint8Array): bus.StateDeltaReceived {
@@ -16,8 +14,8 @@ export function decodeStateDeltaReceived(data: Uint8Array): bus.StateDeltaReceiv
 
 /**
  * The StateDelta pipeline (reference §2.4): context known → envelope (structure, HLC, signature) →
- * own echo → author is a member (with governance catch-up) → buffer while a sync session runs or the
- * context has no state → open with the group key and check the content address → add to the DAG
+ * own echo → author is a member (with governance catch-up) → buffer while the context has no state
+ * (a snapshot is due) → open with the group key and check the content address → add to the DAG
  * (pending when parents are missing) → fetch missing parents from the source → heartbeat. Every
  * outcome is counted; refusals are acked (never retried), infrastructure failures are retried.
  */
@@ -57,7 +55,7 @@ async function process(deps: PipelineDeps, message: bus.StateDeltaReceived): Pro
     return DeltaOutcomeLabel.NotMember;
   }
 
-  if (!state.initialized || (await syncSessionActive(deps, ctx))) {
+  if (!state.initialized) {
     const outcome = await deps.buffers.push(ctx.id, {
       deltaId: verified.deltaId,
       hlc: verified.hlc,
@@ -65,9 +63,12 @@ async function process(deps: PipelineDeps, message: bus.StateDeltaReceived): Pro
       delta: Buffer.from(wire.StateDelta.encode(delta).finish()),
     });
     if (outcome === BufferOutcome.AddedEvictingOldest) {
+      deps.metrics.bufferEvictions.inc();
       deps.logger.warn({ context: toBase58(ctx.id) }, 'Delta buffer full: evicted the oldest buffered delta');
     }
-    return outcome === BufferOutcome.Duplicate ? DeltaOutcomeLabel.Duplicate : DeltaOutcomeLabel.Buffered;
+    if (outcome === BufferOutcome.Duplicate) return DeltaOutcomeLabel.Duplicate;
+    // A snapshot committed since we read the context: the delta applies like any other.
+    if (outcome !== BufferOutcome.ContextInitialized) return DeltaOutcomeLabel.Buffered;
   }
 
   const { label, result } = await openAndAdd(deps, ctx, verified);
@@ -88,20 +89,4 @@ async function process(deps: PipelineDeps, message: bus.StateDeltaReceived): Pro
 async function ourMember(deps: PipelineDeps, ctx: HostedContext): Promise<Identity | undefined> {
   const [me] = await deps.identities.owned(ctx.id);
   return me;
-}
-
-async function syncSessionActive(deps: PipelineDeps, ctx: HostedContext): Promise<boolean> {
-  try {
-    return (await deps.redis.exists(deps.catalog.redis.syncSession(toBase58(ctx.id)))) > 0;
-  } catch (err) {
-    // Without Redis we cannot tell whether a snapshot is running: retry rather than guess.
-    throw new ProcessingError(
-      ProcessingAction.Retry,
-      StateDeltaErrorCode.CoordinationUnavailable,
-      'Redis unavailable',
-      {
-        cause: err,
-      },
-    );
-  }
 }

@@ -1,8 +1,7 @@
-import { ingestGroupOps } from '@cnode/context-core';
+import { ingestGroupOps, type HostedContext } from '@cnode/context-core';
 import { toBase58, type Identity, type VerifiedDelta } from '@cnode/primitives';
 import { errorMessage } from '@cnode/runtime';
 import type { PipelineDeps } from './deps.js';
-import type { HostedContext } from './receive-delta.js';
 
 /**
  * Whether the delta's author is a member of the context's group. When it is not (yet) and the delta

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { admitFetchedDelta, type HostedContext } from '@cnode/context-core';
 import { toBase58, type Identity } from '@cnode/primitives';
+import type { wire } from '@cnode/proto';
 import { backoffMs, errorMessage } from '@cnode/runtime';
 import {
   PARENT_FETCH_BACKOFF_BASE_MS,
@@ -10,9 +12,7 @@ import {
   PARENT_FETCH_MAX_DELTAS,
   PARENT_FETCH_MAX_ROUNDS,
 } from '../constants.js';
-import { DeltaOutcomeLabel } from '../metrics.js';
 import type { PipelineDeps } from './deps.js';
-import { checkEnvelope, openAndAdd, refusalOf, type HostedContext } from './receive-delta.js';
 
 export enum ParentFetchOutcome {
   Ok = 'ok',
@@ -90,21 +90,7 @@ function count(deps: PipelineDeps, outcome: ParentFetchOutcome): ParentFetchOutc
 }
 
 /** A fetched delta goes through the same checks as gossip (but is never buffered: it is history). */
-async function addFetched(
-  deps: PipelineDeps,
-  ctx: HostedContext,
-  delta: Parameters<typeof checkEnvelope>[0],
-): Promise<void> {
-  let label: DeltaOutcomeLabel;
-  try {
-    const verified = checkEnvelope(delta);
-    if (!verified.contextId.equals(ctx.id)) label = DeltaOutcomeLabel.Malformed;
-    else if (!(await deps.groups.isMember(ctx.groupId, verified.author))) label = DeltaOutcomeLabel.NotMember;
-    else label = (await openAndAdd(deps, ctx, verified)).label;
-  } catch (err) {
-    const refusal = refusalOf(err);
-    if (!refusal) throw err;
-    label = refusal;
-  }
+async function addFetched(deps: PipelineDeps, ctx: HostedContext, delta: wire.StateDelta): Promise<void> {
+  const { label } = await admitFetchedDelta(deps, ctx, delta);
   deps.metrics.outcomes.inc({ outcome: label, via: 'fetch' });
 }

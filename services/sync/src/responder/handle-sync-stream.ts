@@ -1,110 +1,238 @@
 import { RelayedStream } from '@cnode/bus';
 import { SyncRefusal, decodeSyncMessage, encodeSyncMessage, syncError } from '@cnode/context-core';
-import { ID_BYTES, verifyMemberAuth } from '@cnode/primitives';
+import { ID_BYTES, toBase58, verifyMemberAuth } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
 import { errorMessage, isCodedError } from '@cnode/runtime';
-import { REQUEST_READ_TIMEOUT_MS } from '../constants.js';
-import type { ResponderDeps } from './deps.js';
+import { MAX_REQUESTS_PER_SESSION, MEMBER_PEERS_KEPT, REQUEST_READ_TIMEOUT_MS } from '../constants.js';
+import type { AnswerWriter, ResponderDeps, SessionScope } from './deps.js';
 import { serveDagHeads } from './serve-dag-heads.js';
 import { serveDeltaRequest } from './serve-delta-request.js';
+import { serveEntityPush } from './serve-entity-push.js';
 import { serveGroupOps } from './serve-group-ops.js';
+import { serveKeyShare } from './serve-key-share.js';
+import { serveSnapshot } from './serve-snapshot.js';
+import { serveTreeNodes } from './serve-tree-nodes.js';
 
 /** Payload decoder of the SYNC_STREAMS consumer. */
 export function decodeStreamOpened(data: Uint8Array): bus.StreamOpened {
   return bus.StreamOpened.decode(data);
 }
 
+type Payload = NonNullable<wire.SyncStreamMessage['payload']>;
+
 /**
- * Serves one inbound `/calimero/stream/pb/1` stream: attaches to its relay, reads one request,
- * checks that the requester proves a member identity of the group concerned (`peer_is_group_member`),
- * answers, and closes. Every outcome is counted; the stream is single-use, so failures are never
- * retried (the requester retries on its side).
+ * Serves one inbound `/calimero/stream/pb/1` session: requests are read and answered one at a time
+ * until the initiator closes its side. The first request must prove a member identity of the group
+ * concerned (`peerIsGroupMember`); it binds the session to that context or group, and membership is
+ * checked again on every request. A refusal ends the session; every request is counted by kind and
+ * outcome. A stream is never retried (the initiator retries on its side).
  */
 export async function handleSyncStream(deps: ResponderDeps, opened: bus.StreamOpened): Promise<void> {
   const stream = RelayedStream.accept(
     { nc: deps.nc(), catalog: deps.catalog, idleTimeoutMs: deps.idleTimeoutMs },
     opened,
   );
-  const timer = setTimeout(() => stream.reset('request_timeout'), REQUEST_READ_TIMEOUT_MS);
+  const write: AnswerWriter = async (message) => {
+    const frame = encodeSyncMessage(message);
+    deps.metrics.responderBytes.inc(frame.length);
+    await stream.writeFrame(frame);
+  };
+  let scope: SessionScope | undefined;
   let kind = 'unknown';
   try {
-    const frame = await stream.readFrame();
-    clearTimeout(timer);
-    let answer: wire.SyncStreamMessage;
-    if (!frame) {
-      answer = syncError(SyncRefusal.Malformed, 'no request');
-    } else {
+    for (let served = 0; ; served++) {
+      const frame = await readRequest(stream);
+      if (!frame) break;
+      kind = 'unknown';
       let request: wire.SyncStreamMessage | undefined;
       try {
         request = decodeSyncMessage(frame);
       } catch {
-        answer = syncError(SyncRefusal.Malformed, 'request does not decode');
+        // Not decodable: answered below as malformed.
       }
       kind = request?.payload?.$case ?? kind;
-      answer ??= await respond(deps, request!, opened.peer);
+      let outcome: string;
+      if (served >= MAX_REQUESTS_PER_SESSION) {
+        outcome = await refuse(
+          write,
+          SyncRefusal.TooManyRequests,
+          `at most ${MAX_REQUESTS_PER_SESSION} requests per session`,
+        );
+      } else if (!request?.payload) {
+        outcome = await refuse(write, SyncRefusal.Malformed, 'request does not decode');
+      } else {
+        const admitted = await admit(deps, scope, request, opened.peer);
+        if ('refusal' in admitted) {
+          outcome = await refuse(write, admitted.refusal, admitted.message);
+        } else {
+          scope = admitted.scope;
+          outcome = await serve(deps, scope, request.payload, write);
+        }
+      }
+      deps.metrics.responderRequests.inc({ kind, outcome });
+      if (outcome !== 'served') break;
     }
-    const outcome = answer.payload?.$case === 'error' ? answer.payload.error.code : 'served';
-    await stream.writeFrame(encodeSyncMessage(answer));
     await stream.closeWrite();
-    deps.metrics.responderRequests.inc({ kind, outcome });
-    // Wait for the requester's close so the stream ends cleanly (bounded by the idle timeout).
+    // Wait for the initiator's close so the stream ends cleanly (bounded by the idle timeout).
     await stream.readFrame().catch(() => undefined);
   } catch (err) {
-    clearTimeout(timer);
     stream.reset();
     const outcome = isCodedError(err) && err.code.startsWith('BUS_') ? 'stream_failed' : SyncRefusal.Internal;
     deps.metrics.responderRequests.inc({ kind, outcome });
-    deps.logger.warn({ peer: opened.peer, kind, err: errorMessage(err) }, 'Sync request not served');
+    deps.logger.warn({ peer: opened.peer, kind, err: errorMessage(err) }, 'Sync session ended by a failure');
   }
 }
 
-async function respond(
+/** The next request, or undefined when the initiator closed; a silent initiator resets the stream. */
+async function readRequest(stream: RelayedStream): Promise<Uint8Array | undefined> {
+  const timer = setTimeout(() => stream.reset('request_timeout'), REQUEST_READ_TIMEOUT_MS);
+  try {
+    return await stream.readFrame();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function refuse(write: AnswerWriter, code: SyncRefusal, message: string): Promise<string> {
+  await write(syncError(code, message));
+  return code;
+}
+
+function scopeOf(payload: Payload): { id: Uint8Array; kind: 'context' | 'group' } | undefined {
+  switch (payload.$case) {
+    case 'deltaRequest':
+      return { id: payload.deltaRequest.contextId, kind: 'context' };
+    case 'dagHeadsRequest':
+      return { id: payload.dagHeadsRequest.contextId, kind: 'context' };
+    case 'treeNodeRequest':
+      return { id: payload.treeNodeRequest.contextId, kind: 'context' };
+    case 'entityPush':
+      return { id: payload.entityPush.contextId, kind: 'context' };
+    case 'snapshotRequest':
+      return { id: payload.snapshotRequest.contextId, kind: 'context' };
+    case 'groupOpsRequest':
+      return { id: payload.groupOpsRequest.groupId, kind: 'group' };
+    case 'keyShareRequest':
+      return { id: payload.keyShareRequest.groupId, kind: 'group' };
+    default:
+      return undefined;
+  }
+}
+
+type Admission = { scope: SessionScope } | { refusal: SyncRefusal; message: string };
+
+/**
+ * Checks one request against the session: the first proves membership and fixes the scope, later
+ * ones must stay in it, and the member must still belong to the group.
+ */
+async function admit(
   deps: ResponderDeps,
+  scope: SessionScope | undefined,
   request: wire.SyncStreamMessage,
   peer: string,
-): Promise<wire.SyncStreamMessage> {
-  const payload = request.payload;
-  switch (payload?.$case) {
-    case 'deltaRequest':
-    case 'dagHeadsRequest': {
-      const contextId = Buffer.from(
-        payload.$case === 'deltaRequest' ? payload.deltaRequest.contextId : payload.dagHeadsRequest.contextId,
-      );
-      if (contextId.length !== ID_BYTES) return syncError(SyncRefusal.Malformed, 'context id must be 32 bytes');
-      const ctx = await deps.states.context(contextId);
-      if (!ctx?.groupId) return syncError(SyncRefusal.UnknownContext, 'context not hosted here');
-      const refusal = await checkMember(deps, request, contextId, ctx.groupId, peer);
-      if (refusal) return refusal;
-      return payload.$case === 'deltaRequest' ? serveDeltaRequest(deps, payload.deltaRequest) : serveDagHeads(ctx);
-    }
-    case 'groupOpsRequest': {
-      const groupId = Buffer.from(payload.groupOpsRequest.groupId);
-      if (groupId.length !== ID_BYTES) return syncError(SyncRefusal.Malformed, 'group id must be 32 bytes');
-      const refusal = await checkMember(deps, request, groupId, groupId, peer);
-      if (refusal) return refusal;
-      return serveGroupOps(deps, groupId);
-    }
-    default:
-      return syncError(SyncRefusal.Unsupported, `request ${payload?.$case ?? 'none'} is not served`);
+): Promise<Admission> {
+  const target = scopeOf(request.payload!);
+  if (!target) {
+    return { refusal: SyncRefusal.Unsupported, message: `request ${request.payload!.$case} is not served` };
   }
+  if (target.id.length !== ID_BYTES) return { refusal: SyncRefusal.Malformed, message: 'ids must be 32 bytes' };
+  const scopeId = Buffer.from(target.id);
+  if (scope) {
+    if (!scope.scopeId.equals(scopeId)) {
+      return { refusal: SyncRefusal.ScopeChanged, message: 'a session stays with one context or group' };
+    }
+    if (!(await deps.groups.isMember(scope.groupId, scope.member))) {
+      return { refusal: SyncRefusal.NotMember, message: 'the requester is no longer a member of the group' };
+    }
+    return { scope };
+  }
+  let groupId: Buffer = scopeId;
+  let contextId: Buffer | undefined;
+  if (target.kind === 'context') {
+    const ctx = await deps.states.context(scopeId);
+    if (!ctx?.groupId) return { refusal: SyncRefusal.UnknownContext, message: 'context not hosted here' };
+    groupId = ctx.groupId;
+    contextId = scopeId;
+  }
+  const member = await peerIsGroupMember(deps, request.auth, scopeId, groupId, peer);
+  if (!member) return { refusal: SyncRefusal.NotMember, message: 'the requester does not prove a member identity' };
+  return { scope: { scopeId, groupId, member, contextId } };
 }
 
-/** The requester's proof must verify for its peer id and name a member of the group. */
-async function checkMember(
+/**
+ * Inbound sync authorisation, the one check every responder path goes through: the requester's
+ * proof verifies for its transport peer id and names a current member of the group. Returns the
+ * member identity, and remembers the peer as a member peer of the group (peer selection prefers them).
+ */
+export async function peerIsGroupMember(
   deps: ResponderDeps,
-  request: wire.SyncStreamMessage,
+  auth: wire.MemberAuth | undefined,
   scopeId: Buffer,
   groupId: Buffer,
   peer: string,
-): Promise<wire.SyncStreamMessage | undefined> {
+): Promise<Buffer | undefined> {
   let member: Buffer;
   try {
-    member = verifyMemberAuth(request.auth, scopeId, peer);
-  } catch (err) {
-    return syncError(SyncRefusal.NotMember, (err as Error).message);
+    member = verifyMemberAuth(auth, scopeId, peer);
+  } catch {
+    return undefined;
   }
-  if (!(await deps.groups.isMember(groupId, member))) {
-    return syncError(SyncRefusal.NotMember, 'the requester is not a member of the group');
+  if (!(await deps.groups.isMember(groupId, member))) return undefined;
+  const key = deps.catalog.redis.memberPeers(groupId.toString('hex'));
+  await deps
+    .redis()
+    .multi()
+    .zadd(key, Date.now(), peer)
+    .zremrangebyrank(key, 0, -MEMBER_PEERS_KEPT - 1)
+    .pexpire(key, 24 * 3600_000)
+    .exec()
+    .catch(() => undefined);
+  return member;
+}
+
+async function serve(deps: ResponderDeps, scope: SessionScope, payload: Payload, write: AnswerWriter): Promise<string> {
+  const contextId = scope.contextId;
+  const context = async () => (contextId ? await deps.states.context(contextId) : undefined);
+  let answer: wire.SyncStreamMessage;
+  switch (payload.$case) {
+    case 'deltaRequest':
+      answer = await serveDeltaRequest(deps, payload.deltaRequest);
+      break;
+    case 'dagHeadsRequest': {
+      const ctx = await context();
+      answer = ctx
+        ? await serveDagHeads(deps, contextId!, ctx)
+        : syncError(SyncRefusal.UnknownContext, 'context not hosted here');
+      break;
+    }
+    case 'treeNodeRequest':
+      answer = await serveTreeNodes(deps, contextId!, payload.treeNodeRequest);
+      break;
+    case 'entityPush': {
+      const ctx = await context();
+      answer = ctx?.initialized
+        ? await serveEntityPush(deps, contextId!, payload.entityPush)
+        : syncError(SyncRefusal.NotMaterialized, 'context has no state yet');
+      break;
+    }
+    case 'snapshotRequest':
+      return serveSnapshot(deps, contextId!, payload.snapshotRequest, write);
+    case 'groupOpsRequest':
+      answer = await serveGroupOps(deps, scope.groupId);
+      break;
+    case 'keyShareRequest':
+      answer = await serveKeyShare(deps, scope.groupId, scope.member);
+      break;
+    default:
+      answer = syncError(SyncRefusal.Unsupported, `request ${payload.$case} is not served`);
   }
-  return undefined;
+  await write(answer);
+  if (answer.payload?.$case === 'error') {
+    deps.logger.debug(
+      { context: contextId && toBase58(contextId), code: answer.payload.error.code },
+      'Sync request refused',
+    );
+    return answer.payload.error.code;
+  }
+  return 'served';
 }

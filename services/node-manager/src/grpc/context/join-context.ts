@@ -1,9 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import { ingestGroupOps } from '@cnode/context-core';
 import { ID_BYTES, toBase58, type Identity } from '@cnode/primitives';
-import { wire, type admin } from '@cnode/proto';
+import { bus, wire, type admin } from '@cnode/proto';
 import { errorMessage } from '@cnode/runtime';
 import type { ContextDeps } from '../../contexts/context-deps.js';
+import { queueSync } from '../../contexts/queue-sync.js';
 import { AdminCallError, AdminErrorCode, badArgument } from '../admin-errors.js';
 
 /** An invitation is a few KiB per member; anything near this is not one. */
@@ -70,9 +71,11 @@ export async function joinContext(
   }
   if (!(await deps.groups.currentKey(groupId))) throw badInvitation('the invitation carries no group key for us');
 
+  // No state yet: deltas are buffered until the first sync brings a snapshot (or finds the context empty).
   await deps.states.createContext(contextId, {
     applicationId: invitation.applicationId.length === ID_BYTES ? Buffer.from(invitation.applicationId) : undefined,
     groupId,
+    initialized: false,
   });
   await deps.identities.addOwned(contextId, me);
   await deps.subscriptions.join(contextId, groupId);
@@ -84,6 +87,7 @@ export async function joinContext(
   for (const addr of invitation.bootstrapAddrs.slice(0, 16)) {
     deps.network.dial(addr).catch((err: unknown) => deps.logger.debug({ addr, err: errorMessage(err) }, 'Dial failed'));
   }
+  await queueSync(deps, { contextId, reason: bus.SyncReason.SYNC_REASON_JOIN, forced: true }, toBase58(me.publicKey));
   deps.logger.info({ context: toBase58(contextId), member: toBase58(me.publicKey) }, 'Joined context');
   return { contextId: toBase58(contextId), member: toBase58(me.publicKey) };
 }

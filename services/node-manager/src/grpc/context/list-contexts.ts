@@ -23,6 +23,7 @@ export async function contextInfo(deps: ContextDeps, ctx: ContextRow): Promise<a
     ownMembers: owned.map((i) => toBase58(i.publicKey)),
     memberCount: members.length,
     pendingDeltas: pending,
+    initialized: ctx.initialized,
   };
 }
 

@@ -14,6 +14,8 @@ function deps() {
     stateDelta: (delta) => Promise.resolve(void routed.push(`stateDelta:${delta.deltaId.length}`)),
     groupOp: (op) => Promise.resolve(void routed.push(`groupOp:${op.nonce}`)),
     streamOpened: (opened) => Promise.resolve(void routed.push(`stream:${opened.protocol}`)),
+    hashHeartbeat: (hb) => Promise.resolve(void routed.push(`heartbeat:${hb.dagHeads.length}`)),
+    peerSubscribed: (event) => Promise.resolve(void routed.push(`subscribed:${event.topic}`)),
   };
   return { registry, routed, routes, metrics: createNodeManagerMetrics(registry), logger: pino({ level: 'silent' }) };
 }
@@ -39,7 +41,7 @@ async function rejection(promise: Promise<void>): Promise<{ action: ProcessingAc
 }
 
 describe('handleNetworkEvent', () => {
-  it('routes deltas, group ops and opened streams to their handlers, and nothing else', async () => {
+  it('routes deltas, group ops, heartbeats, opened streams and peer subscriptions to their handlers, and nothing else', async () => {
     const d = deps();
     const delta = wire.BroadcastMessage.encode({
       payload: {
@@ -51,9 +53,23 @@ describe('handleNetworkEvent', () => {
       payload: { $case: 'signedGroupOp', signedGroupOp: wire.SignedGroupOpV1.fromPartial({ nonce: 7n }) },
     }).finish();
     const heartbeat = wire.BroadcastMessage.encode({
-      payload: { $case: 'hashHeartbeat', hashHeartbeat: wire.HashHeartbeat.fromPartial({}) },
+      payload: {
+        $case: 'hashHeartbeat',
+        hashHeartbeat: wire.HashHeartbeat.fromPartial({ dagHeads: [Buffer.alloc(32)] }),
+      },
     }).finish();
-    for (const data of [delta, op, heartbeat]) await handleNetworkEvent(d, gossip(data));
+    const groupHeartbeat = wire.BroadcastMessage.encode({
+      payload: { $case: 'groupStateHeartbeat', groupStateHeartbeat: wire.GroupStateHeartbeat.fromPartial({}) },
+    }).finish();
+    for (const data of [delta, op, heartbeat, groupHeartbeat]) await handleNetworkEvent(d, gossip(data));
+    await handleNetworkEvent(d, {
+      observedAtMs: 1n,
+      event: { $case: 'peerSubscribed', peerSubscribed: { peer: 'p', topic: 'ctx' } },
+    });
+    await handleNetworkEvent(d, {
+      observedAtMs: 1n,
+      event: { $case: 'peerUnsubscribed', peerUnsubscribed: { peer: 'p', topic: 'ctx' } },
+    });
     await handleNetworkEvent(d, {
       observedAtMs: 1n,
       event: {
@@ -67,7 +83,13 @@ describe('handleNetworkEvent', () => {
         },
       },
     });
-    expect(d.routed).toEqual(['stateDelta:32', 'groupOp:7', 'stream:/calimero/stream/pb/1']);
+    expect(d.routed).toEqual([
+      'stateDelta:32',
+      'groupOp:7',
+      'heartbeat:1',
+      'subscribed:ctx',
+      'stream:/calimero/stream/pb/1',
+    ]);
   });
 
   it('counts each event by kind', async () => {

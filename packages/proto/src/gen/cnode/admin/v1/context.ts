@@ -21,7 +21,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { NodeEvent } from "./events.js";
+import { NodeEvent, SyncStatus } from "./events.js";
 
 export const protobufPackage = "cnode.admin.v1";
 
@@ -49,6 +49,11 @@ export interface ContextInfo {
   ownMembers: string[];
   memberCount: number;
   pendingDeltas: number;
+  /**
+   * False until the first sync brought the context's state (a joined context starts without it;
+   * Execute is refused and received deltas are buffered meanwhile).
+   */
+  initialized: boolean;
 }
 
 export interface ListContextsRequest {
@@ -140,6 +145,23 @@ export interface GetPeersCountRequest {
 
 export interface GetPeersCountResponse {
   count: number;
+}
+
+export interface TriggerSyncRequest {
+  contextId: string;
+  /** libp2p peer id to sync with; empty lets the node choose. */
+  peer: string;
+}
+
+export interface TriggerSyncResponse {
+}
+
+export interface GetSyncStatusRequest {
+  contextId: string;
+}
+
+export interface GetSyncStatusResponse {
+  status?: SyncStatus | undefined;
 }
 
 function createBaseCreateContextRequest(): CreateContextRequest {
@@ -328,6 +350,7 @@ function createBaseContextInfo(): ContextInfo {
     ownMembers: [],
     memberCount: 0,
     pendingDeltas: 0,
+    initialized: false,
   };
 }
 
@@ -356,6 +379,9 @@ export const ContextInfo: MessageFns<ContextInfo> = {
     }
     if (message.pendingDeltas !== 0) {
       writer.uint32(64).uint32(message.pendingDeltas);
+    }
+    if (message.initialized !== false) {
+      writer.uint32(72).bool(message.initialized);
     }
     return writer;
   },
@@ -437,6 +463,14 @@ export const ContextInfo: MessageFns<ContextInfo> = {
             message.pendingDeltas = reader.uint32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.initialized = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -483,6 +517,7 @@ export const ContextInfo: MessageFns<ContextInfo> = {
         : isSet(object.pending_deltas)
         ? globalThis.Number(object.pending_deltas)
         : 0,
+      initialized: isSet(object.initialized) ? globalThis.Boolean(object.initialized) : false,
     };
   },
 
@@ -512,6 +547,9 @@ export const ContextInfo: MessageFns<ContextInfo> = {
     if (message.pendingDeltas !== 0) {
       obj.pendingDeltas = Math.round(message.pendingDeltas);
     }
+    if (message.initialized !== false) {
+      obj.initialized = message.initialized;
+    }
     return obj;
   },
 
@@ -528,6 +566,7 @@ export const ContextInfo: MessageFns<ContextInfo> = {
     message.ownMembers = object.ownMembers?.map((e) => e) || [];
     message.memberCount = object.memberCount ?? 0;
     message.pendingDeltas = object.pendingDeltas ?? 0;
+    message.initialized = object.initialized ?? false;
     return message;
   },
 };
@@ -1961,6 +2000,289 @@ export const GetPeersCountResponse: MessageFns<GetPeersCountResponse> = {
   },
 };
 
+function createBaseTriggerSyncRequest(): TriggerSyncRequest {
+  return { contextId: "", peer: "" };
+}
+
+export const TriggerSyncRequest: MessageFns<TriggerSyncRequest> = {
+  encode(message: TriggerSyncRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId !== "") {
+      writer.uint32(10).string(message.contextId);
+    }
+    if (message.peer !== "") {
+      writer.uint32(18).string(message.peer);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TriggerSyncRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTriggerSyncRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TriggerSyncRequest {
+    return {
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+    };
+  },
+
+  toJSON(message: TriggerSyncRequest): unknown {
+    const obj: any = {};
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TriggerSyncRequest>): TriggerSyncRequest {
+    return TriggerSyncRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TriggerSyncRequest>): TriggerSyncRequest {
+    const message = createBaseTriggerSyncRequest();
+    message.contextId = object.contextId ?? "";
+    message.peer = object.peer ?? "";
+    return message;
+  },
+};
+
+function createBaseTriggerSyncResponse(): TriggerSyncResponse {
+  return {};
+}
+
+export const TriggerSyncResponse: MessageFns<TriggerSyncResponse> = {
+  encode(_: TriggerSyncResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TriggerSyncResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTriggerSyncResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): TriggerSyncResponse {
+    return {};
+  },
+
+  toJSON(_: TriggerSyncResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<TriggerSyncResponse>): TriggerSyncResponse {
+    return TriggerSyncResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<TriggerSyncResponse>): TriggerSyncResponse {
+    const message = createBaseTriggerSyncResponse();
+    return message;
+  },
+};
+
+function createBaseGetSyncStatusRequest(): GetSyncStatusRequest {
+  return { contextId: "" };
+}
+
+export const GetSyncStatusRequest: MessageFns<GetSyncStatusRequest> = {
+  encode(message: GetSyncStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId !== "") {
+      writer.uint32(10).string(message.contextId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSyncStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSyncStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSyncStatusRequest {
+    return {
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetSyncStatusRequest): unknown {
+    const obj: any = {};
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetSyncStatusRequest>): GetSyncStatusRequest {
+    return GetSyncStatusRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetSyncStatusRequest>): GetSyncStatusRequest {
+    const message = createBaseGetSyncStatusRequest();
+    message.contextId = object.contextId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetSyncStatusResponse(): GetSyncStatusResponse {
+  return { status: undefined };
+}
+
+export const GetSyncStatusResponse: MessageFns<GetSyncStatusResponse> = {
+  encode(message: GetSyncStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      SyncStatus.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSyncStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSyncStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = SyncStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSyncStatusResponse {
+    return { status: isSet(object.status) ? SyncStatus.fromJSON(object.status) : undefined };
+  },
+
+  toJSON(message: GetSyncStatusResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = SyncStatus.toJSON(message.status);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetSyncStatusResponse>): GetSyncStatusResponse {
+    return GetSyncStatusResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetSyncStatusResponse>): GetSyncStatusResponse {
+    const message = createBaseGetSyncStatusResponse();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? SyncStatus.fromPartial(object.status)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * Contexts, their members and their applications (the seed's NodeClient façade). Ids are base58
  * text throughout; a malformed id is INVALID_ARGUMENT, an unknown one NOT_FOUND.
@@ -2080,6 +2402,27 @@ export const ContextServiceService = {
       Buffer.from(GetPeersCountResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetPeersCountResponse => GetPeersCountResponse.decode(value),
   },
+  /** Asks the sync service to sync the context now (bypassing spacing and backoff), optionally with one peer. */
+  triggerSync: {
+    path: "/cnode.admin.v1.ContextService/TriggerSync" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TriggerSyncRequest): Buffer => Buffer.from(TriggerSyncRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TriggerSyncRequest => TriggerSyncRequest.decode(value),
+    responseSerialize: (value: TriggerSyncResponse): Buffer => Buffer.from(TriggerSyncResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TriggerSyncResponse => TriggerSyncResponse.decode(value),
+  },
+  /** The context's sync status: Idle, Syncing, BackingOff, WaitingForPeers or ReceivingSnapshot. */
+  getSyncStatus: {
+    path: "/cnode.admin.v1.ContextService/GetSyncStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetSyncStatusRequest): Buffer => Buffer.from(GetSyncStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetSyncStatusRequest => GetSyncStatusRequest.decode(value),
+    responseSerialize: (value: GetSyncStatusResponse): Buffer =>
+      Buffer.from(GetSyncStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetSyncStatusResponse => GetSyncStatusResponse.decode(value),
+  },
 } as const;
 
 export interface ContextServiceServer extends UntypedServiceImplementation {
@@ -2107,6 +2450,10 @@ export interface ContextServiceServer extends UntypedServiceImplementation {
   subscribeEvents: handleServerStreamingCall<SubscribeEventsRequest, SubscribeEventsResponse>;
   /** Peers this node knows to subscribe to the context's topic. */
   getPeersCount: handleUnaryCall<GetPeersCountRequest, GetPeersCountResponse>;
+  /** Asks the sync service to sync the context now (bypassing spacing and backoff), optionally with one peer. */
+  triggerSync: handleUnaryCall<TriggerSyncRequest, TriggerSyncResponse>;
+  /** The context's sync status: Idle, Syncing, BackingOff, WaitingForPeers or ReceivingSnapshot. */
+  getSyncStatus: handleUnaryCall<GetSyncStatusRequest, GetSyncStatusResponse>;
 }
 
 export interface ContextServiceClient extends Client {
@@ -2267,6 +2614,38 @@ export interface ContextServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetPeersCountResponse) => void,
+  ): ClientUnaryCall;
+  /** Asks the sync service to sync the context now (bypassing spacing and backoff), optionally with one peer. */
+  triggerSync(
+    request: TriggerSyncRequest,
+    callback: (error: ServiceError | null, response: TriggerSyncResponse) => void,
+  ): ClientUnaryCall;
+  triggerSync(
+    request: TriggerSyncRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TriggerSyncResponse) => void,
+  ): ClientUnaryCall;
+  triggerSync(
+    request: TriggerSyncRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TriggerSyncResponse) => void,
+  ): ClientUnaryCall;
+  /** The context's sync status: Idle, Syncing, BackingOff, WaitingForPeers or ReceivingSnapshot. */
+  getSyncStatus(
+    request: GetSyncStatusRequest,
+    callback: (error: ServiceError | null, response: GetSyncStatusResponse) => void,
+  ): ClientUnaryCall;
+  getSyncStatus(
+    request: GetSyncStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetSyncStatusResponse) => void,
+  ): ClientUnaryCall;
+  getSyncStatus(
+    request: GetSyncStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetSyncStatusResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -24,6 +24,7 @@ export interface NodeEvent {
     | { $case: "stateMutation"; stateMutation: StateMutation }
     | { $case: "contextJoined"; contextJoined: ContextJoined }
     | { $case: "contextLeft"; contextLeft: ContextLeft }
+    | { $case: "syncStatus"; syncStatus: SyncStatus }
     | undefined;
 }
 
@@ -53,6 +54,81 @@ export interface ContextJoined {
 export interface ContextLeft {
 }
 
+/** The context's sync status changed (also readable with ContextService.GetSyncStatus). */
+export interface SyncStatus {
+  state: SyncStatus_State;
+  /** Consecutive failed sessions (reset by a success). */
+  failureCount: number;
+  lastError: string;
+  /** BackingOff: seconds until the next attempt is allowed. */
+  retryInSecs: number;
+  /** ReceivingSnapshot: entries received so far and in all. */
+  received: bigint;
+  total: bigint;
+  /** Protocol of the last session that ran (delta_catchup, hash_comparison, level_wise, snapshot, none). */
+  lastProtocol: string;
+  lastPeer: string;
+  lastSuccessAtMs: bigint;
+  updatedAtMs: bigint;
+}
+
+export enum SyncStatus_State {
+  STATE_UNSPECIFIED = 0,
+  STATE_IDLE = 1,
+  STATE_SYNCING = 2,
+  STATE_BACKING_OFF = 3,
+  STATE_WAITING_FOR_PEERS = 4,
+  STATE_RECEIVING_SNAPSHOT = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function syncStatus_StateFromJSON(object: any): SyncStatus_State {
+  switch (object) {
+    case 0:
+    case "STATE_UNSPECIFIED":
+      return SyncStatus_State.STATE_UNSPECIFIED;
+    case 1:
+    case "STATE_IDLE":
+      return SyncStatus_State.STATE_IDLE;
+    case 2:
+    case "STATE_SYNCING":
+      return SyncStatus_State.STATE_SYNCING;
+    case 3:
+    case "STATE_BACKING_OFF":
+      return SyncStatus_State.STATE_BACKING_OFF;
+    case 4:
+    case "STATE_WAITING_FOR_PEERS":
+      return SyncStatus_State.STATE_WAITING_FOR_PEERS;
+    case 5:
+    case "STATE_RECEIVING_SNAPSHOT":
+      return SyncStatus_State.STATE_RECEIVING_SNAPSHOT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SyncStatus_State.UNRECOGNIZED;
+  }
+}
+
+export function syncStatus_StateToJSON(object: SyncStatus_State): string {
+  switch (object) {
+    case SyncStatus_State.STATE_UNSPECIFIED:
+      return "STATE_UNSPECIFIED";
+    case SyncStatus_State.STATE_IDLE:
+      return "STATE_IDLE";
+    case SyncStatus_State.STATE_SYNCING:
+      return "STATE_SYNCING";
+    case SyncStatus_State.STATE_BACKING_OFF:
+      return "STATE_BACKING_OFF";
+    case SyncStatus_State.STATE_WAITING_FOR_PEERS:
+      return "STATE_WAITING_FOR_PEERS";
+    case SyncStatus_State.STATE_RECEIVING_SNAPSHOT:
+      return "STATE_RECEIVING_SNAPSHOT";
+    case SyncStatus_State.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 function createBaseNodeEvent(): NodeEvent {
   return { contextId: "", emittedAtMs: 0n, event: undefined };
 }
@@ -77,6 +153,9 @@ export const NodeEvent: MessageFns<NodeEvent> = {
         break;
       case "contextLeft":
         ContextLeft.encode(message.event.contextLeft, writer.uint32(42).fork()).join();
+        break;
+      case "syncStatus":
+        SyncStatus.encode(message.event.syncStatus, writer.uint32(50).fork()).join();
         break;
     }
     return writer;
@@ -135,6 +214,14 @@ export const NodeEvent: MessageFns<NodeEvent> = {
             message.event = { $case: "contextLeft", contextLeft: ContextLeft.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.event = { $case: "syncStatus", syncStatus: SyncStatus.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -171,6 +258,10 @@ export const NodeEvent: MessageFns<NodeEvent> = {
         ? { $case: "contextLeft", contextLeft: ContextLeft.fromJSON(object.contextLeft) }
         : isSet(object.context_left)
         ? { $case: "contextLeft", contextLeft: ContextLeft.fromJSON(object.context_left) }
+        : isSet(object.syncStatus)
+        ? { $case: "syncStatus", syncStatus: SyncStatus.fromJSON(object.syncStatus) }
+        : isSet(object.sync_status)
+        ? { $case: "syncStatus", syncStatus: SyncStatus.fromJSON(object.sync_status) }
         : undefined,
     };
   },
@@ -189,6 +280,8 @@ export const NodeEvent: MessageFns<NodeEvent> = {
       obj.contextJoined = ContextJoined.toJSON(message.event.contextJoined);
     } else if (message.event?.$case === "contextLeft") {
       obj.contextLeft = ContextLeft.toJSON(message.event.contextLeft);
+    } else if (message.event?.$case === "syncStatus") {
+      obj.syncStatus = SyncStatus.toJSON(message.event.syncStatus);
     }
     return obj;
   },
@@ -224,6 +317,12 @@ export const NodeEvent: MessageFns<NodeEvent> = {
       case "contextLeft": {
         if (object.event?.contextLeft !== undefined && object.event?.contextLeft !== null) {
           message.event = { $case: "contextLeft", contextLeft: ContextLeft.fromPartial(object.event.contextLeft) };
+        }
+        break;
+      }
+      case "syncStatus": {
+        if (object.event?.syncStatus !== undefined && object.event?.syncStatus !== null) {
+          message.event = { $case: "syncStatus", syncStatus: SyncStatus.fromPartial(object.event.syncStatus) };
         }
         break;
       }
@@ -589,6 +688,274 @@ export const ContextLeft: MessageFns<ContextLeft> = {
   },
   fromPartial(_: DeepPartial<ContextLeft>): ContextLeft {
     const message = createBaseContextLeft();
+    return message;
+  },
+};
+
+function createBaseSyncStatus(): SyncStatus {
+  return {
+    state: 0,
+    failureCount: 0,
+    lastError: "",
+    retryInSecs: 0,
+    received: 0n,
+    total: 0n,
+    lastProtocol: "",
+    lastPeer: "",
+    lastSuccessAtMs: 0n,
+    updatedAtMs: 0n,
+  };
+}
+
+export const SyncStatus: MessageFns<SyncStatus> = {
+  encode(message: SyncStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    if (message.failureCount !== 0) {
+      writer.uint32(16).uint32(message.failureCount);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(26).string(message.lastError);
+    }
+    if (message.retryInSecs !== 0) {
+      writer.uint32(32).uint32(message.retryInSecs);
+    }
+    if (message.received !== 0n) {
+      if (BigInt.asUintN(64, message.received) !== message.received) {
+        throw new globalThis.Error("value provided for field message.received of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.received);
+    }
+    if (message.total !== 0n) {
+      if (BigInt.asUintN(64, message.total) !== message.total) {
+        throw new globalThis.Error("value provided for field message.total of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.total);
+    }
+    if (message.lastProtocol !== "") {
+      writer.uint32(58).string(message.lastProtocol);
+    }
+    if (message.lastPeer !== "") {
+      writer.uint32(66).string(message.lastPeer);
+    }
+    if (message.lastSuccessAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.lastSuccessAtMs) !== message.lastSuccessAtMs) {
+        throw new globalThis.Error("value provided for field message.lastSuccessAtMs of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.lastSuccessAtMs);
+    }
+    if (message.updatedAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.updatedAtMs) !== message.updatedAtMs) {
+        throw new globalThis.Error("value provided for field message.updatedAtMs of type uint64 too large");
+      }
+      writer.uint32(80).uint64(message.updatedAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SyncStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSyncStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.failureCount = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.retryInSecs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.received = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.total = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.lastProtocol = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.lastPeer = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.lastSuccessAtMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.updatedAtMs = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SyncStatus {
+    return {
+      state: isSet(object.state) ? syncStatus_StateFromJSON(object.state) : 0,
+      failureCount: isSet(object.failureCount)
+        ? globalThis.Number(object.failureCount)
+        : isSet(object.failure_count)
+        ? globalThis.Number(object.failure_count)
+        : 0,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+      retryInSecs: isSet(object.retryInSecs)
+        ? globalThis.Number(object.retryInSecs)
+        : isSet(object.retry_in_secs)
+        ? globalThis.Number(object.retry_in_secs)
+        : 0,
+      received: isSet(object.received) ? BigInt(object.received) : 0n,
+      total: isSet(object.total) ? BigInt(object.total) : 0n,
+      lastProtocol: isSet(object.lastProtocol)
+        ? globalThis.String(object.lastProtocol)
+        : isSet(object.last_protocol)
+        ? globalThis.String(object.last_protocol)
+        : "",
+      lastPeer: isSet(object.lastPeer)
+        ? globalThis.String(object.lastPeer)
+        : isSet(object.last_peer)
+        ? globalThis.String(object.last_peer)
+        : "",
+      lastSuccessAtMs: isSet(object.lastSuccessAtMs)
+        ? BigInt(object.lastSuccessAtMs)
+        : isSet(object.last_success_at_ms)
+        ? BigInt(object.last_success_at_ms)
+        : 0n,
+      updatedAtMs: isSet(object.updatedAtMs)
+        ? BigInt(object.updatedAtMs)
+        : isSet(object.updated_at_ms)
+        ? BigInt(object.updated_at_ms)
+        : 0n,
+    };
+  },
+
+  toJSON(message: SyncStatus): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = syncStatus_StateToJSON(message.state);
+    }
+    if (message.failureCount !== 0) {
+      obj.failureCount = Math.round(message.failureCount);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    if (message.retryInSecs !== 0) {
+      obj.retryInSecs = Math.round(message.retryInSecs);
+    }
+    if (message.received !== 0n) {
+      obj.received = message.received.toString();
+    }
+    if (message.total !== 0n) {
+      obj.total = message.total.toString();
+    }
+    if (message.lastProtocol !== "") {
+      obj.lastProtocol = message.lastProtocol;
+    }
+    if (message.lastPeer !== "") {
+      obj.lastPeer = message.lastPeer;
+    }
+    if (message.lastSuccessAtMs !== 0n) {
+      obj.lastSuccessAtMs = message.lastSuccessAtMs.toString();
+    }
+    if (message.updatedAtMs !== 0n) {
+      obj.updatedAtMs = message.updatedAtMs.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SyncStatus>): SyncStatus {
+    return SyncStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SyncStatus>): SyncStatus {
+    const message = createBaseSyncStatus();
+    message.state = object.state ?? 0;
+    message.failureCount = object.failureCount ?? 0;
+    message.lastError = object.lastError ?? "";
+    message.retryInSecs = object.retryInSecs ?? 0;
+    message.received = (object.received !== undefined && object.received !== null) ? BigInt(object.received) : 0n;
+    message.total = (object.total !== undefined && object.total !== null) ? BigInt(object.total) : 0n;
+    message.lastProtocol = object.lastProtocol ?? "";
+    message.lastPeer = object.lastPeer ?? "";
+    message.lastSuccessAtMs = (object.lastSuccessAtMs !== undefined && object.lastSuccessAtMs !== null)
+      ? BigInt(object.lastSuccessAtMs)
+      : 0n;
+    message.updatedAtMs = (object.updatedAtMs !== undefined && object.updatedAtMs !== null)
+      ? BigInt(object.updatedAtMs)
+      : 0n;
     return message;
   },
 };

@@ -8,7 +8,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { StateDelta } from "./broadcast.js";
-import { SignedGroupOpV1 } from "./group.js";
+import { KeyEnvelope, SignedGroupOpV1 } from "./group.js";
 
 export const protobufPackage = "cnode.wire.v1";
 
@@ -53,6 +53,10 @@ export interface DagHeadsRequest {
 export interface DagHeadsResponse {
   heads: Buffer[];
   rootHash: Buffer;
+  /** Live entries of the context (protocol selection estimates divergence from it). */
+  entryCount: bigint;
+  /** False while the responder itself waits for a snapshot: it has nothing to serve. */
+  initialized: boolean;
 }
 
 /** Asks for a group's governance ops (governance catch-up for a delta that cites unknown ops). */
@@ -66,6 +70,102 @@ export interface GroupOpsResponse {
   truncated: boolean;
 }
 
+/** A state entry as sync moves it: a live value, or a tombstone (`deleted`) so deletions propagate. */
+export interface StateEntry {
+  key: Buffer;
+  /** Empty for a tombstone. */
+  value: Buffer;
+  /** Canonical HLC bytes (28) of the write or delete. */
+  hlc: Buffer;
+  deleted: boolean;
+  author: Buffer;
+}
+
+/**
+ * Asks for nodes of the state tree by path: '' is the root, a path of TREE_DEPTH hex nibbles is a
+ * leaf bucket. Hash comparison asks for one subtree at a time (depth first), level-wise for every
+ * differing node of a level at once.
+ */
+export interface TreeNodeRequest {
+  contextId: Buffer;
+  paths: string[];
+}
+
+export interface TreeNodeData {
+  path: string;
+  /** False when the responder has no such node (an empty subtree). */
+  found: boolean;
+  hash: Buffer;
+  /**
+   * Inner node: bit n set when child nibble n exists; `child_hashes` holds their 32-byte hashes
+   * concatenated in nibble order (packed: a response is mostly hashes).
+   */
+  childMask: number;
+  childHashes: Buffer;
+  /** Leaf bucket: its entries, tombstones included, in key-hash order. */
+  entries: StateEntry[];
+}
+
+export interface TreeNodeResponse {
+  nodes: TreeNodeData[];
+}
+
+/**
+ * Entries the initiator holds newer than (or missing at) the responder: merged there (bidirectional
+ * hash comparison).
+ */
+export interface EntityPush {
+  contextId: Buffer;
+  entries: StateEntry[];
+}
+
+export interface EntityPushAck {
+  /** Entries that changed the responder's state. */
+  applied: number;
+}
+
+/**
+ * Asks for a full copy of a context's state for a node that has none. The responder answers with a
+ * SnapshotBoundary, then SnapshotPages until one has `last`, all from one point-in-time read.
+ */
+export interface SnapshotRequest {
+  contextId: Buffer;
+  /** Resume: the boundary root of the interrupted transfer (the responder refuses if it moved on)… */
+  boundaryRoot: Buffer;
+  /** …and the last key received; pages continue after it. */
+  resumeAfter: Buffer;
+  /** Uncompressed bytes per page the requester wants (clamped by the responder). */
+  pageBytes: number;
+}
+
+export interface SnapshotBoundary {
+  rootHash: Buffer;
+  heads: Buffer[];
+  /** Entries (tombstones included) the transfer will carry in all, for progress. */
+  totalEntries: bigint;
+}
+
+/** One page: a deflate-compressed SnapshotEntries. */
+export interface SnapshotPage {
+  payload: Buffer;
+  uncompressedLen: number;
+  entryCount: number;
+  last: boolean;
+}
+
+export interface SnapshotEntries {
+  entries: StateEntry[];
+}
+
+/** A member asks a member peer for the group's keys, sealed to the requester's member identity. */
+export interface KeyShareRequest {
+  groupId: Buffer;
+}
+
+export interface KeyShareResponse {
+  envelopes: KeyEnvelope[];
+}
+
 /** A refusal or failure, with a stable code. */
 export interface StreamError {
   code: string;
@@ -73,8 +173,10 @@ export interface StreamError {
 }
 
 /**
- * One frame on a `/calimero/stream/pb/1` stream. A request carries `auth`; the responder answers
- * with one frame and closes.
+ * One frame on a `/calimero/stream/pb/1` stream. A stream is a session: the initiator sends
+ * requests one at a time and reads each answer (a snapshot answer is several frames); the first
+ * request carries `auth`, which binds the session to one member and one context or group. The
+ * initiator ends the session by closing its side.
  */
 export interface SyncStreamMessage {
   auth?: MemberAuth | undefined;
@@ -86,6 +188,15 @@ export interface SyncStreamMessage {
     | { $case: "groupOpsRequest"; groupOpsRequest: GroupOpsRequest }
     | { $case: "groupOpsResponse"; groupOpsResponse: GroupOpsResponse }
     | { $case: "error"; error: StreamError }
+    | { $case: "treeNodeRequest"; treeNodeRequest: TreeNodeRequest }
+    | { $case: "treeNodeResponse"; treeNodeResponse: TreeNodeResponse }
+    | { $case: "entityPush"; entityPush: EntityPush }
+    | { $case: "entityPushAck"; entityPushAck: EntityPushAck }
+    | { $case: "snapshotRequest"; snapshotRequest: SnapshotRequest }
+    | { $case: "snapshotBoundary"; snapshotBoundary: SnapshotBoundary }
+    | { $case: "snapshotPage"; snapshotPage: SnapshotPage }
+    | { $case: "keyShareRequest"; keyShareRequest: KeyShareRequest }
+    | { $case: "keyShareResponse"; keyShareResponse: KeyShareResponse }
     | undefined;
 }
 
@@ -489,7 +600,7 @@ export const DagHeadsRequest: MessageFns<DagHeadsRequest> = {
 };
 
 function createBaseDagHeadsResponse(): DagHeadsResponse {
-  return { heads: [], rootHash: Buffer.alloc(0) };
+  return { heads: [], rootHash: Buffer.alloc(0), entryCount: 0n, initialized: false };
 }
 
 export const DagHeadsResponse: MessageFns<DagHeadsResponse> = {
@@ -499,6 +610,15 @@ export const DagHeadsResponse: MessageFns<DagHeadsResponse> = {
     }
     if (message.rootHash.length !== 0) {
       writer.uint32(18).bytes(message.rootHash);
+    }
+    if (message.entryCount !== 0n) {
+      if (BigInt.asUintN(64, message.entryCount) !== message.entryCount) {
+        throw new globalThis.Error("value provided for field message.entryCount of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.entryCount);
+    }
+    if (message.initialized !== false) {
+      writer.uint32(32).bool(message.initialized);
     }
     return writer;
   },
@@ -532,6 +652,22 @@ export const DagHeadsResponse: MessageFns<DagHeadsResponse> = {
             message.rootHash = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.entryCount = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.initialized = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -554,6 +690,12 @@ export const DagHeadsResponse: MessageFns<DagHeadsResponse> = {
         : isSet(object.root_hash)
         ? Buffer.from(bytesFromBase64(object.root_hash))
         : Buffer.alloc(0),
+      entryCount: isSet(object.entryCount)
+        ? BigInt(object.entryCount)
+        : isSet(object.entry_count)
+        ? BigInt(object.entry_count)
+        : 0n,
+      initialized: isSet(object.initialized) ? globalThis.Boolean(object.initialized) : false,
     };
   },
 
@@ -565,6 +707,12 @@ export const DagHeadsResponse: MessageFns<DagHeadsResponse> = {
     if (message.rootHash.length !== 0) {
       obj.rootHash = base64FromBytes(message.rootHash);
     }
+    if (message.entryCount !== 0n) {
+      obj.entryCount = message.entryCount.toString();
+    }
+    if (message.initialized !== false) {
+      obj.initialized = message.initialized;
+    }
     return obj;
   },
 
@@ -575,6 +723,10 @@ export const DagHeadsResponse: MessageFns<DagHeadsResponse> = {
     const message = createBaseDagHeadsResponse();
     message.heads = object.heads?.map((e) => e) || [];
     message.rootHash = object.rootHash ?? Buffer.alloc(0);
+    message.entryCount = (object.entryCount !== undefined && object.entryCount !== null)
+      ? BigInt(object.entryCount)
+      : 0n;
+    message.initialized = object.initialized ?? false;
     return message;
   },
 };
@@ -737,6 +889,1203 @@ export const GroupOpsResponse: MessageFns<GroupOpsResponse> = {
   },
 };
 
+function createBaseStateEntry(): StateEntry {
+  return {
+    key: Buffer.alloc(0),
+    value: Buffer.alloc(0),
+    hlc: Buffer.alloc(0),
+    deleted: false,
+    author: Buffer.alloc(0),
+  };
+}
+
+export const StateEntry: MessageFns<StateEntry> = {
+  encode(message: StateEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key.length !== 0) {
+      writer.uint32(10).bytes(message.key);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(18).bytes(message.value);
+    }
+    if (message.hlc.length !== 0) {
+      writer.uint32(26).bytes(message.hlc);
+    }
+    if (message.deleted !== false) {
+      writer.uint32(32).bool(message.deleted);
+    }
+    if (message.author.length !== 0) {
+      writer.uint32(42).bytes(message.author);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StateEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStateEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.hlc = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deleted = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.author = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StateEntry {
+    return {
+      key: isSet(object.key) ? Buffer.from(bytesFromBase64(object.key)) : Buffer.alloc(0),
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+      hlc: isSet(object.hlc) ? Buffer.from(bytesFromBase64(object.hlc)) : Buffer.alloc(0),
+      deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false,
+      author: isSet(object.author) ? Buffer.from(bytesFromBase64(object.author)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: StateEntry): unknown {
+    const obj: any = {};
+    if (message.key.length !== 0) {
+      obj.key = base64FromBytes(message.key);
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    if (message.hlc.length !== 0) {
+      obj.hlc = base64FromBytes(message.hlc);
+    }
+    if (message.deleted !== false) {
+      obj.deleted = message.deleted;
+    }
+    if (message.author.length !== 0) {
+      obj.author = base64FromBytes(message.author);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StateEntry>): StateEntry {
+    return StateEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StateEntry>): StateEntry {
+    const message = createBaseStateEntry();
+    message.key = object.key ?? Buffer.alloc(0);
+    message.value = object.value ?? Buffer.alloc(0);
+    message.hlc = object.hlc ?? Buffer.alloc(0);
+    message.deleted = object.deleted ?? false;
+    message.author = object.author ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseTreeNodeRequest(): TreeNodeRequest {
+  return { contextId: Buffer.alloc(0), paths: [] };
+}
+
+export const TreeNodeRequest: MessageFns<TreeNodeRequest> = {
+  encode(message: TreeNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId.length !== 0) {
+      writer.uint32(10).bytes(message.contextId);
+    }
+    for (const v of message.paths) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TreeNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTreeNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.paths.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TreeNodeRequest {
+    return {
+      contextId: isSet(object.contextId)
+        ? Buffer.from(bytesFromBase64(object.contextId))
+        : isSet(object.context_id)
+        ? Buffer.from(bytesFromBase64(object.context_id))
+        : Buffer.alloc(0),
+      paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: TreeNodeRequest): unknown {
+    const obj: any = {};
+    if (message.contextId.length !== 0) {
+      obj.contextId = base64FromBytes(message.contextId);
+    }
+    if (message.paths?.length) {
+      obj.paths = message.paths;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TreeNodeRequest>): TreeNodeRequest {
+    return TreeNodeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TreeNodeRequest>): TreeNodeRequest {
+    const message = createBaseTreeNodeRequest();
+    message.contextId = object.contextId ?? Buffer.alloc(0);
+    message.paths = object.paths?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseTreeNodeData(): TreeNodeData {
+  return { path: "", found: false, hash: Buffer.alloc(0), childMask: 0, childHashes: Buffer.alloc(0), entries: [] };
+}
+
+export const TreeNodeData: MessageFns<TreeNodeData> = {
+  encode(message: TreeNodeData, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.found !== false) {
+      writer.uint32(16).bool(message.found);
+    }
+    if (message.hash.length !== 0) {
+      writer.uint32(26).bytes(message.hash);
+    }
+    if (message.childMask !== 0) {
+      writer.uint32(32).uint32(message.childMask);
+    }
+    if (message.childHashes.length !== 0) {
+      writer.uint32(42).bytes(message.childHashes);
+    }
+    for (const v of message.entries) {
+      StateEntry.encode(v!, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TreeNodeData {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTreeNodeData();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.found = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.hash = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.childMask = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.childHashes = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.entries.push(StateEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TreeNodeData {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      hash: isSet(object.hash) ? Buffer.from(bytesFromBase64(object.hash)) : Buffer.alloc(0),
+      childMask: isSet(object.childMask)
+        ? globalThis.Number(object.childMask)
+        : isSet(object.child_mask)
+        ? globalThis.Number(object.child_mask)
+        : 0,
+      childHashes: isSet(object.childHashes)
+        ? Buffer.from(bytesFromBase64(object.childHashes))
+        : isSet(object.child_hashes)
+        ? Buffer.from(bytesFromBase64(object.child_hashes))
+        : Buffer.alloc(0),
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => StateEntry.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TreeNodeData): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.hash.length !== 0) {
+      obj.hash = base64FromBytes(message.hash);
+    }
+    if (message.childMask !== 0) {
+      obj.childMask = Math.round(message.childMask);
+    }
+    if (message.childHashes.length !== 0) {
+      obj.childHashes = base64FromBytes(message.childHashes);
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => StateEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TreeNodeData>): TreeNodeData {
+    return TreeNodeData.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TreeNodeData>): TreeNodeData {
+    const message = createBaseTreeNodeData();
+    message.path = object.path ?? "";
+    message.found = object.found ?? false;
+    message.hash = object.hash ?? Buffer.alloc(0);
+    message.childMask = object.childMask ?? 0;
+    message.childHashes = object.childHashes ?? Buffer.alloc(0);
+    message.entries = object.entries?.map((e) => StateEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTreeNodeResponse(): TreeNodeResponse {
+  return { nodes: [] };
+}
+
+export const TreeNodeResponse: MessageFns<TreeNodeResponse> = {
+  encode(message: TreeNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodes) {
+      TreeNodeData.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TreeNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTreeNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodes.push(TreeNodeData.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TreeNodeResponse {
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => TreeNodeData.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TreeNodeResponse): unknown {
+    const obj: any = {};
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes.map((e) => TreeNodeData.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TreeNodeResponse>): TreeNodeResponse {
+    return TreeNodeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TreeNodeResponse>): TreeNodeResponse {
+    const message = createBaseTreeNodeResponse();
+    message.nodes = object.nodes?.map((e) => TreeNodeData.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseEntityPush(): EntityPush {
+  return { contextId: Buffer.alloc(0), entries: [] };
+}
+
+export const EntityPush: MessageFns<EntityPush> = {
+  encode(message: EntityPush, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId.length !== 0) {
+      writer.uint32(10).bytes(message.contextId);
+    }
+    for (const v of message.entries) {
+      StateEntry.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EntityPush {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEntityPush();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entries.push(StateEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EntityPush {
+    return {
+      contextId: isSet(object.contextId)
+        ? Buffer.from(bytesFromBase64(object.contextId))
+        : isSet(object.context_id)
+        ? Buffer.from(bytesFromBase64(object.context_id))
+        : Buffer.alloc(0),
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => StateEntry.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: EntityPush): unknown {
+    const obj: any = {};
+    if (message.contextId.length !== 0) {
+      obj.contextId = base64FromBytes(message.contextId);
+    }
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => StateEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EntityPush>): EntityPush {
+    return EntityPush.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EntityPush>): EntityPush {
+    const message = createBaseEntityPush();
+    message.contextId = object.contextId ?? Buffer.alloc(0);
+    message.entries = object.entries?.map((e) => StateEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseEntityPushAck(): EntityPushAck {
+  return { applied: 0 };
+}
+
+export const EntityPushAck: MessageFns<EntityPushAck> = {
+  encode(message: EntityPushAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applied !== 0) {
+      writer.uint32(8).uint32(message.applied);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EntityPushAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEntityPushAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.applied = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EntityPushAck {
+    return { applied: isSet(object.applied) ? globalThis.Number(object.applied) : 0 };
+  },
+
+  toJSON(message: EntityPushAck): unknown {
+    const obj: any = {};
+    if (message.applied !== 0) {
+      obj.applied = Math.round(message.applied);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EntityPushAck>): EntityPushAck {
+    return EntityPushAck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EntityPushAck>): EntityPushAck {
+    const message = createBaseEntityPushAck();
+    message.applied = object.applied ?? 0;
+    return message;
+  },
+};
+
+function createBaseSnapshotRequest(): SnapshotRequest {
+  return { contextId: Buffer.alloc(0), boundaryRoot: Buffer.alloc(0), resumeAfter: Buffer.alloc(0), pageBytes: 0 };
+}
+
+export const SnapshotRequest: MessageFns<SnapshotRequest> = {
+  encode(message: SnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId.length !== 0) {
+      writer.uint32(10).bytes(message.contextId);
+    }
+    if (message.boundaryRoot.length !== 0) {
+      writer.uint32(18).bytes(message.boundaryRoot);
+    }
+    if (message.resumeAfter.length !== 0) {
+      writer.uint32(26).bytes(message.resumeAfter);
+    }
+    if (message.pageBytes !== 0) {
+      writer.uint32(32).uint32(message.pageBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.boundaryRoot = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.resumeAfter = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pageBytes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotRequest {
+    return {
+      contextId: isSet(object.contextId)
+        ? Buffer.from(bytesFromBase64(object.contextId))
+        : isSet(object.context_id)
+        ? Buffer.from(bytesFromBase64(object.context_id))
+        : Buffer.alloc(0),
+      boundaryRoot: isSet(object.boundaryRoot)
+        ? Buffer.from(bytesFromBase64(object.boundaryRoot))
+        : isSet(object.boundary_root)
+        ? Buffer.from(bytesFromBase64(object.boundary_root))
+        : Buffer.alloc(0),
+      resumeAfter: isSet(object.resumeAfter)
+        ? Buffer.from(bytesFromBase64(object.resumeAfter))
+        : isSet(object.resume_after)
+        ? Buffer.from(bytesFromBase64(object.resume_after))
+        : Buffer.alloc(0),
+      pageBytes: isSet(object.pageBytes)
+        ? globalThis.Number(object.pageBytes)
+        : isSet(object.page_bytes)
+        ? globalThis.Number(object.page_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: SnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.contextId.length !== 0) {
+      obj.contextId = base64FromBytes(message.contextId);
+    }
+    if (message.boundaryRoot.length !== 0) {
+      obj.boundaryRoot = base64FromBytes(message.boundaryRoot);
+    }
+    if (message.resumeAfter.length !== 0) {
+      obj.resumeAfter = base64FromBytes(message.resumeAfter);
+    }
+    if (message.pageBytes !== 0) {
+      obj.pageBytes = Math.round(message.pageBytes);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotRequest>): SnapshotRequest {
+    return SnapshotRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotRequest>): SnapshotRequest {
+    const message = createBaseSnapshotRequest();
+    message.contextId = object.contextId ?? Buffer.alloc(0);
+    message.boundaryRoot = object.boundaryRoot ?? Buffer.alloc(0);
+    message.resumeAfter = object.resumeAfter ?? Buffer.alloc(0);
+    message.pageBytes = object.pageBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseSnapshotBoundary(): SnapshotBoundary {
+  return { rootHash: Buffer.alloc(0), heads: [], totalEntries: 0n };
+}
+
+export const SnapshotBoundary: MessageFns<SnapshotBoundary> = {
+  encode(message: SnapshotBoundary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rootHash.length !== 0) {
+      writer.uint32(10).bytes(message.rootHash);
+    }
+    for (const v of message.heads) {
+      writer.uint32(18).bytes(v!);
+    }
+    if (message.totalEntries !== 0n) {
+      if (BigInt.asUintN(64, message.totalEntries) !== message.totalEntries) {
+        throw new globalThis.Error("value provided for field message.totalEntries of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.totalEntries);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotBoundary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotBoundary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rootHash = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.heads.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalEntries = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotBoundary {
+    return {
+      rootHash: isSet(object.rootHash)
+        ? Buffer.from(bytesFromBase64(object.rootHash))
+        : isSet(object.root_hash)
+        ? Buffer.from(bytesFromBase64(object.root_hash))
+        : Buffer.alloc(0),
+      heads: globalThis.Array.isArray(object?.heads)
+        ? object.heads.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+      totalEntries: isSet(object.totalEntries)
+        ? BigInt(object.totalEntries)
+        : isSet(object.total_entries)
+        ? BigInt(object.total_entries)
+        : 0n,
+    };
+  },
+
+  toJSON(message: SnapshotBoundary): unknown {
+    const obj: any = {};
+    if (message.rootHash.length !== 0) {
+      obj.rootHash = base64FromBytes(message.rootHash);
+    }
+    if (message.heads?.length) {
+      obj.heads = message.heads.map((e) => base64FromBytes(e));
+    }
+    if (message.totalEntries !== 0n) {
+      obj.totalEntries = message.totalEntries.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotBoundary>): SnapshotBoundary {
+    return SnapshotBoundary.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotBoundary>): SnapshotBoundary {
+    const message = createBaseSnapshotBoundary();
+    message.rootHash = object.rootHash ?? Buffer.alloc(0);
+    message.heads = object.heads?.map((e) => e) || [];
+    message.totalEntries = (object.totalEntries !== undefined && object.totalEntries !== null)
+      ? BigInt(object.totalEntries)
+      : 0n;
+    return message;
+  },
+};
+
+function createBaseSnapshotPage(): SnapshotPage {
+  return { payload: Buffer.alloc(0), uncompressedLen: 0, entryCount: 0, last: false };
+}
+
+export const SnapshotPage: MessageFns<SnapshotPage> = {
+  encode(message: SnapshotPage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payload.length !== 0) {
+      writer.uint32(10).bytes(message.payload);
+    }
+    if (message.uncompressedLen !== 0) {
+      writer.uint32(16).uint32(message.uncompressedLen);
+    }
+    if (message.entryCount !== 0) {
+      writer.uint32(24).uint32(message.entryCount);
+    }
+    if (message.last !== false) {
+      writer.uint32(32).bool(message.last);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotPage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotPage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payload = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.uncompressedLen = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.entryCount = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.last = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotPage {
+    return {
+      payload: isSet(object.payload) ? Buffer.from(bytesFromBase64(object.payload)) : Buffer.alloc(0),
+      uncompressedLen: isSet(object.uncompressedLen)
+        ? globalThis.Number(object.uncompressedLen)
+        : isSet(object.uncompressed_len)
+        ? globalThis.Number(object.uncompressed_len)
+        : 0,
+      entryCount: isSet(object.entryCount)
+        ? globalThis.Number(object.entryCount)
+        : isSet(object.entry_count)
+        ? globalThis.Number(object.entry_count)
+        : 0,
+      last: isSet(object.last) ? globalThis.Boolean(object.last) : false,
+    };
+  },
+
+  toJSON(message: SnapshotPage): unknown {
+    const obj: any = {};
+    if (message.payload.length !== 0) {
+      obj.payload = base64FromBytes(message.payload);
+    }
+    if (message.uncompressedLen !== 0) {
+      obj.uncompressedLen = Math.round(message.uncompressedLen);
+    }
+    if (message.entryCount !== 0) {
+      obj.entryCount = Math.round(message.entryCount);
+    }
+    if (message.last !== false) {
+      obj.last = message.last;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotPage>): SnapshotPage {
+    return SnapshotPage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotPage>): SnapshotPage {
+    const message = createBaseSnapshotPage();
+    message.payload = object.payload ?? Buffer.alloc(0);
+    message.uncompressedLen = object.uncompressedLen ?? 0;
+    message.entryCount = object.entryCount ?? 0;
+    message.last = object.last ?? false;
+    return message;
+  },
+};
+
+function createBaseSnapshotEntries(): SnapshotEntries {
+  return { entries: [] };
+}
+
+export const SnapshotEntries: MessageFns<SnapshotEntries> = {
+  encode(message: SnapshotEntries, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      StateEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotEntries {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotEntries();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(StateEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotEntries {
+    return {
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => StateEntry.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: SnapshotEntries): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => StateEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotEntries>): SnapshotEntries {
+    return SnapshotEntries.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotEntries>): SnapshotEntries {
+    const message = createBaseSnapshotEntries();
+    message.entries = object.entries?.map((e) => StateEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseKeyShareRequest(): KeyShareRequest {
+  return { groupId: Buffer.alloc(0) };
+}
+
+export const KeyShareRequest: MessageFns<KeyShareRequest> = {
+  encode(message: KeyShareRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.groupId.length !== 0) {
+      writer.uint32(10).bytes(message.groupId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeyShareRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeyShareRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.groupId = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeyShareRequest {
+    return {
+      groupId: isSet(object.groupId)
+        ? Buffer.from(bytesFromBase64(object.groupId))
+        : isSet(object.group_id)
+        ? Buffer.from(bytesFromBase64(object.group_id))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: KeyShareRequest): unknown {
+    const obj: any = {};
+    if (message.groupId.length !== 0) {
+      obj.groupId = base64FromBytes(message.groupId);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KeyShareRequest>): KeyShareRequest {
+    return KeyShareRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KeyShareRequest>): KeyShareRequest {
+    const message = createBaseKeyShareRequest();
+    message.groupId = object.groupId ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseKeyShareResponse(): KeyShareResponse {
+  return { envelopes: [] };
+}
+
+export const KeyShareResponse: MessageFns<KeyShareResponse> = {
+  encode(message: KeyShareResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.envelopes) {
+      KeyEnvelope.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeyShareResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeyShareResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.envelopes.push(KeyEnvelope.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeyShareResponse {
+    return {
+      envelopes: globalThis.Array.isArray(object?.envelopes)
+        ? object.envelopes.map((e: any) => KeyEnvelope.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: KeyShareResponse): unknown {
+    const obj: any = {};
+    if (message.envelopes?.length) {
+      obj.envelopes = message.envelopes.map((e) => KeyEnvelope.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KeyShareResponse>): KeyShareResponse {
+    return KeyShareResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KeyShareResponse>): KeyShareResponse {
+    const message = createBaseKeyShareResponse();
+    message.envelopes = object.envelopes?.map((e) => KeyEnvelope.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseStreamError(): StreamError {
   return { code: "", message: "" };
 }
@@ -853,6 +2202,33 @@ export const SyncStreamMessage: MessageFns<SyncStreamMessage> = {
       case "error":
         StreamError.encode(message.payload.error, writer.uint32(66).fork()).join();
         break;
+      case "treeNodeRequest":
+        TreeNodeRequest.encode(message.payload.treeNodeRequest, writer.uint32(74).fork()).join();
+        break;
+      case "treeNodeResponse":
+        TreeNodeResponse.encode(message.payload.treeNodeResponse, writer.uint32(82).fork()).join();
+        break;
+      case "entityPush":
+        EntityPush.encode(message.payload.entityPush, writer.uint32(90).fork()).join();
+        break;
+      case "entityPushAck":
+        EntityPushAck.encode(message.payload.entityPushAck, writer.uint32(98).fork()).join();
+        break;
+      case "snapshotRequest":
+        SnapshotRequest.encode(message.payload.snapshotRequest, writer.uint32(106).fork()).join();
+        break;
+      case "snapshotBoundary":
+        SnapshotBoundary.encode(message.payload.snapshotBoundary, writer.uint32(114).fork()).join();
+        break;
+      case "snapshotPage":
+        SnapshotPage.encode(message.payload.snapshotPage, writer.uint32(122).fork()).join();
+        break;
+      case "keyShareRequest":
+        KeyShareRequest.encode(message.payload.keyShareRequest, writer.uint32(130).fork()).join();
+        break;
+      case "keyShareResponse":
+        KeyShareResponse.encode(message.payload.keyShareResponse, writer.uint32(138).fork()).join();
+        break;
     }
     return writer;
   },
@@ -946,6 +2322,96 @@ export const SyncStreamMessage: MessageFns<SyncStreamMessage> = {
             message.payload = { $case: "error", error: StreamError.decode(reader, reader.uint32()) };
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.payload = {
+              $case: "treeNodeRequest",
+              treeNodeRequest: TreeNodeRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.payload = {
+              $case: "treeNodeResponse",
+              treeNodeResponse: TreeNodeResponse.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.payload = { $case: "entityPush", entityPush: EntityPush.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.payload = { $case: "entityPushAck", entityPushAck: EntityPushAck.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.payload = {
+              $case: "snapshotRequest",
+              snapshotRequest: SnapshotRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.payload = {
+              $case: "snapshotBoundary",
+              snapshotBoundary: SnapshotBoundary.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.payload = { $case: "snapshotPage", snapshotPage: SnapshotPage.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.payload = {
+              $case: "keyShareRequest",
+              keyShareRequest: KeyShareRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.payload = {
+              $case: "keyShareResponse",
+              keyShareResponse: KeyShareResponse.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -987,6 +2453,42 @@ export const SyncStreamMessage: MessageFns<SyncStreamMessage> = {
         ? { $case: "groupOpsResponse", groupOpsResponse: GroupOpsResponse.fromJSON(object.group_ops_response) }
         : isSet(object.error)
         ? { $case: "error", error: StreamError.fromJSON(object.error) }
+        : isSet(object.treeNodeRequest)
+        ? { $case: "treeNodeRequest", treeNodeRequest: TreeNodeRequest.fromJSON(object.treeNodeRequest) }
+        : isSet(object.tree_node_request)
+        ? { $case: "treeNodeRequest", treeNodeRequest: TreeNodeRequest.fromJSON(object.tree_node_request) }
+        : isSet(object.treeNodeResponse)
+        ? { $case: "treeNodeResponse", treeNodeResponse: TreeNodeResponse.fromJSON(object.treeNodeResponse) }
+        : isSet(object.tree_node_response)
+        ? { $case: "treeNodeResponse", treeNodeResponse: TreeNodeResponse.fromJSON(object.tree_node_response) }
+        : isSet(object.entityPush)
+        ? { $case: "entityPush", entityPush: EntityPush.fromJSON(object.entityPush) }
+        : isSet(object.entity_push)
+        ? { $case: "entityPush", entityPush: EntityPush.fromJSON(object.entity_push) }
+        : isSet(object.entityPushAck)
+        ? { $case: "entityPushAck", entityPushAck: EntityPushAck.fromJSON(object.entityPushAck) }
+        : isSet(object.entity_push_ack)
+        ? { $case: "entityPushAck", entityPushAck: EntityPushAck.fromJSON(object.entity_push_ack) }
+        : isSet(object.snapshotRequest)
+        ? { $case: "snapshotRequest", snapshotRequest: SnapshotRequest.fromJSON(object.snapshotRequest) }
+        : isSet(object.snapshot_request)
+        ? { $case: "snapshotRequest", snapshotRequest: SnapshotRequest.fromJSON(object.snapshot_request) }
+        : isSet(object.snapshotBoundary)
+        ? { $case: "snapshotBoundary", snapshotBoundary: SnapshotBoundary.fromJSON(object.snapshotBoundary) }
+        : isSet(object.snapshot_boundary)
+        ? { $case: "snapshotBoundary", snapshotBoundary: SnapshotBoundary.fromJSON(object.snapshot_boundary) }
+        : isSet(object.snapshotPage)
+        ? { $case: "snapshotPage", snapshotPage: SnapshotPage.fromJSON(object.snapshotPage) }
+        : isSet(object.snapshot_page)
+        ? { $case: "snapshotPage", snapshotPage: SnapshotPage.fromJSON(object.snapshot_page) }
+        : isSet(object.keyShareRequest)
+        ? { $case: "keyShareRequest", keyShareRequest: KeyShareRequest.fromJSON(object.keyShareRequest) }
+        : isSet(object.key_share_request)
+        ? { $case: "keyShareRequest", keyShareRequest: KeyShareRequest.fromJSON(object.key_share_request) }
+        : isSet(object.keyShareResponse)
+        ? { $case: "keyShareResponse", keyShareResponse: KeyShareResponse.fromJSON(object.keyShareResponse) }
+        : isSet(object.key_share_response)
+        ? { $case: "keyShareResponse", keyShareResponse: KeyShareResponse.fromJSON(object.key_share_response) }
         : undefined,
     };
   },
@@ -1010,6 +2512,24 @@ export const SyncStreamMessage: MessageFns<SyncStreamMessage> = {
       obj.groupOpsResponse = GroupOpsResponse.toJSON(message.payload.groupOpsResponse);
     } else if (message.payload?.$case === "error") {
       obj.error = StreamError.toJSON(message.payload.error);
+    } else if (message.payload?.$case === "treeNodeRequest") {
+      obj.treeNodeRequest = TreeNodeRequest.toJSON(message.payload.treeNodeRequest);
+    } else if (message.payload?.$case === "treeNodeResponse") {
+      obj.treeNodeResponse = TreeNodeResponse.toJSON(message.payload.treeNodeResponse);
+    } else if (message.payload?.$case === "entityPush") {
+      obj.entityPush = EntityPush.toJSON(message.payload.entityPush);
+    } else if (message.payload?.$case === "entityPushAck") {
+      obj.entityPushAck = EntityPushAck.toJSON(message.payload.entityPushAck);
+    } else if (message.payload?.$case === "snapshotRequest") {
+      obj.snapshotRequest = SnapshotRequest.toJSON(message.payload.snapshotRequest);
+    } else if (message.payload?.$case === "snapshotBoundary") {
+      obj.snapshotBoundary = SnapshotBoundary.toJSON(message.payload.snapshotBoundary);
+    } else if (message.payload?.$case === "snapshotPage") {
+      obj.snapshotPage = SnapshotPage.toJSON(message.payload.snapshotPage);
+    } else if (message.payload?.$case === "keyShareRequest") {
+      obj.keyShareRequest = KeyShareRequest.toJSON(message.payload.keyShareRequest);
+    } else if (message.payload?.$case === "keyShareResponse") {
+      obj.keyShareResponse = KeyShareResponse.toJSON(message.payload.keyShareResponse);
     }
     return obj;
   },
@@ -1080,6 +2600,84 @@ export const SyncStreamMessage: MessageFns<SyncStreamMessage> = {
       case "error": {
         if (object.payload?.error !== undefined && object.payload?.error !== null) {
           message.payload = { $case: "error", error: StreamError.fromPartial(object.payload.error) };
+        }
+        break;
+      }
+      case "treeNodeRequest": {
+        if (object.payload?.treeNodeRequest !== undefined && object.payload?.treeNodeRequest !== null) {
+          message.payload = {
+            $case: "treeNodeRequest",
+            treeNodeRequest: TreeNodeRequest.fromPartial(object.payload.treeNodeRequest),
+          };
+        }
+        break;
+      }
+      case "treeNodeResponse": {
+        if (object.payload?.treeNodeResponse !== undefined && object.payload?.treeNodeResponse !== null) {
+          message.payload = {
+            $case: "treeNodeResponse",
+            treeNodeResponse: TreeNodeResponse.fromPartial(object.payload.treeNodeResponse),
+          };
+        }
+        break;
+      }
+      case "entityPush": {
+        if (object.payload?.entityPush !== undefined && object.payload?.entityPush !== null) {
+          message.payload = { $case: "entityPush", entityPush: EntityPush.fromPartial(object.payload.entityPush) };
+        }
+        break;
+      }
+      case "entityPushAck": {
+        if (object.payload?.entityPushAck !== undefined && object.payload?.entityPushAck !== null) {
+          message.payload = {
+            $case: "entityPushAck",
+            entityPushAck: EntityPushAck.fromPartial(object.payload.entityPushAck),
+          };
+        }
+        break;
+      }
+      case "snapshotRequest": {
+        if (object.payload?.snapshotRequest !== undefined && object.payload?.snapshotRequest !== null) {
+          message.payload = {
+            $case: "snapshotRequest",
+            snapshotRequest: SnapshotRequest.fromPartial(object.payload.snapshotRequest),
+          };
+        }
+        break;
+      }
+      case "snapshotBoundary": {
+        if (object.payload?.snapshotBoundary !== undefined && object.payload?.snapshotBoundary !== null) {
+          message.payload = {
+            $case: "snapshotBoundary",
+            snapshotBoundary: SnapshotBoundary.fromPartial(object.payload.snapshotBoundary),
+          };
+        }
+        break;
+      }
+      case "snapshotPage": {
+        if (object.payload?.snapshotPage !== undefined && object.payload?.snapshotPage !== null) {
+          message.payload = {
+            $case: "snapshotPage",
+            snapshotPage: SnapshotPage.fromPartial(object.payload.snapshotPage),
+          };
+        }
+        break;
+      }
+      case "keyShareRequest": {
+        if (object.payload?.keyShareRequest !== undefined && object.payload?.keyShareRequest !== null) {
+          message.payload = {
+            $case: "keyShareRequest",
+            keyShareRequest: KeyShareRequest.fromPartial(object.payload.keyShareRequest),
+          };
+        }
+        break;
+      }
+      case "keyShareResponse": {
+        if (object.payload?.keyShareResponse !== undefined && object.payload?.keyShareResponse !== null) {
+          message.payload = {
+            $case: "keyShareResponse",
+            keyShareResponse: KeyShareResponse.fromPartial(object.payload.keyShareResponse),
+          };
         }
         break;
       }

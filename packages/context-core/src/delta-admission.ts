@@ -1,9 +1,28 @@
 import { openVerifiedDelta, PrimitiveErrorCode, toBase58, verifyDelta, type VerifiedDelta } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
-import { isCodedError } from '@cnode/runtime';
-import { DeltaOutcome, type AddDeltaResult } from '@cnode/store';
-import { DeltaOutcomeLabel } from '../metrics.js';
-import type { PipelineDeps } from './deps.js';
+import { isCodedError, type Logger } from '@cnode/runtime';
+import { DeltaOutcome, type AddDeltaResult, type GroupStore, type StateStore } from '@cnode/store';
+import type { NodeEventOutbox } from './event-outbox.js';
+
+/** What became of one received delta: label values of the delta outcome metrics. */
+export enum DeltaOutcomeLabel {
+  Applied = 'applied',
+  /** Stored until its parents arrive. */
+  Pending = 'pending',
+  Duplicate = 'duplicate',
+  /** Our own delta came back through gossip. */
+  OwnEcho = 'own_echo',
+  /** Held durably while the context has no state yet (a snapshot is due). */
+  Buffered = 'buffered',
+  UnknownContext = 'unknown_context',
+  NotMember = 'not_member',
+  Malformed = 'malformed',
+  BadSignature = 'bad_signature',
+  HlcDrift = 'hlc_drift',
+  KeyUnknown = 'key_unknown',
+  DecryptFailed = 'decrypt_failed',
+  IdMismatch = 'id_mismatch',
+}
 
 const REFUSALS: Partial<Record<string, DeltaOutcomeLabel>> = {
   [PrimitiveErrorCode.SignatureInvalid]: DeltaOutcomeLabel.BadSignature,
@@ -24,6 +43,14 @@ export interface HostedContext {
   groupId: Buffer;
 }
 
+/** What admitting a delta needs. */
+export interface AdmissionDeps {
+  states: StateStore;
+  groups: GroupStore;
+  outbox: NodeEventOutbox;
+  logger: Logger;
+}
+
 /** Envelope checks before anything is stored: structure, HLC, signature. Throws PrimitiveError. */
 export function checkEnvelope(delta: wire.StateDelta): VerifiedDelta {
   return verifyDelta(delta);
@@ -34,7 +61,7 @@ export function checkEnvelope(delta: wire.StateDelta): VerifiedDelta {
  * Membership and buffering are the caller's: this is the common tail of gossip and fetched deltas.
  */
 export async function openAndAdd(
-  deps: PipelineDeps,
+  deps: AdmissionDeps,
   ctx: HostedContext,
   verified: VerifiedDelta,
 ): Promise<{ label: DeltaOutcomeLabel; result?: AddDeltaResult }> {
@@ -57,4 +84,27 @@ export async function openAndAdd(
         ? DeltaOutcomeLabel.Pending
         : DeltaOutcomeLabel.Duplicate;
   return { label, result };
+}
+
+/**
+ * A delta fetched from a peer (history: parents, catch-up, a replayed buffer) goes through the same
+ * checks as gossip: envelope, context, author membership, key, content address. Never throws for a
+ * bad delta (it is labelled); throws only for infrastructure failures.
+ */
+export async function admitFetchedDelta(
+  deps: AdmissionDeps,
+  ctx: HostedContext,
+  delta: wire.StateDelta,
+): Promise<{ label: DeltaOutcomeLabel; result?: AddDeltaResult }> {
+  try {
+    const verified = checkEnvelope(delta);
+    if (!verified.contextId.equals(ctx.id)) return { label: DeltaOutcomeLabel.Malformed };
+    if (await deps.states.hasDelta(ctx.id, verified.deltaId)) return { label: DeltaOutcomeLabel.Duplicate };
+    if (!(await deps.groups.isMember(ctx.groupId, verified.author))) return { label: DeltaOutcomeLabel.NotMember };
+    return await openAndAdd(deps, ctx, verified);
+  } catch (err) {
+    const refusal = refusalOf(err);
+    if (!refusal) throw err;
+    return { label: refusal };
+  }
 }

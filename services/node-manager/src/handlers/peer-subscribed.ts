@@ -1,0 +1,30 @@
+import { fromBase58, ID_BYTES } from '@cnode/primitives';
+import { bus } from '@cnode/proto';
+import type { StateStore } from '@cnode/store';
+import { queueSync, type QueueSyncDeps } from '../contexts/queue-sync.js';
+
+/** Repeats of one peer subscribing to one context collapse inside this window. */
+const PEER_SUBSCRIBED_DEDUP_MS = 5_000;
+
+export type PeerSubscribedDeps = QueueSyncDeps & {
+  states: StateStore;
+};
+
+/**
+ * A peer subscribed to the topic of a context we host (reference §7): sync with that peer now (a
+ * restarted or partitioned node shows up this way). Group topics and contexts we do not host are ignored.
+ */
+export async function handlePeerSubscribed(deps: PeerSubscribedDeps, event: bus.PeerSubscribed): Promise<void> {
+  let contextId: Buffer;
+  try {
+    contextId = Buffer.from(fromBase58(event.topic));
+  } catch {
+    return;
+  }
+  if (contextId.length !== ID_BYTES || !(await deps.states.context(contextId))) return;
+  await queueSync(
+    deps,
+    { contextId, reason: bus.SyncReason.SYNC_REASON_PEER_SUBSCRIBED, peer: event.peer, forced: true },
+    String(Math.floor(Date.now() / PEER_SUBSCRIBED_DEDUP_MS)),
+  );
+}

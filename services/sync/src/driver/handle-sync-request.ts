@@ -1,0 +1,143 @@
+import { ID_BYTES, toBase58 } from '@cnode/primitives';
+import { admin, bus } from '@cnode/proto';
+import { backoffMs, errorMessage, ProcessingAction, ProcessingError, type Logger } from '@cnode/runtime';
+import { SyncErrorCode } from '../errors.js';
+import type { InitiatorDeps } from '../initiator/deps.js';
+import { failureReason, syncContext, SyncOutcome } from '../initiator/run-sync.js';
+import type { SyncMetrics } from '../metrics.js';
+import type { SessionPermits } from './permits.js';
+import type { StatusBoard } from './status-board.js';
+
+/** Failure backoff: 2^n seconds, at most 2^8 = 256 s (reference §4.3). */
+export const BACKOFF_BASE_MS = 1_000;
+export const BACKOFF_MAX_MS = 256_000;
+/** A full permit set redelivers the request after this long. */
+const NO_PERMIT_RETRY_MS = 1_000;
+
+export interface DriverDeps {
+  initiator: InitiatorDeps;
+  permits: SessionPermits;
+  status: StatusBoard;
+  metrics: SyncMetrics;
+  logger: Logger;
+  limits: {
+    /** Minimum spacing between sessions of one context (unless forced). */
+    intervalMs: number;
+    /** A session's lock and permit lapse after its deadline plus half of it (the grace). */
+    sessionDeadlineMs: number;
+  };
+}
+
+/** Payload decoder of the SYNC_REQUESTS consumer; a throw marks the message as poison. */
+export function decodeSyncRequest(data: Uint8Array): bus.SyncRequest {
+  return bus.SyncRequest.decode(data);
+}
+
+const reasonLabel = (reason: bus.SyncReason): string =>
+  bus.syncReasonToJSON(reason).replace('SYNC_REASON_', '').toLowerCase();
+
+/**
+ * One SyncRequest (reference §4.3): unless forced, skipped inside the minimum spacing or the failure
+ * backoff; then the context's initiator lock (one session per context across replicas) and a global
+ * permit (`SYNC_MAX_CONCURRENT` across replicas; none free → redelivered shortly); then the session,
+ * and its outcome recorded: success resets the failures, "no peers" and "not materialised" are benign,
+ * anything else backs off 2^n s up to 256 s. The status follows along (Syncing → Idle, BackingOff,
+ * WaitingForPeers).
+ */
+export async function handleSyncRequest(deps: DriverDeps, req: bus.SyncRequest): Promise<void> {
+  const reason = reasonLabel(req.reason);
+  const count = (outcome: string): void => deps.metrics.requests.inc({ reason, outcome });
+  if (req.contextId.length !== ID_BYTES) return count('malformed');
+  const contextId = Buffer.from(req.contextId);
+  const context = toBase58(contextId);
+  if (!(await deps.initiator.states.context(contextId))) return count('unknown_context');
+
+  const book = await deps.status.read(contextId);
+  const now = Date.now();
+  if (!req.forced) {
+    if (now - book.lastSyncAtMs < deps.limits.intervalMs) return count('spacing');
+    if (now < book.retryAtMs) return count('backoff');
+  }
+  const ttl = Math.ceil(deps.limits.sessionDeadlineMs * 1.5);
+  const lock = await deps.permits.lock(context, ttl);
+  if (!lock) return count('busy');
+  try {
+    const permit = await deps.permits.acquire(ttl);
+    if (!permit) {
+      count('no_permit');
+      throw new ProcessingError(ProcessingAction.Retry, SyncErrorCode.NoPermit, 'every sync permit is taken', {
+        retryDelayMs: NO_PERMIT_RETRY_MS,
+      });
+    }
+    deps.metrics.sessionsActive.inc();
+    try {
+      count('ran');
+      await runAndRecord(deps, contextId, req.peer || undefined, book.failures);
+    } finally {
+      deps.metrics.sessionsActive.dec();
+      await deps.permits.release(permit).catch(() => undefined);
+    }
+  } finally {
+    await deps.permits.unlock(context, lock).catch(() => undefined);
+  }
+}
+
+async function runAndRecord(
+  deps: DriverDeps,
+  contextId: Buffer,
+  peer: string | undefined,
+  failures: number,
+): Promise<void> {
+  const { State } = { State: admin.SyncStatus_State };
+  const context = toBase58(contextId);
+  await deps.status.update(contextId, { state: State.STATE_SYNCING, received: 0, total: 0 });
+  try {
+    const result = await syncContext(deps.initiator, contextId, peer);
+    const done = Date.now();
+    if (result.outcome === SyncOutcome.Ok) {
+      await deps.status.update(contextId, {
+        state: State.STATE_IDLE,
+        failures: 0,
+        lastError: '',
+        retryAtMs: 0,
+        lastSyncAtMs: done,
+        lastSuccessAtMs: done,
+        lastProtocol: result.protocols.join('+'),
+        lastPeer: result.peer ?? '',
+      });
+      deps.logger.info({ context, peer: result.peer, protocols: result.protocols }, 'Sync done');
+    } else {
+      await deps.status.update(contextId, {
+        state: State.STATE_WAITING_FOR_PEERS,
+        lastSyncAtMs: done,
+        lastError: result.outcome,
+        retryAtMs: 0,
+      });
+      deps.logger.debug({ context, outcome: result.outcome }, 'Nobody to sync with');
+    }
+  } catch (err) {
+    const reason = failureReason(err);
+    const done = Date.now();
+    if (reason === 'not_materialized') {
+      await deps.status.update(contextId, {
+        state: State.STATE_WAITING_FOR_PEERS,
+        lastSyncAtMs: done,
+        lastError: reason,
+      });
+      return;
+    }
+    const next = failures + 1;
+    const delay = backoffMs(next, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
+    await deps.status.update(contextId, {
+      state: State.STATE_BACKING_OFF,
+      failures: next,
+      lastError: errorMessage(err),
+      retryAtMs: done + delay,
+      lastSyncAtMs: done,
+    });
+    deps.logger.warn(
+      { context, peer, reason, failures: next, retryInMs: delay, err: errorMessage(err) },
+      'Sync failed',
+    );
+  }
+}

@@ -1,0 +1,41 @@
+import type { Catalog, NetworkClient } from '@cnode/bus';
+import type { HostedContext, NodeEventOutbox, SyncClient, SyncSession } from '@cnode/context-core';
+import type { Identity } from '@cnode/primitives';
+import type { Logger } from '@cnode/runtime';
+import type { DeltaBufferRepo, GroupStore, IdentityRepo, Redis, StateStore, StateSyncStore } from '@cnode/store';
+import type { SyncMetrics } from '../metrics.js';
+import type { StatusBoard } from '../driver/status-board.js';
+
+/** What initiator sessions work with. */
+export interface InitiatorDeps {
+  states: StateStore;
+  stateSync: StateSyncStore;
+  groups: GroupStore;
+  identities: IdentityRepo;
+  buffers: DeltaBufferRepo;
+  outbox: NodeEventOutbox;
+  sync: SyncClient;
+  network: NetworkClient;
+  redis: () => Redis;
+  catalog: Catalog;
+  status: StatusBoard;
+  metrics: SyncMetrics;
+  logger: Logger;
+  limits: {
+    /** Whole-session budget: a session past it is reset. */
+    sessionDeadlineMs: number;
+    /** Most deltas one catch-up session fetches before handing over to a tree protocol. */
+    maxCatchupDeltas: number;
+    /** Peers probed at once by a node without state looking for one with state. */
+    probeConcurrency: number;
+    /** Uncompressed bytes per snapshot page asked for. */
+    snapshotPageBytes: number;
+  };
+}
+
+/** One running session: the context, our member identity, the peer session. */
+export interface SessionContext {
+  ctx: HostedContext;
+  me: Identity;
+  session: SyncSession;
+}

@@ -1,0 +1,304 @@
+import {
+  admitFetchedDelta,
+  contextTopic,
+  ContextError,
+  ContextErrorCode,
+  SyncRefusal,
+  type HostedContext,
+  type SyncSession,
+} from '@cnode/context-core';
+import { toBase58, type Identity } from '@cnode/primitives';
+import { wire } from '@cnode/proto';
+import { isCodedError, sleep } from '@cnode/runtime';
+import { StateSyncErrorCode } from '@cnode/store';
+import {
+  BUFFER_REPLAY_BATCH,
+  MAX_PEERS_TRIED,
+  PEER_DISCOVERY_POLLS_INITIALIZED,
+  PEER_DISCOVERY_POLLS_UNINITIALIZED,
+  PEER_DISCOVERY_POLL_MS,
+} from '../constants.js';
+import { deltaCatchup, lackingHeads } from './delta-catchup.js';
+import type { InitiatorDeps, SessionContext } from './deps.js';
+import { SyncProtocol, selectProtocol, treeProtocol, type SyncSide } from './select-protocol.js';
+import { snapshotSync } from './snapshot.js';
+import { treeSync } from './tree-sync.js';
+
+/** How a sync of one context ended, when it did not fail. */
+export enum SyncOutcome {
+  Ok = 'ok',
+  /** Nobody to sync with (benign: no backoff). */
+  NoPeers = 'no_peers',
+  /** Peers follow the context but have no state for it yet (benign). */
+  NotMaterialized = 'not_materialized',
+}
+
+export interface SyncRunResult {
+  outcome: SyncOutcome;
+  /** Protocols that ran, in order (`none` when the roots already matched). */
+  protocols: SyncProtocol[];
+  peer?: string;
+}
+
+/**
+ * One sync of one context (reference §4.4): replay leftover buffered deltas, find peers (members
+ * first), for a node without state find a peer that has state, then open a session, compare heads
+ * and roots, run the cheapest applicable protocol, and close. Throws on failure (the driver counts
+ * it and backs off); benign outcomes are returned.
+ */
+export async function syncContext(deps: InitiatorDeps, contextId: Buffer, peerHint?: string): Promise<SyncRunResult> {
+  const state = await deps.states.context(contextId);
+  if (!state?.groupId) throw new ContextError(ContextErrorCode.NoMemberIdentity, 'context is not hosted here');
+  const ctx: HostedContext = { id: contextId, groupId: state.groupId };
+  const [me] = await deps.identities.owned(contextId);
+  if (!me)
+    throw new ContextError(ContextErrorCode.NoMemberIdentity, 'none of our identities is a member of the context');
+  if (state.initialized) await replayBuffer(deps, ctx);
+
+  let peers = await discoverPeers(deps, ctx, state.initialized, peerHint);
+  if (peers.length === 0) return { outcome: SyncOutcome.NoPeers, protocols: [] };
+  if (!state.initialized) {
+    const withState = await probeForState(deps, ctx, me, peers);
+    if (!withState) return { outcome: SyncOutcome.NotMaterialized, protocols: [] };
+    peers = [withState, ...peers.filter((p) => p !== withState)];
+  }
+
+  let lastError: unknown;
+  for (const peer of peers.slice(0, MAX_PEERS_TRIED)) {
+    try {
+      return await syncWithPeer(deps, ctx, me, peer);
+    } catch (err) {
+      // A peer we could not reach or that stopped answering: the next one may do. Anything else
+      // (a lying peer, a refusal, a root mismatch) ends this attempt.
+      if (!isCodedError(err) || !err.code.startsWith('BUS_')) throw err;
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
+async function syncWithPeer(
+  deps: InitiatorDeps,
+  ctx: HostedContext,
+  me: Identity,
+  peer: string,
+): Promise<SyncRunResult> {
+  const sessions: SyncSession[] = [];
+  const open = async (): Promise<SyncSession> => {
+    const session = await deps.sync.open(peer, ctx.id, me, deps.limits.sessionDeadlineMs);
+    sessions.push(session);
+    return session;
+  };
+  const s: SessionContext = { ctx, me, session: await open() };
+  const protocols: SyncProtocol[] = [];
+  const started = process.hrtime.bigint();
+  let outcome = 'ok';
+  try {
+    const { dagHeadsResponse: remote } = await s.session.request(
+      { $case: 'dagHeadsRequest', dagHeadsRequest: { contextId: ctx.id } },
+      'dagHeadsResponse',
+    );
+    if (!remote.initialized) {
+      await s.session.close();
+      outcome = SyncOutcome.NotMaterialized;
+      return { outcome: SyncOutcome.NotMaterialized, protocols, peer };
+    }
+    const remoteSide: SyncSide = {
+      initialized: true,
+      rootHash: Buffer.from(remote.rootHash),
+      entryCount: Number(remote.entryCount),
+    };
+    const remoteHeads = remote.heads.map((h) => Buffer.from(h));
+    const local = await localSide(deps, ctx.id);
+    const protocol = selectProtocol(
+      local,
+      remoteSide,
+      local.initialized ? await lackingHeads(deps, ctx.id, remoteHeads) : 0,
+    );
+    protocols.push(protocol);
+    if (protocol === SyncProtocol.None) {
+      // Both without live state: the context starts empty here too.
+      if (!local.initialized && (await deps.stateSync.initializeEmpty(ctx.id))) await replayBuffer(deps, ctx);
+    } else {
+      deps.metrics.divergences.inc({ protocol });
+      await runProtocol(deps, s, protocol, remoteHeads, remoteSide, open, protocols);
+    }
+    await s.session.close();
+    return { outcome: SyncOutcome.Ok, protocols, peer };
+  } catch (err) {
+    outcome = failureReason(err);
+    for (const session of sessions) session.abort();
+    throw err;
+  } finally {
+    const main = protocols[0] ?? SyncProtocol.None;
+    for (const session of sessions) {
+      deps.metrics.bytes.inc({ protocol: main, direction: 'sent' }, session.traffic.bytesSent);
+      deps.metrics.bytes.inc({ protocol: main, direction: 'received' }, session.traffic.bytesReceived);
+    }
+    deps.metrics.sessions.inc({ protocol: main, outcome });
+    deps.metrics.sessionDuration.observe({ protocol: main }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
+
+async function runProtocol(
+  deps: InitiatorDeps,
+  s: SessionContext,
+  protocol: SyncProtocol,
+  remoteHeads: Buffer[],
+  remote: SyncSide,
+  open: () => Promise<SyncSession>,
+  protocols: SyncProtocol[],
+): Promise<void> {
+  const context = toBase58(s.ctx.id);
+  switch (protocol) {
+    case SyncProtocol.Snapshot: {
+      await snapshotSync(deps, s, open);
+      await replayBuffer(deps, s.ctx);
+      // Replayed deltas may wait on parents the snapshot did not bring (concurrent branches).
+      if ((await deps.states.missingParents(s.ctx.id)).length > 0) {
+        protocols.push(SyncProtocol.DeltaCatchup);
+        await deltaCatchup(deps, s, []);
+      }
+      return;
+    }
+    case SyncProtocol.DeltaCatchup: {
+      const result = await deltaCatchup(deps, s, remoteHeads);
+      const ours = await deps.states.context(s.ctx.id);
+      const sameHeads =
+        ours !== undefined &&
+        ours.heads.length === remoteHeads.length &&
+        ours.heads.every((h) => remoteHeads.some((r) => r.equals(h)));
+      // History did not bring us to the peer's state: finish with the tree (bidirectional).
+      if (result.stillMissing > 0 || (sameHeads && !ours.rootHash.equals(remote.rootHash))) {
+        const next = treeProtocol(await localSide(deps, s.ctx.id), remote);
+        protocols.push(next);
+        deps.logger.info(
+          { context, stillMissing: result.stillMissing, next },
+          'Delta catch-up incomplete: comparing trees',
+        );
+        await treeSync(deps, s, next === SyncProtocol.LevelWise);
+      }
+      return;
+    }
+    case SyncProtocol.HashComparison:
+    case SyncProtocol.LevelWise: {
+      const result = await treeSync(deps, s, protocol === SyncProtocol.LevelWise);
+      deps.logger.info({ context, peer: s.session.peer, protocol, ...result }, 'Tree comparison done');
+      return;
+    }
+    case SyncProtocol.None:
+      return;
+  }
+}
+
+async function localSide(deps: InitiatorDeps, contextId: Buffer): Promise<SyncSide> {
+  const ours = await deps.states.context(contextId);
+  const initialized = ours?.initialized ?? false;
+  return {
+    initialized,
+    rootHash: ours?.rootHash ?? Buffer.alloc(32),
+    entryCount: initialized ? await deps.stateSync.entryCount(contextId) : 0,
+  };
+}
+
+/** Failure labels of the sync metrics, by error code. */
+const FAILURE_REASONS: Record<string, string> = {
+  [ContextErrorCode.Timeout]: 'timeout',
+  [ContextErrorCode.BadAnswer]: 'bad_answer',
+  [ContextErrorCode.PeerRefused]: 'peer_refused',
+  [StateSyncErrorCode.SnapshotRootMismatch]: 'root_mismatch',
+  [StateSyncErrorCode.SnapshotOnInitialized]: 'snapshot_on_initialized',
+};
+
+/** The failure label of a session error (metrics, status). */
+export function failureReason(err: unknown): string {
+  if (!isCodedError(err)) return 'error';
+  if ((err.meta as { code?: string }).code === (SyncRefusal.NotMaterialized as string)) return 'not_materialized';
+  return FAILURE_REASONS[err.code] ?? (err.code.startsWith('BUS_') ? 'stream_failed' : 'error');
+}
+
+/**
+ * Subscribers of the context topic, members first (peers that proved membership to us recently),
+ * then the rest; the hinted peer leads. A node without state waits longer for subscribers to appear
+ * (right after a join the mesh is still forming).
+ */
+async function discoverPeers(
+  deps: InitiatorDeps,
+  ctx: HostedContext,
+  initialized: boolean,
+  hint?: string,
+): Promise<string[]> {
+  const polls = initialized ? PEER_DISCOVERY_POLLS_INITIALIZED : PEER_DISCOVERY_POLLS_UNINITIALIZED;
+  let subscribers: string[] = [];
+  for (let i = 0; i < polls; i++) {
+    subscribers = (await deps.network.topicPeers(contextTopic(ctx.id))).subscribers;
+    if (subscribers.length > 0 || hint) break;
+    if (i + 1 < polls) await sleep(PEER_DISCOVERY_POLL_MS);
+  }
+  const members = await deps
+    .redis()
+    .zrevrange(deps.catalog.redis.memberPeers(ctx.groupId.toString('hex')), 0, -1)
+    .catch(() => [] as string[]);
+  const rank = new Map(members.map((p, i) => [p, i]));
+  const ordered = [...new Set(subscribers)].sort(
+    (a, b) => (rank.get(a) ?? Number.MAX_SAFE_INTEGER) - (rank.get(b) ?? Number.MAX_SAFE_INTEGER),
+  );
+  return hint ? [hint, ...ordered.filter((p) => p !== hint)] : ordered;
+}
+
+/**
+ * A node without state asks peers (a few at a time) for their heads and takes the first with state
+ * (reference §4.4 step 5). A peer whose state is empty also counts: both then start empty.
+ */
+async function probeForState(
+  deps: InitiatorDeps,
+  ctx: HostedContext,
+  me: Identity,
+  peers: string[],
+): Promise<string | undefined> {
+  for (let i = 0; i < peers.length; i += deps.limits.probeConcurrency) {
+    const batch = peers.slice(i, i + deps.limits.probeConcurrency);
+    const answers = await Promise.all(
+      batch.map((peer) =>
+        deps.sync.fetchDagHeads(peer, me, ctx.id).then(
+          (heads) => ({ peer, heads }),
+          () => undefined,
+        ),
+      ),
+    );
+    const found = answers.find((a) => a?.heads.initialized);
+    if (found) return found.peer;
+  }
+  return undefined;
+}
+
+/**
+ * Replays deltas buffered while the context had no state, oldest (HLC, id) first, through the same
+ * checks as any fetched delta. Each batch is removed only after it was applied, so a crash
+ * mid-replay replays again (harmless: duplicates are recognised).
+ */
+export async function replayBuffer(deps: InitiatorDeps, ctx: HostedContext): Promise<number> {
+  let replayed = 0;
+  for (;;) {
+    const batch = await deps.buffers.peek(ctx.id, BUFFER_REPLAY_BATCH);
+    if (batch.length === 0) break;
+    for (const buffered of batch) {
+      let delta: wire.StateDelta;
+      try {
+        delta = wire.StateDelta.decode(buffered.delta);
+      } catch {
+        deps.metrics.deltasFetched.inc({ outcome: 'malformed', via: 'buffer' });
+        continue;
+      }
+      const { label } = await admitFetchedDelta(deps, ctx, delta);
+      deps.metrics.deltasFetched.inc({ outcome: label, via: 'buffer' });
+    }
+    await deps.buffers.remove(
+      ctx.id,
+      batch.map((b) => b.deltaId),
+    );
+    replayed += batch.length;
+  }
+  if (replayed > 0) deps.logger.info({ context: toBase58(ctx.id), replayed }, 'Replayed buffered deltas');
+  return replayed;
+}

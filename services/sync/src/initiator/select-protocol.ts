@@ -1,0 +1,48 @@
+/** The catch-up protocols, cheapest first. Label values of the sync metrics. */
+export enum SyncProtocol {
+  /** Roots equal: nothing to do. */
+  None = 'none',
+  /** Fetch the deltas behind the peer's DAG heads we lack (history and state together). */
+  DeltaCatchup = 'delta_catchup',
+  /** Merkle comparison, depth first: one subtree per round trip; cheap when few entries differ. */
+  HashComparison = 'hash_comparison',
+  /** Merkle comparison, breadth first: every differing node of a level per round trip; for wide divergence. */
+  LevelWise = 'level_wise',
+  /** A full copy, only for a node without state. */
+  Snapshot = 'snapshot',
+}
+
+/** What one side knows of a context (ours from the store, the peer's from its DagHeadsResponse). */
+export interface SyncSide {
+  initialized: boolean;
+  rootHash: Buffer;
+  entryCount: number;
+}
+
+/** Above this share of entries differing (estimated from the counts), level-wise beats depth first. */
+export const LEVEL_WISE_DIVERGENCE = 0.1;
+
+/**
+ * Protocol choice (reference §4.4, adapted to our fixed-depth tree):
+ * 1. the peer has no state → nothing it can give (the caller treats it as "not materialised");
+ * 2. equal roots → nothing;
+ * 3. we have no state → snapshot (never for an initialized node: invariant I5);
+ * 4. the peer has DAG heads we lack → delta catch-up first (the caller compares roots afterwards and
+ *    continues with a tree protocol when they still differ: concurrent writes, lost history);
+ * 5. estimated divergence |ours − theirs| / theirs above LEVEL_WISE_DIVERGENCE → level-wise, whose
+ *    round trips do not grow with the number of differences;
+ * 6. otherwise → hash comparison.
+ */
+export function selectProtocol(local: SyncSide, remote: SyncSide, lackingHeads: number): SyncProtocol {
+  if (!remote.initialized) return SyncProtocol.None;
+  if (local.rootHash.equals(remote.rootHash) && local.initialized) return SyncProtocol.None;
+  if (!local.initialized) return SyncProtocol.Snapshot;
+  if (lackingHeads > 0) return SyncProtocol.DeltaCatchup;
+  return treeProtocol(local, remote);
+}
+
+/** Between the two tree protocols, by estimated divergence. */
+export function treeProtocol(local: SyncSide, remote: SyncSide): SyncProtocol.HashComparison | SyncProtocol.LevelWise {
+  const divergence = Math.abs(local.entryCount - remote.entryCount) / Math.max(remote.entryCount, 1);
+  return divergence > LEVEL_WISE_DIVERGENCE ? SyncProtocol.LevelWise : SyncProtocol.HashComparison;
+}
