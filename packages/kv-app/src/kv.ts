@@ -11,12 +11,16 @@ export enum KvMethod {
   Remove = 'remove',
   Get = 'get',
   Entries = 'entries',
+  SetMany = 'set_many',
 }
 
 export enum KvErrorCode {
   UnknownMethod = 'KV_UNKNOWN_METHOD',
   BadArguments = 'KV_BAD_ARGUMENTS',
 }
+
+/** Most entries one `set_many` call writes (one delta; its plaintext stays under 1 MiB anyway). */
+export const KV_MAX_BATCH = 1000;
 
 /** Largest page `entries` returns. */
 export const KV_MAX_PAGE = 1000;
@@ -61,7 +65,8 @@ function keyArg(args: Record<string, unknown>, name: string, optional = false): 
 
 /**
  * Runs one `kv` method. `now` stamps mutations (one HLC reading per action). Arguments are a JSON
- * object: `set {key, value}`, `remove {key}`, `get {key}`, `entries {prefix?, after?, limit?}`.
+ * object: `set {key, value}`, `set_many {entries: [{key, value}…]}`, `remove {key}`, `get {key}`,
+ * `entries {prefix?, after?, limit?}`.
  */
 export async function executeKv(
   method: string,
@@ -80,6 +85,22 @@ export async function executeKv(
       const value = Buffer.from(args.value, 'utf8');
       if (value.length > MAX_VALUE_BYTES) bad(`"value" is longer than ${MAX_VALUE_BYTES} bytes`);
       return { kind: 'mutation', actions: [{ kind: 'set', key, value, at: now() }], output: null };
+    }
+    case KvMethod.SetMany: {
+      const list = args.entries;
+      if (!Array.isArray(list) || list.length === 0 || list.length > KV_MAX_BATCH) {
+        bad(`"entries" must be an array of 1 to ${KV_MAX_BATCH} {key, value} objects`);
+      }
+      const actions: Action[] = list.map((item: unknown, i) => {
+        if (typeof item !== 'object' || item === null) bad(`entries[${i}] must be an object`);
+        const entry = item as Record<string, unknown>;
+        const key = keyArg(entry, 'key')!;
+        if (typeof entry.value !== 'string') bad(`entries[${i}].value must be a string`);
+        const value = Buffer.from(entry.value, 'utf8');
+        if (value.length > MAX_VALUE_BYTES) bad(`entries[${i}].value is longer than ${MAX_VALUE_BYTES} bytes`);
+        return { kind: 'set', key, value, at: now() };
+      });
+      return { kind: 'mutation', actions, output: actions.length };
     }
     case KvMethod.Remove: {
       const key = keyArg(args, 'key')!;

@@ -38,6 +38,24 @@ async function run(state: MemoryState, clock: HlcClock, method: string, args: un
 }
 
 describe('kv application', () => {
+  it('set_many writes every entry in one mutation and refuses bad batches', async () => {
+    const state = new MemoryState();
+    const clock = new HlcClock(randomBytes(16));
+    const batch = Array.from({ length: 3 }, (_, i) => ({ key: `b${i}`, value: `v${i}` }));
+    const result = await run(state, clock, 'set_many', { entries: batch });
+    expect(result).toMatchObject({ kind: 'mutation', output: 3 });
+    expect(result.kind === 'mutation' && result.actions.map((a) => a.key.toString())).toEqual(['b0', 'b1', 'b2']);
+    expect((await state.get(Buffer.from('b2')))?.toString()).toBe('v2');
+    for (const args of [
+      {},
+      { entries: [] },
+      { entries: [{ key: 'k' }] },
+      { entries: Array(1001).fill({ key: 'k', value: 'v' }) },
+    ]) {
+      await expect(run(state, clock, 'set_many', args)).rejects.toMatchObject({ code: KvErrorCode.BadArguments });
+    }
+  });
+
   it('set, get, remove: mutations become actions stamped with increasing HLCs', async () => {
     const state = new MemoryState();
     const clock = new HlcClock(randomBytes(16));
