@@ -23,17 +23,7 @@ afterAll(async () => {
 }, 60_000);
 
 /** Every live entry of the context on a node, through the kv `entries` method, page by page. */
-async function entries(node: ProcessNode): Promise<Record<string, string>> {
-  const all: Record<string, string> = {};
-  let after: string | undefined;
-  for (;;) {
-    const { output } = await node.api.execute(contextId, 'entries', { limit: 1000, ...(after ? { after } : {}) });
-    const page = output as { entries: { key: string; value: string }[]; next: string | null };
-    for (const e of page.entries) all[e.key] = e.value;
-    if (!page.next) return all;
-    after = page.next;
-  }
-}
+const entries = (node: ProcessNode): Promise<Record<string, string>> => node.entries(contextId);
 
 function collectEvents(node: ProcessNode): void {
   const list: admin.SubscribeEventsResponse[] = [];

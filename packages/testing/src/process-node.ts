@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createCatalog } from '@cnode/bus';
 import { AdminApi } from '@cnode/cli';
 import { testEnv, uniqueNodeName, cleanupNode } from './infra.js';
 import { builtEntry, spawnNode, type SpawnedProcess } from './processes.js';
@@ -28,12 +29,27 @@ export class ProcessNode {
     const name = uniqueNodeName(opts.prefix ?? 'n');
     const env = testEnv(name, { LOG_LEVEL: 'info', ADMIN_TOKEN: randomBytes(16).toString('hex'), ...opts.env });
     const node = new ProcessNode(name, env);
-    // network first: the others ask it for the peer id and subscriptions as they start.
-    await node.startService('network');
-    await Promise.all(NODE_SERVICES.filter((s) => s !== 'network').map((s) => node.startService(s)));
-    const endpoint = JSON.parse(readFileSync(join(env.NODE_HOME!, 'admin.json'), 'utf8')) as { address: string };
-    node.api = new AdminApi({ address: endpoint.address, token: env.ADMIN_TOKEN! });
+    await node.startServices();
     return node;
+  }
+
+  /** Starts every service (network first: the others ask it for the peer id as they start). */
+  async startServices(): Promise<void> {
+    await this.startService('network');
+    await Promise.all(NODE_SERVICES.filter((s) => s !== 'network').map((s) => this.startService(s)));
+    const endpoint = JSON.parse(readFileSync(join(this.env.NODE_HOME!, 'admin.json'), 'utf8')) as { address: string };
+    this.api?.close();
+    this.api = new AdminApi({ address: endpoint.address, token: this.env.ADMIN_TOKEN! });
+  }
+
+  /** Stops every service gracefully and keeps the node's data: the node is down until startServices. */
+  async stopServices(): Promise<void> {
+    await Promise.all(NODE_SERVICES.map((s) => this.kill(s, 'SIGTERM')));
+  }
+
+  /** The node's Postgres schema (tests that simulate lost state reach into it). */
+  get schema(): string {
+    return createCatalog(this.name).postgres.schema;
   }
 
   /** Starts (or restarts) one service process and waits until it reports started. */
@@ -98,6 +114,19 @@ export class ProcessNode {
       timeoutMs,
       message: `${this.name} to get the state of ${contextId}`,
     });
+  }
+
+  /** Every live entry of a kv context, read page by page through the admin API. */
+  async entries(contextId: string): Promise<Record<string, string>> {
+    const all: Record<string, string> = {};
+    let after: string | undefined;
+    for (;;) {
+      const { output } = await this.api.execute(contextId, 'entries', { limit: 1000, ...(after ? { after } : {}) });
+      const page = output as { entries: { key: string; value: string }[]; next: string | null };
+      for (const e of page.entries) all[e.key] = e.value;
+      if (!page.next) return all;
+      after = page.next;
+    }
   }
 
   /** The last lines a service logged at warn level or above (for failure messages). */
