@@ -19,6 +19,8 @@ export interface NodeConfig {
     mdns: boolean;
     commandTimeoutMs: number;
     bootstrapIntervalMs: number;
+    peerBookMax: number;
+    redialPeers: number;
     maxRelayedStreams: number;
     streamWindowBytes: number;
     streamIdleTimeoutMs: number;
@@ -86,6 +88,8 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       mdns: e.NETWORK_MDNS,
       commandTimeoutMs: e.NETWORK_COMMAND_TIMEOUT,
       bootstrapIntervalMs: e.NETWORK_BOOTSTRAP_INTERVAL,
+      peerBookMax: e.NETWORK_PEER_BOOK_MAX,
+      redialPeers: e.NETWORK_REDIAL_PEERS,
       maxRelayedStreams: e.NETWORK_MAX_RELAYED_STREAMS,
       streamWindowBytes: e.NETWORK_STREAM_WINDOW,
       streamIdleTimeoutMs: e.NETWORK_STREAM_IDLE_TIMEOUT,

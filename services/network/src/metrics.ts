@@ -52,6 +52,17 @@ export function createNetworkMetrics(registry: Registry) {
       help: 'Peers with at least one open connection',
       registers: [registry],
     }),
+    peerBookPeers: new Gauge({
+      name: 'network_peer_book_peers',
+      help: 'Peers remembered in the peer book (dialed again after a restart)',
+      registers: [registry],
+    }),
+    peerBookDropped: new Counter({
+      name: 'network_peer_book_dropped_total',
+      help: 'Identified peers not written to the peer book, by reason (no_dialable_address, pending_full, write_failed)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     commands: new Counter({
       name: 'network_commands_total',
       help: 'Network commands answered, by command and outcome',

@@ -2,7 +2,6 @@ import type { PrivateKey } from '@libp2p/interface';
 import { NetEventKind } from '@cnode/bus';
 import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder } from '@cnode/service-kit';
-import { BootstrapDialer } from './bootstrap/bootstrap-dialer.js';
 import { SERVICE_NAME } from './constants.js';
 import type { NetworkConfig } from './config.js';
 import { CommandServer } from './commands/command-server.js';
@@ -13,6 +12,9 @@ import { Libp2pHost } from './host/libp2p-host.js';
 import { IdentityRepo } from './identity/identity-repo.js';
 import { loadOrCreateIdentity } from './identity/load-identity.js';
 import { createNetworkMetrics, type NetworkMetrics } from './metrics.js';
+import { PeerBook } from './peers/peer-book.js';
+import { PeerBookRepo } from './peers/peer-book-repo.js';
+import { Redialer } from './peers/redialer.js';
 import { StreamRelays } from './streams/stream-relays.js';
 
 export interface NetworkService extends ServiceHandle {
@@ -26,7 +28,7 @@ export interface NetworkService extends ServiceHandle {
 /**
  * Composition root of the network service: infra → identity → event outbox → stream relays and
  * gossip bridge (ready before libp2p so no early event is missed) → libp2p → stored subscriptions →
- * bootstrap → commands. Stop runs in reverse: commands go first, the outbox drains last.
+ * peer book and redialer (bootstrap and known peers) → commands. Stop runs in reverse: commands go first, the outbox drains last.
  */
 export function createNetworkService(config: NetworkConfig, ctx: ServiceContext): NetworkService {
   const builder = new ServiceBuilder(SERVICE_NAME, config, ctx);
@@ -59,11 +61,16 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
     logger: log('gossip'),
     busMaxPayload: () => infra.nats.maxPayload,
   });
-  const bootstrap = new BootstrapDialer(config.network.bootstrap, {
+  let peerBookRepo: PeerBookRepo | undefined;
+  const book = (): PeerBookRepo => (peerBookRepo ??= new PeerBookRepo(infra.postgres.sql, config.network.peerBookMax));
+  const peerBook = new PeerBook(book, { metrics, logger: log('peers') });
+  const redialer = new Redialer(config.network.bootstrap, {
+    book,
+    knownPeers: config.network.redialPeers,
     intervalMs: config.network.bootstrapIntervalMs,
     dialTimeoutMs: config.network.commandTimeoutMs,
     metrics,
-    logger: log('bootstrap'),
+    logger: log('peers'),
   });
 
   const host: Libp2pHost = lifecycle.add(
@@ -82,7 +89,8 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
       onStarted: (node) => {
         gossip.attach(node);
         streams.attach(node);
-        bootstrap.attach(node);
+        redialer.attach(node);
+        node.addEventListener('peer:identify', (evt) => peerBook.onIdentify(evt.detail));
         const peerEvent = (kind: NetEventKind.PeerConnected | NetEventKind.PeerDisconnected, peer: string): void => {
           metrics.connectedPeers.set(node.getPeers().length);
           events.emit(
@@ -101,7 +109,8 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
   );
   lifecycle.add(streams);
   lifecycle.add(gossip);
-  lifecycle.add(bootstrap);
+  lifecycle.add(peerBook);
+  lifecycle.add(redialer);
   lifecycle.add(
     new CommandServer(
       { host, gossip, streams, workTimeoutMs: Math.max(100, config.network.commandTimeoutMs - 500) },
