@@ -1,6 +1,8 @@
 import { encodeHlc, type Hlc } from '@cnode/primitives';
 import type { Sql } from '../postgres.js';
 
+const BYTEA_ARRAY = 1001;
+
 /** DEFAULT_BUFFER_CAPACITY upstream: deltas held per context while a snapshot sync runs. */
 export const DELTA_BUFFER_CAPACITY = 10_000;
 
@@ -35,14 +37,15 @@ export class DeltaBufferRepo {
    * push either lands before a snapshot commits (and that snapshot's replay sees it) or finds the
    * context initialized afterwards.
    */
-  push(contextId: Buffer, item: BufferedDelta & { hlc: Hlc }): Promise<BufferOutcome> {
+  push(contextId: Buffer, item: BufferedDelta & { hlc: Hlc; parents: readonly Buffer[] }): Promise<BufferOutcome> {
     return this.sql.begin(async (tx) => {
       const [ctx] = await tx<{ initialized: boolean }[]>`
         select initialized from contexts where id = ${contextId} for share`;
       if (!ctx || ctx.initialized) return BufferOutcome.ContextInitialized;
       const added = await tx`
-        insert into delta_buffers (context_id, delta_id, hlc, source_peer, delta)
-        values (${contextId}, ${item.deltaId}, ${encodeHlc(item.hlc)}, ${item.sourcePeer}, ${item.delta})
+        insert into delta_buffers (context_id, delta_id, hlc, source_peer, delta, parent_ids)
+        values (${contextId}, ${item.deltaId}, ${encodeHlc(item.hlc)}, ${item.sourcePeer}, ${item.delta},
+          ${tx.array([...item.parents], BYTEA_ARRAY)}::bytea[])
         on conflict do nothing returning 1`;
       if (added.length === 0) return BufferOutcome.Duplicate;
       const evicted = await tx`
@@ -63,12 +66,35 @@ export class DeltaBufferRepo {
     return rows.map((r) => ({ deltaId: r.delta_id, sourcePeer: r.source_peer, delta: r.delta }));
   }
 
+  /**
+   * Drops the buffered deltas whose effects the context's state already holds: those the DAG has
+   * applied or took as snapshot checkpoints (the boundary heads), and, transitively, their buffered
+   * ancestors. Replaying them would only fetch history the snapshot made unnecessary. Returns how
+   * many were dropped.
+   */
+  async discardCovered(contextId: Buffer): Promise<number> {
+    const rows = await this.sql`
+      with recursive covered (delta_id) as (
+        select b.delta_id from delta_buffers b
+        where b.context_id = ${contextId} and (
+          exists (select 1 from dag_checkpoints c where c.context_id = b.context_id and c.delta_id = b.delta_id)
+          or exists (select 1 from deltas d where d.context_id = b.context_id and d.delta_id = b.delta_id and d.applied))
+        union
+        select parent.delta_id from covered
+        join delta_buffers child on child.context_id = ${contextId} and child.delta_id = covered.delta_id
+        join delta_buffers parent on parent.context_id = ${contextId} and parent.delta_id = any (child.parent_ids)
+      )
+      delete from delta_buffers where context_id = ${contextId} and delta_id in (select delta_id from covered)
+      returning 1`;
+    return rows.length;
+  }
+
   /** Forgets buffered deltas once they were replayed (only then: a crash mid-replay loses nothing). */
   async remove(contextId: Buffer, deltaIds: readonly Buffer[]): Promise<void> {
     if (deltaIds.length === 0) return;
     await this.sql`
       delete from delta_buffers where context_id = ${contextId}
-        and delta_id = any (${this.sql.array([...deltaIds], 1001)}::bytea[])`;
+        and delta_id = any (${this.sql.array([...deltaIds], BYTEA_ARRAY)}::bytea[])`;
   }
 
   /** Discards the buffer (a failed snapshot sync). */

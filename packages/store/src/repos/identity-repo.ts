@@ -48,6 +48,18 @@ export class IdentityRepo {
       on conflict do nothing`;
   }
 
+  /** One of our identities in any context of the group (to speak for it on group-scoped streams). */
+  async ownedInGroup(groupId: Buffer): Promise<Identity | undefined> {
+    const [row] = await this.sql<{ public_key: Buffer; sealed_private_key: Buffer }[]>`
+      select ci.public_key, ci.sealed_private_key from context_identities ci
+      join contexts c on c.id = ci.context_id
+      where c.group_id = ${groupId} and ci.sealed_private_key is not null
+      order by ci.created_at, ci.public_key limit 1`;
+    return (
+      row && { publicKey: row.public_key, privateKey: unseal(this.masterKey, row.sealed_private_key, IDENTITY_AAD) }
+    );
+  }
+
   /** Our identities in the context, private keys opened. */
   async owned(contextId: Buffer): Promise<Identity[]> {
     const rows = await this.sql<{ public_key: Buffer; sealed_private_key: Buffer }[]>`

@@ -570,32 +570,25 @@ export class StateStore {
     max: number,
     walkCap = 50_000,
   ): Promise<{ deltas: wire.StateDelta[]; truncated: boolean }> {
-    const seen = new Set([...known, ...wanted].map(hex));
-    const gap: { id: Buffer; hlc: Buffer }[] = [];
-    let frontier = [...wanted];
-    let walkCapped = false;
-    while (frontier.length > 0) {
-      const rows = await this.sql<{ delta_id: Buffer; parents: Buffer[]; hlc: Buffer }[]>`
+    if (wanted.length === 0) return { deltas: [], truncated: false };
+    // One recursive query walks the gap (a chain of thousands of deltas is one round trip, not
+    // one per generation); a walk that hits the cap is truncated.
+    const gap = await this.sql<{ delta_id: Buffer; total: string }[]>`
+      with recursive gap (delta_id, parents, hlc) as (
         select delta_id, parents, hlc from deltas
         where context_id = ${contextId} and applied
-          and delta_id = any (${this.sql.array(frontier, BYTEA_ARRAY)}::bytea[])`;
-      const next: Buffer[] = [];
-      for (const r of rows) {
-        gap.push({ id: r.delta_id, hlc: r.hlc });
-        for (const p of r.parents) {
-          if (isZeroId(p) || seen.has(hex(p))) continue;
-          seen.add(hex(p));
-          next.push(p);
-        }
-      }
-      if (gap.length >= walkCap) {
-        walkCapped = next.length > 0;
-        break;
-      }
-      frontier = next;
-    }
-    gap.sort((a, b) => Buffer.compare(a.hlc, b.hlc) || Buffer.compare(a.id, b.id));
-    const chosen = gap.slice(0, max);
+          and delta_id = any (${this.sql.array([...wanted], BYTEA_ARRAY)}::bytea[])
+        union
+        select d.delta_id, d.parents, d.hlc from gap
+        cross join lateral unnest(gap.parents) as p (id)
+        join deltas d on d.context_id = ${contextId} and d.delta_id = p.id and d.applied
+        where p.id <> all (${this.sql.array([...known], BYTEA_ARRAY)}::bytea[])
+      ),
+      capped as materialized (select delta_id, hlc from gap limit ${walkCap + 1})
+      select delta_id, (select count(*) from capped) as total from capped order by hlc, delta_id limit ${max}`;
+    const total = Number(gap[0]?.total ?? 0);
+    const walkCapped = total > walkCap;
+    const chosen = gap.map((g) => ({ id: g.delta_id }));
     const rows = chosen.length
       ? await this.sql<(DeltaEnvelopeRow & { delta_id: Buffer })[]>`
           select delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature from deltas
@@ -623,7 +616,7 @@ export class StateStore {
         signature: r.signature,
       });
     }
-    return { deltas, truncated: walkCapped || gap.length > max };
+    return { deltas, truncated: walkCapped || total > max };
   }
 
   // --- queries sync needs -------------------------------------------------------------------------

@@ -87,13 +87,23 @@ export class StateSyncStore {
     return Number(r?.n ?? 0);
   }
 
-  /** Tree nodes by path: inner nodes with their children's hashes, buckets with their entries. */
-  async treeNodes(contextId: Buffer, paths: readonly string[]): Promise<TreeNodeView[]> {
+  /**
+   * Tree nodes by path: inner nodes with their children's hashes, buckets with their entries. All
+   * read from one snapshot, so every node is consistent with itself while deltas keep applying (a
+   * peer checks that each node hashes to its children or entries).
+   */
+  treeNodes(contextId: Buffer, paths: readonly string[]): Promise<TreeNodeView[]> {
     const valid = [...new Set(paths.filter(isTreePath))];
-    if (valid.length === 0) return [];
-    const nodes = await this.sql<{ path: string; hash: Buffer }[]>`
+    if (valid.length === 0) return Promise.resolve([]);
+    return this.sql.begin('isolation level repeatable read read only', (tx) =>
+      this.readTreeNodes(tx, contextId, valid),
+    );
+  }
+
+  private async readTreeNodes(tx: Tx, contextId: Buffer, valid: string[]): Promise<TreeNodeView[]> {
+    const nodes = await tx<{ path: string; hash: Buffer }[]>`
       select path, hash from state_tree_nodes
-      where context_id = ${contextId} and path = any (${this.sql.array(valid, TEXT_ARRAY)}::text[])`;
+      where context_id = ${contextId} and path = any (${tx.array(valid, TEXT_ARRAY)}::text[])`;
     const found = new Map(nodes.map((n) => [n.path, n.hash]));
     const inner = valid.filter((p) => p.length < TREE_DEPTH && found.has(p));
     // Buckets answer with their entries even without a node: a bucket of tombstones only is not hashed.
@@ -101,10 +111,10 @@ export class StateSyncStore {
     const children = new Map<string, { nibble: number; hash: Buffer }[]>();
     for (const level of new Set(inner.map((p) => p.length + 1))) {
       const parents = inner.filter((p) => p.length + 1 === level);
-      const rows = await this.sql<{ parent: string; nibble: number; hash: Buffer }[]>`
+      const rows = await tx<{ parent: string; nibble: number; hash: Buffer }[]>`
         select parent, nibble, hash from state_tree_nodes
         where context_id = ${contextId} and level = ${level}
-          and parent = any (${this.sql.array(parents, TEXT_ARRAY)}::text[])
+          and parent = any (${tx.array(parents, TEXT_ARRAY)}::text[])
         order by parent, nibble`;
       for (const r of rows) {
         const list = children.get(r.parent) ?? [];
@@ -114,9 +124,9 @@ export class StateSyncStore {
     }
     const entries = new Map<string, SyncEntry[]>();
     if (buckets.length > 0) {
-      const rows = await this.sql<(EntryDbRow & { bucket: string })[]>`
+      const rows = await tx<(EntryDbRow & { bucket: string })[]>`
         select bucket, key, value, op_hlc, op_rank, author from state_entries
-        where context_id = ${contextId} and bucket = any (${this.sql.array(buckets, TEXT_ARRAY)}::text[])
+        where context_id = ${contextId} and bucket = any (${tx.array(buckets, TEXT_ARRAY)}::text[])
         order by bucket, key_hash`;
       for (const r of rows) {
         const list = entries.get(r.bucket) ?? [];

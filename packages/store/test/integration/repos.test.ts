@@ -55,20 +55,44 @@ describe('repositories (real Postgres)', () => {
     const ids = stamps.map(() => randomBytes(32));
     // A context with state buffers nothing.
     expect(
-      await repo.push(contextId, { deltaId: ids[0]!, hlc: stamps[0]!, sourcePeer: 'p', delta: Buffer.from([0]) }),
+      await repo.push(contextId, {
+        deltaId: ids[0]!,
+        hlc: stamps[0]!,
+        sourcePeer: 'p',
+        delta: Buffer.from([0]),
+        parents: [],
+      }),
     ).toBe(BufferOutcome.ContextInitialized);
     // Pushed out of HLC order: 2, 0, 1.
     for (const i of [2, 0, 1]) {
       expect(
-        await repo.push(waiting, { deltaId: ids[i]!, hlc: stamps[i]!, sourcePeer: 'p', delta: Buffer.from([i]) }),
+        await repo.push(waiting, {
+          deltaId: ids[i]!,
+          hlc: stamps[i]!,
+          sourcePeer: 'p',
+          delta: Buffer.from([i]),
+          parents: [],
+        }),
       ).toBe(BufferOutcome.Added);
     }
     expect(
-      await repo.push(waiting, { deltaId: ids[0]!, hlc: stamps[0]!, sourcePeer: 'p', delta: Buffer.from([0]) }),
+      await repo.push(waiting, {
+        deltaId: ids[0]!,
+        hlc: stamps[0]!,
+        sourcePeer: 'p',
+        delta: Buffer.from([0]),
+        parents: [],
+      }),
     ).toBe(BufferOutcome.Duplicate);
     // Full: the oldest buffered (the first pushed, #2) goes.
     expect(
-      await repo.push(waiting, { deltaId: ids[3]!, hlc: stamps[3]!, sourcePeer: 'p', delta: Buffer.from([3]) }),
+      await repo.push(waiting, {
+        deltaId: ids[3]!,
+        hlc: stamps[3]!,
+        sourcePeer: 'p',
+        delta: Buffer.from([3]),
+        parents: [],
+      }),
     ).toBe(BufferOutcome.AddedEvictingOldest);
     const buffered = await repo.peek(waiting, 10);
     expect(buffered.map((d) => d.delta[0])).toEqual([0, 1, 3]);
@@ -76,6 +100,31 @@ describe('repositories (real Postgres)', () => {
     await repo.remove(waiting, [ids[0]!, ids[1]!]);
     expect(await repo.count(waiting)).toBe(1);
     expect(await repo.cancel(waiting)).toBe(1);
+  });
+
+  it('delta buffers: what a snapshot covers (its checkpoints and their buffered ancestors) is discarded, the rest kept', async () => {
+    const repo = new DeltaBufferRepo(db.sql);
+    const waiting = randomBytes(32);
+    await new StateStore(db.sql).createContext(waiting, { initialized: false });
+    const clock = new HlcClock(randomBytes(16));
+    // A chain old → mid → head (head became a snapshot checkpoint), an unrelated delta after it, and
+    // one whose parent was never buffered.
+    const [old, mid, head, after, orphan] = Array.from({ length: 5 }, () => randomBytes(32));
+    const parentsOf = new Map<Buffer, Buffer[]>([
+      [old!, [randomBytes(32)]],
+      [mid!, [old!]],
+      [head!, [mid!]],
+      [after!, [head!]],
+      [orphan!, [randomBytes(32)]],
+    ]);
+    for (const [deltaId, parents] of parentsOf) {
+      await repo.push(waiting, { deltaId, hlc: clock.now(), sourcePeer: null, delta: Buffer.from([1]), parents });
+    }
+    await db.sql`insert into dag_checkpoints (context_id, delta_id) values (${waiting}, ${head!})`;
+    expect(await repo.discardCovered(waiting)).toBe(3);
+    expect((await repo.peek(waiting, 10)).map((d) => d.deltaId.toString('hex')).sort()).toEqual(
+      [after!, orphan!].map((id) => id.toString('hex')).sort(),
+    );
   });
 
   it('blobs: chunked, content-addressed, verified on read', async () => {

@@ -59,6 +59,7 @@ async function process(deps: PipelineDeps, message: bus.StateDeltaReceived): Pro
     const outcome = await deps.buffers.push(ctx.id, {
       deltaId: verified.deltaId,
       hlc: verified.hlc,
+      parents: verified.parents,
       sourcePeer: message.sourcePeer || null,
       delta: Buffer.from(wire.StateDelta.encode(delta).finish()),
     });
