@@ -69,8 +69,8 @@ export class AdminApi {
     return this.call((md, o, cb) => this.client.createIdentity({}, md, o, cb));
   }
 
-  inviteMember(contextId: string, invitee: string): Promise<admin.InviteMemberResponse> {
-    return this.call((md, o, cb) => this.client.inviteMember({ contextId, invitee }, md, o, cb));
+  inviteMember(contextId: string, invitee: string, keyFromPeers = false): Promise<admin.InviteMemberResponse> {
+    return this.call((md, o, cb) => this.client.inviteMember({ contextId, invitee, keyFromPeers }, md, o, cb));
   }
 
   joinContext(invitationText: string): Promise<admin.JoinContextResponse> {

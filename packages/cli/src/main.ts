@@ -39,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
       app: { type: 'string', default: 'kv' },
       from: { type: 'string', default: '0' },
+      'key-from-peers': { type: 'boolean', default: false },
     },
   });
   const command = positionals[0];
@@ -70,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
       return runContextCommand(endpoint, positionals.slice(1), {
         app: values.app,
         from: values.from,
+        keyFromPeers: values['key-from-peers'],
         json: values.json,
         timeoutMs,
         readFile: (path) => readFileSync(path, 'utf8'),

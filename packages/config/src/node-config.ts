@@ -48,6 +48,7 @@ export interface NodeConfig {
     namespaceDiscoveryWaitMs: number;
     heartbeatIntervalMs: number;
     maxCatchupDeltas: number;
+    maxRequestsPerSession: number;
   };
   stateDelta: { queueMax: number; maxInFlight: number; processingTimeoutMs: number };
   netEvents: { queueMax: number; maxInFlight: number };
@@ -117,6 +118,7 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       namespaceDiscoveryWaitMs: e.SYNC_NAMESPACE_DISCOVERY_WAIT,
       heartbeatIntervalMs: e.SYNC_HEARTBEAT_INTERVAL,
       maxCatchupDeltas: e.SYNC_MAX_CATCHUP_DELTAS,
+      maxRequestsPerSession: e.SYNC_MAX_REQUESTS_PER_SESSION,
     },
     stateDelta: {
       queueMax: e.STATE_DELTA_QUEUE_MAX,

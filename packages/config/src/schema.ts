@@ -82,6 +82,7 @@ export function nodeEnvSchema(service: ServiceName) {
     SYNC_NAMESPACE_DISCOVERY_WAIT: f.duration('45s', { min: 0 }),
     SYNC_HEARTBEAT_INTERVAL: f.duration('30s', { min: 1 }),
     SYNC_MAX_CATCHUP_DELTAS: f.int(10_000, { min: 1, max: 1_000_000 }),
+    SYNC_MAX_REQUESTS_PER_SESSION: f.int(10_000, { min: 1, max: 1_000_000 }),
     // --- state-delta ---
     STATE_DELTA_QUEUE_MAX: f.int(2048, { min: 1, max: 1_000_000 }),
     STATE_DELTA_MAX_IN_FLIGHT: f.int(256, { min: 1, max: 10_000 }),

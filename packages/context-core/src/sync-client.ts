@@ -1,8 +1,9 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { RelayedStream, SYNC_PROTOCOL, type Catalog, type NetworkClient } from '@cnode/bus';
-import { signMemberAuth, type Identity } from '@cnode/primitives';
+import { MemberAuthRole, signMemberAuth, verifyMemberAuth, type Identity } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
 import { ContextError, ContextErrorCode } from './errors.js';
+import { ingestGroupOps, type GovernanceDeps } from './governance.js';
 import { decodeSyncMessage, encodeSyncMessage } from './sync-frames.js';
 
 export interface SyncClientOptions {
@@ -13,6 +14,22 @@ export interface SyncClientOptions {
   requestTimeoutMs: number;
   /** The relay resets a stream idle this long. */
   idleTimeoutMs: number;
+  /**
+   * This node's governance: a responder's identity is checked against it, and when the identity is
+   * not known as a member (yet) the group's ops are caught up from that responder once.
+   */
+  governance: () => GovernanceDeps;
+}
+
+/** A responder proving an identity we do not know is asked for the group's ops at most this often. */
+export const RESPONDER_CATCH_UP_INTERVAL_MS = 30_000;
+/** (group, peer) pairs remembered for that spacing; the oldest are forgotten first. */
+const RESPONDER_CATCH_UPS_KEPT = 1024;
+
+/** What a session is about: a context (scope = context id) or a group (scope = group id). */
+export interface SyncScope {
+  id: Buffer;
+  groupId: Buffer;
 }
 
 export type SyncPayload = NonNullable<wire.SyncStreamMessage['payload']>;
@@ -27,21 +44,28 @@ export interface SessionTraffic {
 
 /**
  * The initiator's end of one `/calimero/stream/pb/1` session: requests go out one at a time, each
- * answer is read and checked, the first request carries the member proof. A deadline bounds the
- * whole session and a timeout each answer: a silent or slow peer resets the stream, never hangs us.
+ * answer is read and checked. The first request carries our member proof; the peer's first answer
+ * (other than a refusal) must carry its own, or nothing it says is used: only members serve state.
+ * A deadline bounds the whole session and a timeout each answer: a silent or slow peer resets the
+ * stream, never hangs us.
  */
 export class SyncSession {
   readonly traffic: SessionTraffic = { bytesSent: 0, bytesReceived: 0, requests: 0 };
   private authSent = false;
+  private responderProven = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private expired = false;
+  private readonly endsAt: number;
 
   constructor(
     private readonly stream: RelayedStream,
     private readonly auth: wire.MemberAuth,
     private readonly requestTimeoutMs: number,
     deadlineMs: number,
+    /** Checks the peer's proof with its first answer; undefined for self-authenticating answers. */
+    private readonly proveResponder: ((auth: wire.MemberAuth | undefined, peer: string) => Promise<void>) | undefined,
   ) {
+    this.endsAt = Date.now() + deadlineMs;
     this.deadlineTimer = setTimeout(() => {
       this.expired = true;
       stream.reset('deadline');
@@ -50,6 +74,11 @@ export class SyncSession {
 
   get peer(): string {
     return this.stream.peer;
+  }
+
+  /** Time left before the session's deadline resets it. */
+  remainingMs(): number {
+    return Math.max(0, this.endsAt - Date.now());
   }
 
   /** Sends one request and returns its answer, which must be of kind `expect`. */
@@ -98,6 +127,10 @@ export class SyncSession {
         code: got.error.code,
       });
     }
+    if (!this.responderProven) {
+      await this.proveResponder?.(answer.auth, peer);
+      this.responderProven = true;
+    }
     if (got?.$case !== expect) {
       throw new ContextError(ContextErrorCode.BadAnswer, `${peer} answered ${got?.$case ?? 'nothing'}, not ${expect}`);
     }
@@ -131,7 +164,7 @@ export class SyncSession {
       return await p;
     } catch (err) {
       if (this.expired) {
-        throw new ContextError(ContextErrorCode.Timeout, `session with ${this.stream.peer} passed its deadline`);
+        throw new ContextError(ContextErrorCode.Deadline, `session with ${this.stream.peer} passed its deadline`);
       }
       throw err;
     }
@@ -144,6 +177,8 @@ export class SyncSession {
  */
 export class SyncClient {
   private localPeer: Promise<string> | undefined;
+  /** When governance was last caught up from a (group, peer), for the spacing. */
+  private readonly catchUps = new Map<string, number>();
 
   constructor(private readonly opts: SyncClientOptions) {}
 
@@ -154,27 +189,92 @@ export class SyncClient {
     return this.localPeer;
   }
 
-  /** Opens a session with `peer` about one context or group (`scopeId`), speaking for `member`. */
-  async open(peer: string, scopeId: Buffer, member: Identity, deadlineMs: number): Promise<SyncSession> {
-    const auth = signMemberAuth(member, scopeId, await this.peerId());
+  /**
+   * Opens a session with `peer` about one context or group, speaking for `member`. Unless
+   * `selfAuthenticating` (deltas and group ops carry their authors' signatures, so anyone may relay
+   * them), the peer's first answer must prove a member identity of the group.
+   */
+  async open(
+    peer: string,
+    scope: SyncScope,
+    member: Identity,
+    deadlineMs: number,
+    opts: { selfAuthenticating?: boolean } = {},
+  ): Promise<SyncSession> {
+    const auth = signMemberAuth(member, scope.id, await this.peerId());
     const stream = await RelayedStream.open(
       this.opts.network,
       { nc: this.opts.nc(), catalog: this.opts.catalog, idleTimeoutMs: this.opts.idleTimeoutMs },
       peer,
       SYNC_PROTOCOL,
     );
-    return new SyncSession(stream, auth, this.opts.requestTimeoutMs, deadlineMs);
+    const proveResponder = async (proof: wire.MemberAuth | undefined, remote: string): Promise<void> => {
+      let responder: Buffer;
+      try {
+        responder = verifyMemberAuth(proof, scope.id, remote, { role: MemberAuthRole.Responder });
+      } catch (err) {
+        throw new ContextError(
+          ContextErrorCode.PeerNotMember,
+          `${remote} does not prove a member identity`,
+          {},
+          {
+            cause: err,
+          },
+        );
+      }
+      if (!(await this.isMemberCatchingUp(scope.groupId, responder, remote, member))) {
+        throw new ContextError(ContextErrorCode.PeerNotMember, `${remote} speaks for an identity that is no member`);
+      }
+    };
+    return new SyncSession(
+      stream,
+      auth,
+      this.opts.requestTimeoutMs,
+      deadlineMs,
+      opts.selfAuthenticating ? undefined : proveResponder,
+    );
+  }
+
+  /**
+   * Whether `identity` is a member of the group, after catching up the group's governance from
+   * `peer` when it is not known as one: a member added after our last governance update is not
+   * refused for our being behind. At most once per (group, peer) every 30 s. `me` is our member
+   * identity for the catch-up request. Both ends of a session use it: initiators for the responder's
+   * proof, responders for the requester's.
+   */
+  async isMemberCatchingUp(groupId: Buffer, identity: Buffer, peer: string, me: Identity): Promise<boolean> {
+    const governance = this.opts.governance();
+    if (await governance.groups.isMember(groupId, identity)) return true;
+    const key = `${groupId.toString('hex')}:${peer}`;
+    const last = this.catchUps.get(key);
+    if (last !== undefined && Date.now() - last < RESPONDER_CATCH_UP_INTERVAL_MS) return false;
+    this.catchUps.delete(key);
+    this.catchUps.set(key, Date.now());
+    if (this.catchUps.size > RESPONDER_CATCH_UPS_KEPT) this.catchUps.delete(this.catchUps.keys().next().value!);
+    try {
+      const { ops } = await this.fetchGroupOps(peer, me, groupId);
+      const { outcomes } = await ingestGroupOps(governance, ops);
+      governance.logger.info(
+        { peer, group: groupId.toString('hex'), outcomes },
+        'Caught up governance from a responder',
+      );
+    } catch (err) {
+      governance.logger.warn({ peer, err: (err as Error).message }, 'Governance catch-up from a responder failed');
+      return false;
+    }
+    return governance.groups.isMember(groupId, identity);
   }
 
   /** One request in a session of its own. */
   async request<K extends SyncPayload['$case']>(
     peer: string,
-    scopeId: Buffer,
+    scope: SyncScope,
     member: Identity,
     payload: SyncPayload,
     expect: K,
+    opts: { selfAuthenticating?: boolean } = {},
   ): Promise<SyncPayloadOf<K>> {
-    const session = await this.open(peer, scopeId, member, this.opts.requestTimeoutMs);
+    const session = await this.open(peer, scope, member, this.opts.requestTimeoutMs, opts);
     try {
       const answer = await session.request(payload, expect);
       await session.close();
@@ -185,33 +285,46 @@ export class SyncClient {
     }
   }
 
-  fetchDeltas(peer: string, member: Identity, req: wire.DeltaRequest): Promise<wire.DeltaResponse> {
+  fetchDeltas(peer: string, member: Identity, groupId: Buffer, req: wire.DeltaRequest): Promise<wire.DeltaResponse> {
     return this.request(
       peer,
-      Buffer.from(req.contextId),
+      { id: Buffer.from(req.contextId), groupId },
       member,
       { $case: 'deltaRequest', deltaRequest: req },
       'deltaResponse',
+      { selfAuthenticating: true },
     ).then((p) => p.deltaResponse);
   }
 
-  fetchDagHeads(peer: string, member: Identity, contextId: Buffer): Promise<wire.DagHeadsResponse> {
+  fetchDagHeads(peer: string, member: Identity, ctx: SyncScope): Promise<wire.DagHeadsResponse> {
     return this.request(
       peer,
-      contextId,
+      ctx,
       member,
-      { $case: 'dagHeadsRequest', dagHeadsRequest: { contextId } },
+      { $case: 'dagHeadsRequest', dagHeadsRequest: { contextId: ctx.id } },
       'dagHeadsResponse',
     ).then((p) => p.dagHeadsResponse);
+  }
+
+  /** The group's keys, sealed to `member` by a member peer. */
+  fetchKeyShare(peer: string, member: Identity, groupId: Buffer): Promise<wire.KeyShareResponse> {
+    return this.request(
+      peer,
+      { id: groupId, groupId },
+      member,
+      { $case: 'keyShareRequest', keyShareRequest: { groupId } },
+      'keyShareResponse',
+    ).then((p) => p.keyShareResponse);
   }
 
   fetchGroupOps(peer: string, member: Identity, groupId: Buffer): Promise<wire.GroupOpsResponse> {
     return this.request(
       peer,
-      groupId,
+      { id: groupId, groupId },
       member,
       { $case: 'groupOpsRequest', groupOpsRequest: { groupId } },
       'groupOpsResponse',
+      { selfAuthenticating: true },
     ).then((p) => p.groupOpsResponse);
   }
 }

@@ -137,26 +137,37 @@ export function verifyGroupOp(signed: wire.SignedGroupOpV1): VerifiedGroupOp {
   return { groupId, opId, parents, signer, nonce: signed.nonce, op: signed.op, signed };
 }
 
-const MEMBER_AUTH_DOMAIN = 'cnode/member-auth/v1';
+/**
+ * Who signs a member-auth proof. Requesters prove membership with their first request, responders
+ * with their first answer; distinct domains keep a proof of one role from passing as the other.
+ */
+export enum MemberAuthRole {
+  Requester = 'cnode/member-auth/v1',
+  Responder = 'cnode/member-auth/responder/v1',
+}
 /** How far a member-auth timestamp may be from the responder's clock. */
 export const MEMBER_AUTH_MAX_SKEW_MS = 60_000;
 
-function memberAuthPayload(scopeId: Uint8Array, requesterPeer: string, timestampMs: bigint): Buffer {
-  return new CanonicalWriter().string(MEMBER_AUTH_DOMAIN).raw(scopeId).string(requesterPeer).u64(timestampMs).finish();
+function memberAuthPayload(role: MemberAuthRole, scopeId: Uint8Array, peer: string, timestampMs: bigint): Buffer {
+  return new CanonicalWriter().string(role).raw(scopeId).string(peer).u64(timestampMs).finish();
 }
 
-/** Proves to a sync responder that `requesterPeer` speaks for `member` about `scopeId` (context or group). */
+/**
+ * Proves to the other end of a sync stream that `signerPeer` (the signer's own libp2p peer id)
+ * speaks for `member` about `scopeId` (context or group).
+ */
 export function signMemberAuth(
   member: Identity,
   scopeId: Uint8Array,
-  requesterPeer: string,
-  nowMs: number = Date.now(),
+  signerPeer: string,
+  opts: { nowMs?: number; role?: MemberAuthRole } = {},
 ): wire.MemberAuth {
-  const timestampMs = BigInt(nowMs);
+  const timestampMs = BigInt(opts.nowMs ?? Date.now());
+  const role = opts.role ?? MemberAuthRole.Requester;
   return {
     member: Buffer.from(member.publicKey),
     timestampMs,
-    signature: signMessage(member.privateKey, memberAuthPayload(scopeId, requesterPeer, timestampMs)),
+    signature: signMessage(member.privateKey, memberAuthPayload(role, scopeId, signerPeer, timestampMs)),
   };
 }
 
@@ -165,17 +176,19 @@ export function verifyMemberAuth(
   auth: wire.MemberAuth | undefined,
   scopeId: Uint8Array,
   remotePeer: string,
-  nowMs: number = Date.now(),
+  opts: { nowMs?: number; role?: MemberAuthRole } = {},
 ): Buffer {
+  const nowMs = opts.nowMs ?? Date.now();
+  const role = opts.role ?? MemberAuthRole.Requester;
   const invalid = (why: string): never => {
     throw new PrimitiveError(PrimitiveErrorCode.AuthInvalid, why);
   };
-  if (!auth) return invalid('the request carries no member proof');
+  if (!auth) return invalid('no member proof');
   if (auth.member.length !== ID_BYTES || auth.signature.length !== SIGNATURE_BYTES) {
     return invalid('malformed member proof');
   }
   if (Math.abs(Number(auth.timestampMs) - nowMs) > MEMBER_AUTH_MAX_SKEW_MS) return invalid('stale member proof');
-  if (!verifySignature(auth.member, memberAuthPayload(scopeId, remotePeer, auth.timestampMs), auth.signature)) {
+  if (!verifySignature(auth.member, memberAuthPayload(role, scopeId, remotePeer, auth.timestampMs), auth.signature)) {
     return invalid('member proof does not verify for this peer');
   }
   return Buffer.from(auth.member);

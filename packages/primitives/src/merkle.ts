@@ -43,6 +43,19 @@ export function innerNodeHash(children: readonly (readonly [number, Buffer])[]):
   return sha256(...sorted.flatMap(([nibble, hash]) => [Buffer.from([nibble]), hash]));
 }
 
+/** Digest sizes a tree comparison may ask for (a truncated salted hash stands for a child's hash). */
+export const TREE_DIGEST_MIN_BYTES = 4;
+export const TREE_DIGEST_MAX_BYTES = 32;
+
+/**
+ * What a tree comparison sends for a child instead of its 32-byte hash: SHA-256(salt ‖ hash)
+ * truncated. The comparing side picks a fresh salt per session, so two different hashes that
+ * happen to share a digest are missed in one session only, never systematically.
+ */
+export function childDigest(salt: Uint8Array, hash: Uint8Array, bytes: number): Buffer {
+  return sha256(salt, hash).subarray(0, bytes);
+}
+
 /** Every node hash of the tree, by path ('' is the root): the reference the database must match. */
 export function computeTree(entries: readonly LiveEntry[]): Map<string, Buffer> {
   const nodes = new Map<string, Buffer>();

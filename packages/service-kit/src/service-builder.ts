@@ -1,6 +1,6 @@
 import { NetworkClient, StreamConsumer, type StreamConsumerOptions } from '@cnode/bus';
 import type { NodeConfig } from '@cnode/config';
-import { NodeEventOutbox, SyncClient } from '@cnode/context-core';
+import { NodeEventOutbox, SyncClient, type SyncClientOptions } from '@cnode/context-core';
 import { Lifecycle, LifecycleStatus, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { addInfra, type Infra } from './infra.js';
 import { addStatusReporter } from './service-status.js';
@@ -36,10 +36,14 @@ export class ServiceBuilder {
     });
   }
 
-  /** The initiator side of the sync stream protocol, through this node's network service. */
-  syncClient(network: NetworkClient): SyncClient {
+  /**
+   * The initiator side of the sync stream protocol, through this node's network service;
+   * `governance` checks (and catches up) the identity a responder proves.
+   */
+  syncClient(network: NetworkClient, governance: SyncClientOptions['governance']): SyncClient {
     return new SyncClient({
       network,
+      governance,
       nc: () => this.infra.nats.nc,
       catalog: this.infra.catalog,
       requestTimeoutMs: this.config.sync.timeoutMs,

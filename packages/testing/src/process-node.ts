@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCatalog } from '@cnode/bus';
 import { AdminApi } from '@cnode/cli';
-import { testEnv, uniqueNodeName, cleanupNode } from './infra.js';
+import postgres from 'postgres';
+import { fromBase58 } from '@cnode/primitives';
+import { TEST_INFRA, testEnv, uniqueNodeName, cleanupNode } from './infra.js';
 import { builtEntry, spawnNode, type SpawnedProcess } from './processes.js';
 import { waitFor } from './wait-for.js';
 
@@ -60,8 +62,23 @@ export class ProcessNode {
   ): Promise<SpawnedProcess> {
     const proc = spawnNode(builtEntry(`services/${service}/dist/main.js`), [], { ...this.env, ...env });
     this.procs.set(key, proc);
+    this.keepLog(key, proc);
     await proc.waitForLine(/"msg":"Service started"/, 60_000);
     return proc;
+  }
+
+  /**
+   * With CNODE_TEST_LOG_DIR set, every process's output is appended to `<dir>/<node>-<key>.log`
+   * (restarts included), to read after a failed run.
+   */
+  private keepLog(key: string, proc: SpawnedProcess): void {
+    const dir = process.env.CNODE_TEST_LOG_DIR;
+    if (!dir) return;
+    mkdirSync(dir, { recursive: true });
+    const file = createWriteStream(join(dir, `${this.name}-${key}.log`), { flags: 'a' });
+    proc.child.stdout?.pipe(file, { end: false });
+    proc.child.stderr?.pipe(file, { end: false });
+    void proc.exited.then(() => file.end());
   }
 
   /** Another replica of a service (e.g. a second state-delta consuming the same queue). */
@@ -114,6 +131,32 @@ export class ProcessNode {
       timeoutMs,
       message: `${this.name} to get the state of ${contextId}`,
     });
+  }
+
+  /**
+   * Simulates lost state without lost history: `count` live entries of the context vanish from this
+   * node's store (the first by key hash; all when count is undefined) and its tree and cached root
+   * are refreshed, while its DAG heads stay. Only a state comparison can repair that.
+   */
+  async loseEntries(contextId: string, count?: number): Promise<number> {
+    const sql = postgres(TEST_INFRA.databaseUrl, { max: 1, onnotice: () => undefined });
+    try {
+      return await sql.begin(async (tx) => {
+        await tx`select set_config('search_path', ${this.schema}, true)`;
+        const id = Buffer.from(fromBase58(contextId));
+        const lost = await tx<{ bucket: string }[]>`
+          delete from state_entries where context_id = ${id} and key in (
+            select key from state_entries where context_id = ${id} and op_rank = 0
+            order by key_hash limit ${count ?? null})
+          returning bucket`;
+        await tx`
+          update contexts set root_hash = refresh_state_tree(${id}, ${[...new Set(lost.map((l) => l.bucket))]}::text[])
+          where id = ${id}`;
+        return lost.length;
+      });
+    } finally {
+      await sql.end();
+    }
   }
 
   /** Every live entry of a kv context, read page by page through the admin API. */

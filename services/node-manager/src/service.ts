@@ -33,7 +33,12 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   const log = (module: string) => ctx.logger.child({ module: `node-manager.${module}` });
 
   const network = builder.networkClient();
-  const sync = builder.syncClient(network);
+  const governanceLog = log('governance');
+  const sync = builder.syncClient(network, () => ({
+    groups: store().groups,
+    identities: store().identities,
+    logger: governanceLog,
+  }));
   // Stores are built once Postgres is up (the pool exists only after start).
   let stores:
     { states: StateStore; stateSync: StateSyncStore; groups: GroupStore; identities: IdentityRepo } | undefined;

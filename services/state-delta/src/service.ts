@@ -26,7 +26,12 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
 
   const network = builder.networkClient();
   const outbox = builder.addEventOutbox();
-  const sync = builder.syncClient(network);
+  const governanceLog = log('governance');
+  const sync = builder.syncClient(network, () => ({
+    groups: pipeline().groups,
+    identities: pipeline().identities,
+    logger: governanceLog,
+  }));
   const heartbeat = new HeartbeatPublisher({ network, metrics, logger: log('heartbeat') });
 
   let deps: PipelineDeps | undefined;

@@ -11,10 +11,16 @@ export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
 /** Most wanted ids / known heads read from one DeltaRequest (upstream MAX_DELTA_QUERY_LIMIT). */
 export const MAX_WANTED_IDS = 3_000;
 export const MAX_KNOWN_HEADS = 64;
-/** Most requests one inbound session may make (upstream: 10 000 per hash-comparison session). */
-export const MAX_REQUESTS_PER_SESSION = 10_000;
 /** Most tree paths asked for in one TreeNodeRequest (level-wise asks for a whole level's differing nodes). */
 export const MAX_TREE_PATHS_PER_REQUEST = 1_024;
+/** Salt sizes a TreeNodeRequest may carry for its child digests. */
+export const TREE_DIGEST_SALT_MIN_BYTES = 8;
+export const TREE_DIGEST_SALT_MAX_BYTES = 32;
+/**
+ * Digest bytes our hash comparisons ask for per child. 4 bytes: a differing child goes unnoticed
+ * with probability 2^-32 per comparison, and then only for one session (the salt changes).
+ */
+export const TREE_DIGEST_BYTES = 4;
 /** Most entries in one EntityPush (upstream: 500 per push). */
 export const MAX_PUSHED_ENTRIES = 500;
 /** Most group keys sealed into one KeyShareResponse (the newest ones). */

@@ -79,6 +79,12 @@ export function createSyncMetrics(registry: Registry) {
       labelNames: ['outcome', 'via'],
       registers: [registry],
     }),
+    keyShares: new Counter({
+      name: 'sync_key_shares_total',
+      help: 'Group keys obtained from member peers by key share, by outcome (received: new keys kept; unopenable: envelopes that did not open)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     divergences: new Counter({
       name: 'sync_divergences_detected_total',
       help: "Sessions that found the peer's root differing from ours, by the protocol chosen to repair it",

@@ -1,4 +1,6 @@
-import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
+import { requestSync } from '@cnode/context-core';
+import { bus } from '@cnode/proto';
+import { errorMessage, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
 import { DeltaBufferRepo, GroupStore, IdentityRepo, StateStore, StateSyncStore } from '@cnode/store';
 import type { SyncConfig } from './config.js';
@@ -29,7 +31,12 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
   const log = (module: string) => ctx.logger.child({ module: `sync.${module}` });
   const network = builder.networkClient();
   const outbox = builder.addEventOutbox();
-  const sync = builder.syncClient(network);
+  const governanceLog = log('governance');
+  const sync = builder.syncClient(network, () => ({
+    groups: parts().driver.initiator.groups,
+    identities: parts().driver.initiator.identities,
+    logger: governanceLog,
+  }));
   const redis = () => infra.redis.redis;
 
   let built: { responder: ResponderDeps; driver: DriverDeps } | undefined;
@@ -39,16 +46,22 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
     const states = new StateStore(sql);
     const stateSync = new StateSyncStore(sql);
     const groups = new GroupStore(sql, masterKey);
+    const identities = new IdentityRepo(sql, masterKey);
     const status = new StatusBoard({ redis, catalog: infra.catalog, states, outbox, logger: log('status') });
     built = {
       responder: {
         states,
         stateSync,
         groups,
+        identities,
+        sync,
         redis,
         nc: () => infra.nats.nc,
         catalog: infra.catalog,
         idleTimeoutMs: config.network.streamIdleTimeoutMs,
+        // The initiator's own deadline plus a grace: a well-behaved initiator always ends first.
+        sessionDeadlineMs: Math.ceil(config.sync.sessionDeadlineMs * 1.5),
+        maxRequestsPerSession: config.sync.maxRequestsPerSession,
         metrics,
         logger: log('responder'),
       },
@@ -57,7 +70,7 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
           states,
           stateSync,
           groups,
-          identities: new IdentityRepo(sql, masterKey),
+          identities,
           buffers: new DeltaBufferRepo(sql),
           outbox,
           sync,
@@ -82,6 +95,14 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
         status,
         metrics,
         logger: log('driver'),
+        continueSync: (contextId, peer) =>
+          requestSync(
+            { js: infra.nats.js, metrics: infra.busMetrics, catalog: infra.catalog },
+            { contextId, peer, reason: bus.SyncReason.SYNC_REASON_CONTINUE, forced: true },
+            String(Date.now()),
+          ).catch((err: unknown) =>
+            log('driver').warn({ err: errorMessage(err) }, 'Follow-up sync not queued: the next tick goes on'),
+          ),
         limits: { intervalMs: config.sync.intervalMs, sessionDeadlineMs: config.sync.sessionDeadlineMs },
       },
     };

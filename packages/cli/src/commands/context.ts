@@ -10,6 +10,7 @@ export const CONTEXT_USAGE = `  context create [--app kv]          create a cont
   context leave CONTEXT              unsubscribe and delete the context's local data
   context identity                   create a member identity to be invited with
   context invite CONTEXT PUBLIC_KEY  invite a member; prints the invitation to hand over
+                                     (--key-from-peers: no key in it, the joiner gets it from a member)
   context join INVITATION            join with an invitation (text, or @file)
   context call CONTEXT METHOD [JSON] run a method, e.g. set '{"key":"a","value":"1"}'
   context peers CONTEXT              peers subscribed to the context's topic
@@ -21,6 +22,8 @@ export const CONTEXT_USAGE = `  context create [--app kv]          create a cont
 export interface ContextCommandOptions {
   app: string;
   from: string;
+  /** `context invite --key-from-peers`. */
+  keyFromPeers?: boolean;
   json: boolean;
   timeoutMs: number;
   readFile: (path: string) => string;
@@ -109,7 +112,7 @@ export async function runContextCommand(
       }
       case 'invite': {
         const [id, invitee] = need(rest, 2, 'context invite CONTEXT PUBLIC_KEY');
-        const res = await api.inviteMember(id!, invitee!);
+        const res = await api.inviteMember(id!, invitee!, opts.keyFromPeers ?? false);
         out({ invitation: res.invitationText }, `${res.invitationText}\n`);
         return 0;
       }

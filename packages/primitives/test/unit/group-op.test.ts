@@ -9,6 +9,7 @@ import {
   openKeyEnvelope,
   sealKeyEnvelope,
   signGroupOp,
+  MemberAuthRole,
   signMemberAuth,
   verifyGroupOp,
   verifyMemberAuth,
@@ -99,37 +100,50 @@ describe('member auth', () => {
   const contextId = randomBytes(32);
   const now = 1_700_000_000_000;
 
+  it('accepts a responder proof in the responder role', () => {
+    const auth = signMemberAuth(invitee, contextId, 'peerA', { nowMs: now, role: MemberAuthRole.Responder });
+    expect(verifyMemberAuth(auth, contextId, 'peerA', { nowMs: now, role: MemberAuthRole.Responder })).toEqual(
+      invitee.publicKey,
+    );
+  });
+
   it('accepts a fresh proof from the peer it names', () => {
-    const auth = signMemberAuth(invitee, contextId, 'peerA', now);
-    expect(verifyMemberAuth(auth, contextId, 'peerA', now + 1000).equals(invitee.publicKey)).toBe(true);
+    const auth = signMemberAuth(invitee, contextId, 'peerA', { nowMs: now });
+    expect(verifyMemberAuth(auth, contextId, 'peerA', { nowMs: now + 1000 }).equals(invitee.publicKey)).toBe(true);
   });
 
   it.each([
     [
       'another peer',
-      (auth = signMemberAuth(invitee, contextId, 'peerA', now)) =>
+      (auth = signMemberAuth(invitee, contextId, 'peerA', { nowMs: now })) =>
         () =>
-          verifyMemberAuth(auth, contextId, 'peerB', now),
+          verifyMemberAuth(auth, contextId, 'peerB', { nowMs: now }),
     ],
     [
       'another context',
-      (auth = signMemberAuth(invitee, contextId, 'peerA', now)) =>
+      (auth = signMemberAuth(invitee, contextId, 'peerA', { nowMs: now })) =>
         () =>
-          verifyMemberAuth(auth, randomBytes(32), 'peerA', now),
+          verifyMemberAuth(auth, randomBytes(32), 'peerA', { nowMs: now }),
     ],
     [
       'a stale proof',
-      (auth = signMemberAuth(invitee, contextId, 'peerA', now)) =>
+      (auth = signMemberAuth(invitee, contextId, 'peerA', { nowMs: now })) =>
         () =>
-          verifyMemberAuth(auth, contextId, 'peerA', now + 120_000),
+          verifyMemberAuth(auth, contextId, 'peerA', { nowMs: now + 120_000 }),
     ],
     [
       'a forged member',
-      (auth = signMemberAuth(invitee, contextId, 'peerA', now)) =>
+      (auth = signMemberAuth(invitee, contextId, 'peerA', { nowMs: now })) =>
         () =>
-          verifyMemberAuth({ ...auth, member: admin.publicKey }, contextId, 'peerA', now),
+          verifyMemberAuth({ ...auth, member: admin.publicKey }, contextId, 'peerA', { nowMs: now }),
     ],
-    ['no proof', () => () => verifyMemberAuth(undefined, contextId, 'peerA', now)],
+    ['no proof', () => () => verifyMemberAuth(undefined, contextId, 'peerA', { nowMs: now })],
+    [
+      "a requester's proof offered as a responder's",
+      (auth = signMemberAuth(invitee, contextId, 'peerA', { nowMs: now })) =>
+        () =>
+          verifyMemberAuth(auth, contextId, 'peerA', { nowMs: now, role: MemberAuthRole.Responder }),
+    ],
   ])('refuses %s', (_what, make) => {
     expect(make()).toThrow(expect.objectContaining({ code: PrimitiveErrorCode.AuthInvalid }));
   });

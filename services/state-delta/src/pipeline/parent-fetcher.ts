@@ -50,7 +50,7 @@ export async function fetchMissingParents(
       const missing = await deps.states.missingParents(ctx.id);
       if (missing.length === 0) break;
       const state = await deps.states.context(ctx.id);
-      const answer = await deps.sync.fetchDeltas(peer, me, {
+      const answer = await deps.sync.fetchDeltas(peer, me, ctx.groupId, {
         contextId: ctx.id,
         wanted: missing.slice(0, PARENT_FETCH_BATCH),
         knownHeads: state?.heads ?? [],

@@ -3,7 +3,8 @@ import { admin, bus } from '@cnode/proto';
 import { backoffMs, errorMessage, ProcessingAction, ProcessingError, type Logger } from '@cnode/runtime';
 import { SyncErrorCode } from '../errors.js';
 import type { InitiatorDeps } from '../initiator/deps.js';
-import { failureReason, syncContext, SyncOutcome } from '../initiator/run-sync.js';
+import { SyncProtocol } from '../initiator/select-protocol.js';
+import { BENIGN_FAILURES, failureReason, syncContext, SyncOutcome, type SyncRunResult } from '../initiator/run-sync.js';
 import type { SyncMetrics } from '../metrics.js';
 import type { SessionPermits } from './permits.js';
 import type { StatusBoard } from './status-board.js';
@@ -20,6 +21,8 @@ export interface DriverDeps {
   status: StatusBoard;
   metrics: SyncMetrics;
   logger: Logger;
+  /** Queues a forced request to go on with a session that stopped at its budget. */
+  continueSync(contextId: Buffer, peer: string | undefined): Promise<void>;
   limits: {
     /** Minimum spacing between sessions of one context (unless forced). */
     intervalMs: number;
@@ -42,7 +45,8 @@ const reasonLabel = (reason: bus.SyncReason): string =>
  * permit (`SYNC_MAX_CONCURRENT` across replicas; none free → redelivered shortly); then the session,
  * and its outcome recorded: success resets the failures, "no peers" and "not materialised" are benign,
  * anything else backs off 2^n s up to 256 s. The status follows along (Syncing → Idle, BackingOff,
- * WaitingForPeers).
+ * WaitingForPeers). A session that stopped at its budget with work left queues a forced follow-up
+ * (reason `continue`) once the lock is free.
  */
 export async function handleSyncRequest(deps: DriverDeps, req: bus.SyncRequest): Promise<void> {
   const reason = reasonLabel(req.reason);
@@ -61,6 +65,7 @@ export async function handleSyncRequest(deps: DriverDeps, req: bus.SyncRequest):
   const ttl = Math.ceil(deps.limits.sessionDeadlineMs * 1.5);
   const lock = await deps.permits.lock(context, ttl);
   if (!lock) return count('busy');
+  let result: SyncRunResult | undefined;
   try {
     const permit = await deps.permits.acquire(ttl);
     if (!permit) {
@@ -72,7 +77,7 @@ export async function handleSyncRequest(deps: DriverDeps, req: bus.SyncRequest):
     deps.metrics.sessionsActive.inc();
     try {
       count('ran');
-      await runAndRecord(deps, contextId, req.peer || undefined, book.failures);
+      result = await runAndRecord(deps, contextId, req.peer || undefined, book.failures);
     } finally {
       deps.metrics.sessionsActive.dec();
       await deps.permits.release(permit).catch(() => undefined);
@@ -80,6 +85,8 @@ export async function handleSyncRequest(deps: DriverDeps, req: bus.SyncRequest):
   } finally {
     await deps.permits.unlock(context, lock).catch(() => undefined);
   }
+  // Only now: the follow-up must find the context's lock free.
+  if (result?.more) await deps.continueSync(contextId, result.peer);
 }
 
 async function runAndRecord(
@@ -87,7 +94,7 @@ async function runAndRecord(
   contextId: Buffer,
   peer: string | undefined,
   failures: number,
-): Promise<void> {
+): Promise<SyncRunResult | undefined> {
   const { State } = { State: admin.SyncStatus_State };
   const context = toBase58(contextId);
   await deps.status.update(contextId, { state: State.STATE_SYNCING, received: 0, total: 0 });
@@ -105,7 +112,9 @@ async function runAndRecord(
         lastProtocol: result.protocols.join('+'),
         lastPeer: result.peer ?? '',
       });
-      deps.logger.info({ context, peer: result.peer, protocols: result.protocols }, 'Sync done');
+      // Most interval syncs find nothing to do: only sessions that moved something are worth an info line.
+      const level = result.protocols.every((p) => p === SyncProtocol.None) ? 'debug' : 'info';
+      deps.logger[level]({ context, peer: result.peer, protocols: result.protocols, more: result.more }, 'Sync done');
     } else {
       await deps.status.update(contextId, {
         state: State.STATE_WAITING_FOR_PEERS,
@@ -115,16 +124,17 @@ async function runAndRecord(
       });
       deps.logger.debug({ context, outcome: result.outcome }, 'Nobody to sync with');
     }
+    return result;
   } catch (err) {
     const reason = failureReason(err);
     const done = Date.now();
-    if (reason === 'not_materialized') {
+    if (BENIGN_FAILURES.has(reason)) {
       await deps.status.update(contextId, {
         state: State.STATE_WAITING_FOR_PEERS,
         lastSyncAtMs: done,
         lastError: reason,
       });
-      return;
+      return undefined;
     }
     const next = failures + 1;
     const delay = backoffMs(next, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
@@ -139,5 +149,6 @@ async function runAndRecord(
       { context, peer, reason, failures: next, retryInMs: delay, err: errorMessage(err) },
       'Sync failed',
     );
+    return undefined;
   }
 }

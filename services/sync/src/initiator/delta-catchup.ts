@@ -2,19 +2,31 @@ import { admitFetchedDelta, DeltaOutcomeLabel } from '@cnode/context-core';
 import { toBase58 } from '@cnode/primitives';
 import { MAX_DELTAS_SERVED } from '../constants.js';
 import type { InitiatorDeps, SessionContext } from './deps.js';
+import { fetchGroupKeys } from './key-share.js';
+import type { HeadsComparison } from './select-protocol.js';
 
 export interface CatchupResult {
   received: number;
   applied: number;
   /** The peer's heads (or parents our pending deltas wait on) still missing when the session stopped. */
   stillMissing: number;
+  /** Stopped early to end the session inside its deadline or delta budget: another session continues. */
+  outOfBudget: boolean;
+  /**
+   * The peer could not bring what we lack (it answered nothing new that we could use): history alone
+   * will not get us there, the state must be compared. Not set when a round only brought deltas we
+   * already had (gossip delivered them meanwhile).
+   */
+  unavailable: boolean;
 }
 
 /**
  * DAG-heads catch-up (reference §4.6): asks the peer for the deltas behind its heads we lack and the
  * parents our pending deltas wait on, down to our own heads. The peer answers the oldest of the gap
  * first, so every answer applies as it arrives; rounds continue until nothing is missing, a round
- * brings nothing new, or the session's delta budget is spent. Every delta passes the same checks as
+ * brings nothing new (`unavailable` unless it brought deltas we had meanwhile received), or the
+ * session's delta budget or time is spent (`outOfBudget`: what was applied stays, and the caller
+ * schedules another session). Every delta passes the same checks as
  * gossip (envelope, member author, key, content address).
  */
 export async function deltaCatchup(
@@ -22,11 +34,19 @@ export async function deltaCatchup(
   s: SessionContext,
   remoteHeads: readonly Buffer[],
 ): Promise<CatchupResult> {
-  const result: CatchupResult = { received: 0, applied: 0, stillMissing: 0 };
+  const result: CatchupResult = { received: 0, applied: 0, stillMissing: 0, outOfBudget: false, unavailable: false };
+  let lastRoundMs = 0;
   for (;;) {
     const wanted = await missingFrom(deps, s, remoteHeads);
     result.stillMissing = wanted.length;
-    if (wanted.length === 0 || result.received >= deps.limits.maxCatchupDeltas) break;
+    if (wanted.length === 0) break;
+    // Another round must fit in what is left of the session (a round takes about as long as the
+    // last one); otherwise stop cleanly and let the next session go on from here.
+    if (result.received >= deps.limits.maxCatchupDeltas || s.session.remainingMs() < 2 * lastRoundMs) {
+      result.outOfBudget = true;
+      break;
+    }
+    const roundStarted = Date.now();
     const ours = await deps.states.context(s.ctx.id);
     const { deltaResponse } = await s.session.request(
       {
@@ -41,14 +61,28 @@ export async function deltaCatchup(
       'deltaResponse',
     );
     let fresh = 0;
+    let duplicates = 0;
+    let keyUnknown = 0;
     for (const delta of deltaResponse.deltas.slice(0, MAX_DELTAS_SERVED)) {
       result.received++;
       const { label } = await admitFetchedDelta(deps, s.ctx, delta);
       deps.metrics.deltasFetched.inc({ outcome: label, via: 'catchup' });
       if (label === DeltaOutcomeLabel.Applied || label === DeltaOutcomeLabel.Pending) fresh++;
+      if (label === DeltaOutcomeLabel.Duplicate) duplicates++;
+      if (label === DeltaOutcomeLabel.KeyUnknown) keyUnknown++;
       if (label === DeltaOutcomeLabel.Applied) result.applied++;
     }
-    if (fresh === 0) break;
+    lastRoundMs = Date.now() - roundStarted;
+    // Sealed with a key we lack (a rotation we missed): the peer may share it; the refused deltas
+    // are still missing, so the next round asks for them again.
+    if (keyUnknown > 0 && !s.keysAsked) {
+      s.keysAsked = true;
+      if ((await fetchGroupKeys(deps, s.ctx, s.me, s.session.peer)) > 0) continue;
+    }
+    if (fresh === 0) {
+      result.unavailable = duplicates === 0;
+      break;
+    }
   }
   deps.logger.debug({ context: toBase58(s.ctx.id), peer: s.session.peer, ...result }, 'Delta catch-up round done');
   return result;
@@ -69,13 +103,16 @@ async function lacks(deps: InitiatorDeps, contextId: Buffer, head: Buffer): Prom
   return !(await deps.states.hasDelta(contextId, head)) || (await deps.states.isPending(contextId, head));
 }
 
-/** How many of the peer's heads this node lacks. */
-export async function lackingHeads(
+/** How the peer's heads relate to ours: how many we lack, and whether the peer is simply behind. */
+export async function compareHeads(
   deps: InitiatorDeps,
   contextId: Buffer,
+  ourHeads: readonly Buffer[],
   remoteHeads: readonly Buffer[],
-): Promise<number> {
-  let n = 0;
-  for (const head of remoteHeads) if (await lacks(deps, contextId, head)) n++;
-  return n;
+): Promise<HeadsComparison> {
+  let lacking = 0;
+  for (const head of remoteHeads) if (await lacks(deps, contextId, head)) lacking++;
+  const theirs = new Set(remoteHeads.map((h) => h.toString('hex')));
+  const same = ourHeads.length === theirs.size && ourHeads.every((h) => theirs.has(h.toString('hex')));
+  return { lacking, peerBehind: lacking === 0 && !same };
 }

@@ -38,4 +38,6 @@ export interface SessionContext {
   ctx: HostedContext;
   me: Identity;
   session: SyncSession;
+  /** Keys were already asked of this peer in this session (asked at most once). */
+  keysAsked?: boolean;
 }

@@ -9,6 +9,7 @@ import {
 } from '@cnode/context-core';
 import { toBase58, type Identity } from '@cnode/primitives';
 import { wire } from '@cnode/proto';
+import { BusErrorCode } from '@cnode/bus';
 import { isCodedError, sleep } from '@cnode/runtime';
 import { StateSyncErrorCode } from '@cnode/store';
 import {
@@ -18,7 +19,8 @@ import {
   PEER_DISCOVERY_POLLS_UNINITIALIZED,
   PEER_DISCOVERY_POLL_MS,
 } from '../constants.js';
-import { deltaCatchup, lackingHeads } from './delta-catchup.js';
+import { compareHeads, deltaCatchup } from './delta-catchup.js';
+import { fetchGroupKeys } from './key-share.js';
 import type { InitiatorDeps, SessionContext } from './deps.js';
 import { SyncProtocol, selectProtocol, treeProtocol, type SyncSide } from './select-protocol.js';
 import { snapshotSync } from './snapshot.js';
@@ -38,6 +40,8 @@ export interface SyncRunResult {
   /** Protocols that ran, in order (`none` when the roots already matched). */
   protocols: SyncProtocol[];
   peer?: string;
+  /** The session stopped at its budget with work left: another one should follow right away. */
+  more?: boolean;
 }
 
 /**
@@ -85,12 +89,35 @@ async function syncWithPeer(
 ): Promise<SyncRunResult> {
   const sessions: SyncSession[] = [];
   const open = async (): Promise<SyncSession> => {
-    const session = await deps.sync.open(peer, ctx.id, me, deps.limits.sessionDeadlineMs);
+    const session = await deps.sync.open(peer, { id: ctx.id, groupId: ctx.groupId }, me, deps.limits.sessionDeadlineMs);
     sessions.push(session);
     return session;
   };
-  const s: SessionContext = { ctx, me, session: await open() };
+  const traffic = () =>
+    sessions.reduce(
+      (t, s) => ({ sent: t.sent + s.traffic.bytesSent, received: t.received + s.traffic.bytesReceived }),
+      { sent: 0, received: 0 },
+    );
+  const counted = { sent: 0, received: 0 };
+  const countBytes = (protocol: SyncProtocol, bytes: { sent: number; received: number }): void => {
+    deps.metrics.bytes.inc({ protocol, direction: 'sent' }, bytes.sent);
+    deps.metrics.bytes.inc({ protocol, direction: 'received' }, bytes.received);
+    counted.sent += bytes.sent;
+    counted.received += bytes.received;
+  };
   const protocols: SyncProtocol[] = [];
+  /** Runs one protocol of the session; its bytes are counted under its own label. */
+  const phase = async <T>(protocol: SyncProtocol, run: () => Promise<T>): Promise<T> => {
+    protocols.push(protocol);
+    const before = traffic();
+    try {
+      return await run();
+    } finally {
+      const after = traffic();
+      countBytes(protocol, { sent: after.sent - before.sent, received: after.received - before.received });
+    }
+  };
+  const s: SessionContext = { ctx, me, session: await open() };
   const started = process.hrtime.bigint();
   let outcome = 'ok';
   try {
@@ -109,36 +136,46 @@ async function syncWithPeer(
       entryCount: Number(remote.entryCount),
     };
     const remoteHeads = remote.heads.map((h) => Buffer.from(h));
+    // Joined with an invitation that carried no key: this (proven member) peer shares it first.
+    if (!(await deps.groups.currentKey(ctx.groupId))) {
+      s.keysAsked = true;
+      await fetchGroupKeys(deps, ctx, me, peer);
+      if (!(await deps.groups.currentKey(ctx.groupId))) {
+        throw new ContextError(ContextErrorCode.NoGroupKey, `${peer} shared no key of the group that opens for us`);
+      }
+    }
     const local = await localSide(deps, ctx.id);
-    const protocol = selectProtocol(
-      local,
-      remoteSide,
-      local.initialized ? await lackingHeads(deps, ctx.id, remoteHeads) : 0,
-    );
-    protocols.push(protocol);
+    const heads = local.initialized
+      ? await compareHeads(deps, ctx.id, local.heads, remoteHeads)
+      : { lacking: 0, peerBehind: false };
+    const protocol = selectProtocol(local, remoteSide, heads);
+    let more = false;
     if (protocol === SyncProtocol.None) {
+      protocols.push(protocol);
       // Both without live state: the context starts empty here too.
       if (!local.initialized && (await deps.stateSync.initializeEmpty(ctx.id))) await replayBuffer(deps, ctx);
+      if (heads.peerBehind) deps.logger.debug({ context: toBase58(ctx.id), peer }, 'Peer is behind: nothing to pull');
     } else {
       deps.metrics.divergences.inc({ protocol });
-      await runProtocol(deps, s, protocol, remoteHeads, remoteSide, open, protocols);
+      ({ more } = await runProtocol(deps, s, protocol, remoteHeads, remoteSide, open, phase));
     }
     await s.session.close();
-    return { outcome: SyncOutcome.Ok, protocols, peer };
+    return { outcome: SyncOutcome.Ok, protocols, peer, more };
   } catch (err) {
     outcome = failureReason(err);
     for (const session of sessions) session.abort();
     throw err;
   } finally {
     const main = protocols[0] ?? SyncProtocol.None;
-    for (const session of sessions) {
-      deps.metrics.bytes.inc({ protocol: main, direction: 'sent' }, session.traffic.bytesSent);
-      deps.metrics.bytes.inc({ protocol: main, direction: 'received' }, session.traffic.bytesReceived);
-    }
+    // The handshake and the close belong to the first protocol.
+    const total = traffic();
+    countBytes(main, { sent: total.sent - counted.sent, received: total.received - counted.received });
     deps.metrics.sessions.inc({ protocol: main, outcome });
     deps.metrics.sessionDuration.observe({ protocol: main }, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }
+
+type Phase = <T>(protocol: SyncProtocol, run: () => Promise<T>) => Promise<T>;
 
 async function runProtocol(
   deps: InitiatorDeps,
@@ -147,65 +184,75 @@ async function runProtocol(
   remoteHeads: Buffer[],
   remote: SyncSide,
   open: () => Promise<SyncSession>,
-  protocols: SyncProtocol[],
-): Promise<void> {
+  phase: Phase,
+): Promise<{ more: boolean }> {
   const context = toBase58(s.ctx.id);
   switch (protocol) {
     case SyncProtocol.Snapshot: {
-      await snapshotSync(deps, s, open);
-      await replayBuffer(deps, s.ctx);
+      await phase(SyncProtocol.Snapshot, async () => {
+        await snapshotSync(deps, s, open);
+        await replayBuffer(deps, s.ctx);
+      });
       // Replayed deltas may wait on parents the snapshot did not bring (concurrent branches).
       if ((await deps.states.missingParents(s.ctx.id)).length > 0) {
-        protocols.push(SyncProtocol.DeltaCatchup);
-        await deltaCatchup(deps, s, []);
+        const result = await phase(SyncProtocol.DeltaCatchup, () => deltaCatchup(deps, s, []));
+        return { more: result.outOfBudget };
       }
-      return;
+      return { more: false };
     }
     case SyncProtocol.DeltaCatchup: {
-      const result = await deltaCatchup(deps, s, remoteHeads);
+      const result = await phase(SyncProtocol.DeltaCatchup, () => deltaCatchup(deps, s, remoteHeads));
+      if (result.outOfBudget) {
+        deps.logger.info({ context, ...result }, 'Delta catch-up continues in another session');
+        return { more: true };
+      }
       const ours = await deps.states.context(s.ctx.id);
       const sameHeads =
         ours !== undefined &&
         ours.heads.length === remoteHeads.length &&
         ours.heads.every((h) => remoteHeads.some((r) => r.equals(h)));
-      // History did not bring us to the peer's state: finish with the tree (bidirectional).
-      if (result.stillMissing > 0 || (sameHeads && !ours.rootHash.equals(remote.rootHash))) {
+      // History cannot bring us to the peer's state (it lacks what we miss, or the same heads give
+      // another root): finish with the tree (bidirectional).
+      if (result.unavailable || (sameHeads && !ours.rootHash.equals(remote.rootHash))) {
         const next = treeProtocol(await localSide(deps, s.ctx.id), remote);
-        protocols.push(next);
         deps.logger.info(
           { context, stillMissing: result.stillMissing, next },
           'Delta catch-up incomplete: comparing trees',
         );
-        await treeSync(deps, s, next === SyncProtocol.LevelWise);
+        await phase(next, () => treeSync(deps, s, next === SyncProtocol.LevelWise));
       }
-      return;
+      return { more: false };
     }
     case SyncProtocol.HashComparison:
     case SyncProtocol.LevelWise: {
-      const result = await treeSync(deps, s, protocol === SyncProtocol.LevelWise);
+      const result = await phase(protocol, () => treeSync(deps, s, protocol === SyncProtocol.LevelWise));
       deps.logger.info({ context, peer: s.session.peer, protocol, ...result }, 'Tree comparison done');
-      return;
+      return { more: false };
     }
     case SyncProtocol.None:
-      return;
+      return { more: false };
   }
 }
 
-async function localSide(deps: InitiatorDeps, contextId: Buffer): Promise<SyncSide> {
+async function localSide(deps: InitiatorDeps, contextId: Buffer): Promise<SyncSide & { heads: Buffer[] }> {
   const ours = await deps.states.context(contextId);
   const initialized = ours?.initialized ?? false;
   return {
     initialized,
     rootHash: ours?.rootHash ?? Buffer.alloc(32),
     entryCount: initialized ? await deps.stateSync.entryCount(contextId) : 0,
+    heads: ours?.heads ?? [],
   };
 }
 
 /** Failure labels of the sync metrics, by error code. */
 const FAILURE_REASONS: Record<string, string> = {
   [ContextErrorCode.Timeout]: 'timeout',
+  [ContextErrorCode.Deadline]: 'deadline',
   [ContextErrorCode.BadAnswer]: 'bad_answer',
   [ContextErrorCode.PeerRefused]: 'peer_refused',
+  [ContextErrorCode.PeerNotMember]: 'peer_not_member',
+  [ContextErrorCode.NoGroupKey]: 'no_group_key',
   [StateSyncErrorCode.SnapshotRootMismatch]: 'root_mismatch',
   [StateSyncErrorCode.SnapshotOnInitialized]: 'snapshot_on_initialized',
 };
@@ -214,8 +261,13 @@ const FAILURE_REASONS: Record<string, string> = {
 export function failureReason(err: unknown): string {
   if (!isCodedError(err)) return 'error';
   if ((err.meta as { code?: string }).code === (SyncRefusal.NotMaterialized as string)) return 'not_materialized';
+  // Our own network service does not answer (restarting, or stopped): nobody's fault out there.
+  if (err.code === (BusErrorCode.CommandUnavailable as string)) return 'network_unavailable';
   return FAILURE_REASONS[err.code] ?? (err.code.startsWith('BUS_') ? 'stream_failed' : 'error');
 }
+
+/** Failure reasons that are no failure of the peer or of the protocol: no backoff, retried on the next tick. */
+export const BENIGN_FAILURES: ReadonlySet<string> = new Set(['not_materialized', 'network_unavailable']);
 
 /**
  * Subscribers of the context topic, members first (peers that proved membership to us recently),
@@ -260,7 +312,7 @@ async function probeForState(
     const batch = peers.slice(i, i + deps.limits.probeConcurrency);
     const answers = await Promise.all(
       batch.map((peer) =>
-        deps.sync.fetchDagHeads(peer, me, ctx.id).then(
+        deps.sync.fetchDagHeads(peer, me, { id: ctx.id, groupId: ctx.groupId }).then(
           (heads) => ({ peer, heads }),
           () => undefined,
         ),
@@ -274,10 +326,13 @@ async function probeForState(
 
 /**
  * Replays deltas buffered while the context had no state, oldest (HLC, id) first, through the same
- * checks as any fetched delta. Each batch is removed only after it was applied, so a crash
+ * checks as any fetched delta. Those the snapshot already covers (its boundary heads and their
+ * buffered ancestors) are dropped first: their effects are in the state. Each batch is removed only after it was applied, so a crash
  * mid-replay replays again (harmless: duplicates are recognised).
  */
 export async function replayBuffer(deps: InitiatorDeps, ctx: HostedContext): Promise<number> {
+  const covered = await deps.buffers.discardCovered(ctx.id);
+  if (covered > 0) deps.metrics.deltasFetched.inc({ outcome: 'covered', via: 'buffer' }, covered);
   let replayed = 0;
   for (;;) {
     const batch = await deps.buffers.peek(ctx.id, BUFFER_REPLAY_BATCH);
@@ -299,6 +354,8 @@ export async function replayBuffer(deps: InitiatorDeps, ctx: HostedContext): Pro
     );
     replayed += batch.length;
   }
-  if (replayed > 0) deps.logger.info({ context: toBase58(ctx.id), replayed }, 'Replayed buffered deltas');
+  if (replayed + covered > 0) {
+    deps.logger.info({ context: toBase58(ctx.id), replayed, covered }, 'Replayed buffered deltas');
+  }
   return replayed;
 }

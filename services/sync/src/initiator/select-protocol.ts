@@ -12,6 +12,14 @@ export enum SyncProtocol {
   Snapshot = 'snapshot',
 }
 
+/** How the two DAGs relate, from the peer's heads. */
+export interface HeadsComparison {
+  /** The peer's heads this node lacks (never seen, or still waiting for parents). */
+  lacking: number;
+  /** Every head of the peer is applied here and ours differ: the peer is behind us, not apart. */
+  peerBehind: boolean;
+}
+
 /** What one side knows of a context (ours from the store, the peer's from its DagHeadsResponse). */
 export interface SyncSide {
   initialized: boolean;
@@ -29,15 +37,19 @@ export const LEVEL_WISE_DIVERGENCE = 0.1;
  * 3. we have no state → snapshot (never for an initialized node: invariant I5);
  * 4. the peer has DAG heads we lack → delta catch-up first (the caller compares roots afterwards and
  *    continues with a tree protocol when they still differ: concurrent writes, lost history);
- * 5. estimated divergence |ours − theirs| / theirs above LEVEL_WISE_DIVERGENCE → level-wise, whose
+ * 5. the peer is behind (we hold all its history and more) → nothing to pull: it catches up from us
+ *    by its own sync (it sees heads it lacks in our heartbeats), so a tree walk would only repeat
+ *    that work entry by entry;
+ * 6. estimated divergence |ours − theirs| / theirs above LEVEL_WISE_DIVERGENCE → level-wise, whose
  *    round trips do not grow with the number of differences;
- * 6. otherwise → hash comparison.
+ * 7. otherwise (same heads, different roots: state lost or damaged without history) → hash comparison.
  */
-export function selectProtocol(local: SyncSide, remote: SyncSide, lackingHeads: number): SyncProtocol {
+export function selectProtocol(local: SyncSide, remote: SyncSide, heads: HeadsComparison): SyncProtocol {
   if (!remote.initialized) return SyncProtocol.None;
   if (local.rootHash.equals(remote.rootHash) && local.initialized) return SyncProtocol.None;
   if (!local.initialized) return SyncProtocol.Snapshot;
-  if (lackingHeads > 0) return SyncProtocol.DeltaCatchup;
+  if (heads.lacking > 0) return SyncProtocol.DeltaCatchup;
+  if (heads.peerBehind) return SyncProtocol.None;
   return treeProtocol(local, remote);
 }
 

@@ -1,8 +1,14 @@
 import { ContextError, ContextErrorCode, entryFromWire, entryToWire } from '@cnode/context-core';
-import { bucketHash, innerNodeHash, keyHashOf, TREE_DEPTH, TREE_FANOUT } from '@cnode/primitives';
+import { randomBytes } from 'node:crypto';
+import { bucketHash, childDigest, keyHashOf, TREE_DEPTH, TREE_FANOUT } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
 import { compareEntries, entryValueHash, type SyncEntry } from '@cnode/store';
-import { MAX_PUSHED_ENTRIES, MAX_TREE_PATHS_PER_REQUEST } from '../constants.js';
+import {
+  MAX_PUSHED_ENTRIES,
+  MAX_TREE_PATHS_PER_REQUEST,
+  TREE_DIGEST_BYTES,
+  TREE_DIGEST_SALT_MIN_BYTES,
+} from '../constants.js';
 import type { InitiatorDeps, SessionContext } from './deps.js';
 
 /** Depth-first: paths asked per round trip (the differing children of one node at a time). */
@@ -19,37 +25,37 @@ export interface TreeSyncResult {
   pushed: number;
 }
 
-const HASH_BYTES = 32;
-
-/** Unpacks a node's children (bitmap + concatenated hashes); throws on an inconsistent packing. */
-export function unpackChildren(node: wire.TreeNodeData): Map<number, Buffer> {
+/** Unpacks a node's children (bitmap + concatenated digests); throws on an inconsistent packing. */
+export function unpackChildren(node: wire.TreeNodeData, digestBytes: number): Map<number, Buffer> {
   const children = new Map<number, Buffer>();
   let offset = 0;
   for (let nibble = 0; nibble < TREE_FANOUT; nibble++) {
     if ((node.childMask & (1 << nibble)) === 0) continue;
-    const hash = node.childHashes.subarray(offset, offset + HASH_BYTES);
-    if (hash.length !== HASH_BYTES) break;
-    children.set(nibble, Buffer.from(hash));
-    offset += HASH_BYTES;
+    const digest = node.childDigests.subarray(offset, offset + digestBytes);
+    if (digest.length !== digestBytes) break;
+    children.set(nibble, Buffer.from(digest));
+    offset += digestBytes;
   }
-  if (offset !== node.childHashes.length || node.childMask >>> TREE_FANOUT !== 0) {
+  if (offset !== node.childDigests.length || node.childMask >>> TREE_FANOUT !== 0) {
     throw new ContextError(ContextErrorCode.BadAnswer, `tree node '${node.path}' packs its children inconsistently`);
   }
   return children;
 }
 
 /**
- * Checks that a node the peer sent is consistent with itself: an inner node's hash is the hash of
- * its children, a bucket's hash the hash of its live entries. A peer that lies about hashes is caught
- * here, before anything it sent is merged.
+ * Checks that a node the peer sent is consistent with itself: an inner node has children exactly
+ * when it exists and no entries, a bucket's entries belong to it and its live ones hash to the
+ * bucket's hash. A peer that lies about a bucket's hash is caught here, before anything it sent is
+ * merged. (Inner nodes come as digests of their children: nothing in them to check against.)
  */
-export function verifyNode(node: wire.TreeNodeData, entries: SyncEntry[]): Map<number, Buffer> {
+export function verifyNode(node: wire.TreeNodeData, entries: SyncEntry[], digestBytes: number): Map<number, Buffer> {
   const bad = (why: string): never => {
     throw new ContextError(ContextErrorCode.BadAnswer, `tree node '${node.path}' ${why}`);
   };
-  const children = unpackChildren(node);
+  const children = unpackChildren(node, digestBytes);
   if (node.path.length === TREE_DEPTH) {
     if (children.size > 0) bad('is a bucket with children');
+    for (const e of entries) if (!keyHashOf(e.key).toString('hex').startsWith(node.path)) bad('holds a foreign key');
     const live = entries.filter((e) => !e.deleted);
     if (!node.found) {
       if (live.length > 0) bad('is absent but has live entries');
@@ -57,28 +63,26 @@ export function verifyNode(node: wire.TreeNodeData, entries: SyncEntry[]): Map<n
     }
     const hash = bucketHash(live.map((e) => ({ keyHash: keyHashOf(e.key), valueHash: entryValueHash(e), hlc: e.hlc })));
     if (!hash.equals(node.hash)) bad('does not hash to its entries');
-    for (const e of entries) if (!keyHashOf(e.key).toString('hex').startsWith(node.path)) bad('holds a foreign key');
     return children;
   }
   if (entries.length > 0) bad('is an inner node with entries');
-  if (!node.found) {
-    if (children.size > 0) bad('is absent but has children');
-    return children;
-  }
-  if (children.size === 0) bad('is an inner node without children');
-  if (!innerNodeHash([...children]).equals(node.hash)) bad('does not hash to its children');
+  if (node.found !== children.size > 0)
+    bad(node.found ? 'is an inner node without children' : 'is absent but has children');
   return children;
 }
 
 /**
  * Merkle comparison with a peer, bidirectional (reference §4.7, §4.8): walks the tree from the
- * root, descending only where hashes differ; at the buckets, entries (tombstones included) are
- * compared one by one, last writer wins: the peer's winners are merged here, ours are pushed to the
- * peer. `breadthFirst` asks for every differing node of a level in one request (level-wise);
- * otherwise one node's differing children at a time (depth first, hash comparison).
+ * root, descending only where children differ (compared by salted digests, see TreeNodeRequest); at
+ * the buckets, entries (tombstones included) are compared one by one, last writer wins: the peer's
+ * winners are merged here, ours are pushed to the peer. `breadthFirst` asks for every differing
+ * node of a level in one request (level-wise); otherwise one node's differing children at a time
+ * (depth first, hash comparison).
  */
 export async function treeSync(deps: InitiatorDeps, s: SessionContext, breadthFirst: boolean): Promise<TreeSyncResult> {
   const result: TreeSyncResult = { nodesCompared: 0, bucketsMerged: 0, pulled: 0, pushed: 0 };
+  const salt = randomBytes(TREE_DIGEST_SALT_MIN_BYTES * 2);
+  const digest = (hash: Buffer): Buffer => childDigest(salt, hash, TREE_DIGEST_BYTES);
   const outgoing: SyncEntry[] = [];
   const flush = async (all: boolean): Promise<void> => {
     while (outgoing.length >= MAX_PUSHED_ENTRIES || (all && outgoing.length > 0)) {
@@ -103,7 +107,10 @@ export async function treeSync(deps: InitiatorDeps, s: SessionContext, breadthFi
       : Math.min(pending.length, DFS_BATCH);
     const paths = breadthFirst ? pending.splice(0, take) : pending.splice(pending.length - take, take);
     const { treeNodeResponse } = await s.session.request(
-      { $case: 'treeNodeRequest', treeNodeRequest: { contextId: s.ctx.id, paths } },
+      {
+        $case: 'treeNodeRequest',
+        treeNodeRequest: { contextId: s.ctx.id, paths, digestSalt: salt, digestBytes: TREE_DIGEST_BYTES },
+      },
       'treeNodeResponse',
     );
     const asked = new Set(paths);
@@ -118,14 +125,12 @@ export async function treeSync(deps: InitiatorDeps, s: SessionContext, breadthFi
       answered.add(node.path);
       result.nodesCompared++;
       const entries = node.entries.map((e) => entryFromWire(e));
-      const remoteChildren = verifyNode(node, entries);
+      const remoteChildren = verifyNode(node, entries, TREE_DIGEST_BYTES);
       if (node.path.length === TREE_DEPTH) {
         buckets.push({ path: node.path, remote: entries });
         continue;
       }
-      const mine = local.get(node.path);
-      if (mine?.found && node.found && mine.hash.equals(node.hash)) continue;
-      const localChildren = new Map((mine?.children ?? []).map((c) => [c.nibble, c.hash]));
+      const localChildren = new Map((local.get(node.path)?.children ?? []).map((c) => [c.nibble, digest(c.hash)]));
       for (let nibble = 0; nibble < TREE_FANOUT; nibble++) {
         const theirs = remoteChildren.get(nibble);
         const ours = localChildren.get(nibble);

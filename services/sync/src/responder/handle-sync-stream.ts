@@ -1,9 +1,9 @@
 import { RelayedStream } from '@cnode/bus';
 import { SyncRefusal, decodeSyncMessage, encodeSyncMessage, syncError } from '@cnode/context-core';
-import { ID_BYTES, toBase58, verifyMemberAuth } from '@cnode/primitives';
+import { ID_BYTES, MemberAuthRole, signMemberAuth, toBase58, verifyMemberAuth } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
 import { errorMessage, isCodedError } from '@cnode/runtime';
-import { MAX_REQUESTS_PER_SESSION, MEMBER_PEERS_KEPT, REQUEST_READ_TIMEOUT_MS } from '../constants.js';
+import { MEMBER_PEERS_KEPT, REQUEST_READ_TIMEOUT_MS } from '../constants.js';
 import type { AnswerWriter, ResponderDeps, SessionScope } from './deps.js';
 import { serveDagHeads } from './serve-dag-heads.js';
 import { serveDeltaRequest } from './serve-delta-request.js';
@@ -25,23 +25,37 @@ type Payload = NonNullable<wire.SyncStreamMessage['payload']>;
  * until the initiator closes its side. The first request must prove a member identity of the group
  * concerned (`peerIsGroupMember`); it binds the session to that context or group, and membership is
  * checked again on every request. A refusal ends the session; every request is counted by kind and
- * outcome. A stream is never retried (the initiator retries on its side).
+ * outcome. Our first answer other than a refusal carries our own member proof (initiators use
+ * nothing a non-member says). A stream is never retried (the initiator retries on its side).
  */
 export async function handleSyncStream(deps: ResponderDeps, opened: bus.StreamOpened): Promise<void> {
   const stream = RelayedStream.accept(
     { nc: deps.nc(), catalog: deps.catalog, idleTimeoutMs: deps.idleTimeoutMs },
     opened,
   );
+  let proven = false;
   const write: AnswerWriter = async (message) => {
+    // The first answer that is not a refusal proves who we are.
+    if (!proven && scope && message.payload?.$case !== 'error') {
+      message = { ...message, auth: scope.proof };
+      proven = true;
+    }
     const frame = encodeSyncMessage(message);
     deps.metrics.responderBytes.inc(frame.length);
     await stream.writeFrame(frame);
   };
   let scope: SessionScope | undefined;
   let kind = 'unknown';
+  // An initiator may think between requests (it applies what it got), but a session never outlives
+  // its deadline: a peer cannot hold our permit by trickling requests.
+  let expired = false;
+  const deadline = setTimeout(() => {
+    expired = true;
+    stream.reset('deadline');
+  }, deps.sessionDeadlineMs);
   try {
     for (let served = 0; ; served++) {
-      const frame = await readRequest(stream);
+      const frame = await readRequest(stream, served === 0);
       if (!frame) break;
       kind = 'unknown';
       let request: wire.SyncStreamMessage | undefined;
@@ -52,11 +66,11 @@ export async function handleSyncStream(deps: ResponderDeps, opened: bus.StreamOp
       }
       kind = request?.payload?.$case ?? kind;
       let outcome: string;
-      if (served >= MAX_REQUESTS_PER_SESSION) {
+      if (served >= deps.maxRequestsPerSession) {
         outcome = await refuse(
           write,
           SyncRefusal.TooManyRequests,
-          `at most ${MAX_REQUESTS_PER_SESSION} requests per session`,
+          `at most ${deps.maxRequestsPerSession} requests per session`,
         );
       } else if (!request?.payload) {
         outcome = await refuse(write, SyncRefusal.Malformed, 'request does not decode');
@@ -77,14 +91,26 @@ export async function handleSyncStream(deps: ResponderDeps, opened: bus.StreamOp
     await stream.readFrame().catch(() => undefined);
   } catch (err) {
     stream.reset();
-    const outcome = isCodedError(err) && err.code.startsWith('BUS_') ? 'stream_failed' : SyncRefusal.Internal;
+    const outcome = expired
+      ? 'deadline'
+      : isCodedError(err) && err.code.startsWith('BUS_')
+        ? 'stream_failed'
+        : SyncRefusal.Internal;
     deps.metrics.responderRequests.inc({ kind, outcome });
-    deps.logger.warn({ peer: opened.peer, kind, err: errorMessage(err) }, 'Sync session ended by a failure');
+    // A peer that hangs up or overstays is routine (counted); only our own failures are worth a warning.
+    const level = outcome === SyncRefusal.Internal ? 'warn' : 'debug';
+    deps.logger[level]({ peer: opened.peer, kind, outcome, err: errorMessage(err) }, 'Sync session ended by a failure');
+  } finally {
+    clearTimeout(deadline);
   }
 }
 
-/** The next request, or undefined when the initiator closed; a silent initiator resets the stream. */
-async function readRequest(stream: RelayedStream): Promise<Uint8Array | undefined> {
+/**
+ * The next request, or undefined when the initiator closed. The first must come promptly; later
+ * ones within the stream's idle timeout (the relay resets a silent stream).
+ */
+async function readRequest(stream: RelayedStream, first: boolean): Promise<Uint8Array | undefined> {
+  if (!first) return stream.readFrame();
   const timer = setTimeout(() => stream.reset('request_timeout'), REQUEST_READ_TIMEOUT_MS);
   try {
     return await stream.readFrame();
@@ -156,13 +182,17 @@ async function admit(
   }
   const member = await peerIsGroupMember(deps, request.auth, scopeId, groupId, peer);
   if (!member) return { refusal: SyncRefusal.NotMember, message: 'the requester does not prove a member identity' };
-  return { scope: { scopeId, groupId, member, contextId } };
+  const [ours] = contextId ? await deps.identities.owned(contextId) : [await deps.identities.ownedInGroup(groupId)];
+  if (!ours) return { refusal: SyncRefusal.Internal, message: 'this node holds no member identity here' };
+  const proof = signMemberAuth(ours, scopeId, await deps.sync.peerId(), { role: MemberAuthRole.Responder });
+  return { scope: { scopeId, groupId, member, contextId, proof } };
 }
 
 /**
  * Inbound sync authorisation, the one check every responder path goes through: the requester's
- * proof verifies for its transport peer id and names a current member of the group. Returns the
- * member identity, and remembers the peer as a member peer of the group (peer selection prefers them).
+ * proof verifies for its transport peer id and names a current member of the group (after catching
+ * up the group's ops from the requester when we do not know it as one). Returns the member
+ * identity, and remembers the peer as a member peer of the group (peer selection prefers them).
  */
 export async function peerIsGroupMember(
   deps: ResponderDeps,
@@ -177,7 +207,11 @@ export async function peerIsGroupMember(
   } catch {
     return undefined;
   }
-  if (!(await deps.groups.isMember(groupId, member))) return undefined;
+  if (!(await deps.groups.isMember(groupId, member))) {
+    // Perhaps we are behind on governance: the requester's group ops may name it a member.
+    const me = await deps.identities.ownedInGroup(groupId);
+    if (!me || !(await deps.sync.isMemberCatchingUp(groupId, member, peer, me))) return undefined;
+  }
   const key = deps.catalog.redis.memberPeers(groupId.toString('hex'));
   await deps
     .redis()

@@ -14,8 +14,9 @@ export function dialableAddrs(listenAddrs: readonly string[], peerId: string): s
 
 /**
  * ContextService.InviteMember: an AddMember op for the invitee, signed by one of our admin
- * identities, with the group key sealed to the invitee; published on the group topic so members
- * learn of it, and returned inside an invitation with the group's ops and our addresses.
+ * identities, with the group key sealed to the invitee (unless `key_from_peers`: the joiner then
+ * gets it by key share at its first sync); published on the group topic so members learn of it,
+ * and returned inside an invitation with the group's ops and our addresses.
  */
 export async function inviteMember(
   deps: ContextDeps,
@@ -37,7 +38,7 @@ export async function inviteMember(
         addMember: {
           member: invitee,
           role: wire.GroupRole.GROUP_ROLE_MEMBER,
-          keyEnvelope: sealKeyEnvelope(groupKey, invitee),
+          keyEnvelope: req.keyFromPeers ? undefined : sealKeyEnvelope(groupKey, invitee),
         },
       },
     },

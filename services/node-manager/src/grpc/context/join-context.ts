@@ -34,7 +34,7 @@ function decodeInvitation(req: admin.JoinContextRequest): wire.Invitation {
 async function invitedIdentity(deps: ContextDeps, invitation: wire.Invitation): Promise<Identity> {
   for (const op of invitation.groupOps) {
     const kind = op.op?.kind;
-    if (kind?.$case !== 'addMember' || !kind.addMember.keyEnvelope) continue;
+    if (kind?.$case !== 'addMember') continue;
     const me = await deps.identities.find(Buffer.from(kind.addMember.member));
     if (me) return me;
   }
@@ -47,8 +47,9 @@ async function invitedIdentity(deps: ContextDeps, invitation: wire.Invitation): 
 
 /**
  * ContextService.JoinContext: verifies and applies the invitation's governance ops (which must make
- * our identity a member and hand us the group key), creates the context, subscribes, and dials the
- * inviter so gossip and history flow.
+ * our identity a member, and may hand us the group key), creates the context, subscribes, and dials
+ * the inviter so gossip and history flow. Without a key in the invitation, the first sync obtains it
+ * from a member peer (key share) before anything that needs it.
  */
 export async function joinContext(
   deps: ContextDeps,
@@ -69,7 +70,7 @@ export async function joinContext(
   if (!(await deps.groups.isMember(groupId, me.publicKey))) {
     throw badInvitation(`the invitation's group ops do not make us a member (${JSON.stringify(ingest.outcomes)})`);
   }
-  if (!(await deps.groups.currentKey(groupId))) throw badInvitation('the invitation carries no group key for us');
+  const withKey = Boolean(await deps.groups.currentKey(groupId));
 
   // No state yet: deltas are buffered until the first sync brings a snapshot (or finds the context empty).
   await deps.states.createContext(contextId, {
@@ -88,6 +89,9 @@ export async function joinContext(
     deps.network.dial(addr).catch((err: unknown) => deps.logger.debug({ addr, err: errorMessage(err) }, 'Dial failed'));
   }
   await queueSync(deps, { contextId, reason: bus.SyncReason.SYNC_REASON_JOIN, forced: true }, toBase58(me.publicKey));
-  deps.logger.info({ context: toBase58(contextId), member: toBase58(me.publicKey) }, 'Joined context');
+  deps.logger.info(
+    { context: toBase58(contextId), member: toBase58(me.publicKey), groupKey: withKey ? 'invitation' : 'from_peers' },
+    'Joined context',
+  );
   return { contextId: toBase58(contextId), member: toBase58(me.publicKey) };
 }

@@ -89,6 +89,12 @@ export interface InviteMemberRequest {
   contextId: string;
   /** Base58 public key of the invitee (from its CreateIdentity). */
   invitee: string;
+  /**
+   * Leave the group key out of the invitation: the joiner obtains it from a member peer over a sync
+   * stream (key share), sealed to its identity, once it proves its membership. The invitation then
+   * carries no key material at all, and a member removed before it joins never gets the key.
+   */
+  keyFromPeers: boolean;
 }
 
 export interface InviteMemberResponse {
@@ -1087,7 +1093,7 @@ export const CreateIdentityResponse: MessageFns<CreateIdentityResponse> = {
 };
 
 function createBaseInviteMemberRequest(): InviteMemberRequest {
-  return { contextId: "", invitee: "" };
+  return { contextId: "", invitee: "", keyFromPeers: false };
 }
 
 export const InviteMemberRequest: MessageFns<InviteMemberRequest> = {
@@ -1097,6 +1103,9 @@ export const InviteMemberRequest: MessageFns<InviteMemberRequest> = {
     }
     if (message.invitee !== "") {
       writer.uint32(18).string(message.invitee);
+    }
+    if (message.keyFromPeers !== false) {
+      writer.uint32(24).bool(message.keyFromPeers);
     }
     return writer;
   },
@@ -1130,6 +1139,14 @@ export const InviteMemberRequest: MessageFns<InviteMemberRequest> = {
             message.invitee = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.keyFromPeers = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1150,6 +1167,11 @@ export const InviteMemberRequest: MessageFns<InviteMemberRequest> = {
         ? globalThis.String(object.context_id)
         : "",
       invitee: isSet(object.invitee) ? globalThis.String(object.invitee) : "",
+      keyFromPeers: isSet(object.keyFromPeers)
+        ? globalThis.Boolean(object.keyFromPeers)
+        : isSet(object.key_from_peers)
+        ? globalThis.Boolean(object.key_from_peers)
+        : false,
     };
   },
 
@@ -1161,6 +1183,9 @@ export const InviteMemberRequest: MessageFns<InviteMemberRequest> = {
     if (message.invitee !== "") {
       obj.invitee = message.invitee;
     }
+    if (message.keyFromPeers !== false) {
+      obj.keyFromPeers = message.keyFromPeers;
+    }
     return obj;
   },
 
@@ -1171,6 +1196,7 @@ export const InviteMemberRequest: MessageFns<InviteMemberRequest> = {
     const message = createBaseInviteMemberRequest();
     message.contextId = object.contextId ?? "";
     message.invitee = object.invitee ?? "";
+    message.keyFromPeers = object.keyFromPeers ?? false;
     return message;
   },
 };

@@ -25,6 +25,8 @@ export enum SyncReason {
   SYNC_REASON_PEER_SUBSCRIBED = 4,
   /** SYNC_REASON_ADMIN - An operator asked (admin TriggerSync, `cnode context sync`). */
   SYNC_REASON_ADMIN = 5,
+  /** SYNC_REASON_CONTINUE - The previous session stopped at its deadline or delta budget with work left. */
+  SYNC_REASON_CONTINUE = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -48,6 +50,9 @@ export function syncReasonFromJSON(object: any): SyncReason {
     case 5:
     case "SYNC_REASON_ADMIN":
       return SyncReason.SYNC_REASON_ADMIN;
+    case 6:
+    case "SYNC_REASON_CONTINUE":
+      return SyncReason.SYNC_REASON_CONTINUE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -69,6 +74,8 @@ export function syncReasonToJSON(object: SyncReason): string {
       return "SYNC_REASON_PEER_SUBSCRIBED";
     case SyncReason.SYNC_REASON_ADMIN:
       return "SYNC_REASON_ADMIN";
+    case SyncReason.SYNC_REASON_CONTINUE:
+      return "SYNC_REASON_CONTINUE";
     case SyncReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -84,24 +84,34 @@ export interface StateEntry {
 /**
  * Asks for nodes of the state tree by path: '' is the root, a path of TREE_DEPTH hex nibbles is a
  * leaf bucket. Hash comparison asks for one subtree at a time (depth first), level-wise for every
- * differing node of a level at once.
+ * differing node of a level at once. Children are described by digests, not hashes: SHA-256(salt ‖
+ * child hash) truncated to `digest_bytes` (4..32). The initiator picks a fresh salt per session, so
+ * a digest shared by two different hashes delays a repair by one session, never forever; a walk
+ * then moves a few bytes per differing child instead of 32.
  */
 export interface TreeNodeRequest {
   contextId: Buffer;
   paths: string[];
+  /** 8..32 bytes. */
+  digestSalt: Buffer;
+  digestBytes: number;
 }
 
 export interface TreeNodeData {
   path: string;
-  /** False when the responder has no such node (an empty subtree). */
+  /** False when the responder has no such node (an empty subtree, or a bucket of tombstones only). */
   found: boolean;
+  /**
+   * A bucket's hash over its live entries (the initiator checks the entries against it); empty for
+   * inner nodes.
+   */
   hash: Buffer;
   /**
-   * Inner node: bit n set when child nibble n exists; `child_hashes` holds their 32-byte hashes
-   * concatenated in nibble order (packed: a response is mostly hashes).
+   * Inner node: bit n set when child nibble n exists; `child_digests` holds their digests
+   * concatenated in nibble order.
    */
   childMask: number;
-  childHashes: Buffer;
+  childDigests: Buffer;
   /** Leaf bucket: its entries, tombstones included, in key-hash order. */
   entries: StateEntry[];
 }
@@ -1029,7 +1039,7 @@ export const StateEntry: MessageFns<StateEntry> = {
 };
 
 function createBaseTreeNodeRequest(): TreeNodeRequest {
-  return { contextId: Buffer.alloc(0), paths: [] };
+  return { contextId: Buffer.alloc(0), paths: [], digestSalt: Buffer.alloc(0), digestBytes: 0 };
 }
 
 export const TreeNodeRequest: MessageFns<TreeNodeRequest> = {
@@ -1039,6 +1049,12 @@ export const TreeNodeRequest: MessageFns<TreeNodeRequest> = {
     }
     for (const v of message.paths) {
       writer.uint32(18).string(v!);
+    }
+    if (message.digestSalt.length !== 0) {
+      writer.uint32(26).bytes(message.digestSalt);
+    }
+    if (message.digestBytes !== 0) {
+      writer.uint32(32).uint32(message.digestBytes);
     }
     return writer;
   },
@@ -1072,6 +1088,22 @@ export const TreeNodeRequest: MessageFns<TreeNodeRequest> = {
             message.paths.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.digestSalt = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.digestBytes = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1092,6 +1124,16 @@ export const TreeNodeRequest: MessageFns<TreeNodeRequest> = {
         ? Buffer.from(bytesFromBase64(object.context_id))
         : Buffer.alloc(0),
       paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => globalThis.String(e)) : [],
+      digestSalt: isSet(object.digestSalt)
+        ? Buffer.from(bytesFromBase64(object.digestSalt))
+        : isSet(object.digest_salt)
+        ? Buffer.from(bytesFromBase64(object.digest_salt))
+        : Buffer.alloc(0),
+      digestBytes: isSet(object.digestBytes)
+        ? globalThis.Number(object.digestBytes)
+        : isSet(object.digest_bytes)
+        ? globalThis.Number(object.digest_bytes)
+        : 0,
     };
   },
 
@@ -1103,6 +1145,12 @@ export const TreeNodeRequest: MessageFns<TreeNodeRequest> = {
     if (message.paths?.length) {
       obj.paths = message.paths;
     }
+    if (message.digestSalt.length !== 0) {
+      obj.digestSalt = base64FromBytes(message.digestSalt);
+    }
+    if (message.digestBytes !== 0) {
+      obj.digestBytes = Math.round(message.digestBytes);
+    }
     return obj;
   },
 
@@ -1113,12 +1161,14 @@ export const TreeNodeRequest: MessageFns<TreeNodeRequest> = {
     const message = createBaseTreeNodeRequest();
     message.contextId = object.contextId ?? Buffer.alloc(0);
     message.paths = object.paths?.map((e) => e) || [];
+    message.digestSalt = object.digestSalt ?? Buffer.alloc(0);
+    message.digestBytes = object.digestBytes ?? 0;
     return message;
   },
 };
 
 function createBaseTreeNodeData(): TreeNodeData {
-  return { path: "", found: false, hash: Buffer.alloc(0), childMask: 0, childHashes: Buffer.alloc(0), entries: [] };
+  return { path: "", found: false, hash: Buffer.alloc(0), childMask: 0, childDigests: Buffer.alloc(0), entries: [] };
 }
 
 export const TreeNodeData: MessageFns<TreeNodeData> = {
@@ -1135,8 +1185,8 @@ export const TreeNodeData: MessageFns<TreeNodeData> = {
     if (message.childMask !== 0) {
       writer.uint32(32).uint32(message.childMask);
     }
-    if (message.childHashes.length !== 0) {
-      writer.uint32(42).bytes(message.childHashes);
+    if (message.childDigests.length !== 0) {
+      writer.uint32(42).bytes(message.childDigests);
     }
     for (const v of message.entries) {
       StateEntry.encode(v!, writer.uint32(50).fork()).join();
@@ -1194,7 +1244,7 @@ export const TreeNodeData: MessageFns<TreeNodeData> = {
               break;
             }
 
-            message.childHashes = Buffer.from(reader.bytes());
+            message.childDigests = Buffer.from(reader.bytes());
             continue;
           }
           case 6: {
@@ -1227,10 +1277,10 @@ export const TreeNodeData: MessageFns<TreeNodeData> = {
         : isSet(object.child_mask)
         ? globalThis.Number(object.child_mask)
         : 0,
-      childHashes: isSet(object.childHashes)
-        ? Buffer.from(bytesFromBase64(object.childHashes))
-        : isSet(object.child_hashes)
-        ? Buffer.from(bytesFromBase64(object.child_hashes))
+      childDigests: isSet(object.childDigests)
+        ? Buffer.from(bytesFromBase64(object.childDigests))
+        : isSet(object.child_digests)
+        ? Buffer.from(bytesFromBase64(object.child_digests))
         : Buffer.alloc(0),
       entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => StateEntry.fromJSON(e)) : [],
     };
@@ -1250,8 +1300,8 @@ export const TreeNodeData: MessageFns<TreeNodeData> = {
     if (message.childMask !== 0) {
       obj.childMask = Math.round(message.childMask);
     }
-    if (message.childHashes.length !== 0) {
-      obj.childHashes = base64FromBytes(message.childHashes);
+    if (message.childDigests.length !== 0) {
+      obj.childDigests = base64FromBytes(message.childDigests);
     }
     if (message.entries?.length) {
       obj.entries = message.entries.map((e) => StateEntry.toJSON(e));
@@ -1268,7 +1318,7 @@ export const TreeNodeData: MessageFns<TreeNodeData> = {
     message.found = object.found ?? false;
     message.hash = object.hash ?? Buffer.alloc(0);
     message.childMask = object.childMask ?? 0;
-    message.childHashes = object.childHashes ?? Buffer.alloc(0);
+    message.childDigests = object.childDigests ?? Buffer.alloc(0);
     message.entries = object.entries?.map((e) => StateEntry.fromPartial(e)) || [];
     return message;
   },
