@@ -185,6 +185,21 @@ function everythingDiffers(path: string, req: wire.TreeNodeRequest): wire.TreeNo
   };
 }
 
+/** A responder claiming A's history with another state, answering tree requests with `nodes`. */
+async function treeLiar(nodes: (req: wire.TreeNodeRequest) => Promise<wire.TreeNodeData[]>): Promise<Behaviour> {
+  const heads = await divergentHeads();
+  return async (req, reply) => {
+    const p = req.payload;
+    if (p?.$case === 'dagHeadsRequest') {
+      await reply({ payload: { $case: 'dagHeadsResponse', dagHeadsResponse: heads } });
+    } else if (p?.$case === 'treeNodeRequest') {
+      await reply({
+        payload: { $case: 'treeNodeResponse', treeNodeResponse: { nodes: await nodes(p.treeNodeRequest) } },
+      });
+    }
+  };
+}
+
 describe('a lying responder', () => {
   it('that proves no membership is not listened to', async () => {
     const stranger = generateIdentity();
@@ -199,43 +214,27 @@ describe('a lying responder', () => {
   });
 
   it('that lies about hashes is caught at the bucket, before anything it sent is merged', async () => {
-    const heads = await divergentHeads();
-    behaviour = async (req, reply) => {
-      const p = req.payload;
-      if (p?.$case === 'dagHeadsRequest') {
-        await reply({ payload: { $case: 'dagHeadsResponse', dagHeadsResponse: heads } });
-      } else if (p?.$case === 'treeNodeRequest') {
-        const nodes = p.treeNodeRequest.paths.map((path, i): wire.TreeNodeData => {
-          if (path.length < TREE_DEPTH) return everythingDiffers(path, p.treeNodeRequest);
-          // Buckets with a hash that is not their entries' (the first with an entry of the liar's making).
-          return {
-            path,
-            found: true,
-            hash: randomBytes(32),
-            childMask: 0,
-            childDigests: Buffer.alloc(0),
-            entries: i === 0 ? [evilEntryIn(path)] : [],
-          };
-        });
-        await reply({ payload: { $case: 'treeNodeResponse', treeNodeResponse: { nodes } } });
-      }
-    };
+    behaviour = await treeLiar(async (req) =>
+      req.paths.map((path, i): wire.TreeNodeData => {
+        if (path.length < TREE_DEPTH) return everythingDiffers(path, req);
+        // Buckets with a hash that is not their entries' (the first with an entry of the liar's making).
+        return {
+          path,
+          found: true,
+          hash: randomBytes(32),
+          childMask: 0,
+          childDigests: Buffer.alloc(0),
+          entries: i === 0 ? [evilEntryIn(path)] : [],
+        };
+      }),
+    );
     await syncFailsWith('bad_answer', /does not hash to its entries/);
   });
 
   it('that answers nodes nobody asked for is refused', async () => {
-    const heads = await divergentHeads();
-    behaviour = async (req, reply) => {
-      const p = req.payload;
-      if (p?.$case === 'dagHeadsRequest') {
-        await reply({ payload: { $case: 'dagHeadsResponse', dagHeadsResponse: heads } });
-      } else if (p?.$case === 'treeNodeRequest') {
-        const nodes = Array.from({ length: 1000 }, (_, i) =>
-          everythingDiffers(i.toString(16).padStart(3, '0'), p.treeNodeRequest),
-        );
-        await reply({ payload: { $case: 'treeNodeResponse', treeNodeResponse: { nodes } } });
-      }
-    };
+    behaviour = await treeLiar(async (req) =>
+      Array.from({ length: 1000 }, (_, i) => everythingDiffers(i.toString(16).padStart(3, '0'), req)),
+    );
     await syncFailsWith('bad_answer', /was not asked for/);
   });
 
@@ -254,22 +253,16 @@ describe('a lying responder', () => {
   });
 
   it('that drips endless differences, each just in time, is cut off at the session deadline', async () => {
-    const heads = await divergentHeads();
-    behaviour = async (req, reply) => {
-      const p = req.payload;
-      if (p?.$case === 'dagHeadsRequest') {
-        await reply({ payload: { $case: 'dagHeadsResponse', dagHeadsResponse: heads } });
-      } else if (p?.$case === 'treeNodeRequest') {
-        // One of the asked nodes per answer, just inside the 2 s request timeout: the walk never ends.
-        await new Promise((resolve) => setTimeout(resolve, 1_200));
-        const path = p.treeNodeRequest.paths[0]!;
-        const node =
-          path.length < TREE_DEPTH
-            ? everythingDiffers(path, p.treeNodeRequest)
-            : { path, found: false, hash: Buffer.alloc(0), childMask: 0, childDigests: Buffer.alloc(0), entries: [] };
-        await reply({ payload: { $case: 'treeNodeResponse', treeNodeResponse: { nodes: [node] } } });
-      }
-    };
+    behaviour = await treeLiar(async (req) => {
+      // One of the asked nodes per answer, just inside the 2 s request timeout: the walk never ends.
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      const path = req.paths[0]!;
+      return [
+        path.length < TREE_DEPTH
+          ? everythingDiffers(path, req)
+          : { path, found: false, hash: Buffer.alloc(0), childMask: 0, childDigests: Buffer.alloc(0), entries: [] },
+      ];
+    });
     await syncFailsWith('deadline', /passed its deadline/);
   });
 });

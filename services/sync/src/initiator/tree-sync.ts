@@ -13,8 +13,15 @@ import type { InitiatorDeps, SessionContext } from './deps.js';
 
 /** Depth-first: paths asked per round trip (the differing children of one node at a time). */
 export const DFS_BATCH = TREE_FANOUT;
-/** A depth-first walk never holds more pending paths than this (upstream: 10 000). */
-export const MAX_STACK = 10_000;
+/**
+ * Every node of the tree. A walk asks for each path once (children are distinct per parent; only
+ * paths a peer left out of an answer come back), so it never holds more pending paths than this,
+ * and every answer names at least one asked path: a peer cannot make a walk endless, only slow,
+ * and the session deadline bounds that.
+ */
+export const TREE_NODES = Array.from({ length: TREE_DEPTH + 1 }, (_, level) => TREE_FANOUT ** level).reduce(
+  (a, b) => a + b,
+);
 /** Most buckets of a local-only subtree pushed per subtree. */
 const MAX_BUCKETS_PER_SUBTREE = 65_536;
 
@@ -98,8 +105,8 @@ export async function treeSync(deps: InitiatorDeps, s: SessionContext, breadthFi
 
   let pending: string[] = [''];
   while (pending.length > 0) {
-    if (pending.length > MAX_STACK) {
-      throw new ContextError(ContextErrorCode.BadAnswer, `tree walk exceeded ${MAX_STACK} pending nodes`);
+    if (pending.length > TREE_NODES) {
+      throw new ContextError(ContextErrorCode.BadAnswer, `tree walk exceeded the ${TREE_NODES} nodes of a tree`);
     }
     // Depth first takes from the end (a stack), breadth first takes the whole frontier.
     const take = breadthFirst
