@@ -194,7 +194,10 @@ async function treeLiar(nodes: (req: wire.TreeNodeRequest) => Promise<wire.TreeN
       await reply({ payload: { $case: 'dagHeadsResponse', dagHeadsResponse: heads } });
     } else if (p?.$case === 'treeNodeRequest') {
       await reply({
-        payload: { $case: 'treeNodeResponse', treeNodeResponse: { nodes: await nodes(p.treeNodeRequest) } },
+        payload: {
+          $case: 'treeNodeResponse',
+          treeNodeResponse: wire.TreeNodeResponse.fromPartial({ nodes: await nodes(p.treeNodeRequest) }),
+        },
       });
     }
   };

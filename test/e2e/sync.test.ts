@@ -162,6 +162,15 @@ describe('sync', () => {
     await b.startService('network');
     const state = await converged(nodes);
     expect(Object.keys(state).some((k) => k.startsWith('part/'))).toBe(true);
+    // History healed too, not only state: every node holds both branches, nothing waits for parents.
+    await waitFor(
+      async () => {
+        const infos = await Promise.all(nodes.map((n) => n.api.getContext(contextId)));
+        const heads = new Set(infos.map((i) => [...i.heads].sort().join(',')));
+        return heads.size === 1 && infos.every((i) => i.pendingDeltas === 0);
+      },
+      { timeoutMs: 120_000, intervalMs: 1000, message: 'the same DAG heads and no pending deltas on every node' },
+    );
   }, 600_000);
 
   it('a member invited without the group key obtains it from a peer (key share), then reads and writes', async () => {

@@ -118,7 +118,7 @@ export class ProcessNode {
     return total;
   }
 
-  async waitForPeers(contextId: string, count: number, timeoutMs = 30_000): Promise<void> {
+  async waitForPeers(contextId: string, count: number, timeoutMs = 60_000): Promise<void> {
     await waitFor(async () => (await this.api.peersCount(contextId)) >= count, {
       timeoutMs,
       message: `${this.name} to see ${count} peers on ${contextId}`,

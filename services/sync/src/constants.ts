@@ -21,6 +21,10 @@ export const TREE_DIGEST_SALT_MAX_BYTES = 32;
  * with probability 2^-32 per comparison, and then only for one session (the salt changes).
  */
 export const TREE_DIGEST_BYTES = 4;
+/** Tree answers of at least this many bytes are sent deflated when that makes them smaller. */
+export const TREE_COMPRESS_MIN_BYTES = 1024;
+/** Most bytes a compressed tree answer may inflate to (the uncompressed answer stays under the frame cap). */
+export const MAX_TREE_ANSWER_BYTES = 8 * 1024 * 1024;
 /** Most entries in one EntityPush (upstream: 500 per push). */
 export const MAX_PUSHED_ENTRIES = 500;
 /** Most group keys sealed into one KeyShareResponse (the newest ones). */

@@ -561,19 +561,23 @@ export class StateStore {
    * ids, the genesis and snapshot checkpoints. The whole gap is walked first (ids only, at most
    * `walkCap`), then the oldest `max` are returned in HLC order, which respects causality (a delta's
    * HLC follows its parents'): a far-behind peer applies each answer as it comes, round after round,
-   * instead of holding thousands of pending deltas for one final cascade.
+   * instead of holding thousands of pending deltas for one final cascade. With `newestFirst` the
+   * newest `max` of the gap are returned instead (still in HLC order): for a peer whose heads we
+   * never saw, the walk does not stop at them, and the oldest of it would be history it holds.
    */
   async deltasForPeer(
     contextId: Buffer,
     wanted: readonly Buffer[],
     known: readonly Buffer[],
     max: number,
-    walkCap = 50_000,
+    opts: { newestFirst?: boolean; walkCap?: number } = {},
   ): Promise<{ deltas: wire.StateDelta[]; truncated: boolean }> {
+    const walkCap = opts.walkCap ?? 50_000;
+    const order = opts.newestFirst ? this.sql`hlc desc, delta_id desc` : this.sql`hlc, delta_id`;
     if (wanted.length === 0) return { deltas: [], truncated: false };
     // One recursive query walks the gap (a chain of thousands of deltas is one round trip, not
     // one per generation); a walk that hits the cap is truncated.
-    const gap = await this.sql<{ delta_id: Buffer; total: string }[]>`
+    const gap = await this.sql<{ delta_id: Buffer; hlc: Buffer; total: string }[]>`
       with recursive gap (delta_id, parents, hlc) as (
         select delta_id, parents, hlc from deltas
         where context_id = ${contextId} and applied
@@ -585,10 +589,13 @@ export class StateStore {
         where p.id <> all (${this.sql.array([...known], BYTEA_ARRAY)}::bytea[])
       ),
       capped as materialized (select delta_id, hlc from gap limit ${walkCap + 1})
-      select delta_id, (select count(*) from capped) as total from capped order by hlc, delta_id limit ${max}`;
+      select delta_id, hlc, (select count(*) from capped) as total from capped order by ${order} limit ${max}`;
     const total = Number(gap[0]?.total ?? 0);
     const walkCapped = total > walkCap;
-    const chosen = gap.map((g) => ({ id: g.delta_id }));
+    // Sent oldest first either way: parents before children, so each applies as it arrives.
+    const chosen = gap
+      .sort((x, y) => Buffer.compare(x.hlc, y.hlc) || Buffer.compare(x.delta_id, y.delta_id))
+      .map((g) => ({ id: g.delta_id }));
     const rows = chosen.length
       ? await this.sql<(DeltaEnvelopeRow & { delta_id: Buffer })[]>`
           select delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature from deltas

@@ -119,5 +119,13 @@ describe('local commits and serving peers (real Postgres)', () => {
     expect(capped.truncated).toBe(true);
     const next = await store.deltasForPeer(contextId, [chain[5]!.deltaId], [chain[1]!.deltaId], 2);
     expect(next.deltas.map((d) => toBase58(d.deltaId))).toEqual(ids.slice(2, 4));
+
+    // Heads the store never saw bound nothing: newest first gives the top of the gap (still sent
+    // parents first), and the requester asks next for the parents it still misses.
+    const newest = await store.deltasForPeer(contextId, [chain[5]!.deltaId], [randomBytes(32)], 2, {
+      newestFirst: true,
+    });
+    expect(newest.deltas.map((d) => toBase58(d.deltaId))).toEqual(ids.slice(4, 6));
+    expect(newest.truncated).toBe(true);
   });
 });

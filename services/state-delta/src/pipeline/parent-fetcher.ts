@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { admitFetchedDelta, type HostedContext } from '@cnode/context-core';
+import { admitFetchedDelta, DeltaOutcomeLabel, type HostedContext } from '@cnode/context-core';
 import { toBase58, type Identity } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
 import { backoffMs, errorMessage } from '@cnode/runtime';
@@ -46,6 +46,9 @@ export async function fetchMissingParents(
   if (!locked) return count(deps, ParentFetchOutcome.Busy);
   try {
     let received = 0;
+    // Oldest first, as for catch-up, until an answer is mostly history we hold (our heads did not
+    // bound the peer's walk): then the newest of the gap, our missing parents leading down.
+    let newestFirst = false;
     for (let round = 0; round < PARENT_FETCH_MAX_ROUNDS; round++) {
       const missing = await deps.states.missingParents(ctx.id);
       if (missing.length === 0) break;
@@ -55,11 +58,17 @@ export async function fetchMissingParents(
         wanted: missing.slice(0, PARENT_FETCH_BATCH),
         knownHeads: state?.heads ?? [],
         maxDeltas: PARENT_FETCH_MAX_DELTAS,
+        newestFirst,
       });
       if (answer.deltas.length === 0) break;
+      let duplicates = 0;
       for (const delta of answer.deltas.slice(0, PARENT_FETCH_MAX_DELTAS)) {
         received++;
-        await addFetched(deps, ctx, delta);
+        if ((await addFetched(deps, ctx, delta)) === DeltaOutcomeLabel.Duplicate) duplicates++;
+      }
+      if (duplicates * 2 > answer.deltas.length) {
+        if (newestFirst) break;
+        newestFirst = true;
       }
       await deps.redis.pexpire(lockKey, 60_000);
     }
@@ -90,7 +99,8 @@ function count(deps: PipelineDeps, outcome: ParentFetchOutcome): ParentFetchOutc
 }
 
 /** A fetched delta goes through the same checks as gossip (but is never buffered: it is history). */
-async function addFetched(deps: PipelineDeps, ctx: HostedContext, delta: wire.StateDelta): Promise<void> {
+async function addFetched(deps: PipelineDeps, ctx: HostedContext, delta: wire.StateDelta): Promise<DeltaOutcomeLabel> {
   const { label } = await admitFetchedDelta(deps, ctx, delta);
   deps.metrics.outcomes.inc({ outcome: label, via: 'fetch' });
+  return label;
 }

@@ -36,6 +36,10 @@ export async function deltaCatchup(
 ): Promise<CatchupResult> {
   const result: CatchupResult = { received: 0, applied: 0, stillMissing: 0, outOfBudget: false, unavailable: false };
   let lastRoundMs = 0;
+  // Oldest first until the answers show our heads do not bound the peer's walk (they are mostly
+  // history we hold: branches it never saw); then the newest of the gap, our DAG's missing parents
+  // leading the next rounds down to where the branches meet.
+  let newestFirst = false;
   for (;;) {
     const wanted = await missingFrom(deps, s, remoteHeads);
     result.stillMissing = wanted.length;
@@ -56,6 +60,7 @@ export async function deltaCatchup(
           wanted,
           knownHeads: ours?.heads ?? [],
           maxDeltas: MAX_DELTAS_SERVED,
+          newestFirst,
         },
       },
       'deltaResponse',
@@ -78,6 +83,11 @@ export async function deltaCatchup(
     if (keyUnknown > 0 && !s.keysAsked) {
       s.keysAsked = true;
       if ((await fetchGroupKeys(deps, s.ctx, s.me, s.session.peer)) > 0) continue;
+    }
+    if (!newestFirst && duplicates > fresh) {
+      newestFirst = true;
+      deps.logger.debug({ context: toBase58(s.ctx.id), duplicates, fresh }, 'Catch-up walks the newest of the gap');
+      continue;
     }
     if (fresh === 0) {
       result.unavailable = duplicates === 0;

@@ -1,10 +1,10 @@
-import { inflateRawSync } from 'node:zlib';
 import { ContextError, ContextErrorCode, entryFromWire, type SyncSession } from '@cnode/context-core';
 import { toBase58 } from '@cnode/primitives';
 import { wire } from '@cnode/proto';
 import { isCodedError } from '@cnode/runtime';
 import type { SyncEntry } from '@cnode/store';
 import { SNAPSHOT_MAX_RESUMES, SNAPSHOT_PAGE_BYTES_MAX } from '../constants.js';
+import { inflateDeclared } from '../compression.js';
 import type { InitiatorDeps, SessionContext } from './deps.js';
 
 export interface SnapshotResult {
@@ -105,18 +105,10 @@ export async function snapshotSync(
 
 /** Decompresses and decodes one page, within the declared size. */
 export function openPage(page: wire.SnapshotPage): SyncEntry[] {
+  const body = inflateDeclared(page.payload, page.uncompressedLen, SNAPSHOT_PAGE_BYTES_MAX * 2, 'snapshot page');
   const bad = (why: string): never => {
     throw new ContextError(ContextErrorCode.BadAnswer, `snapshot page refused: ${why}`);
   };
-  if (page.uncompressedLen > SNAPSHOT_PAGE_BYTES_MAX * 2) bad('declares an oversize body');
-  let body: Buffer;
-  try {
-    // maxOutputLength stops a decompression bomb at the declared size.
-    body = inflateRawSync(page.payload, { maxOutputLength: Math.max(1, page.uncompressedLen) });
-  } catch {
-    return bad('does not decompress within its declared size');
-  }
-  if (body.length !== page.uncompressedLen) bad('body size differs from the declared size');
   let decoded: wire.SnapshotEntries;
   try {
     decoded = wire.SnapshotEntries.decode(body);

@@ -1,10 +1,12 @@
 import { ContextError, ContextErrorCode, entryFromWire, entryToWire } from '@cnode/context-core';
 import { randomBytes } from 'node:crypto';
 import { bucketHash, childDigest, keyHashOf, TREE_DEPTH, TREE_FANOUT } from '@cnode/primitives';
-import type { wire } from '@cnode/proto';
+import { wire } from '@cnode/proto';
 import { compareEntries, entryValueHash, type SyncEntry } from '@cnode/store';
+import { inflateDeclared } from '../compression.js';
 import {
   MAX_PUSHED_ENTRIES,
+  MAX_TREE_ANSWER_BYTES,
   MAX_TREE_PATHS_PER_REQUEST,
   TREE_DIGEST_BYTES,
   TREE_DIGEST_SALT_MIN_BYTES,
@@ -30,6 +32,20 @@ export interface TreeSyncResult {
   bucketsMerged: number;
   pulled: number;
   pushed: number;
+}
+
+/** The nodes of a tree answer, inflated (within its declared size) when it came compressed. */
+export function treeNodesOf(answer: wire.TreeNodeResponse): wire.TreeNodeData[] {
+  if (answer.compressed.length === 0) return answer.nodes;
+  if (answer.nodes.length > 0) {
+    throw new ContextError(ContextErrorCode.BadAnswer, 'a tree answer carries nodes both plain and compressed');
+  }
+  const body = inflateDeclared(answer.compressed, answer.uncompressedLen, MAX_TREE_ANSWER_BYTES, 'tree answer');
+  try {
+    return wire.TreeNodes.decode(body).nodes;
+  } catch (err) {
+    throw new ContextError(ContextErrorCode.BadAnswer, 'a compressed tree answer does not decode', {}, { cause: err });
+  }
 }
 
 /** Unpacks a node's children (bitmap + concatenated digests); throws on an inconsistent packing. */
@@ -125,7 +141,7 @@ export async function treeSync(deps: InitiatorDeps, s: SessionContext, breadthFi
     const local = new Map((await deps.stateSync.treeNodes(s.ctx.id, paths)).map((n) => [n.path, n]));
     const next: string[] = [];
     const buckets: { path: string; remote: SyncEntry[] }[] = [];
-    for (const node of treeNodeResponse.nodes) {
+    for (const node of treeNodesOf(treeNodeResponse)) {
       if (!asked.has(node.path) || answered.has(node.path)) {
         throw new ContextError(ContextErrorCode.BadAnswer, `tree node '${node.path}' was not asked for`);
       }

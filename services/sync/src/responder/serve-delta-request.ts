@@ -3,7 +3,10 @@ import { wire } from '@cnode/proto';
 import { MAX_DELTAS_SERVED, MAX_KNOWN_HEADS, MAX_RESPONSE_BYTES, MAX_WANTED_IDS } from '../constants.js';
 import type { ResponderDeps } from './deps.js';
 
-/** Answers a DeltaRequest: the wanted deltas and their ancestors down to the requester's heads. */
+/**
+ * Answers a DeltaRequest: the wanted deltas and their ancestors down to the requester's heads, the
+ * oldest (or, when asked, the newest) of that gap.
+ */
 export async function serveDeltaRequest(deps: ResponderDeps, req: wire.DeltaRequest): Promise<wire.SyncStreamMessage> {
   const ids = (list: Uint8Array[], max: number): Buffer[] =>
     list
@@ -16,6 +19,7 @@ export async function serveDeltaRequest(deps: ResponderDeps, req: wire.DeltaRequ
     ids(req.wanted, MAX_WANTED_IDS),
     ids(req.knownHeads, MAX_KNOWN_HEADS),
     max,
+    { newestFirst: req.newestFirst },
   );
   // Keep the answer under the frame cap. The list is ancestors first, so trimming the tail keeps
   // what the requester can apply right away.

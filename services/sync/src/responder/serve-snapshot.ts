@@ -1,4 +1,3 @@
-import { deflateRawSync } from 'node:zlib';
 import { SyncRefusal, entryToWire, syncError } from '@cnode/context-core';
 import { wire } from '@cnode/proto';
 import { isCodedError } from '@cnode/runtime';
@@ -9,6 +8,7 @@ import {
   SNAPSHOT_PAGE_BYTES_MIN,
   SNAPSHOT_READ_BATCH,
 } from '../constants.js';
+import { deflate } from '../compression.js';
 import type { AnswerWriter, ResponderDeps } from './deps.js';
 
 /**
@@ -31,7 +31,7 @@ export async function serveSnapshot(
   let pageSize = 0;
   const flush = async (last: boolean): Promise<void> => {
     const body = Buffer.from(wire.SnapshotEntries.encode({ entries: page }).finish());
-    const payload = deflateRawSync(body);
+    const payload = deflate(body);
     deps.metrics.bytes.inc({ protocol: 'snapshot', direction: 'sent' }, payload.length);
     deps.metrics.entitiesServed.inc({ protocol: 'snapshot' }, page.length);
     await write({

@@ -4,9 +4,11 @@ import { wire } from '@cnode/proto';
 import {
   MAX_RESPONSE_BYTES,
   MAX_TREE_PATHS_PER_REQUEST,
+  TREE_COMPRESS_MIN_BYTES,
   TREE_DIGEST_SALT_MAX_BYTES,
   TREE_DIGEST_SALT_MIN_BYTES,
 } from '../constants.js';
+import { deflate } from '../compression.js';
 import type { ResponderDeps } from './deps.js';
 
 /** Packs children as a nibble bitmap plus their digests concatenated in nibble order. */
@@ -22,7 +24,8 @@ export function packChildren(
 
 /**
  * Answers a TreeNodeRequest: each asked inner node with its children's salted digests, each bucket
- * with its hash and entries (tombstones included), all from one snapshot of our state.
+ * with its hash and entries (tombstones included), all from one snapshot of our state; deflated
+ * when that makes the answer smaller.
  */
 export async function serveTreeNodes(
   deps: ResponderDeps,
@@ -58,5 +61,23 @@ export async function serveTreeNodes(
     out.push(data);
   }
   deps.metrics.treeNodesServed.inc(out.length);
-  return { payload: { $case: 'treeNodeResponse', treeNodeResponse: { nodes: out } } };
+  // Buckets' entries compress (authors, clocks and keys repeat); a few digests are not worth it.
+  const body = wire.TreeNodes.encode({ nodes: out }).finish();
+  if (body.length >= TREE_COMPRESS_MIN_BYTES) {
+    const compressed = deflate(body);
+    if (compressed.length < body.length) {
+      return {
+        payload: {
+          $case: 'treeNodeResponse',
+          treeNodeResponse: { nodes: [], compressed, uncompressedLen: body.length },
+        },
+      };
+    }
+  }
+  return {
+    payload: {
+      $case: 'treeNodeResponse',
+      treeNodeResponse: { nodes: out, compressed: Buffer.alloc(0), uncompressedLen: 0 },
+    },
+  };
 }

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { bucketHash, bucketOf, encodeHlc, HlcClock, keyHashOf } from '@cnode/primitives';
 import { entryToWire } from '@cnode/context-core';
-import type { wire } from '@cnode/proto';
+import { wire } from '@cnode/proto';
 import { entryValueHash, type SyncEntry } from '@cnode/store';
-import { unpackChildren, verifyNode } from '../../src/initiator/tree-sync.js';
+import { deflateRawSync } from 'node:zlib';
+import { treeNodesOf, unpackChildren, verifyNode } from '../../src/initiator/tree-sync.js';
 import { packChildren } from '../../src/responder/serve-tree-nodes.js';
 
 const clock = new HlcClock(randomBytes(16));
@@ -103,5 +104,39 @@ describe('tree node checks', () => {
     expect(() => verifyNode(innerNode('ab', [1]), entries, DIGEST)).toThrow(/inner node with entries/);
     expect(() => verifyNode({ ...innerNode('ab', []), found: true }, [], DIGEST)).toThrow(/without children/);
     expect(() => verifyNode({ ...innerNode('ab', [4]), found: false }, [], DIGEST)).toThrow(/absent but has children/);
+  });
+});
+
+describe('tree answers', () => {
+  const nodes = [innerNode('a', [1, 2]), innerNode('b', [3])];
+  const body = Buffer.from(wire.TreeNodes.encode({ nodes }).finish());
+
+  it('come plain or deflated, with the same nodes', () => {
+    const plain = wire.TreeNodeResponse.fromPartial({ nodes });
+    const packed = wire.TreeNodeResponse.fromPartial({
+      compressed: deflateRawSync(body),
+      uncompressedLen: body.length,
+    });
+    expect(treeNodesOf(plain)).toEqual(nodes);
+    expect(treeNodesOf(packed).map((n) => n.path)).toEqual(['a', 'b']);
+  });
+
+  it('are refused when they inflate past their declared size, or carry nodes both ways', () => {
+    const bomb = wire.TreeNodeResponse.fromPartial({
+      compressed: deflateRawSync(Buffer.alloc(32 * 1024 * 1024)),
+      uncompressedLen: 1024,
+    });
+    expect(() => treeNodesOf(bomb)).toThrow(/does not decompress within its declared size/);
+    const oversize = wire.TreeNodeResponse.fromPartial({
+      compressed: deflateRawSync(body),
+      uncompressedLen: 64 * 1024 * 1024,
+    });
+    expect(() => treeNodesOf(oversize)).toThrow(/oversize body/);
+    const both = wire.TreeNodeResponse.fromPartial({
+      nodes,
+      compressed: deflateRawSync(body),
+      uncompressedLen: body.length,
+    });
+    expect(() => treeNodesOf(both)).toThrow(/both plain and compressed/);
   });
 });

@@ -27,15 +27,20 @@ export interface MemberAuth {
 }
 
 /**
- * Asks for deltas by id. The responder also walks back through their ancestors (breadth-first)
- * until it reaches one of `known_heads`, the genesis or `max_deltas`, so a far-behind node catches
- * up in few round trips.
+ * Asks for deltas by id. The responder also walks back through their ancestors until it reaches
+ * one of `known_heads` or the genesis, and answers `max_deltas` of that gap in HLC order: the
+ * oldest, so a node that is simply behind applies each answer as it comes and catches up in few
+ * round trips. When the requester's history has branches the responder never saw (a partition,
+ * concurrent writers), its heads do not bound the walk, which runs into history both hold; then
+ * `newest_first` asks for the newest of the gap instead, and the requester asks next for the
+ * parents still missing (its own DAG knows exactly which), until the branches meet.
  */
 export interface DeltaRequest {
   contextId: Buffer;
   wanted: Buffer[];
   knownHeads: Buffer[];
   maxDeltas: number;
+  newestFirst: boolean;
 }
 
 /** Deltas the responder holds, ancestors before descendants where it can. */
@@ -117,6 +122,16 @@ export interface TreeNodeData {
 }
 
 export interface TreeNodeResponse {
+  nodes: TreeNodeData[];
+  /**
+   * Instead of `nodes`, when that is smaller: a deflate-compressed TreeNodes of `uncompressed_len`
+   * bytes (bucket entries compress; digests do not).
+   */
+  compressed: Buffer;
+  uncompressedLen: number;
+}
+
+export interface TreeNodes {
   nodes: TreeNodeData[];
 }
 
@@ -321,7 +336,7 @@ export const MemberAuth: MessageFns<MemberAuth> = {
 };
 
 function createBaseDeltaRequest(): DeltaRequest {
-  return { contextId: Buffer.alloc(0), wanted: [], knownHeads: [], maxDeltas: 0 };
+  return { contextId: Buffer.alloc(0), wanted: [], knownHeads: [], maxDeltas: 0, newestFirst: false };
 }
 
 export const DeltaRequest: MessageFns<DeltaRequest> = {
@@ -337,6 +352,9 @@ export const DeltaRequest: MessageFns<DeltaRequest> = {
     }
     if (message.maxDeltas !== 0) {
       writer.uint32(32).uint32(message.maxDeltas);
+    }
+    if (message.newestFirst !== false) {
+      writer.uint32(40).bool(message.newestFirst);
     }
     return writer;
   },
@@ -386,6 +404,14 @@ export const DeltaRequest: MessageFns<DeltaRequest> = {
             message.maxDeltas = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.newestFirst = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -418,6 +444,11 @@ export const DeltaRequest: MessageFns<DeltaRequest> = {
         : isSet(object.max_deltas)
         ? globalThis.Number(object.max_deltas)
         : 0,
+      newestFirst: isSet(object.newestFirst)
+        ? globalThis.Boolean(object.newestFirst)
+        : isSet(object.newest_first)
+        ? globalThis.Boolean(object.newest_first)
+        : false,
     };
   },
 
@@ -435,6 +466,9 @@ export const DeltaRequest: MessageFns<DeltaRequest> = {
     if (message.maxDeltas !== 0) {
       obj.maxDeltas = Math.round(message.maxDeltas);
     }
+    if (message.newestFirst !== false) {
+      obj.newestFirst = message.newestFirst;
+    }
     return obj;
   },
 
@@ -447,6 +481,7 @@ export const DeltaRequest: MessageFns<DeltaRequest> = {
     message.wanted = object.wanted?.map((e) => e) || [];
     message.knownHeads = object.knownHeads?.map((e) => e) || [];
     message.maxDeltas = object.maxDeltas ?? 0;
+    message.newestFirst = object.newestFirst ?? false;
     return message;
   },
 };
@@ -1325,13 +1360,19 @@ export const TreeNodeData: MessageFns<TreeNodeData> = {
 };
 
 function createBaseTreeNodeResponse(): TreeNodeResponse {
-  return { nodes: [] };
+  return { nodes: [], compressed: Buffer.alloc(0), uncompressedLen: 0 };
 }
 
 export const TreeNodeResponse: MessageFns<TreeNodeResponse> = {
   encode(message: TreeNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.nodes) {
       TreeNodeData.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.compressed.length !== 0) {
+      writer.uint32(18).bytes(message.compressed);
+    }
+    if (message.uncompressedLen !== 0) {
+      writer.uint32(24).uint32(message.uncompressedLen);
     }
     return writer;
   },
@@ -1357,6 +1398,22 @@ export const TreeNodeResponse: MessageFns<TreeNodeResponse> = {
             message.nodes.push(TreeNodeData.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.compressed = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.uncompressedLen = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1372,6 +1429,12 @@ export const TreeNodeResponse: MessageFns<TreeNodeResponse> = {
   fromJSON(object: any): TreeNodeResponse {
     return {
       nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => TreeNodeData.fromJSON(e)) : [],
+      compressed: isSet(object.compressed) ? Buffer.from(bytesFromBase64(object.compressed)) : Buffer.alloc(0),
+      uncompressedLen: isSet(object.uncompressedLen)
+        ? globalThis.Number(object.uncompressedLen)
+        : isSet(object.uncompressed_len)
+        ? globalThis.Number(object.uncompressed_len)
+        : 0,
     };
   },
 
@@ -1379,6 +1442,12 @@ export const TreeNodeResponse: MessageFns<TreeNodeResponse> = {
     const obj: any = {};
     if (message.nodes?.length) {
       obj.nodes = message.nodes.map((e) => TreeNodeData.toJSON(e));
+    }
+    if (message.compressed.length !== 0) {
+      obj.compressed = base64FromBytes(message.compressed);
+    }
+    if (message.uncompressedLen !== 0) {
+      obj.uncompressedLen = Math.round(message.uncompressedLen);
     }
     return obj;
   },
@@ -1388,6 +1457,77 @@ export const TreeNodeResponse: MessageFns<TreeNodeResponse> = {
   },
   fromPartial(object: DeepPartial<TreeNodeResponse>): TreeNodeResponse {
     const message = createBaseTreeNodeResponse();
+    message.nodes = object.nodes?.map((e) => TreeNodeData.fromPartial(e)) || [];
+    message.compressed = object.compressed ?? Buffer.alloc(0);
+    message.uncompressedLen = object.uncompressedLen ?? 0;
+    return message;
+  },
+};
+
+function createBaseTreeNodes(): TreeNodes {
+  return { nodes: [] };
+}
+
+export const TreeNodes: MessageFns<TreeNodes> = {
+  encode(message: TreeNodes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.nodes) {
+      TreeNodeData.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TreeNodes {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTreeNodes();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodes.push(TreeNodeData.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TreeNodes {
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => TreeNodeData.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TreeNodes): unknown {
+    const obj: any = {};
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes.map((e) => TreeNodeData.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TreeNodes>): TreeNodes {
+    return TreeNodes.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TreeNodes>): TreeNodes {
+    const message = createBaseTreeNodes();
     message.nodes = object.nodes?.map((e) => TreeNodeData.fromPartial(e)) || [];
     return message;
   },
