@@ -1,4 +1,5 @@
 export * from './delta-admission.js';
+export * from './delta-request.js';
 export * from './errors.js';
 export * from './event-outbox.js';
 export * from './governance.js';

@@ -2,6 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { RelayedStream, SYNC_PROTOCOL, type Catalog, type NetworkClient } from '@cnode/bus';
 import { MemberAuthRole, signMemberAuth, verifyMemberAuth, type Identity } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
+import { errorMessage } from '@cnode/runtime';
 import { ContextError, ContextErrorCode } from './errors.js';
 import { ingestGroupOps, type GovernanceDeps } from './governance.js';
 import { decodeSyncMessage, encodeSyncMessage } from './sync-frames.js';
@@ -21,10 +22,10 @@ export interface SyncClientOptions {
   governance: () => GovernanceDeps;
 }
 
-/** A responder proving an identity we do not know is asked for the group's ops at most this often. */
-export const RESPONDER_CATCH_UP_INTERVAL_MS = 30_000;
+/** A peer proving an identity we do not know is asked for the group's ops at most this often. */
+export const PEER_CATCH_UP_INTERVAL_MS = 30_000;
 /** (group, peer) pairs remembered for that spacing; the oldest are forgotten first. */
-const RESPONDER_CATCH_UPS_KEPT = 1024;
+const PEER_CATCH_UPS_KEPT = 1024;
 
 /** What a session is about: a context (scope = context id) or a group (scope = group id). */
 export interface SyncScope {
@@ -213,14 +214,8 @@ export class SyncClient {
       try {
         responder = verifyMemberAuth(proof, scope.id, remote, { role: MemberAuthRole.Responder });
       } catch (err) {
-        throw new ContextError(
-          ContextErrorCode.PeerNotMember,
-          `${remote} does not prove a member identity`,
-          {},
-          {
-            cause: err,
-          },
-        );
+        const why = `${remote} does not prove a member identity`;
+        throw new ContextError(ContextErrorCode.PeerNotMember, why, {}, { cause: err });
       }
       if (!(await this.isMemberCatchingUp(scope.groupId, responder, remote, member))) {
         throw new ContextError(ContextErrorCode.PeerNotMember, `${remote} speaks for an identity that is no member`);
@@ -247,19 +242,16 @@ export class SyncClient {
     if (await governance.groups.isMember(groupId, identity)) return true;
     const key = `${groupId.toString('hex')}:${peer}`;
     const last = this.catchUps.get(key);
-    if (last !== undefined && Date.now() - last < RESPONDER_CATCH_UP_INTERVAL_MS) return false;
+    if (last !== undefined && Date.now() - last < PEER_CATCH_UP_INTERVAL_MS) return false;
     this.catchUps.delete(key);
     this.catchUps.set(key, Date.now());
-    if (this.catchUps.size > RESPONDER_CATCH_UPS_KEPT) this.catchUps.delete(this.catchUps.keys().next().value!);
+    if (this.catchUps.size > PEER_CATCH_UPS_KEPT) this.catchUps.delete(this.catchUps.keys().next().value!);
     try {
       const { ops } = await this.fetchGroupOps(peer, me, groupId);
       const { outcomes } = await ingestGroupOps(governance, ops);
-      governance.logger.info(
-        { peer, group: groupId.toString('hex'), outcomes },
-        'Caught up governance from a responder',
-      );
+      governance.logger.info({ peer, group: groupId.toString('hex'), outcomes }, 'Caught up governance from a peer');
     } catch (err) {
-      governance.logger.warn({ peer, err: (err as Error).message }, 'Governance catch-up from a responder failed');
+      governance.logger.warn({ peer, err: errorMessage(err) }, 'Governance catch-up from a peer failed');
       return false;
     }
     return governance.groups.isMember(groupId, identity);

@@ -1,3 +1,4 @@
+import { KNOWN_IDS_SENT } from '@cnode/context-core';
 import { packageVersion } from '@cnode/runtime';
 
 export const SERVICE_NAME = 'sync';
@@ -10,7 +11,7 @@ export const MAX_DELTAS_SERVED = 1_000;
 export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
 /** Most wanted ids / known heads read from one DeltaRequest (upstream MAX_DELTA_QUERY_LIMIT). */
 export const MAX_WANTED_IDS = 3_000;
-export const MAX_KNOWN_HEADS = 64;
+export const MAX_KNOWN_HEADS = KNOWN_IDS_SENT;
 /** Most tree paths asked for in one TreeNodeRequest (level-wise asks for a whole level's differing nodes). */
 export const MAX_TREE_PATHS_PER_REQUEST = 1_024;
 /** Salt sizes a TreeNodeRequest may carry for its child digests. */

@@ -473,6 +473,13 @@ export class StateStore {
     return r ? !r.applied : false;
   }
 
+  /** The DAG heads a snapshot brought (this node holds their effects, not their history), at most `max`. */
+  async checkpoints(contextId: Buffer, max: number): Promise<Buffer[]> {
+    const rows = await this.sql<{ delta_id: Buffer }[]>`
+      select delta_id from dag_checkpoints where context_id = ${contextId} order by created_at desc, delta_id limit ${max}`;
+    return rows.map((r) => r.delta_id);
+  }
+
   async pendingCount(contextId: Buffer): Promise<number> {
     const [r] = await this.sql<
       { n: string }[]
@@ -558,7 +565,8 @@ export class StateStore {
 
   /**
    * Applied deltas for a peer that asked for `wanted`: those and their ancestors, stopping at `known`
-   * ids, the genesis and snapshot checkpoints. The whole gap is walked first (ids only, at most
+   * ids, the genesis and snapshot checkpoints, without the known ids' own ancestors (the peer holds
+   * them: it sends its heads and its snapshot checkpoints). The whole gap is walked first (ids only, at most
    * `walkCap`), then the oldest `max` are returned in HLC order, which respects causality (a delta's
    * HLC follows its parents'): a far-behind peer applies each answer as it comes, round after round,
    * instead of holding thousands of pending deltas for one final cascade. With `newestFirst` the
@@ -588,7 +596,21 @@ export class StateStore {
         join deltas d on d.context_id = ${contextId} and d.delta_id = p.id and d.applied
         where p.id <> all (${this.sql.array([...known], BYTEA_ARRAY)}::bytea[])
       ),
-      capped as materialized (select delta_id, hlc from gap limit ${walkCap + 1})
+      -- What the peer holds for sure: the known ids we have, and their ancestors. A walk that got
+      -- around a known head (concurrent branches) does not hand those back.
+      have (delta_id) as (
+        select delta_id from deltas
+        where context_id = ${contextId} and applied
+          and delta_id = any (${this.sql.array([...known], BYTEA_ARRAY)}::bytea[])
+        union
+        select d.delta_id from have
+        join deltas k on k.context_id = ${contextId} and k.delta_id = have.delta_id
+        cross join lateral unnest(k.parents) as p (id)
+        join deltas d on d.context_id = ${contextId} and d.delta_id = p.id and d.applied
+      ),
+      held as materialized (select delta_id from have limit ${walkCap}),
+      capped as materialized (
+        select delta_id, hlc from gap where delta_id not in (select delta_id from held) limit ${walkCap + 1})
       select delta_id, hlc, (select count(*) from capped) as total from capped order by ${order} limit ${max}`;
     const total = Number(gap[0]?.total ?? 0);
     const walkCapped = total > walkCap;

@@ -127,5 +127,13 @@ describe('local commits and serving peers (real Postgres)', () => {
     });
     expect(newest.deltas.map((d) => toBase58(d.deltaId))).toEqual(ids.slice(4, 6));
     expect(newest.truncated).toBe(true);
+
+    // A known id off the walked path still tells what the peer holds: its ancestors are left out.
+    const other = new Author();
+    other.learn(chain.slice(0, 3));
+    const side = other.write(contextId, [{ key: 'side', value: 's' }]);
+    await store.addDelta(side);
+    const aside = await store.deltasForPeer(contextId, [chain[5]!.deltaId], [side.deltaId], 100);
+    expect(aside.deltas.map((d) => toBase58(d.deltaId))).toEqual(ids.slice(3));
   });
 });

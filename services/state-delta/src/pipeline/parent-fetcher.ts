@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { admitFetchedDelta, DeltaOutcomeLabel, type HostedContext } from '@cnode/context-core';
+import { admitFetchedDelta, DeltaOutcomeLabel, knownForRequest, type HostedContext } from '@cnode/context-core';
 import { toBase58, type Identity } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
 import { backoffMs, errorMessage } from '@cnode/runtime';
@@ -52,11 +52,10 @@ export async function fetchMissingParents(
     for (let round = 0; round < PARENT_FETCH_MAX_ROUNDS; round++) {
       const missing = await deps.states.missingParents(ctx.id);
       if (missing.length === 0) break;
-      const state = await deps.states.context(ctx.id);
       const answer = await deps.sync.fetchDeltas(peer, me, ctx.groupId, {
         contextId: ctx.id,
         wanted: missing.slice(0, PARENT_FETCH_BATCH),
-        knownHeads: state?.heads ?? [],
+        knownHeads: await knownForRequest(deps.states, ctx.id),
         maxDeltas: PARENT_FETCH_MAX_DELTAS,
         newestFirst,
       });

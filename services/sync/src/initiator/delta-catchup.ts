@@ -1,4 +1,4 @@
-import { admitFetchedDelta, DeltaOutcomeLabel } from '@cnode/context-core';
+import { admitFetchedDelta, DeltaOutcomeLabel, knownForRequest } from '@cnode/context-core';
 import { toBase58 } from '@cnode/primitives';
 import { MAX_DELTAS_SERVED } from '../constants.js';
 import type { InitiatorDeps, SessionContext } from './deps.js';
@@ -51,14 +51,13 @@ export async function deltaCatchup(
       break;
     }
     const roundStarted = Date.now();
-    const ours = await deps.states.context(s.ctx.id);
     const { deltaResponse } = await s.session.request(
       {
         $case: 'deltaRequest',
         deltaRequest: {
           contextId: s.ctx.id,
           wanted,
-          knownHeads: ours?.heads ?? [],
+          knownHeads: await knownForRequest(deps.states, s.ctx.id),
           maxDeltas: MAX_DELTAS_SERVED,
           newestFirst,
         },
