@@ -11,6 +11,13 @@ export function isZeroId(id: Uint8Array): boolean {
   return id.length === ID_BYTES && id.every((b) => b === 0);
 }
 
+/** Whether two lists name the same set of ids (DAG heads compared in any order). */
+export function sameIdSet(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  const inA = new Set(a.map((id) => Buffer.from(id).toString('hex')));
+  const inB = new Set(b.map((id) => Buffer.from(id).toString('hex')));
+  return inA.size === inB.size && [...inB].every((id) => inA.has(id));
+}
+
 /** Checks that `bytes` is a 32-byte id; `what` names it in the error. */
 export function assertId(bytes: Uint8Array, what = 'id'): Buffer {
   if (bytes.length !== ID_BYTES) {

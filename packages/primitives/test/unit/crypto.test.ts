@@ -6,6 +6,7 @@ import {
   generateSymmetricKey,
   openKeyEnvelope,
   publicKeyOf,
+  sameIdSet,
   sealKeyEnvelope,
   signMessage,
   toBase58,
@@ -49,5 +50,13 @@ describe('ids', () => {
       expect.objectContaining({ code: PrimitiveErrorCode.BadId }),
     );
     expect(() => fromBase58('0OIl')).toThrow(expect.objectContaining({ code: PrimitiveErrorCode.BadId }));
+  });
+
+  it('compare as sets of heads: order does not matter, membership and size do', () => {
+    const [a, b, c] = [1, 2, 3].map((n) => Buffer.alloc(32, n));
+    expect(sameIdSet([a!, b!], [b!, a!])).toBe(true);
+    expect(sameIdSet([a!, b!], [a!, c!])).toBe(false);
+    expect(sameIdSet([a!], [a!, b!])).toBe(false);
+    expect(sameIdSet([], [])).toBe(true);
   });
 });

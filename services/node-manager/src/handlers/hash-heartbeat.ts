@@ -1,6 +1,6 @@
 import { queueSync } from '../contexts/queue-sync.js';
 import type { BusMetrics, Catalog } from '@cnode/bus';
-import { ID_BYTES, isZeroId, toBase58 } from '@cnode/primitives';
+import { ID_BYTES, isZeroId, sameIdSet, toBase58 } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
 import type { Logger } from '@cnode/runtime';
 import type { Redis, StateStore, StateSyncStore } from '@cnode/store';
@@ -65,9 +65,8 @@ async function judge(deps: HashHeartbeatDeps, hb: wire.HashHeartbeat, peer: stri
   const theirRoot = Buffer.from(hb.rootHash);
   if (ours.rootHash.equals(theirRoot)) return HeartbeatOutcome.InSync;
 
-  const ourHeads = new Set(ours.heads.map((h) => h.toString('hex')));
   const theirHeads = hb.dagHeads.map((h) => Buffer.from(h));
-  const sameHeads = theirHeads.length === ourHeads.size && theirHeads.every((h) => ourHeads.has(h.toString('hex')));
+  const sameHeads = sameIdSet(ours.heads, theirHeads);
   const streakKey = deps.catalog.redis.syncDivergence(context, peer);
   if (sameHeads) {
     const live = (await deps.stateSync.liveRoot(contextId)) ?? ours.rootHash;

@@ -1,5 +1,5 @@
 import { admitFetchedDelta, DeltaOutcomeLabel, knownForRequest } from '@cnode/context-core';
-import { toBase58 } from '@cnode/primitives';
+import { sameIdSet, toBase58 } from '@cnode/primitives';
 import { MAX_DELTAS_SERVED } from '../constants.js';
 import type { InitiatorDeps, SessionContext } from './deps.js';
 import { fetchGroupKeys } from './key-share.js';
@@ -121,7 +121,5 @@ export async function compareHeads(
 ): Promise<HeadsComparison> {
   let lacking = 0;
   for (const head of remoteHeads) if (await lacks(deps, contextId, head)) lacking++;
-  const theirs = new Set(remoteHeads.map((h) => h.toString('hex')));
-  const same = ourHeads.length === theirs.size && ourHeads.every((h) => theirs.has(h.toString('hex')));
-  return { lacking, peerBehind: lacking === 0 && !same };
+  return { lacking, peerBehind: lacking === 0 && !sameIdSet(ourHeads, remoteHeads) };
 }

@@ -7,7 +7,7 @@ import {
   type HostedContext,
   type SyncSession,
 } from '@cnode/context-core';
-import { toBase58, type Identity } from '@cnode/primitives';
+import { sameIdSet, toBase58, type Identity } from '@cnode/primitives';
 import { wire } from '@cnode/proto';
 import { BusErrorCode } from '@cnode/bus';
 import { isCodedError, sleep } from '@cnode/runtime';
@@ -207,13 +207,10 @@ async function runProtocol(
         return { more: true };
       }
       const ours = await deps.states.context(s.ctx.id);
-      const sameHeads =
-        ours !== undefined &&
-        ours.heads.length === remoteHeads.length &&
-        ours.heads.every((h) => remoteHeads.some((r) => r.equals(h)));
+      const apart = ours !== undefined && sameIdSet(ours.heads, remoteHeads) && !ours.rootHash.equals(remote.rootHash);
       // History cannot bring us to the peer's state (it lacks what we miss, or the same heads give
       // another root): finish with the tree (bidirectional).
-      if (result.unavailable || (sameHeads && !ours.rootHash.equals(remote.rootHash))) {
+      if (result.unavailable || apart) {
         const next = treeProtocol(await localSide(deps, s.ctx.id), remote);
         deps.logger.info(
           { context, stillMissing: result.stillMissing, next },
