@@ -14,6 +14,7 @@ import {
   generateIdentity,
   generateSymmetricKey,
   openKeyEnvelope,
+  verifyGroupOp,
   toBase58,
   type Identity,
 } from '@cnode/primitives';
@@ -213,6 +214,8 @@ describe('StateDelta pipeline under faults', () => {
         message: 'B to learn of the new member',
       });
       const clock = new HlcClock(randomBytes(16));
+      // Deltas cite the governance cut their author relies on: here, the one that added the insider.
+      const governanceHeads = [verifyGroupOp(invitation.groupOps.at(-1)!).opId];
       const craft = (author: Identity, key: Buffer): wire.StateDelta =>
         createDelta({
           contextId: fromBase58(contextId),
@@ -220,6 +223,7 @@ describe('StateDelta pipeline under faults', () => {
           actions: [{ kind: 'set', key: Buffer.from('evil'), value: randomBytes(4), at: clock.now() }],
           hlc: clock.now(),
           author,
+          governanceHeads,
           groupKey: key,
           rootHash: Buffer.alloc(32),
         });

@@ -127,6 +127,9 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     syncRequestFor: (contextB58: string) => `${root}.sync.requests.${contextB58}`,
     syncStreams: `${root}.sync.streams.>`,
     syncStreamFor: (protocol: string) => `${root}.sync.streams.${protocol}`,
+    governanceDrain: `${root}.governance.drain.>`,
+    /** One subject per group: drain requests of one group stay in order. */
+    governanceDrainFor: (groupHex: string) => `${root}.governance.drain.${groupHex}`,
     nodeEvents: `${root}.node.events.>`,
     nodeEventFor: (contextB58: string) => `${root}.node.events.${contextB58}`,
   };
@@ -148,6 +151,8 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     stateDelta: mailbox('STATE_DELTA', subjects.stateDelta, l.stateDeltaMax),
     syncRequests: mailbox('SYNC_REQUESTS', subjects.syncRequests, 4096, l.syncRequestDedupWindowMs),
     syncStreams: mailbox('SYNC_STREAMS', subjects.syncStreams, l.syncStreamsMax),
+    /** Drain requests are idempotent hints (every delta receipt and interval sync drains too): a small mailbox. */
+    governance: mailbox('GOVERNANCE', subjects.governanceDrain, 1024, 1_000),
     nodeEvents: {
       name: `${streamPrefix}_NODE_EVENTS`,
       label: 'NODE_EVENTS',
@@ -174,6 +179,7 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     stateDelta: consumer(streams.stateDelta, 'state-delta', l.stateDeltaInFlight),
     syncRequests: consumer(streams.syncRequests, 'sync-requests', l.syncMaxConcurrent),
     syncStreams: consumer(streams.syncStreams, 'sync-streams', l.syncMaxConcurrent),
+    governance: consumer(streams.governance, 'state-delta-governance', 16),
   };
 
   const redisPrefix = `cnode:${node}:`;
@@ -196,6 +202,8 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     heartbeatSent: (contextB58: string) => `sync:heartbeat:${contextB58}`,
     /** Sorted set of peers seen proving membership of the group (score: last seen ms). */
     memberPeers: (groupHex: string) => `sync:member-peers:${groupHex}`,
+    /** One governance-pending drain per context at a time, across state-delta replicas. */
+    governanceDrainLock: (contextB58: string) => `governance:drain-lock:${contextB58}`,
     /** One parent fetch per context at a time, across state-delta replicas. */
     parentFetchLock: (contextB58: string) => `parent-fetch:lock:${contextB58}`,
     /** Consecutive failed parent fetches from one peer for one context (TTL). */

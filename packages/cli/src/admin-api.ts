@@ -14,12 +14,13 @@ export interface AdminTarget {
 }
 
 /**
- * The admin API (NodeService and ContextService) as promises: every call carries the admin token and
+ * The admin API (NodeService, ContextService, GroupService) as promises: every call carries the admin token and
  * a deadline. Failures reject with the grpc-js ServiceError (`code` is the gRPC status, `details`
  * the node's message).
  */
 export class AdminApi {
   readonly client: admin.ContextServiceClient;
+  readonly groups: admin.GroupServiceClient;
   private readonly node: admin.NodeServiceClient;
   private readonly metadata = new Metadata();
 
@@ -32,6 +33,7 @@ export class AdminApi {
       : credentials.createInsecure();
     this.client = new admin.ContextServiceClient(target.address, channel);
     this.node = new admin.NodeServiceClient(target.address, channel);
+    this.groups = new admin.GroupServiceClient(target.address, channel);
     this.metadata.set('authorization', `Bearer ${target.token}`);
   }
 
@@ -119,8 +121,51 @@ export class AdminApi {
     ).then((r) => r.status!);
   }
 
+  createGroup(): Promise<admin.CreateGroupResponse> {
+    return this.call((md, o, cb) => this.groups.createGroup({}, md, o, cb));
+  }
+
+  listGroups(): Promise<admin.ListGroupsResponse> {
+    return this.call((md, o, cb) => this.groups.listGroups({}, md, o, cb));
+  }
+
+  getGroup(groupId: string): Promise<admin.GetGroupResponse> {
+    return this.call((md, o, cb) => this.groups.getGroup({ groupId }, md, o, cb));
+  }
+
+  listMembers(groupId: string): Promise<admin.ListMembersResponse> {
+    return this.call((md, o, cb) => this.groups.listMembers({ groupId }, md, o, cb));
+  }
+
+  addMember(groupId: string, member: string, role = admin.MemberRole.MEMBER_ROLE_MEMBER, keyFromPeers = false) {
+    return this.call<admin.AddMemberResponse>((md, o, cb) =>
+      this.groups.addMember({ groupId, member, role, keyFromPeers }, md, o, cb),
+    );
+  }
+
+  removeMember(groupId: string, member: string): Promise<admin.RemoveMemberResponse> {
+    return this.call((md, o, cb) => this.groups.removeMember({ groupId, member }, md, o, cb));
+  }
+
+  setMemberRole(groupId: string, member: string, role: admin.MemberRole): Promise<admin.SetMemberRoleResponse> {
+    return this.call((md, o, cb) => this.groups.setMemberRole({ groupId, member, role }, md, o, cb));
+  }
+
+  rotateKey(groupId: string): Promise<admin.RotateKeyResponse> {
+    return this.call((md, o, cb) => this.groups.rotateKey({ groupId }, md, o, cb));
+  }
+
+  unregisterContext(groupId: string, contextId: string): Promise<admin.UnregisterContextResponse> {
+    return this.call((md, o, cb) => this.groups.unregisterContext({ groupId, contextId }, md, o, cb));
+  }
+
+  listOps(groupId: string, limit = 0): Promise<admin.ListOpsResponse> {
+    return this.call((md, o, cb) => this.groups.listOps({ groupId, limit }, md, o, cb));
+  }
+
   close(): void {
     this.client.close();
+    this.groups.close();
     this.node.close();
   }
 }

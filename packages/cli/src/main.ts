@@ -3,12 +3,13 @@ import { CliError, resolveEndpoint } from './endpoint.js';
 import { readFileSync } from 'node:fs';
 import { fetchInfo, formatInfo } from './commands/info.js';
 import { CONTEXT_USAGE, runContextCommand } from './commands/context.js';
+import { GROUP_USAGE, runGroupCommand } from './commands/group.js';
 
 const USAGE = `usage: cnode <command> [options]
 
 commands:
   info                               the node's name, peer id, addresses, version and service readiness
-${CONTEXT_USAGE}
+${CONTEXT_USAGE}${GROUP_USAGE}
 options:
   --node NAME       local node to talk to (default: $NODE_NAME or node1)
   --home DIR        node home holding admin.json (default: .cnode/<node>)
@@ -19,6 +20,8 @@ options:
   --json            print JSON
   --timeout MS      call deadline (default 5000)
   --app NAME        application of 'context create' (default kv)
+  --group GROUP     'context create' in this existing group of ours
+  --limit N         most ops 'group ops' lists (default 100)
   --from N          first event sequence of 'context watch' (default: new events only)
 `;
 
@@ -40,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
       app: { type: 'string', default: 'kv' },
       from: { type: 'string', default: '0' },
       'key-from-peers': { type: 'boolean', default: false },
+      group: { type: 'string', default: '' },
+      limit: { type: 'string', default: '0' },
     },
   });
   const command = positionals[0];
@@ -67,9 +72,18 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(values.json ? `${JSON.stringify(info, null, 2)}\n` : formatInfo(info));
       return 0;
     }
+    case 'group':
+      return runGroupCommand(endpoint, positionals.slice(1), {
+        keyFromPeers: values['key-from-peers'],
+        limit: values.limit,
+        json: values.json,
+        timeoutMs,
+        write: (text) => void process.stdout.write(text),
+      });
     case 'context':
       return runContextCommand(endpoint, positionals.slice(1), {
         app: values.app,
+        group: values.group,
         from: values.from,
         keyFromPeers: values['key-from-peers'],
         json: values.json,

@@ -16,6 +16,12 @@ export enum DeltaOutcomeLabel {
   Buffered = 'buffered',
   UnknownContext = 'unknown_context',
   NotMember = 'not_member',
+  /** A read-only member at the cited cut: it may not write. */
+  ReadOnly = 'read_only',
+  /** The delta cites no governance heads: nobody is a member "before any op". */
+  NoGovernancePosition = 'no_governance_position',
+  /** Parked: the governance cut it cites is not known here yet (drained when it is). */
+  GovernancePending = 'governance_pending',
   Malformed = 'malformed',
   BadSignature = 'bad_signature',
   HlcDrift = 'hlc_drift',

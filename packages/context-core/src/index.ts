@@ -8,3 +8,4 @@ export * from './sync-entries.js';
 export * from './sync-frames.js';
 export * from './sync-status.js';
 export * from './topics.js';
+export * from './membership-at-cut.js';

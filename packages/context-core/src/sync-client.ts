@@ -1,10 +1,23 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { RelayedStream, SYNC_PROTOCOL, type Catalog, type NetworkClient } from '@cnode/bus';
-import { MemberAuthRole, signMemberAuth, verifyMemberAuth, type Identity } from '@cnode/primitives';
+import {
+  MAX_GROUP_OP_PARENTS,
+  MemberAuthRole,
+  signMemberAuth,
+  verifyMemberAuth,
+  type Identity,
+} from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
 import { errorMessage } from '@cnode/runtime';
 import { ContextError, ContextErrorCode } from './errors.js';
-import { ingestGroupOps, type GovernanceDeps } from './governance.js';
+import {
+  emptyIngestOutcomes,
+  ingestGroupOps,
+  type GovernanceDeps,
+  type IngestOutcome,
+  type IngestResult,
+} from './governance.js';
+import { isGroupMemberNow } from './membership-at-cut.js';
 import { decodeSyncMessage, encodeSyncMessage } from './sync-frames.js';
 
 export interface SyncClientOptions {
@@ -24,6 +37,8 @@ export interface SyncClientOptions {
 
 /** A peer proving an identity we do not know is asked for the group's ops at most this often. */
 export const PEER_CATCH_UP_INTERVAL_MS = 30_000;
+/** Most answers one governance catch-up reads (1000 ops each). */
+const GOVERNANCE_CATCH_UP_ROUNDS = 16;
 /** (group, peer) pairs remembered for that spacing; the oldest are forgotten first. */
 const PEER_CATCH_UPS_KEPT = 1024;
 
@@ -231,30 +246,52 @@ export class SyncClient {
   }
 
   /**
-   * Whether `identity` is a member of the group, after catching up the group's governance from
-   * `peer` when it is not known as one: a member added after our last governance update is not
-   * refused for our being behind. At most once per (group, peer) every 30 s. `me` is our member
+   * Whether `identity` is a member of the group (the projection at our heads, `isGroupMemberNow`),
+   * after catching up the group's governance from `peer` when it is not known as one: a member added
+   * after our last governance update is not refused for our being behind. `me` is our member
    * identity for the catch-up request. Both ends of a session use it: initiators for the responder's
    * proof, responders for the requester's.
    */
   async isMemberCatchingUp(groupId: Buffer, identity: Buffer, peer: string, me: Identity): Promise<boolean> {
     const governance = this.opts.governance();
-    if (await governance.groups.isMember(groupId, identity)) return true;
+    if (await isGroupMemberNow(governance, groupId, identity, peer)) return true;
+    if (!(await this.catchUpGovernance(groupId, peer, me))) return false;
+    return isGroupMemberNow(governance, groupId, identity, peer);
+  }
+
+  /**
+   * Fetches the group's ops we lack from `peer` (our heads tell it what we have) and ingests them.
+   * At most once per (group, peer) every 30 s, so a peer citing ops nobody has cannot make us ask
+   * again and again. Undefined when spaced out or failed (logged).
+   */
+  async catchUpGovernance(groupId: Buffer, peer: string, me: Identity): Promise<IngestResult | undefined> {
+    const governance = this.opts.governance();
     const key = `${groupId.toString('hex')}:${peer}`;
     const last = this.catchUps.get(key);
-    if (last !== undefined && Date.now() - last < PEER_CATCH_UP_INTERVAL_MS) return false;
+    if (last !== undefined && Date.now() - last < PEER_CATCH_UP_INTERVAL_MS) return undefined;
     this.catchUps.delete(key);
     this.catchUps.set(key, Date.now());
     if (this.catchUps.size > PEER_CATCH_UPS_KEPT) this.catchUps.delete(this.catchUps.keys().next().value!);
     try {
-      const { ops } = await this.fetchGroupOps(peer, me, groupId);
-      const { outcomes } = await ingestGroupOps(governance, ops);
-      governance.logger.info({ peer, group: groupId.toString('hex'), outcomes }, 'Caught up governance from a peer');
+      const result: IngestResult = { outcomes: emptyIngestOutcomes(), applied: [] };
+      // An answer holds at most 1000 ops; a longer gap takes a few rounds, each from our new heads.
+      for (let round = 0; round < GOVERNANCE_CATCH_UP_ROUNDS; round++) {
+        const known = (await governance.groups.heads(groupId)).slice(0, MAX_GROUP_OP_PARENTS);
+        const answer = await this.fetchGroupOps(peer, me, groupId, known);
+        const step = await ingestGroupOps(governance, answer.ops);
+        for (const [k, n] of Object.entries(step.outcomes)) result.outcomes[k as IngestOutcome] += n;
+        result.applied.push(...step.applied);
+        if (!answer.truncated || step.applied.length === 0) break;
+      }
+      governance.logger.info(
+        { peer, group: groupId.toString('hex'), outcomes: result.outcomes },
+        'Caught up governance from a peer',
+      );
+      return result;
     } catch (err) {
       governance.logger.warn({ peer, err: errorMessage(err) }, 'Governance catch-up from a peer failed');
-      return false;
+      return undefined;
     }
-    return governance.groups.isMember(groupId, identity);
   }
 
   /** One request in a session of its own. */
@@ -309,12 +346,18 @@ export class SyncClient {
     ).then((p) => p.keyShareResponse);
   }
 
-  fetchGroupOps(peer: string, member: Identity, groupId: Buffer): Promise<wire.GroupOpsResponse> {
+  /** The group's applied ops, parents first; with `knownHeads`, only those not in their ancestry. */
+  fetchGroupOps(
+    peer: string,
+    member: Identity,
+    groupId: Buffer,
+    knownHeads: readonly Buffer[] = [],
+  ): Promise<wire.GroupOpsResponse> {
     return this.request(
       peer,
       { id: groupId, groupId },
       member,
-      { $case: 'groupOpsRequest', groupOpsRequest: { groupId } },
+      { $case: 'groupOpsRequest', groupOpsRequest: { groupId, knownHeads: [...knownHeads] } },
       'groupOpsResponse',
       { selfAuthenticating: true },
     ).then((p) => p.groupOpsResponse);

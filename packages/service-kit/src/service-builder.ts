@@ -1,7 +1,15 @@
 import { NetworkClient, StreamConsumer, type StreamConsumerOptions } from '@cnode/bus';
 import type { NodeConfig } from '@cnode/config';
-import { NodeEventOutbox, SyncClient, type SyncClientOptions } from '@cnode/context-core';
-import { Lifecycle, LifecycleStatus, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
+import { NodeEventOutbox, SyncClient, requestGovernanceDrain, type SyncClientOptions } from '@cnode/context-core';
+import { bus } from '@cnode/proto';
+import {
+  Lifecycle,
+  LifecycleStatus,
+  errorMessage,
+  type Logger,
+  type ServiceContext,
+  type ServiceHandle,
+} from '@cnode/runtime';
 import { addInfra, type Infra } from './infra.js';
 import { addStatusReporter } from './service-status.js';
 
@@ -49,6 +57,19 @@ export class ServiceBuilder {
       requestTimeoutMs: this.config.sync.timeoutMs,
       idleTimeoutMs: this.config.network.streamIdleTimeoutMs,
     });
+  }
+
+  /**
+   * After group ops applied in this service: ask state-delta to drain the group's governance-pending
+   * deltas. A hint, so a failure is only logged (the next delta receipt or interval sync drains too).
+   */
+  async governanceApplied(groupId: Buffer, logger: Logger): Promise<void> {
+    await requestGovernanceDrain(
+      { js: this.infra.nats.js, metrics: this.infra.busMetrics, catalog: this.infra.catalog },
+      { groupId, trigger: bus.DrainTrigger.DRAIN_TRIGGER_GOVERNANCE_APPLIED },
+    ).catch((err: unknown) =>
+      logger.warn({ group: groupId.toString('hex'), err: errorMessage(err) }, 'Governance drain request not queued'),
+    );
   }
 
   /** Adds the publisher of the node-event outbox to the lifecycle. */

@@ -10,3 +10,5 @@ export * from './repos/blob-repo.js';
 export * from './repos/delta-buffer-repo.js';
 export * from './groups/group-store.js';
 export * from './repos/identity-repo.js';
+export * from './groups/projection.js';
+export * from './repos/governance-pending-repo.js';

@@ -5,6 +5,7 @@ import { createCatalog } from '@cnode/bus';
 import { AdminApi } from '@cnode/cli';
 import postgres from 'postgres';
 import { fromBase58 } from '@cnode/primitives';
+import { GroupStore, IdentityRepo, StateStore } from '@cnode/store';
 import { TEST_INFRA, testEnv, uniqueNodeName, cleanupNode } from './infra.js';
 import { builtEntry, spawnNode, type SpawnedProcess } from './processes.js';
 import { waitFor } from './wait-for.js';
@@ -170,6 +171,46 @@ export class ProcessNode {
       if (!page.next) return all;
       after = page.next;
     }
+  }
+
+  /**
+   * Opens this node's store directly, as the node's own services would (same schema, master key):
+   * tests that check what a node holds, or that play a member gone rogue with its own keys.
+   */
+  async withStore<T>(
+    fn: (store: { sql: postgres.Sql; groups: GroupStore; identities: IdentityRepo; states: StateStore }) => Promise<T>,
+  ): Promise<T> {
+    const sql = postgres(TEST_INFRA.databaseUrl, {
+      max: 2,
+      onnotice: () => undefined,
+      connection: { search_path: this.schema },
+    });
+    const masterKey = Buffer.from(this.env.NODE_MASTER_KEY!, 'hex');
+    try {
+      return await fn({
+        sql,
+        groups: new GroupStore(sql, masterKey),
+        identities: new IdentityRepo(sql, masterKey),
+        states: new StateStore(sql),
+      });
+    } finally {
+      await sql.end();
+    }
+  }
+
+  /** The structured (JSON) log lines of one service whose message is `msg`. */
+  logged(key: string, msg: string): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const line of this.procs.get(key)?.lines ?? []) {
+      if (!line.includes(msg)) continue;
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry.msg === msg) out.push(entry);
+      } catch {
+        // Not a JSON line (a stack trace, a runtime warning).
+      }
+    }
+    return out;
   }
 
   /** The last lines a service logged at warn level or above (for failure messages). */

@@ -22,14 +22,38 @@ export function createNodeManagerMetrics(registry: Registry) {
     }),
     groupOps: new Counter({
       name: 'node_manager_group_ops_total',
-      help: 'Gossiped governance ops, by outcome (applied, pending, duplicate, unauthorized, invalid)',
+      help: 'Gossiped governance ops, by outcome (applied, pending, duplicate, unauthorized, replayed_nonce, invalid)',
       labelNames: ['outcome'],
       registers: [registry],
     }),
     governanceCatchUps: new Counter({
       name: 'node_manager_governance_catchups_total',
-      help: 'Group op fetches from a peer after a gossiped op arrived with unknown parents, by outcome',
+      help: 'Governance catch-ups from a peer, by outcome (ok, failed_or_spaced) and trigger (pending_op, heartbeat, mutation, peer_subscribed)',
+      labelNames: ['outcome', 'trigger'],
+      registers: [registry],
+    }),
+    groupHeartbeats: new Counter({
+      name: 'node_manager_group_heartbeats_total',
+      help: 'GroupStateHeartbeats received, by outcome (in_sync_or_ahead, heads_lacking, malformed)',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    groupMutations: new Counter({
+      name: 'node_manager_group_mutations_total',
+      help: 'GroupMutationNotifications received, by outcome (known, caught_up, malformed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    groupReconciles: new Counter({
+      name: 'node_manager_group_reconciles_total',
+      help: 'Subscription changes after governance changed, by action (left_removed, left_unregistered, joined_registered, failed)',
+      labelNames: ['action'],
+      registers: [registry],
+    }),
+    projectionDivergences: new Counter({
+      name: 'unified_projection_divergence_total',
+      help: 'Disagreements between the projection and the live membership seen here, by plane',
+      labelNames: ['plane'],
       registers: [registry],
     }),
     streamsUnrouted: new Counter({

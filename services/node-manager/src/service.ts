@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { HLC_NODE_ID_BYTES, HlcClock } from '@cnode/primitives';
-import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
+import { HLC_NODE_ID_BYTES, HlcClock, type VerifiedGroupOp } from '@cnode/primitives';
+import { errorMessage, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, readServiceStatuses, requireMasterKey } from '@cnode/service-kit';
 import { GroupStore, IdentityRepo, StateStore, StateSyncStore } from '@cnode/store';
 import type { NodeManagerConfig } from './config.js';
@@ -8,7 +8,15 @@ import { SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
 import type { ContextDeps } from './contexts/context-deps.js';
 import { TopicSubscriptions } from './contexts/topic-subscriptions.js';
 import { AdminServer } from './grpc/admin-server.js';
-import { handleGroupOpGossip } from './handlers/group-op-gossip.js';
+import {
+  handleGovernanceDelta,
+  handleGroupHeartbeat,
+  handleGroupMutation,
+  handleGroupOpsGossip,
+  handleGroupPeerSubscribed,
+  type GroupGossipDeps,
+} from './handlers/group-gossip.js';
+import { reconcileAllGroups, reconcileGroup } from './groups/group-reconciler.js';
 import { decodeNetworkEvent, handleNetworkEvent, type NetworkEventRoutes } from './handlers/network-event.js';
 import { handleHashHeartbeat } from './handlers/hash-heartbeat.js';
 import { handlePeerSubscribed } from './handlers/peer-subscribed.js';
@@ -34,10 +42,22 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
 
   const network = builder.networkClient();
   const governanceLog = log('governance');
+  // Every op applied here (gossip, admin calls, catch-ups) asks for a governance-pending drain and
+  // re-evaluates the group's subscriptions.
+  const governance = {
+    divergences: metrics.projectionDivergences,
+    onApplied: async (groupId: Buffer, applied: readonly VerifiedGroupOp[]): Promise<void> => {
+      await builder.governanceApplied(groupId, governanceLog);
+      await reconcileGroup(contextDeps(), groupId, applied).catch((err: unknown) =>
+        governanceLog.warn({ group: groupId.toString('hex'), err: errorMessage(err) }, 'Group reconcile failed'),
+      );
+    },
+  };
   const sync = builder.syncClient(network, () => ({
     groups: store().groups,
     identities: store().identities,
     logger: governanceLog,
+    ...governance,
   }));
   // Stores are built once Postgres is up (the pool exists only after start).
   let stores:
@@ -49,7 +69,12 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
       groups: new GroupStore(infra.postgres.sql, masterKey),
       identities: new IdentityRepo(infra.postgres.sql, masterKey),
     });
-  lifecycle.add(startable('stores', async () => void store()));
+  lifecycle.add(
+    startable('stores', async () => {
+      const filled = await store().groups.fillProjectionColumns();
+      if (filled > 0) governanceLog.info({ ops: filled }, 'Filled the projection columns of stored group ops');
+    }),
+  );
 
   const subscriptions = lifecycle.add(
     new TopicSubscriptions({
@@ -60,6 +85,14 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     }),
   );
   const outbox = builder.addEventOutbox();
+  lifecycle.add(
+    startable('group-reconcile', async () => {
+      // Governance may have changed while we were down (a removal caught up by another service).
+      await reconcileAllGroups(contextDeps()).catch((err: unknown) =>
+        governanceLog.warn({ err: errorMessage(err) }, 'Group reconcile at start failed'),
+      );
+    }),
+  );
 
   const clock = new HlcClock(randomBytes(HLC_NODE_ID_BYTES));
   const contextDeps = (): ContextDeps => ({
@@ -74,12 +107,24 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     busMetrics: infra.busMetrics,
     metrics,
     logger: log('contexts'),
+    ...governance,
   });
 
+  const groupGossip = (): GroupGossipDeps => ({
+    ...store(),
+    ...governance,
+    logger: governanceLog,
+    sync,
+    metrics,
+    reconcile: (groupId) => reconcileGroup(contextDeps(), groupId),
+  });
   const routing = { js: () => infra.nats.js, catalog: infra.catalog, busMetrics: infra.busMetrics, metrics };
   const routes: NetworkEventRoutes = {
     stateDelta: (delta, gossip) => routeStateDelta({ ...routing, logger: log('state-delta-route') }, delta, gossip),
-    groupOp: (op, gossip) => handleGroupOpGossip({ ...store(), sync, metrics, logger: log('governance') }, op, gossip),
+    groupOp: (op, gossip) => handleGroupOpsGossip(groupGossip(), [op], gossip),
+    groupGovernanceDelta: (delta, gossip) => handleGovernanceDelta(groupGossip(), delta, gossip),
+    groupHeartbeat: (heartbeat, gossip) => handleGroupHeartbeat(groupGossip(), heartbeat, gossip),
+    groupMutation: (note, gossip) => handleGroupMutation(groupGossip(), note, gossip),
     streamOpened: (opened) => routeStream({ ...routing, logger: log('stream-route') }, opened),
     hashHeartbeat: (heartbeat, gossip) =>
       handleHashHeartbeat(
@@ -87,7 +132,16 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
         heartbeat,
         gossip,
       ),
-    peerSubscribed: (event) => handlePeerSubscribed({ ...store(), ...routing, logger: log('peer-subscribed') }, event),
+    peerSubscribed: (event) =>
+      handlePeerSubscribed(
+        {
+          ...store(),
+          ...routing,
+          logger: log('peer-subscribed'),
+          groupSync: (groupId, peer) => handleGroupPeerSubscribed(groupGossip(), groupId, peer),
+        },
+        event,
+      ),
   };
   const eventLog = log('network-event');
   const netEvents = builder.addConsumer({

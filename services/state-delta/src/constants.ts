@@ -20,3 +20,5 @@ export const PARENT_FETCH_MAX_ROUNDS = 64;
 export const HEARTBEAT_MIN_INTERVAL_MS = 1_000;
 /** Contexts whose last heartbeat time is remembered (oldest forgotten first). */
 export const HEARTBEAT_TRACKED_CONTEXTS = 10_000;
+/** A governance-pending drain holds its per-context lock this long (renewed per delta). */
+export const GOVERNANCE_DRAIN_LOCK_MS = 30_000;

@@ -22,6 +22,24 @@ export function createStateDeltaMetrics(registry: Registry) {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    governanceParked: new Counter({
+      name: 'governance_pending_parked_total',
+      help: 'Deltas parked in the governance-pending buffer (their cited cut is unknown here), by outcome (parked, duplicate, parked_evicting_oldest)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    governanceDrainOutcomes: new Counter({
+      name: 'governance_drain_outcome',
+      help: 'Governance-pending deltas drained, by outcome (applied, removed, never_member, not_member, read_only, rebuffered, dropped_max_attempts, no_governance_position, group_disappeared) and trigger (delta_receipt, governance_applied, interval_sync)',
+      labelNames: ['outcome', 'trigger'],
+      registers: [registry],
+    }),
+    projectionDivergences: new Counter({
+      name: 'unified_projection_divergence_total',
+      help: 'Disagreements between the projection at a cut and the live membership, by plane (membership-cut, membership-cut-grant, membership-sync)',
+      labelNames: ['plane'],
+      registers: [registry],
+    }),
     bufferEvictions: new Counter({
       name: 'state_delta_buffer_evictions_total',
       help: 'Buffered deltas evicted (oldest first) because a context waiting for its snapshot had a full buffer',

@@ -1,12 +1,14 @@
 import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
-import { DeltaBufferRepo, GroupStore, IdentityRepo, StateStore } from '@cnode/store';
+import { DeltaBufferRepo, GovernancePendingRepo, GroupStore, IdentityRepo, StateStore } from '@cnode/store';
 import type { StateDeltaConfig } from './config.js';
 import { SERVICE_NAME } from './constants.js';
 import { createStateDeltaMetrics, type StateDeltaMetrics } from './metrics.js';
 import type { PipelineDeps } from './pipeline/deps.js';
 import { decodeStateDeltaReceived, handleStateDelta } from './pipeline/handle-state-delta.js';
 import { HeartbeatPublisher } from './pipeline/heartbeat.js';
+import { handleDrainRequest } from './pipeline/governance-drain.js';
+import { bus } from '@cnode/proto';
 
 export interface StateDeltaService extends ServiceHandle {
   metrics: StateDeltaMetrics;
@@ -31,6 +33,8 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
     groups: pipeline().groups,
     identities: pipeline().identities,
     logger: governanceLog,
+    divergences: metrics.projectionDivergences,
+    onApplied: (groupId) => builder.governanceApplied(groupId, governanceLog),
   }));
   const heartbeat = new HeartbeatPublisher({ network, metrics, logger: log('heartbeat') });
 
@@ -41,6 +45,7 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
       groups: new GroupStore(infra.postgres.sql, masterKey),
       identities: new IdentityRepo(infra.postgres.sql, masterKey),
       buffers: new DeltaBufferRepo(infra.postgres.sql),
+      pending: new GovernancePendingRepo(infra.postgres.sql),
       redis: infra.redis.redis,
       catalog: infra.catalog,
       network,
@@ -59,5 +64,13 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
     concurrency: config.stateDelta.maxInFlight,
   });
 
-  return { ...builder.build(() => consumer.isConsuming), metrics };
+  // Drain requests have their own mailbox: a backlog of deltas never delays them, nor they the deltas.
+  const drains = builder.addConsumer({
+    spec: infra.catalog.consumers.governance,
+    decode: (data) => bus.GovernanceDrainRequest.decode(data),
+    handle: (request) => handleDrainRequest(pipeline(), request),
+    concurrency: 4,
+  });
+
+  return { ...builder.build(() => consumer.isConsuming && drains.isConsuming), metrics };
 }

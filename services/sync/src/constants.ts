@@ -48,3 +48,5 @@ export const PEER_DISCOVERY_POLLS_INITIALIZED = 3;
 export const PEER_DISCOVERY_POLL_MS = 500;
 /** Peers a session tries, in order, before giving up for this round. */
 export const MAX_PEERS_TRIED = 3;
+/** Member peers asked for governance before an interval sync of a context with parked deltas. */
+export const PRE_SYNC_GOVERNANCE_PEERS = 3;

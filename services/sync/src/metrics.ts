@@ -97,6 +97,24 @@ export function createSyncMetrics(registry: Registry) {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    groupHeartbeats: new Counter({
+      name: 'sync_group_heartbeats_total',
+      help: 'Periodic GroupStateHeartbeats (governance DAG heads per group), by outcome (sent, failed, skipped)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    preSyncDrains: new Counter({
+      name: 'sync_pre_sync_governance_total',
+      help: 'Governance pulls and drain requests before interval syncs of contexts with parked deltas, by outcome (requested, failed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    projectionDivergences: new Counter({
+      name: 'unified_projection_divergence_total',
+      help: 'Disagreements between the projection at our governance heads and the live membership, by plane (membership-sync)',
+      labelNames: ['plane'],
+      registers: [registry],
+    }),
   };
 }
 

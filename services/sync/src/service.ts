@@ -2,7 +2,14 @@ import { requestSync } from '@cnode/context-core';
 import { bus } from '@cnode/proto';
 import { errorMessage, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
-import { DeltaBufferRepo, GroupStore, IdentityRepo, StateStore, StateSyncStore } from '@cnode/store';
+import {
+  DeltaBufferRepo,
+  GovernancePendingRepo,
+  GroupStore,
+  IdentityRepo,
+  StateStore,
+  StateSyncStore,
+} from '@cnode/store';
 import type { SyncConfig } from './config.js';
 import { SERVICE_NAME } from './constants.js';
 import { decodeSyncRequest, handleSyncRequest, type DriverDeps } from './driver/handle-sync-request.js';
@@ -36,6 +43,8 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
     groups: parts().driver.initiator.groups,
     identities: parts().driver.initiator.identities,
     logger: governanceLog,
+    divergences: metrics.projectionDivergences,
+    onApplied: (groupId) => builder.governanceApplied(groupId, governanceLog),
   }));
   const redis = () => infra.redis.redis;
 
@@ -72,6 +81,7 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
           groups,
           identities,
           buffers: new DeltaBufferRepo(sql),
+          pending: new GovernancePendingRepo(sql),
           outbox,
           sync,
           network,
@@ -95,6 +105,7 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
         status,
         metrics,
         logger: log('driver'),
+        bus: () => ({ js: infra.nats.js, metrics: infra.busMetrics, catalog: infra.catalog }),
         continueSync: (contextId, peer) =>
           requestSync(
             { js: infra.nats.js, metrics: infra.busMetrics, catalog: infra.catalog },
@@ -125,6 +136,8 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
   lifecycle.add(
     new SyncTicker({
       states: () => parts().driver.initiator.states,
+      groups: () => parts().driver.initiator.groups,
+      identities: () => parts().driver.initiator.identities,
       network,
       js: () => infra.nats.js,
       busMetrics: infra.busMetrics,

@@ -4,7 +4,8 @@ import { AdminApi } from '../admin-api.js';
 import { explain } from '../client.js';
 import { CliError, type Endpoint } from '../endpoint.js';
 
-export const CONTEXT_USAGE = `  context create [--app kv]          create a context (this node becomes its admin)
+export const CONTEXT_USAGE = `  context create [--app kv] [--group G]
+                                     create a context (in a new group with this node as admin, or in G)
   context list                       the contexts this node hosts
   context get CONTEXT                one context: root hash, heads, members, pending deltas
   context leave CONTEXT              unsubscribe and delete the context's local data
@@ -21,6 +22,8 @@ export const CONTEXT_USAGE = `  context create [--app kv]          create a cont
 
 export interface ContextCommandOptions {
   app: string;
+  /** `context create --group`: an existing group of ours. */
+  group?: string;
   from: string;
   /** `context invite --key-from-peers`. */
   keyFromPeers?: boolean;
@@ -84,7 +87,7 @@ export async function runContextCommand(
   try {
     switch (sub) {
       case 'create': {
-        const res = await api.createContext({ application: opts.app });
+        const res = await api.createContext({ application: opts.app, groupId: opts.group ?? '' });
         out(res, `context   ${res.contextId}\ngroup     ${res.groupId}\nmember    ${res.member}\n`);
         return 0;
       }

@@ -48,13 +48,16 @@ export class IdentityRepo {
       on conflict do nothing`;
   }
 
-  /** One of our identities in any context of the group (to speak for it on group-scoped streams). */
-  async ownedInGroup(groupId: Buffer): Promise<Identity | undefined> {
+  /**
+   * One of our identities that is a live member of the group (admins first), to speak for it on
+   * group-scoped streams and to sign its ops. Undefined once all of ours were removed.
+   */
+  async ownedInGroup(groupId: Buffer, opts: { admin?: boolean } = {}): Promise<Identity | undefined> {
     const [row] = await this.sql<{ public_key: Buffer; sealed_private_key: Buffer }[]>`
-      select ci.public_key, ci.sealed_private_key from context_identities ci
-      join contexts c on c.id = ci.context_id
-      where c.group_id = ${groupId} and ci.sealed_private_key is not null
-      order by ci.created_at, ci.public_key limit 1`;
+      select i.public_key, i.sealed_private_key from identities i
+      join group_members m on m.member = i.public_key and m.group_id = ${groupId}
+      where ${opts.admin ?? false} = false or m.role = 2
+      order by (m.role = 2) desc, i.created_at, i.public_key limit 1`;
     return (
       row && { publicKey: row.public_key, privateKey: unseal(this.masterKey, row.sealed_private_key, IDENTITY_AAD) }
     );

@@ -1,5 +1,5 @@
 import type { BusMetrics, Catalog, NetworkClient } from '@cnode/bus';
-import type { NodeEventOutbox } from '@cnode/context-core';
+import type { GovernanceDeps, NodeEventOutbox } from '@cnode/context-core';
 import type { HlcClock } from '@cnode/primitives';
 import type { Logger } from '@cnode/runtime';
 import type { GroupStore, IdentityRepo, Redis, StateStore, StateSyncStore } from '@cnode/store';
@@ -23,4 +23,7 @@ export interface ContextDeps {
   busMetrics: BusMetrics;
   metrics: NodeManagerMetrics;
   logger: Logger;
+  /** Told of ops applied here (GovernanceDeps.onApplied): drain request and subscription reconcile. */
+  onApplied?: GovernanceDeps['onApplied'];
+  divergences?: GovernanceDeps['divergences'];
 }

@@ -42,6 +42,18 @@ export class TopicSubscriptions implements Startable {
     await this.flush();
   }
 
+  /** Subscribes to a group's topic only (a group without contexts here). */
+  async joinGroup(groupId: Buffer): Promise<void> {
+    this.want(groupTopic(groupId), true);
+    await this.flush();
+  }
+
+  /** Leaves a group's topic (none of our identities is a member any more). */
+  async leaveGroup(groupId: Buffer): Promise<void> {
+    this.want(groupTopic(groupId), false);
+    await this.flush();
+  }
+
   private want(topic: string, subscribed: boolean): void {
     if (this.retry.size >= MAX_RETRY_TOPICS && !this.retry.has(topic)) return;
     this.retry.set(topic, subscribed);

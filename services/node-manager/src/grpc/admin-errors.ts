@@ -16,6 +16,9 @@ export enum AdminErrorCode {
   ContextNotReady = 'ADMIN_CONTEXT_NOT_READY',
   TooManySubscribers = 'ADMIN_TOO_MANY_SUBSCRIBERS',
   SyncUnavailable = 'ADMIN_SYNC_UNAVAILABLE',
+  GroupUnknown = 'ADMIN_GROUP_UNKNOWN',
+  GovernanceConflict = 'ADMIN_GOVERNANCE_CONFLICT',
+  GovernanceRefused = 'ADMIN_GOVERNANCE_REFUSED',
 }
 
 /** An admin call refused on purpose: carries the gRPC status the caller sees. */

@@ -13,6 +13,7 @@ import { resolveAdminToken } from './admin-token.js';
 import { authInterceptor } from './auth-interceptor.js';
 import type { ContextDeps } from '../contexts/context-deps.js';
 import { contextService } from './context-service.js';
+import { groupService } from './group-service.js';
 import { getInfo, type GetInfoDeps } from './get-info.js';
 import { unary } from './unary.js';
 
@@ -65,6 +66,7 @@ export class AdminServer implements Startable {
       getInfo: unary('GetInfo', deps, () => getInfo({ ...this.opts.info, logger: this.opts.logger })),
     } satisfies admin.NodeServiceServer);
     server.addService(admin.ContextServiceService, contextService(this.opts.contexts()));
+    server.addService(admin.GroupServiceService, groupService(this.opts.contexts()));
     this.health.addToServer(server);
     new ReflectionService(loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET_PATH))).addToServer(server);
 

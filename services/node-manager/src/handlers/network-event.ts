@@ -7,6 +7,9 @@ import type { NodeManagerMetrics } from '../metrics.js';
 export interface NetworkEventRoutes {
   stateDelta(delta: wire.StateDelta, gossip: bus.GossipMessage): Promise<void>;
   groupOp(op: wire.SignedGroupOpV1, gossip: bus.GossipMessage): Promise<void>;
+  groupGovernanceDelta(delta: wire.GroupGovernanceDelta, gossip: bus.GossipMessage): Promise<void>;
+  groupHeartbeat(heartbeat: wire.GroupStateHeartbeat, gossip: bus.GossipMessage): Promise<void>;
+  groupMutation(note: wire.GroupMutationNotification, gossip: bus.GossipMessage): Promise<void>;
   streamOpened(opened: bus.StreamOpened): Promise<void>;
   hashHeartbeat(heartbeat: wire.HashHeartbeat, gossip: bus.GossipMessage): Promise<void>;
   peerSubscribed(event: bus.PeerSubscribed): Promise<void>;
@@ -90,11 +93,11 @@ async function dispatchBroadcast(deps: NetworkEventDeps, gossip: bus.GossipMessa
       return deps.routes.groupOp(payload.signedGroupOp, gossip);
     case 'hashHeartbeat':
       return deps.routes.hashHeartbeat(payload.hashHeartbeat, gossip);
-    default:
-      // The other governance variants are acted on by the governance work.
-      deps.logger.debug(
-        { variant: payload.$case, topic: gossip.topic, source: gossip.sourcePeer },
-        'Broadcast message not acted on yet',
-      );
+    case 'groupGovernanceDelta':
+      return deps.routes.groupGovernanceDelta(payload.groupGovernanceDelta, gossip);
+    case 'groupStateHeartbeat':
+      return deps.routes.groupHeartbeat(payload.groupStateHeartbeat, gossip);
+    case 'groupMutationNotification':
+      return deps.routes.groupMutation(payload.groupMutationNotification, gossip);
   }
 }

@@ -1,7 +1,7 @@
 import type { Catalog, NetworkClient } from '@cnode/bus';
 import type { NodeEventOutbox, SyncClient } from '@cnode/context-core';
 import type { Logger } from '@cnode/runtime';
-import type { DeltaBufferRepo, GroupStore, IdentityRepo, Redis, StateStore } from '@cnode/store';
+import type { DeltaBufferRepo, GovernancePendingRepo, GroupStore, IdentityRepo, Redis, StateStore } from '@cnode/store';
 
 import type { StateDeltaMetrics } from '../metrics.js';
 import type { HeartbeatPublisher } from './heartbeat.js';
@@ -12,6 +12,7 @@ export interface PipelineDeps {
   groups: GroupStore;
   identities: IdentityRepo;
   buffers: DeltaBufferRepo;
+  pending: GovernancePendingRepo;
   redis: Redis;
   catalog: Catalog;
   network: NetworkClient;

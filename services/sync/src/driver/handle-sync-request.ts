@@ -8,6 +8,9 @@ import { BENIGN_FAILURES, failureReason, syncContext, SyncOutcome, type SyncRunR
 import type { SyncMetrics } from '../metrics.js';
 import type { SessionPermits } from './permits.js';
 import type { StatusBoard } from './status-board.js';
+import { governanceBeforeIntervalSync } from './pre-sync-governance.js';
+import type { BusMetrics, Catalog } from '@cnode/bus';
+import type { JetStreamClient } from '@nats-io/jetstream';
 
 /** Failure backoff: 2^n seconds, at most 2^8 = 256 s (reference §4.3). */
 export const BACKOFF_BASE_MS = 1_000;
@@ -21,6 +24,8 @@ export interface DriverDeps {
   status: StatusBoard;
   metrics: SyncMetrics;
   logger: Logger;
+  /** JetStream publishing, for governance drain requests. */
+  bus: () => { js: JetStreamClient; metrics: BusMetrics; catalog: Catalog };
   /** Queues a forced request to go on with a session that stopped at its budget. */
   continueSync(contextId: Buffer, peer: string | undefined): Promise<void>;
   limits: {
@@ -54,7 +59,11 @@ export async function handleSyncRequest(deps: DriverDeps, req: bus.SyncRequest):
   if (req.contextId.length !== ID_BYTES) return count('malformed');
   const contextId = Buffer.from(req.contextId);
   const context = toBase58(contextId);
-  if (!(await deps.initiator.states.context(contextId))) return count('unknown_context');
+  const hosted = await deps.initiator.states.context(contextId);
+  if (!hosted) return count('unknown_context');
+  if (req.reason === bus.SyncReason.SYNC_REASON_INTERVAL && hosted.groupId) {
+    await governanceBeforeIntervalSync(deps, contextId, hosted.groupId);
+  }
 
   const book = await deps.status.read(contextId);
   const now = Date.now();

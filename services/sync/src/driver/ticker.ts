@@ -1,14 +1,16 @@
-import { contextTopic, requestSync } from '@cnode/context-core';
+import { contextTopic, groupTopic, requestSync } from '@cnode/context-core';
 import type { BusMetrics, Catalog, NetworkClient } from '@cnode/bus';
-import { isZeroId, toBase58 } from '@cnode/primitives';
+import { MAX_GROUP_OP_PARENTS, isZeroId, toBase58 } from '@cnode/primitives';
 import { bus, wire } from '@cnode/proto';
 import { errorMessage, type Logger, type Startable } from '@cnode/runtime';
-import type { Redis, StateStore } from '@cnode/store';
+import type { GroupStore, IdentityRepo, Redis, StateStore } from '@cnode/store';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { SyncMetrics } from '../metrics.js';
 
 export interface TickerDeps {
   states: () => StateStore;
+  groups: () => GroupStore;
+  identities: () => IdentityRepo;
   network: NetworkClient;
   js: () => JetStreamClient;
   busMetrics: BusMetrics;
@@ -26,7 +28,8 @@ export interface TickerDeps {
  * The sync service's timers. Every `frequencyMs` (and right after start) each hosted context gets an
  * interval SyncRequest; the message id carries the tick number, so the ticks of several replicas
  * collapse into one request. Every `heartbeatIntervalMs` each context with state gets a HashHeartbeat
- * (root hash, DAG heads) on its topic, sent by whichever replica claims it first.
+ * (root hash, DAG heads) on its topic, and each group we are a member of a GroupStateHeartbeat (its
+ * governance DAG heads) on the group topic, sent by whichever replica claims it first.
  */
 export class SyncTicker implements Startable {
   readonly name = 'sync-ticker';
@@ -101,6 +104,34 @@ export class SyncTicker implements Startable {
         (err: unknown) => {
           this.deps.metrics.heartbeats.inc({ outcome: 'failed' });
           this.deps.logger.debug({ context: topic, err: errorMessage(err) }, 'Heartbeat not published');
+        },
+      );
+    }
+    await this.groupHeartbeats(claimMs);
+  }
+
+  /** GroupStateHeartbeats: peers that lack some of our heads fetch the ops from us. */
+  private async groupHeartbeats(claimMs: number): Promise<void> {
+    for (const groupId of await this.deps.groups().groupIds()) {
+      if (!(await this.deps.identities().ownedInGroup(groupId))) continue;
+      const topic = groupTopic(groupId);
+      const claimed = await this.deps
+        .redis()
+        .set(this.deps.catalog.redis.heartbeatSent(topic), '1', 'PX', claimMs, 'NX')
+        .catch(() => 'OK');
+      if (!claimed) {
+        this.deps.metrics.groupHeartbeats.inc({ outcome: 'skipped' });
+        continue;
+      }
+      const dagHeads = (await this.deps.groups().heads(groupId)).slice(0, MAX_GROUP_OP_PARENTS);
+      const data = wire.BroadcastMessage.encode({
+        payload: { $case: 'groupStateHeartbeat', groupStateHeartbeat: { groupId, dagHeads } },
+      }).finish();
+      await this.deps.network.publish(topic, data).then(
+        () => this.deps.metrics.groupHeartbeats.inc({ outcome: 'sent' }),
+        (err: unknown) => {
+          this.deps.metrics.groupHeartbeats.inc({ outcome: 'failed' });
+          this.deps.logger.debug({ group: topic, err: errorMessage(err) }, 'Group heartbeat not published');
         },
       );
     }

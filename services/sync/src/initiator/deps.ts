@@ -2,7 +2,15 @@ import type { Catalog, NetworkClient } from '@cnode/bus';
 import type { HostedContext, NodeEventOutbox, SyncClient, SyncSession } from '@cnode/context-core';
 import type { Identity } from '@cnode/primitives';
 import type { Logger } from '@cnode/runtime';
-import type { DeltaBufferRepo, GroupStore, IdentityRepo, Redis, StateStore, StateSyncStore } from '@cnode/store';
+import type {
+  DeltaBufferRepo,
+  GovernancePendingRepo,
+  GroupStore,
+  IdentityRepo,
+  Redis,
+  StateStore,
+  StateSyncStore,
+} from '@cnode/store';
 import type { SyncMetrics } from '../metrics.js';
 import type { StatusBoard } from '../driver/status-board.js';
 
@@ -13,6 +21,7 @@ export interface InitiatorDeps {
   groups: GroupStore;
   identities: IdentityRepo;
   buffers: DeltaBufferRepo;
+  pending: GovernancePendingRepo;
   outbox: NodeEventOutbox;
   sync: SyncClient;
   network: NetworkClient;

@@ -1,5 +1,5 @@
 import { RelayedStream } from '@cnode/bus';
-import { SyncRefusal, decodeSyncMessage, encodeSyncMessage, syncError } from '@cnode/context-core';
+import { SyncRefusal, decodeSyncMessage, encodeSyncMessage, isGroupMemberNow, syncError } from '@cnode/context-core';
 import { ID_BYTES, MemberAuthRole, signMemberAuth, toBase58, verifyMemberAuth } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
 import { errorMessage, isCodedError } from '@cnode/runtime';
@@ -167,7 +167,7 @@ async function admit(
     if (!scope.scopeId.equals(scopeId)) {
       return { refusal: SyncRefusal.ScopeChanged, message: 'a session stays with one context or group' };
     }
-    if (!(await deps.groups.isMember(scope.groupId, scope.member))) {
+    if (!(await isGroupMemberNow(governanceView(deps), scope.groupId, scope.member, peer))) {
       return { refusal: SyncRefusal.NotMember, message: 'the requester is no longer a member of the group' };
     }
     return { scope };
@@ -189,10 +189,13 @@ async function admit(
 }
 
 /**
- * Inbound sync authorisation, the one check every responder path goes through: the requester's
- * proof verifies for its transport peer id and names a current member of the group (after catching
- * up the group's ops from the requester when we do not know it as one). Returns the member
- * identity, and remembers the peer as a member peer of the group (peer selection prefers them).
+ * Inbound sync authorisation (the seed's `peer_is_group_member`), the one check every responder
+ * path goes through: the requester's proof verifies for its transport peer id, and the identity it
+ * proves is a member of the group — by the projection at our governance heads, falling back to the
+ * live view only when the projection cannot tell (a disagreement is logged as
+ * unified_projection_divergence, plane membership-sync). When it is not a member, the group's ops
+ * we lack are caught up from the requester (we may be behind) and the check runs again. Returns the
+ * member identity, and remembers the peer as a member peer of the group (peer selection prefers them).
  */
 export async function peerIsGroupMember(
   deps: ResponderDeps,
@@ -207,7 +210,7 @@ export async function peerIsGroupMember(
   } catch {
     return undefined;
   }
-  if (!(await deps.groups.isMember(groupId, member))) {
+  if (!(await isGroupMemberNow(governanceView(deps), groupId, member, peer))) {
     // Perhaps we are behind on governance: the requester's group ops may name it a member.
     const me = await deps.identities.ownedInGroup(groupId);
     if (!me || !(await deps.sync.isMemberCatchingUp(groupId, member, peer, me))) return undefined;
@@ -223,6 +226,12 @@ export async function peerIsGroupMember(
     .catch(() => undefined);
   return member;
 }
+
+const governanceView = (deps: ResponderDeps) => ({
+  groups: deps.groups,
+  logger: deps.logger,
+  divergences: deps.metrics.projectionDivergences,
+});
 
 async function serve(deps: ResponderDeps, scope: SessionScope, payload: Payload, write: AnswerWriter): Promise<string> {
   const contextId = scope.contextId;
@@ -252,7 +261,7 @@ async function serve(deps: ResponderDeps, scope: SessionScope, payload: Payload,
     case 'snapshotRequest':
       return serveSnapshot(deps, contextId!, payload.snapshotRequest, write);
     case 'groupOpsRequest':
-      answer = await serveGroupOps(deps, scope.groupId);
+      answer = await serveGroupOps(deps, scope.groupId, payload.groupOpsRequest);
       break;
     case 'keyShareRequest':
       answer = await serveKeyShare(deps, scope.groupId, scope.member);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { ingestGroupOps } from '@cnode/context-core';
 import { KV_APPLICATION_ID, KV_APPLICATION_NAME } from '@cnode/kv-app';
@@ -13,10 +12,9 @@ import {
 } from '@cnode/primitives';
 import { wire, type admin } from '@cnode/proto';
 import type { ContextDeps } from '../../contexts/context-deps.js';
-import { AdminCallError, AdminErrorCode } from '../admin-errors.js';
-
-/** A fresh 64-bit nonce for a group op. */
-export const opNonce = (): bigint => randomBytes(8).readBigUInt64BE();
+import { AdminCallError, AdminErrorCode, idArg } from '../admin-errors.js';
+import { commitAndPublish, opNonce, signOpChain } from '../../groups/group-ops.js';
+import { groupAdmin } from '../../groups/group-access.js';
 
 /** The application id a request names; only the built-in kv application exists for now. */
 export function applicationIdOf(name: string): Buffer {
@@ -31,13 +29,15 @@ export function applicationIdOf(name: string): Buffer {
 /**
  * ContextService.CreateContext: a context id (the public key of a fresh key pair), a group whose
  * genesis op makes a fresh identity of ours its admin (with the group key sealed to it), and a
- * RegisterContext op; then the context row, our identity in it, and the topic subscriptions.
+ * RegisterContext op; then the context row, our identity in it, and the topic subscriptions. With
+ * `group_id`, the context joins that existing group instead (createContextInGroup).
  */
 export async function createContext(
   deps: ContextDeps,
   req: admin.CreateContextRequest,
 ): Promise<admin.CreateContextResponse> {
   const applicationId = applicationIdOf(req.application);
+  if (req.groupId) return createContextInGroup(deps, idArg(req.groupId, 'group_id'), applicationId);
   const member = generateIdentity();
   await deps.identities.create(member);
   const contextId = generateIdentity().publicKey;
@@ -75,4 +75,27 @@ export async function createContext(
   await deps.subscriptions.join(contextId, groupId);
   deps.logger.info({ context: toBase58(contextId), group: groupId.toString('hex') }, 'Created context');
   return { contextId: toBase58(contextId), groupId: toBase58(groupId), member: toBase58(member.publicKey) };
+}
+
+/**
+ * A context in an existing group of ours: a RegisterContext op signed by our admin identity of the
+ * group, published with a GroupMutationNotification (the group's members join the context's topic
+ * and sync it); then the context row with that identity, and the subscriptions.
+ */
+async function createContextInGroup(
+  deps: ContextDeps,
+  groupId: Buffer,
+  applicationId: Buffer,
+): Promise<admin.CreateContextResponse> {
+  const admin = await groupAdmin(deps, groupId);
+  const contextId = generateIdentity().publicKey;
+  const ops = await signOpChain(deps, groupId, admin, [
+    { kind: { $case: 'registerContext', registerContext: { contextId, applicationId } } },
+  ]);
+  await commitAndPublish(deps, groupId, ops);
+  await deps.states.createContext(contextId, { applicationId, groupId });
+  await deps.identities.addOwned(contextId, admin);
+  await deps.subscriptions.join(contextId, groupId);
+  deps.logger.info({ context: toBase58(contextId), group: groupId.toString('hex') }, 'Created context in a group');
+  return { contextId: toBase58(contextId), groupId: toBase58(groupId), member: toBase58(admin.publicKey) };
 }

@@ -1,11 +1,10 @@
-import { contextTopic, groupTopic, ingestGroupOps } from '@cnode/context-core';
-import { sealKeyEnvelope, signGroupOp, toBase58, MAX_GROUP_OP_PARENTS } from '@cnode/primitives';
+import { contextTopic } from '@cnode/context-core';
+import { sealKeyEnvelope, toBase58 } from '@cnode/primitives';
 import { wire, type admin } from '@cnode/proto';
-import { errorMessage } from '@cnode/runtime';
 import { actingMember, currentGroupKey, requireContext } from '../../contexts/context-access.js';
 import type { ContextDeps } from '../../contexts/context-deps.js';
 import { idArg } from '../admin-errors.js';
-import { opNonce } from './create-context.js';
+import { commitAndPublish, signOpChain } from '../../groups/group-ops.js';
 
 /** Multiaddrs peers can dial us at, each ending in our peer id. */
 export function dialableAddrs(listenAddrs: readonly string[], peerId: string): string[] {
@@ -15,7 +14,8 @@ export function dialableAddrs(listenAddrs: readonly string[], peerId: string): s
 /**
  * ContextService.InviteMember: an AddMember op for the invitee, signed by one of our admin
  * identities, with the group key sealed to the invitee (unless `key_from_peers`: the joiner then
- * gets it by key share at its first sync); published on the group topic so members learn of it,
+ * gets it by key share at its first sync); published on the group topic (with a mutation
+ * notification) so members learn of it,
  * and returned inside an invitation with the group's ops and our addresses.
  */
 export async function inviteMember(
@@ -26,13 +26,8 @@ export async function inviteMember(
   const invitee = idArg(req.invitee, 'invitee');
   const signer = await actingMember(deps, ctx, '', { admin: true });
   const groupKey = await currentGroupKey(deps, ctx);
-  const parents = (await deps.groups.heads(ctx.groupId)).slice(0, MAX_GROUP_OP_PARENTS);
-  const op = signGroupOp({
-    groupId: ctx.groupId,
-    parents,
-    signer,
-    nonce: opNonce(),
-    op: {
+  const ops = await signOpChain(deps, ctx.groupId, signer, [
+    {
       kind: {
         $case: 'addMember',
         addMember: {
@@ -42,13 +37,8 @@ export async function inviteMember(
         },
       },
     },
-  });
-  await ingestGroupOps(deps, [op]);
-  const broadcast = wire.BroadcastMessage.encode({ payload: { $case: 'signedGroupOp', signedGroupOp: op } }).finish();
-  await deps.network.publish(groupTopic(ctx.groupId), broadcast).catch((err: unknown) => {
-    deps.metrics.gossipPublishFailures.inc({ kind: 'group_op' });
-    deps.logger.warn({ err: errorMessage(err) }, 'Could not publish the AddMember op; members learn it on catch-up');
-  });
+  ]);
+  await commitAndPublish(deps, ctx.groupId, ops);
 
   const info = await deps.network.info();
   const invitation: wire.Invitation = {

@@ -66,7 +66,8 @@ export async function joinContext(
     );
   }
   const me = await invitedIdentity(deps, invitation);
-  const ingest = await ingestGroupOps(deps, invitation.groupOps);
+  // Not reconciled: the invitation's registrations of other contexts of the group are not joins.
+  const ingest = await ingestGroupOps({ ...deps, onApplied: undefined }, invitation.groupOps);
   if (!(await deps.groups.isMember(groupId, me.publicKey))) {
     throw badInvitation(`the invitation's group ops do not make us a member (${JSON.stringify(ingest.outcomes)})`);
   }

@@ -16,6 +16,9 @@ function deps() {
     streamOpened: (opened) => Promise.resolve(void routed.push(`stream:${opened.protocol}`)),
     hashHeartbeat: (hb) => Promise.resolve(void routed.push(`heartbeat:${hb.dagHeads.length}`)),
     peerSubscribed: (event) => Promise.resolve(void routed.push(`subscribed:${event.topic}`)),
+    groupGovernanceDelta: (delta) => Promise.resolve(void routed.push(`governanceDelta:${delta.payload.length}`)),
+    groupHeartbeat: (hb) => Promise.resolve(void routed.push(`groupHeartbeat:${hb.dagHeads.length}`)),
+    groupMutation: (note) => Promise.resolve(void routed.push(`mutation:${note.kind}`)),
   };
   return { registry, routed, routes, metrics: createNodeManagerMetrics(registry), logger: pino({ level: 'silent' }) };
 }
@@ -41,7 +44,7 @@ async function rejection(promise: Promise<void>): Promise<{ action: ProcessingAc
 }
 
 describe('handleNetworkEvent', () => {
-  it('routes deltas, group ops, heartbeats, opened streams and peer subscriptions to their handlers, and nothing else', async () => {
+  it('routes deltas, group ops, governance deltas, both heartbeats, mutation notes, opened streams and peer subscriptions to their handlers', async () => {
     const d = deps();
     const delta = wire.BroadcastMessage.encode({
       payload: {
@@ -59,9 +62,28 @@ describe('handleNetworkEvent', () => {
       },
     }).finish();
     const groupHeartbeat = wire.BroadcastMessage.encode({
-      payload: { $case: 'groupStateHeartbeat', groupStateHeartbeat: wire.GroupStateHeartbeat.fromPartial({}) },
+      payload: {
+        $case: 'groupStateHeartbeat',
+        groupStateHeartbeat: wire.GroupStateHeartbeat.fromPartial({ dagHeads: [Buffer.alloc(32), Buffer.alloc(32)] }),
+      },
     }).finish();
-    for (const data of [delta, op, heartbeat, groupHeartbeat]) await handleNetworkEvent(d, gossip(data));
+    const governanceDelta = wire.BroadcastMessage.encode({
+      payload: {
+        $case: 'groupGovernanceDelta',
+        groupGovernanceDelta: wire.GroupGovernanceDelta.fromPartial({ payload: Buffer.alloc(3) }),
+      },
+    }).finish();
+    const mutation = wire.BroadcastMessage.encode({
+      payload: {
+        $case: 'groupMutationNotification',
+        groupMutationNotification: wire.GroupMutationNotification.fromPartial({
+          kind: wire.GroupMutationKind.GROUP_MUTATION_KIND_MEMBER_REMOVED,
+        }),
+      },
+    }).finish();
+    for (const data of [delta, op, heartbeat, groupHeartbeat, governanceDelta, mutation]) {
+      await handleNetworkEvent(d, gossip(data));
+    }
     await handleNetworkEvent(d, {
       observedAtMs: 1n,
       event: { $case: 'peerSubscribed', peerSubscribed: { peer: 'p', topic: 'ctx' } },
@@ -87,6 +109,9 @@ describe('handleNetworkEvent', () => {
       'stateDelta:32',
       'groupOp:7',
       'heartbeat:1',
+      'groupHeartbeat:2',
+      'governanceDelta:3',
+      'mutation:2',
       'subscribed:ctx',
       'stream:/calimero/stream/pb/1',
     ]);

@@ -30,6 +30,11 @@ export const protobufFileName = "cnode/admin/v1/context.proto";
 export interface CreateContextRequest {
   /** Application to run; empty means "kv". */
   application: string;
+  /**
+   * Create the context in this existing group (one of our identities must be its admin): a
+   * RegisterContext op, and the group's members join its topic. Empty creates a new group.
+   */
+  groupId: string;
 }
 
 export interface CreateContextResponse {
@@ -171,13 +176,16 @@ export interface GetSyncStatusResponse {
 }
 
 function createBaseCreateContextRequest(): CreateContextRequest {
-  return { application: "" };
+  return { application: "", groupId: "" };
 }
 
 export const CreateContextRequest: MessageFns<CreateContextRequest> = {
   encode(message: CreateContextRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.application !== "") {
       writer.uint32(10).string(message.application);
+    }
+    if (message.groupId !== "") {
+      writer.uint32(18).string(message.groupId);
     }
     return writer;
   },
@@ -203,6 +211,14 @@ export const CreateContextRequest: MessageFns<CreateContextRequest> = {
             message.application = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.groupId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -216,13 +232,23 @@ export const CreateContextRequest: MessageFns<CreateContextRequest> = {
   },
 
   fromJSON(object: any): CreateContextRequest {
-    return { application: isSet(object.application) ? globalThis.String(object.application) : "" };
+    return {
+      application: isSet(object.application) ? globalThis.String(object.application) : "",
+      groupId: isSet(object.groupId)
+        ? globalThis.String(object.groupId)
+        : isSet(object.group_id)
+        ? globalThis.String(object.group_id)
+        : "",
+    };
   },
 
   toJSON(message: CreateContextRequest): unknown {
     const obj: any = {};
     if (message.application !== "") {
       obj.application = message.application;
+    }
+    if (message.groupId !== "") {
+      obj.groupId = message.groupId;
     }
     return obj;
   },
@@ -233,6 +259,7 @@ export const CreateContextRequest: MessageFns<CreateContextRequest> = {
   fromPartial(object: DeepPartial<CreateContextRequest>): CreateContextRequest {
     const message = createBaseCreateContextRequest();
     message.application = object.application ?? "";
+    message.groupId = object.groupId ?? "";
     return message;
   },
 };
@@ -2316,8 +2343,9 @@ export const GetSyncStatusResponse: MessageFns<GetSyncStatusResponse> = {
 export type ContextServiceService = typeof ContextServiceService;
 export const ContextServiceService = {
   /**
-   * Creates a context running an application (only the built-in "kv" for now), its group with a
-   * fresh member identity of this node as admin, and subscribes to its topics.
+   * Creates a context running an application (only the built-in "kv" for now), in a new group with a
+   * fresh member identity of this node as admin (or in an existing group of ours), and subscribes to
+   * its topics.
    */
   createContext: {
     path: "/cnode.admin.v1.ContextService/CreateContext" as const,
@@ -2453,8 +2481,9 @@ export const ContextServiceService = {
 
 export interface ContextServiceServer extends UntypedServiceImplementation {
   /**
-   * Creates a context running an application (only the built-in "kv" for now), its group with a
-   * fresh member identity of this node as admin, and subscribes to its topics.
+   * Creates a context running an application (only the built-in "kv" for now), in a new group with a
+   * fresh member identity of this node as admin (or in an existing group of ours), and subscribes to
+   * its topics.
    */
   createContext: handleUnaryCall<CreateContextRequest, CreateContextResponse>;
   listContexts: handleUnaryCall<ListContextsRequest, ListContextsResponse>;
@@ -2484,8 +2513,9 @@ export interface ContextServiceServer extends UntypedServiceImplementation {
 
 export interface ContextServiceClient extends Client {
   /**
-   * Creates a context running an application (only the built-in "kv" for now), its group with a
-   * fresh member identity of this node as admin, and subscribes to its topics.
+   * Creates a context running an application (only the built-in "kv" for now), in a new group with a
+   * fresh member identity of this node as admin (or in an existing group of ours), and subscribes to
+   * its topics.
    */
   createContext(
     request: CreateContextRequest,

@@ -193,12 +193,23 @@ export interface GroupStateHeartbeat {
   dagHeads: Buffer[];
 }
 
-/** A governance state delta for DAG ingestion. */
+/**
+ * A governance state delta for DAG ingestion: several ops that belong together (a removal and the
+ * key rotation that follows it), gossiped as one message so receivers apply them together.
+ */
 export interface GroupGovernanceDelta {
   groupId: Buffer;
+  /** SHA-256 of `payload`; receivers recompute it and drop a mismatch. */
   deltaId: Buffer;
+  /** The governance heads the first op builds on (its parents). */
   parentIds: Buffer[];
+  /** An encoded GroupOpBatch, parents before children. */
   payload: Buffer;
+}
+
+/** The ops of a GroupGovernanceDelta. */
+export interface GroupOpBatch {
+  ops: SignedGroupOpV1[];
 }
 
 /** Tells peers that membership changed, so they re-evaluate subscriptions and capabilities. */
@@ -1556,6 +1567,75 @@ export const GroupGovernanceDelta: MessageFns<GroupGovernanceDelta> = {
     message.deltaId = object.deltaId ?? Buffer.alloc(0);
     message.parentIds = object.parentIds?.map((e) => e) || [];
     message.payload = object.payload ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseGroupOpBatch(): GroupOpBatch {
+  return { ops: [] };
+}
+
+export const GroupOpBatch: MessageFns<GroupOpBatch> = {
+  encode(message: GroupOpBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ops) {
+      SignedGroupOpV1.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GroupOpBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGroupOpBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ops.push(SignedGroupOpV1.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GroupOpBatch {
+    return {
+      ops: globalThis.Array.isArray(object?.ops) ? object.ops.map((e: any) => SignedGroupOpV1.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: GroupOpBatch): unknown {
+    const obj: any = {};
+    if (message.ops?.length) {
+      obj.ops = message.ops.map((e) => SignedGroupOpV1.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GroupOpBatch>): GroupOpBatch {
+    return GroupOpBatch.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GroupOpBatch>): GroupOpBatch {
+    const message = createBaseGroupOpBatch();
+    message.ops = object.ops?.map((e) => SignedGroupOpV1.fromPartial(e)) || [];
     return message;
   },
 };

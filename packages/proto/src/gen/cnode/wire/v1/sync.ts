@@ -64,9 +64,15 @@ export interface DagHeadsResponse {
   initialized: boolean;
 }
 
-/** Asks for a group's governance ops (governance catch-up for a delta that cites unknown ops). */
+/**
+ * Asks for a group's governance ops (governance catch-up for a delta that cites unknown ops, or a
+ * GroupStateHeartbeat showing heads we lack). With `known_heads` the responder leaves out the ops in
+ * their ancestry, so the answer is only what the requester lacks.
+ */
 export interface GroupOpsRequest {
   groupId: Buffer;
+  /** At most 32. */
+  knownHeads: Buffer[];
 }
 
 export interface GroupOpsResponse {
@@ -777,13 +783,16 @@ export const DagHeadsResponse: MessageFns<DagHeadsResponse> = {
 };
 
 function createBaseGroupOpsRequest(): GroupOpsRequest {
-  return { groupId: Buffer.alloc(0) };
+  return { groupId: Buffer.alloc(0), knownHeads: [] };
 }
 
 export const GroupOpsRequest: MessageFns<GroupOpsRequest> = {
   encode(message: GroupOpsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.groupId.length !== 0) {
       writer.uint32(10).bytes(message.groupId);
+    }
+    for (const v of message.knownHeads) {
+      writer.uint32(18).bytes(v!);
     }
     return writer;
   },
@@ -809,6 +818,14 @@ export const GroupOpsRequest: MessageFns<GroupOpsRequest> = {
             message.groupId = Buffer.from(reader.bytes());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.knownHeads.push(Buffer.from(reader.bytes()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -828,6 +845,11 @@ export const GroupOpsRequest: MessageFns<GroupOpsRequest> = {
         : isSet(object.group_id)
         ? Buffer.from(bytesFromBase64(object.group_id))
         : Buffer.alloc(0),
+      knownHeads: globalThis.Array.isArray(object?.knownHeads)
+        ? object.knownHeads.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : globalThis.Array.isArray(object?.known_heads)
+        ? object.known_heads.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
     };
   },
 
@@ -835,6 +857,9 @@ export const GroupOpsRequest: MessageFns<GroupOpsRequest> = {
     const obj: any = {};
     if (message.groupId.length !== 0) {
       obj.groupId = base64FromBytes(message.groupId);
+    }
+    if (message.knownHeads?.length) {
+      obj.knownHeads = message.knownHeads.map((e) => base64FromBytes(e));
     }
     return obj;
   },
@@ -845,6 +870,7 @@ export const GroupOpsRequest: MessageFns<GroupOpsRequest> = {
   fromPartial(object: DeepPartial<GroupOpsRequest>): GroupOpsRequest {
     const message = createBaseGroupOpsRequest();
     message.groupId = object.groupId ?? Buffer.alloc(0);
+    message.knownHeads = object.knownHeads?.map((e) => e) || [];
     return message;
   },
 };
