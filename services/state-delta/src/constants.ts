@@ -22,3 +22,5 @@ export const HEARTBEAT_MIN_INTERVAL_MS = 1_000;
 export const HEARTBEAT_TRACKED_CONTEXTS = 10_000;
 /** A governance-pending drain holds its per-context lock this long (renewed per delta). */
 export const GOVERNANCE_DRAIN_LOCK_MS = 30_000;
+/** A drain request finding the context's drain busy is redelivered after this long. */
+export const GOVERNANCE_DRAIN_RETRY_MS = 500;

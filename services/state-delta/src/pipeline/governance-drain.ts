@@ -10,9 +10,10 @@ import {
 } from '@cnode/context-core';
 import { toBase58, type VerifiedDelta } from '@cnode/primitives';
 import { wire, type bus } from '@cnode/proto';
-import { errorMessage } from '@cnode/runtime';
+import { ProcessingAction, ProcessingError, errorMessage } from '@cnode/runtime';
+import { StateDeltaErrorCode } from '../errors.js';
 import { MAX_GOVERNANCE_DRAIN_ATTEMPTS, ParkOutcome, type GovernancePendingDelta } from '@cnode/store';
-import { GOVERNANCE_DRAIN_LOCK_MS } from '../constants.js';
+import { GOVERNANCE_DRAIN_LOCK_MS, GOVERNANCE_DRAIN_RETRY_MS } from '../constants.js';
 import { applyAuthorized } from './apply-authorized.js';
 import { crossCheckGrant, deltaFields } from './authorize.js';
 import type { PipelineDeps } from './deps.js';
@@ -74,13 +75,13 @@ export async function drainGovernancePending(
   deps: PipelineDeps,
   contextId: Buffer,
   trigger: bus.DrainTrigger,
-): Promise<Partial<Record<DrainOutcome, number>>> {
+): Promise<Partial<Record<DrainOutcome, number>> | 'busy'> {
   const done: Partial<Record<DrainOutcome, number>> = {};
   if ((await deps.pending.count(contextId)) === 0) return done;
   const context = toBase58(contextId);
   const lockKey = deps.catalog.redis.governanceDrainLock(context);
   const token = randomBytes(8).toString('hex');
-  if (!(await deps.redis.set(lockKey, token, 'PX', GOVERNANCE_DRAIN_LOCK_MS, 'NX'))) return done;
+  if (!(await deps.redis.set(lockKey, token, 'PX', GOVERNANCE_DRAIN_LOCK_MS, 'NX'))) return 'busy';
   const triggerLabel = drainTriggerLabel(trigger);
   try {
     for (const item of await deps.pending.list(contextId)) {
@@ -166,11 +167,28 @@ async function drainOne(deps: PipelineDeps, contextId: Buffer, item: GovernanceP
   }
 }
 
-/** A GovernanceDrainRequest from the GOVERNANCE mailbox: drain the named context, or all of the group's. */
+/**
+ * A GovernanceDrainRequest from the GOVERNANCE mailbox: drain the named context, or all of the
+ * group's. A context whose drain is running elsewhere is retried shortly (that drain may have
+ * started before the ops this request announces were applied), so a request is never lost to a busy lock.
+ */
 export async function handleDrainRequest(deps: PipelineDeps, request: bus.GovernanceDrainRequest): Promise<void> {
   const contexts =
     request.contextId.length > 0
       ? [Buffer.from(request.contextId)]
       : await deps.pending.contexts(Buffer.from(request.groupId));
-  for (const contextId of contexts) await drainGovernancePending(deps, contextId, request.trigger);
+  let busy = false;
+  for (const contextId of contexts) {
+    if ((await drainGovernancePending(deps, contextId, request.trigger)) === 'busy') busy = true;
+  }
+  if (busy) {
+    throw new ProcessingError(
+      ProcessingAction.Retry,
+      StateDeltaErrorCode.DrainBusy,
+      'a drain of the context is running',
+      {
+        retryDelayMs: GOVERNANCE_DRAIN_RETRY_MS,
+      },
+    );
+  }
 }
