@@ -22,7 +22,7 @@ import {
   verifyGroupOp,
   type Identity,
 } from '@cnode/primitives';
-import { wire } from '@cnode/proto';
+import { admin, wire } from '@cnode/proto';
 import { ProcessNode, plainLibp2pNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
 
 let a: ProcessNode;
@@ -228,6 +228,99 @@ describe('groups and governance across three nodes', () => {
     for (const v of [v1, v2, v3]) expect(members).not.toContain(toBase58(v.publicKey));
   }, 60_000);
 
+  it('GroupStateHeartbeat: a node that sees governance heads it lacks fetches the ops from that peer', async () => {
+    const g = op(adminOfA, await headsOf(b), addMember(generateIdentity()));
+    const id = verifyGroupOp(g).opId;
+    const label = { outcome: 'ok', trigger: 'heartbeat' };
+    const before = await a.metric('node-manager', 'node_manager_governance_catchups_total', label);
+    // Only B holds the op: nothing gossips it and no delta cites it.
+    await b.withStore((s) => s.groups.addSigned(g));
+    for (const node of [a, c]) {
+      await waitFor(async () => (await node.withStore((s) => s.groups.appliedAmong(groupId, [id]))).length === 1, {
+        timeoutMs: 60_000,
+        message: `${node.name} to fetch the op after B's group heartbeat`,
+      });
+    }
+    expect(await a.metric('node-manager', 'node_manager_governance_catchups_total', label)).toBeGreaterThan(before);
+    expect(
+      await a.metric('node-manager', 'node_manager_group_heartbeats_total', { outcome: 'heads_lacking' }),
+    ).toBeGreaterThan(0);
+  }, 90_000);
+
+  it('GroupService: roles (a read-only member may not write), key rotation, the ops log, and refusals', async () => {
+    const xavierB58 = toBase58(xavier.publicKey);
+    const readOnly = admin.MemberRole.MEMBER_ROLE_READ_ONLY;
+    expect((await a.api.setMemberRole(groupB58, xavierB58, readOnly)).opIds).toHaveLength(1);
+    await waitFor(
+      async () => (await b.api.listMembers(groupB58)).members.find((m) => m.member === xavierB58)?.role === readOnly,
+      { message: 'B to see xavier read-only' },
+    );
+    const refused = await sd(b, 'delta_outcomes_total', { outcome: 'read_only', via: 'gossip' });
+    await publishDelta(craft(xavier, await headsOf(b), 'x-read-only', { parents: await dagHeads(b) }));
+    await waitForMetric(b, 'delta_outcomes_total', { outcome: 'read_only', via: 'gossip' }, refused);
+    expect(await hasKey(b, 'x-read-only')).toBe(false);
+
+    const keyBefore = (await a.api.getGroup(groupB58)).currentKeyId;
+    await a.api.rotateKey(groupB58);
+    const rotated = await a.api.getGroup(groupB58);
+    expect(rotated.currentKeyId).not.toBe(keyBefore);
+    expect(rotated.holdsCurrentKey).toBe(true);
+    await waitFor(
+      async () => {
+        const g = await b.api.getGroup(groupB58);
+        return g.currentKeyId === rotated.currentKeyId && g.holdsCurrentKey;
+      },
+      { message: 'B to hold the rotated key' },
+    );
+    const { deltaId } = await b.api.execute(contextId, 'set', { key: 'after-rotation', value: '1' });
+    expect(deltaId).not.toBe('');
+    await waitFor(async () => (await a.api.execute(contextId, 'get', { key: 'after-rotation' })).output === '1', {
+      message: "A to apply B's delta under the rotated key",
+    });
+
+    const kinds = (await a.api.listOps(groupB58, 1000)).ops.map((o) => o.kind);
+    expect(kinds[0]).toBe('add_member');
+    expect(kinds).toEqual(expect.arrayContaining(['register_context', 'set_role', 'rotate_key']));
+
+    const denied = await b.api.addMember(groupB58, toBase58(generateIdentity().publicKey)).then(
+      () => undefined,
+      (err: ServiceError) => err,
+    );
+    expect(denied?.code).toBe(status.PERMISSION_DENIED);
+    const lastAdmin = await a.api.removeMember(groupB58, toBase58(adminOfA.publicKey)).then(
+      () => undefined,
+      (err: ServiceError) => err,
+    );
+    expect(lastAdmin?.code).toBe(status.FAILED_PRECONDITION);
+    expect(lastAdmin?.details).toMatch(/last admin/);
+  }, 90_000);
+
+  it('contexts registered in the group are joined by its members; unregistered ones are left', async () => {
+    const second = await a.api.createContext({ application: 'kv', groupId: groupB58 });
+    expect(second.groupId).toBe(groupB58);
+    for (const node of [b, c]) {
+      await waitFor(
+        async () => (await node.api.listContexts()).contexts.some((x) => x.contextId === second.contextId),
+        {
+          message: `${node.name} to join the newly registered context`,
+        },
+      );
+    }
+    await b.waitForPeers(second.contextId, 1);
+    await b.waitForState(second.contextId);
+    await a.api.execute(second.contextId, 'set', { key: 'in-second', value: 'yes' });
+    await waitFor(async () => (await b.api.execute(second.contextId, 'get', { key: 'in-second' })).output === 'yes', {
+      message: 'B to get the write in the second context',
+    });
+    const left = await b.metric('node-manager', 'node_manager_group_reconciles_total', { action: 'left_unregistered' });
+    await a.api.unregisterContext(groupB58, second.contextId);
+    await waitFor(
+      async () =>
+        (await b.metric('node-manager', 'node_manager_group_reconciles_total', { action: 'left_unregistered' })) > left,
+      { message: 'B to leave the unregistered context' },
+    );
+  }, 120_000);
+
   describe('removing C while A and B keep writing', () => {
     let cIdentity: Identity;
     let headsBeforeRemoval: Buffer[];
@@ -295,6 +388,10 @@ describe('groups and governance across three nodes', () => {
       expect(await b.entries(contextId)).toEqual(await a.entries(contextId));
       await new Promise((r) => setTimeout(r, 2_000));
       for (let i = 0; i < 5; i++) expect(await hasKey(c, `after-${a.name}-${i}`)).toBe(false);
+      // And C left the topics of a group it is no member of.
+      expect(
+        await c.metric('node-manager', 'node_manager_group_reconciles_total', { action: 'left_removed' }),
+      ).toBeGreaterThan(0);
     }, 180_000);
 
     it("C's later deltas (citing its removal) are refused by A and B", async () => {
