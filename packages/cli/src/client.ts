@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { admin } from '@cnode/proto';
+import { AdminApi } from './admin-api.js';
 import { CliError, type Endpoint } from './endpoint.js';
 
 /** A NodeService client that sends the admin token with every call. */
@@ -28,5 +29,27 @@ export function explain(err: ServiceError, endpoint: Endpoint): CliError {
       return new CliError(`the node at ${endpoint.address} did not answer in time`);
     default:
       return new CliError(`${status[err.code] ?? err.code}: ${err.details}`);
+  }
+}
+
+/**
+ * Runs one command against the admin API: the client is closed afterwards, and a gRPC failure
+ * becomes an operator-facing CliError.
+ */
+export async function withAdminApi<T>(
+  endpoint: Endpoint,
+  timeoutMs: number,
+  run: (api: AdminApi) => Promise<T>,
+): Promise<T> {
+  const api = new AdminApi(endpoint, timeoutMs);
+  try {
+    return await run(api);
+  } catch (err) {
+    if ((err as ServiceError).code !== undefined && (err as ServiceError).details !== undefined) {
+      throw explain(err as ServiceError, endpoint);
+    }
+    throw err;
+  } finally {
+    api.close();
   }
 }

@@ -1,7 +1,6 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { admin } from '@cnode/proto';
-import { AdminApi } from '../admin-api.js';
-import { explain } from '../client.js';
+import { withAdminApi } from '../client.js';
 import { CliError, type Endpoint } from '../endpoint.js';
 
 export const CONTEXT_USAGE = `  context create [--app kv] [--group G]
@@ -80,11 +79,10 @@ export async function runContextCommand(
   args: string[],
   opts: ContextCommandOptions,
 ): Promise<number> {
-  const api = new AdminApi(endpoint, opts.timeoutMs);
   const out = (value: unknown, text: string): void =>
     opts.write(opts.json ? `${JSON.stringify(value, null, 2)}\n` : text);
   const [sub, ...rest] = args;
-  try {
+  return withAdminApi(endpoint, opts.timeoutMs, async (api) => {
     switch (sub) {
       case 'create': {
         const res = await api.createContext({ application: opts.app, groupId: opts.group ?? '' });
@@ -175,14 +173,7 @@ export async function runContextCommand(
       default:
         throw new CliError(`unknown context command "${sub ?? ''}"\n${CONTEXT_USAGE}`);
     }
-  } catch (err) {
-    if ((err as ServiceError).code !== undefined && (err as ServiceError).details !== undefined) {
-      throw explain(err as ServiceError, endpoint);
-    }
-    throw err;
-  } finally {
-    api.close();
-  }
+  });
 }
 
 /** One line per field of a sync status, for people. */

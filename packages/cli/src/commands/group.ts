@@ -1,7 +1,5 @@
-import type { ServiceError } from '@grpc/grpc-js';
 import { admin } from '@cnode/proto';
-import { AdminApi } from '../admin-api.js';
-import { explain } from '../client.js';
+import { withAdminApi } from '../client.js';
 import { CliError, type Endpoint } from '../endpoint.js';
 
 export const GROUP_USAGE = `  group create                       create a group (this node becomes its admin)
@@ -65,7 +63,6 @@ function formatSummary(g: admin.GroupSummary): string {
 
 /** `cnode group …`: the GroupService from the command line. */
 export async function runGroupCommand(endpoint: Endpoint, args: string[], opts: GroupCommandOptions): Promise<number> {
-  const api = new AdminApi(endpoint, opts.timeoutMs);
   const out = (value: unknown, text: string): void =>
     opts.write(
       opts.json
@@ -74,7 +71,7 @@ export async function runGroupCommand(endpoint: Endpoint, args: string[], opts: 
     );
   const opsDone = (res: { opIds: string[] }): void => out(res, res.opIds.map((id) => `op ${id}\n`).join(''));
   const [sub, ...rest] = args;
-  try {
+  return withAdminApi(endpoint, opts.timeoutMs, async (api) => {
     switch (sub) {
       case 'create': {
         const res = await api.createGroup();
@@ -154,12 +151,5 @@ export async function runGroupCommand(endpoint: Endpoint, args: string[], opts: 
       default:
         throw new CliError(`unknown group command "${sub ?? ''}"\n${GROUP_USAGE}`);
     }
-  } catch (err) {
-    if ((err as ServiceError).code !== undefined && (err as ServiceError).details !== undefined) {
-      throw explain(err as ServiceError, endpoint);
-    }
-    throw err;
-  } finally {
-    api.close();
-  }
+  });
 }

@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { groupTopic, ingestGroupOps } from '@cnode/context-core';
-import { MAX_GROUP_OP_PARENTS, sha256, signGroupOp, verifyGroupOp, type Identity } from '@cnode/primitives';
+import {
+  MAX_GROUP_OP_PARENTS,
+  generateSymmetricKey,
+  groupIdOf,
+  sealKeyEnvelope,
+  sha256,
+  signGroupOp,
+  verifyGroupOp,
+  type Identity,
+} from '@cnode/primitives';
 import { wire } from '@cnode/proto';
 import { errorMessage } from '@cnode/runtime';
 import { GroupOpOutcome } from '@cnode/store';
@@ -41,6 +50,32 @@ export function subjectOf(op: wire.GroupOp): Buffer {
     case 'rotateKey':
       return Buffer.from(kind.rotateKey.keyId);
   }
+}
+
+/**
+ * The genesis of a new group: `admin` adds itself as admin with a fresh group key sealed to it. The
+ * group id binds to the admin and the nonce, so nobody can forge another genesis for it.
+ */
+export function signGenesis(admin: Identity): { groupId: Buffer; genesis: wire.SignedGroupOpV1 } {
+  const nonce = opNonce();
+  const groupId = groupIdOf(admin.publicKey, nonce);
+  const genesis = signGroupOp({
+    groupId,
+    parents: [],
+    signer: admin,
+    nonce,
+    op: {
+      kind: {
+        $case: 'addMember',
+        addMember: {
+          member: admin.publicKey,
+          role: wire.GroupRole.GROUP_ROLE_ADMIN,
+          keyEnvelope: sealKeyEnvelope(generateSymmetricKey(), admin.publicKey),
+        },
+      },
+    },
+  });
+  return { groupId, genesis };
 }
 
 /**

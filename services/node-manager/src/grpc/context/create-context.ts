@@ -1,19 +1,11 @@
 import { status } from '@grpc/grpc-js';
 import { ingestGroupOps } from '@cnode/context-core';
 import { KV_APPLICATION_ID, KV_APPLICATION_NAME } from '@cnode/kv-app';
-import {
-  generateIdentity,
-  generateSymmetricKey,
-  groupIdOf,
-  sealKeyEnvelope,
-  signGroupOp,
-  toBase58,
-  verifyGroupOp,
-} from '@cnode/primitives';
-import { wire, type admin } from '@cnode/proto';
+import { generateIdentity, signGroupOp, toBase58, verifyGroupOp } from '@cnode/primitives';
+import type { admin } from '@cnode/proto';
 import type { ContextDeps } from '../../contexts/context-deps.js';
 import { AdminCallError, AdminErrorCode, idArg } from '../admin-errors.js';
-import { commitAndPublish, opNonce, signOpChain } from '../../groups/group-ops.js';
+import { commitAndPublish, opNonce, signGenesis, signOpChain } from '../../groups/group-ops.js';
 import { groupAdmin } from '../../groups/group-access.js';
 
 /** The application id a request names; only the built-in kv application exists for now. */
@@ -41,26 +33,7 @@ export async function createContext(
   const member = generateIdentity();
   await deps.identities.create(member);
   const contextId = generateIdentity().publicKey;
-  const nonce = opNonce();
-  const groupId = groupIdOf(member.publicKey, nonce);
-  const groupKey = generateSymmetricKey();
-
-  const genesis = signGroupOp({
-    groupId,
-    parents: [],
-    signer: member,
-    nonce,
-    op: {
-      kind: {
-        $case: 'addMember',
-        addMember: {
-          member: member.publicKey,
-          role: wire.GroupRole.GROUP_ROLE_ADMIN,
-          keyEnvelope: sealKeyEnvelope(groupKey, member.publicKey),
-        },
-      },
-    },
-  });
+  const { groupId, genesis } = signGenesis(member);
   const register = signGroupOp({
     groupId,
     parents: [verifyGroupOp(genesis).opId],
