@@ -23,7 +23,7 @@ import {
   type Identity,
 } from '@cnode/primitives';
 import { admin, wire } from '@cnode/proto';
-import { ProcessNode, plainLibp2pNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
+import { ProcessNode, builtEntry, plainLibp2pNode, spawnNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
 
 let a: ProcessNode;
 let b: ProcessNode;
@@ -191,7 +191,7 @@ describe('groups and governance across three nodes', () => {
     await waitFor(
       async () =>
         (await c.withStore((s) => s.groups.appliedAmong(groupId, others))).length === new Set(others.map(hex)).size,
-      { message: 'C to catch up governance' },
+      { timeoutMs: 60_000, message: 'C to catch up governance' },
     );
     await new Promise((r) => setTimeout(r, 3_000));
     const g = op(adminOfA, await headsOf(c), addMember(generateIdentity()));
@@ -294,6 +294,34 @@ describe('groups and governance across three nodes', () => {
     expect(lastAdmin?.code).toBe(status.FAILED_PRECONDITION);
     expect(lastAdmin?.details).toMatch(/last admin/);
   }, 90_000);
+
+  it('the cnode group CLI lists members, the group and its ops, and explains refusals', async () => {
+    const cli = async (...args: string[]): Promise<{ code: number | string; out: string }> => {
+      const run = spawnNode(
+        builtEntry('packages/cli/bin/cnode.js'),
+        [...args, '--home', a.env.NODE_HOME!, '--token', a.env.ADMIN_TOKEN!],
+        a.env,
+      );
+      const code = await run.exited;
+      return { code, out: run.lines.join('\n') };
+    };
+    const members = await cli('group', 'members', groupB58);
+    expect(members.code).toBe(0);
+    expect(members.out).toContain(`${toBase58(adminOfA.publicKey)}  admin`);
+    expect(members.out).toContain(`${toBase58(xavier.publicKey)}  read_only`);
+    const got = await cli('group', 'get', groupB58);
+    expect(got.out).toMatch(new RegExp(`contexts +.*${contextId}`));
+    expect(got.out).toMatch(/ops +\d+ applied, 0 waiting for parents/);
+    const ops = await cli('group', 'ops', groupB58, '--limit', '3');
+    expect(ops.out.split('\n').filter((l) => l.trim())).toHaveLength(3);
+    expect(ops.out).toMatch(/^ +1 [0-9a-f]{16} add_member/m);
+    const badRole = await cli('group', 'set-role', groupB58, toBase58(xavier.publicKey), 'owner');
+    expect(badRole.code).toBe(1);
+    expect(badRole.out).toMatch(/role must be member, admin or read_only/);
+    const lastAdmin = await cli('group', 'remove', groupB58, toBase58(adminOfA.publicKey));
+    expect(lastAdmin.code).toBe(1);
+    expect(lastAdmin.out).toMatch(/FAILED_PRECONDITION: ADMIN_GOVERNANCE_REFUSED: would remove the last admin/);
+  }, 60_000);
 
   it('contexts registered in the group are joined by its members; unregistered ones are left', async () => {
     const second = await a.api.createContext({ application: 'kv', groupId: groupB58 });

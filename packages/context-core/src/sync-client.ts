@@ -36,7 +36,7 @@ export interface SyncClientOptions {
 }
 
 /** A peer proving an identity we do not know is asked for the group's ops at most this often. */
-export const PEER_CATCH_UP_INTERVAL_MS = 30_000;
+export const PEER_CATCH_UP_INTERVAL_MS = 10_000;
 /** Most answers one governance catch-up reads (1000 ops each). */
 const GOVERNANCE_CATCH_UP_ROUNDS = 16;
 /** (group, peer) pairs remembered for that spacing; the oldest are forgotten first. */
@@ -261,7 +261,7 @@ export class SyncClient {
 
   /**
    * Fetches the group's ops we lack from `peer` (our heads tell it what we have) and ingests them.
-   * At most once per (group, peer) every 30 s, so a peer citing ops nobody has cannot make us ask
+   * At most once per (group, peer) every 10 s, so a peer citing ops nobody has cannot make us ask
    * again and again. Undefined when spaced out or failed (logged).
    */
   async catchUpGovernance(groupId: Buffer, peer: string, me: Identity): Promise<IngestResult | undefined> {
