@@ -78,7 +78,14 @@ export async function reconcileGroup(
   }
 }
 
-/** Every group this node holds governance of (at start: catches up on what changed while it was down). */
+/**
+ * Every group this node holds governance of, at start: catches up on what changed while it was
+ * down, and keeps the topic of every group we are a member of (a group without contexts here has
+ * no context to bring its topic back).
+ */
 export async function reconcileAllGroups(deps: ContextDeps): Promise<void> {
-  for (const groupId of await deps.groups.groupIds()) await reconcileGroup(deps, groupId);
+  for (const groupId of await deps.groups.groupIds()) {
+    if (await deps.identities.ownedInGroup(groupId)) await deps.subscriptions.joinGroup(groupId);
+    await reconcileGroup(deps, groupId);
+  }
 }
