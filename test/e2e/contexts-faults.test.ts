@@ -144,17 +144,16 @@ describe('StateDelta pipeline under faults', () => {
     await writeOnA(40);
     await waitFor(
       async () => (await c.metric('node-manager', 'state_delta_dropped_total', { reason: 'queue_full' })) > 0,
-      {
-        message: "C's node-manager to drop deltas on a full mailbox",
-      },
+      { timeoutMs: 60_000, message: "C's node-manager to drop deltas on a full mailbox" },
     );
     await c.startService('state-delta');
-    // Once the restarted consumer has drained what the mailbox held, new gossip gets in again.
+    // Once the restarted consumer has drained what the mailbox held, new gossip gets in again. A cold
+    // start next to the rest of the suite on two cores can take well over the default 10 s.
     await waitFor(
       async () =>
         (await c.metric('state-delta', 'bus_messages_consumed_total', { consumer: 'state-delta', outcome: 'acked' })) >=
         8,
-      { message: "C's state-delta to drain its mailbox" },
+      { timeoutMs: 60_000, message: "C's state-delta to drain its mailbox" },
     );
     await writeOnA(3);
     await converged(c);
