@@ -3,6 +3,13 @@ import type { Logger, Startable } from '@cnode/runtime';
 
 export type Sql = postgres.Sql;
 
+/** Array type oids for `sql.array(values, oid)`: postgres.js cannot infer them from Buffers and numbers. */
+export const BYTEA_ARRAY = 1001;
+export const INT2_ARRAY = 1005;
+export const INT4_ARRAY = 1007;
+export const TEXT_ARRAY = 1009;
+export const INT8_ARRAY = 1016;
+
 export interface PostgresOptions {
   url: string;
   /** Per-node schema; every unqualified table name resolves in it. */

@@ -1,11 +1,10 @@
 import type postgres from 'postgres';
 import { wire } from '@cnode/proto';
 import { groupIdOf, verifyGroupOp, type VerifiedGroupOp } from '@cnode/primitives';
-import type { Sql } from '../postgres.js';
+import { BYTEA_ARRAY, type Sql } from '../postgres.js';
 import { seal, unseal } from '../sealed-box.js';
 import { CutProjection, GroupOpKind, opSlot, type MemberStanding } from './projection.js';
 
-const BYTEA_ARRAY = 1001;
 const GROUP_KEY_AAD = 'cnode/group-key/v1';
 /** Unapplied ops kept per group while their parents are missing; beyond it the oldest go. */
 export const MAX_PENDING_GROUP_OPS = 1_000;

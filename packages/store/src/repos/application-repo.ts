@@ -1,28 +1,50 @@
 import type { Sql } from '../postgres.js';
 
-export interface ApplicationRecord {
-  id: Buffer;
-  package: string;
-  version: string;
-  signer: string | null;
-  bundleBlobId: Buffer | null;
+export type ApplicationKind = 'bundle' | 'wasm';
+
+/** One artifact of a bundle (a service's wasm), stored as its own blob. */
+export interface ApplicationArtifact {
+  name: string;
+  path: string;
+  /** Hex blob id of the artifact's bytes. */
+  blobId: string;
+  /** Hex SHA-256 of the artifact as the manifest lists it. */
+  hash: string;
   size: number;
-  source: string;
-  manifest: Record<string, unknown>;
 }
 
-/** Installed applications. */
+export interface ApplicationRecord {
+  id: Buffer;
+  kind: ApplicationKind;
+  package: string;
+  version: string;
+  /** The bundle's signer (`did:key:…`), or null for raw wasm and unsigned dev bundles. */
+  signer: string | null;
+  /** The installed bytes: the bundle itself or the raw wasm. */
+  blobId: Buffer;
+  size: number;
+  /** Where the install came from: `file://…`, `https://…`, `blob:…`, `upload`. */
+  source: string;
+  metadata: Buffer;
+  manifest: Record<string, unknown>;
+  artifacts: ApplicationArtifact[];
+}
+
+/** Installed applications (reference §6.1). */
 export class ApplicationRepo {
   constructor(private readonly sql: Sql) {}
 
+  /** Installs or replaces: a bundle of the same package and signer is one application across versions. */
   async upsert(app: ApplicationRecord): Promise<void> {
     await this.sql`
-      insert into applications (id, package, version, signer, bundle_blob_id, size, source, manifest)
-      values (${app.id}, ${app.package}, ${app.version}, ${app.signer}, ${app.bundleBlobId}, ${app.size}, ${app.source},
-              ${this.sql.json(app.manifest as postgresJson)})
-      on conflict (id) do update set package = excluded.package, version = excluded.version, signer = excluded.signer,
-        bundle_blob_id = excluded.bundle_blob_id, size = excluded.size, source = excluded.source,
-        manifest = excluded.manifest, installed_at = now()`;
+      insert into applications (id, kind, package, version, signer, blob_id, size, source, metadata, manifest, artifacts)
+      values (${app.id}, ${app.kind}, ${app.package}, ${app.version}, ${app.signer}, ${app.blobId}, ${app.size},
+              ${app.source}, ${app.metadata}, ${this.sql.json(app.manifest as PostgresJson)},
+              ${this.sql.json(app.artifacts as unknown as PostgresJson)})
+      on conflict (id) do update set kind = excluded.kind, package = excluded.package, version = excluded.version,
+        signer = excluded.signer, blob_id = excluded.blob_id, size = excluded.size, source = excluded.source,
+        metadata = excluded.metadata, manifest = excluded.manifest, artifacts = excluded.artifacts,
+        installed_at = now()`;
   }
 
   async get(id: Buffer): Promise<ApplicationRecord | undefined> {
@@ -31,7 +53,23 @@ export class ApplicationRepo {
   }
 
   async list(): Promise<ApplicationRecord[]> {
-    return (await this.sql<Row[]>`select * from applications order by package, version`).map(toRecord);
+    return (await this.sql<Row[]>`select * from applications order by package, version, id`).map(toRecord);
+  }
+
+  /** Installed packages with their versions (each version once). */
+  async packages(): Promise<{ package: string; versions: string[] }[]> {
+    const rows = await this.sql<{ package: string; versions: string[] }[]>`
+      select package, array_agg(distinct version) as versions from applications group by package order by package`;
+    return rows.map((r) => ({ package: r.package, versions: r.versions }));
+  }
+
+  /** True when an application installs or ships the blob: such a blob is not deleted under it. */
+  async usesBlob(blobId: Buffer): Promise<boolean> {
+    const hex = blobId.toString('hex');
+    const rows = await this.sql`
+      select 1 from applications
+      where blob_id = ${blobId} or artifacts @> ${this.sql.json([{ blobId: hex }] as PostgresJson)} limit 1`;
+    return rows.length > 0;
   }
 
   async delete(id: Buffer): Promise<boolean> {
@@ -39,28 +77,34 @@ export class ApplicationRepo {
   }
 }
 
-type postgresJson = Parameters<Sql['json']>[0];
+type PostgresJson = Parameters<Sql['json']>[0];
 
 interface Row {
   id: Buffer;
+  kind: ApplicationKind;
   package: string;
   version: string;
   signer: string | null;
-  bundle_blob_id: Buffer | null;
+  blob_id: Buffer;
   size: string;
   source: string;
+  metadata: Buffer;
   manifest: Record<string, unknown>;
+  artifacts: ApplicationArtifact[];
 }
 
 function toRecord(r: Row): ApplicationRecord {
   return {
     id: r.id,
+    kind: r.kind,
     package: r.package,
     version: r.version,
     signer: r.signer,
-    bundleBlobId: r.bundle_blob_id,
+    blobId: r.blob_id,
     size: Number(r.size),
     source: r.source,
+    metadata: r.metadata,
     manifest: r.manifest,
+    artifacts: r.artifacts,
   };
 }

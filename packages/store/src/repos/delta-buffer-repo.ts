@@ -1,7 +1,5 @@
 import { encodeHlc, type Hlc } from '@cnode/primitives';
-import type { Sql } from '../postgres.js';
-
-const BYTEA_ARRAY = 1001;
+import { BYTEA_ARRAY, type Sql } from '../postgres.js';
 
 /** DEFAULT_BUFFER_CAPACITY upstream: deltas held per context while a snapshot sync runs. */
 export const DELTA_BUFFER_CAPACITY = 10_000;

@@ -20,13 +20,9 @@ import {
   toBase58,
 } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
-import type { Sql } from '../postgres.js';
+import { BYTEA_ARRAY, TEXT_ARRAY, INT2_ARRAY, INT8_ARRAY, type Sql } from '../postgres.js';
 
 /** Postgres array type oids, for typed array parameters. */
-const BYTEA_ARRAY = 1001;
-const TEXT_ARRAY = 1009;
-const INT2_ARRAY = 1005;
-const INT8_ARRAY = 1016;
 
 /** MAX_PENDING_DELTAS upstream: beyond it the oldest pending delta of the context is evicted. */
 export const MAX_PENDING_DELTAS = 10_000;

@@ -1,14 +1,9 @@
 import { ZERO_ID, bucketOf, decodeHlc, isZeroId, keyHashOf, sha256, TREE_DEPTH } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
 import type postgres from 'postgres';
-import type { Sql } from '../postgres.js';
+import { BYTEA_ARRAY, TEXT_ARRAY, INT2_ARRAY, INT8_ARRAY, type Sql } from '../postgres.js';
 
 type Tx = postgres.TransactionSql;
-
-const BYTEA_ARRAY = 1001;
-const TEXT_ARRAY = 1009;
-const INT2_ARRAY = 1005;
-const INT8_ARRAY = 1016;
 
 export enum StateSyncErrorCode {
   ContextUnknown = 'STORE_CONTEXT_UNKNOWN',

@@ -134,36 +134,101 @@ describe('repositories (real Postgres)', () => {
     const chunkHashes = [0, 1, 2].map((i) => sha256(data.subarray(i * BLOB_CHUNK_BYTES, (i + 1) * BLOB_CHUNK_BYTES)));
     expect(id).toEqual(blobIdOf(chunkHashes));
     expect(await repo.put(data)).toEqual(id);
-    expect(await repo.info(id)).toEqual({ size: data.length, chunkCount: 3 });
+    expect(await repo.info(id)).toEqual({ id, size: data.length, chunkCount: 3, contentHash: sha256(data) });
     expect((await repo.get(id))!.equals(data)).toBe(true);
-    await db.sql`update blob_chunks set data = ${Buffer.from('tampered')} where blob_id = ${id} and index = 1`;
+    await db.sql`update blob_chunk_data set data = ${Buffer.from('tampered')} where hash = ${chunkHashes[1]!}`;
     await expect(repo.get(id)).rejects.toMatchObject({ code: 'STORE_BLOB_CORRUPT' });
     expect(await repo.delete(id)).toBe(true);
     expect(await repo.get(id)).toBeUndefined();
     expect(await repo.get(await repo.put(Buffer.alloc(0)))).toEqual(Buffer.alloc(0));
   });
 
-  it('applications: upsert, get, list, delete', async () => {
+  it('blobs: a streaming upload holds at most one chunk, whatever the piece sizes', async () => {
+    const repo = new BlobRepo(db.sql);
+    const data = randomBytes(BLOB_CHUNK_BYTES * 3 + 5);
+    const writer = repo.writer({ expectedSize: data.length, expectedHash: sha256(data) });
+    let maxBuffered = 0;
+    for (let off = 0; off < data.length; off += 300_001) {
+      await writer.write(data.subarray(off, off + 300_001));
+      maxBuffered = Math.max(maxBuffered, writer.bufferedBytes);
+    }
+    const stored = await writer.finish();
+    expect(maxBuffered).toBeLessThanOrEqual(BLOB_CHUNK_BYTES);
+    expect(stored).toMatchObject({ size: data.length, chunkCount: 4, created: true });
+    const parts: Buffer[] = [];
+    for await (const chunk of repo.chunks(stored.id)) parts.push(chunk);
+    expect(parts.map((p) => p.length)).toEqual([BLOB_CHUNK_BYTES, BLOB_CHUNK_BYTES, BLOB_CHUNK_BYTES, 5]);
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+    expect(await repo.chunkHashes(stored.id)).toHaveLength(4);
+  });
+
+  it('blobs: expected size and hash, and a size cap, refuse the upload with distinct codes', async () => {
+    const repo = new BlobRepo(db.sql);
+    const data = randomBytes(1000);
+    await expect(repo.put(data, { expectedSize: 999 })).rejects.toMatchObject({ code: 'STORE_BLOB_SIZE_MISMATCH' });
+    await expect(repo.put(data, { expectedSize: 1001 })).rejects.toMatchObject({ code: 'STORE_BLOB_SIZE_MISMATCH' });
+    await expect(repo.put(data, { expectedHash: sha256(Buffer.from('other')) })).rejects.toMatchObject({
+      code: 'STORE_BLOB_HASH_MISMATCH',
+    });
+    await expect(repo.put(data, { maxBytes: 10 })).rejects.toMatchObject({ code: 'STORE_BLOB_TOO_LARGE' });
+    expect(await repo.has(blobIdOf([sha256(data)]))).toBe(false);
+  });
+
+  it('blobs: shared chunks are stored once and freed only when the last blob releases them', async () => {
+    const repo = new BlobRepo(db.sql);
+    for (const blob of await repo.list()) await repo.delete(blob.id);
+    await repo.sweepOrphanChunks(0);
+    expect(await repo.storedBytes()).toBe(0);
+    const common = randomBytes(BLOB_CHUNK_BYTES);
+    const a = await repo.put(Buffer.concat([common, randomBytes(10)]));
+    const b = await repo.put(Buffer.concat([common, common, randomBytes(20)]));
+    expect(await repo.storedBytes()).toBe(BLOB_CHUNK_BYTES + 10 + 20);
+    const [shared] = await db.sql<{ refs: number }[]>`select refs from blob_chunk_data where hash = ${sha256(common)}`;
+    expect(shared!.refs).toBe(3);
+
+    expect(await repo.delete(b)).toBe(true);
+    // Released chunks wait out the grace (a running upload may be about to link them) ...
+    expect(await repo.sweepOrphanChunks(60_000)).toBe(0);
+    // ... and then go, except the one blob a still links.
+    expect(await repo.sweepOrphanChunks(0)).toBe(1);
+    expect(await repo.storedBytes()).toBe(BLOB_CHUNK_BYTES + 10);
+    expect((await repo.get(a))!.length).toBe(BLOB_CHUNK_BYTES + 10);
+    expect(await repo.delete(a)).toBe(true);
+    expect(await repo.sweepOrphanChunks(0)).toBe(2);
+    expect(await repo.storedBytes()).toBe(0);
+  });
+
+  it('applications: upsert, get, list, packages, blob use, delete', async () => {
     const repo = new ApplicationRepo(db.sql);
     const id = randomBytes(32);
+    const blobId = randomBytes(32);
+    const artifactBlob = randomBytes(32);
     const app = {
       id,
+      kind: 'bundle' as const,
       package: 'com.example.kv',
       version: '1.0.0',
-      signer: null,
-      bundleBlobId: null,
+      signer: 'did:key:z6Mk',
+      blobId,
       size: 10,
-      source: 'path',
+      source: 'file:///app.mpk',
+      metadata: Buffer.from('meta'),
       manifest: { a: 1 },
+      artifacts: [{ name: 'main', path: 'app.wasm', blobId: artifactBlob.toString('hex'), hash: 'ab', size: 3 }],
     };
     await repo.upsert(app);
     await repo.upsert({ ...app, version: '1.1.0' });
     expect(await repo.get(id)).toEqual({ ...app, version: '1.1.0' });
     expect((await repo.list()).length).toBe(1);
+    expect(await repo.packages()).toEqual([{ package: 'com.example.kv', versions: ['1.1.0'] }]);
+    expect(await repo.usesBlob(blobId)).toBe(true);
+    expect(await repo.usesBlob(artifactBlob)).toBe(true);
+    expect(await repo.usesBlob(randomBytes(32))).toBe(false);
     expect(await repo.delete(id)).toBe(true);
+    expect(await repo.usesBlob(blobId)).toBe(false);
   });
 
-  it('aliases: unique per kind and scope, validated, resolvable both ways', async () => {
+  it('aliases: unique per kind and scope, validated, scoped identities, reverse lookup', async () => {
     const repo = new AliasRepo(db.sql);
     const target = randomBytes(32);
     await repo.create('context', 'my-ctx', target);
@@ -171,11 +236,19 @@ describe('repositories (real Postgres)', () => {
       code: 'STORE_ALIAS_EXISTS',
     });
     await expect(repo.create('context', 'bad name', target)).rejects.toMatchObject({ code: 'STORE_ALIAS_INVALID' });
+    await expect(repo.create('context', 'x'.repeat(51), target)).rejects.toMatchObject({ code: 'STORE_ALIAS_INVALID' });
+    await repo.create('context', 'x'.repeat(50), target);
+    await repo.create('application', '.hidden_1-a', target);
+    await expect(repo.create('identity', 'me', target)).rejects.toMatchObject({ code: 'STORE_ALIAS_SCOPE_REQUIRED' });
     await repo.create('identity', 'me', target, contextId);
     expect(await repo.lookup('context', 'my-ctx')).toEqual(target);
-    expect(await repo.lookup('identity', 'me')).toBeUndefined();
+    expect(await repo.lookup('application', 'my-ctx')).toBeUndefined();
     expect(await repo.lookup('identity', 'me', contextId)).toEqual(target);
-    expect(await repo.resolve('context', target)).toEqual(['my-ctx']);
+    expect(await repo.lookup('identity', 'me', randomBytes(32))).toBeUndefined();
+    expect(await repo.namesOf('context', target)).toEqual(['my-ctx', 'x'.repeat(50)]);
+    expect((await repo.list('identity', contextId)).map((a) => a.name)).toEqual(['me']);
     expect(await repo.delete('context', 'my-ctx')).toBe(true);
+    expect(await repo.delete('context', 'my-ctx')).toBe(false);
+    expect(await repo.deleteScope(contextId)).toBe(1);
   });
 });
