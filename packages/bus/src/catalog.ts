@@ -210,6 +210,12 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     parentFetchFailures: (contextB58: string, peer: string) => `parent-fetch:failures:${contextB58}:${peer}`,
     /** Present while fetches from this peer for this context back off (PX = the backoff). */
     parentFetchBackoff: (contextB58: string, peer: string) => `parent-fetch:backoff:${contextB58}:${peer}`,
+    /** Hot blob cache (node-manager replicas share it): bytes of one blob (PX backstop TTL). */
+    blobCacheData: (blobHex: string) => `blob-cache:data:${blobHex}`,
+    /** Sorted set of cached blobs, score = last access (ms): the LRU order. */
+    blobCacheIndex: 'blob-cache:index',
+    /** Hash of cached blob → size in bytes: the byte total without reading the bytes. */
+    blobCacheSizes: 'blob-cache:sizes',
     /** SCAN patterns are not prefixed by ioredis: this one is absolute. */
     serviceStatusScanPattern: `${redisPrefix}svc:*`,
   };

@@ -1,9 +1,22 @@
 import { readFileSync } from 'node:fs';
-import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  type CallOptions,
+  type ClientOptions,
+  type ClientReadableStream,
+  type ClientWritableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { admin } from '@cnode/proto';
 
 type Callback<Res> = (err: ServiceError | null, res: Res) => void;
 type Invoke<Res> = (metadata: Metadata, options: Partial<CallOptions>, cb: Callback<Res>) => unknown;
+
+/** Largest message an upload sends: one blob chunk. */
+const UPLOAD_PIECE_BYTES = 1024 * 1024;
+/** GetBlobBytes answers up to the node's BLOB_CACHE_ENTRY_MAX (64 MiB by default) in one message. */
+const BLOB_CLIENT_OPTIONS: Partial<ClientOptions> = { 'grpc.max_receive_message_length': 256 * 1024 * 1024 };
 
 /** Where the admin API is and how to authenticate to it. */
 export interface AdminTarget {
@@ -21,6 +34,9 @@ export interface AdminTarget {
 export class AdminApi {
   readonly client: admin.ContextServiceClient;
   readonly groups: admin.GroupServiceClient;
+  readonly blobs: admin.BlobServiceClient;
+  readonly aliases: admin.AliasServiceClient;
+  readonly apps: admin.ApplicationServiceClient;
   private readonly node: admin.NodeServiceClient;
   private readonly metadata = new Metadata();
 
@@ -34,6 +50,9 @@ export class AdminApi {
     this.client = new admin.ContextServiceClient(target.address, channel);
     this.node = new admin.NodeServiceClient(target.address, channel);
     this.groups = new admin.GroupServiceClient(target.address, channel);
+    this.blobs = new admin.BlobServiceClient(target.address, channel, BLOB_CLIENT_OPTIONS);
+    this.aliases = new admin.AliasServiceClient(target.address, channel);
+    this.apps = new admin.ApplicationServiceClient(target.address, channel);
     this.metadata.set('authorization', `Bearer ${target.token}`);
   }
 
@@ -163,9 +182,206 @@ export class AdminApi {
     return this.call((md, o, cb) => this.groups.listOps({ groupId, limit }, md, o, cb));
   }
 
+  /**
+   * Streams a blob in: the header, then each piece (at most 1 MiB each; larger ones are split),
+   * waiting for the channel to drain whenever it is full.
+   */
+  addBlob(
+    pieces: AsyncIterable<Uint8Array>,
+    header: Partial<admin.AddBlobHeader> = {},
+  ): Promise<admin.AddBlobResponse> {
+    return this.uploadStream<admin.AddBlobRequest, admin.AddBlobResponse>(
+      (md, cb) => this.blobs.addBlob(md, cb),
+      { part: { $case: 'header', header: admin.AddBlobHeader.fromPartial(header) } },
+      (data) => ({ part: { $case: 'data', data } }),
+      pieces,
+    );
+  }
+
+  /** Streams a blob out: its info first, then its bytes in order. */
+  async *getBlob(
+    blobId: string,
+    opts: { contextId?: string; peers?: string[] } = {},
+  ): AsyncGenerator<{ info: admin.BlobInfo } | { data: Uint8Array }> {
+    const call = this.blobs.getBlob(
+      { blobId, contextId: opts.contextId ?? '', peers: opts.peers ?? [] },
+      this.metadata,
+    );
+    try {
+      for await (const res of call as AsyncIterable<admin.GetBlobResponse>) {
+        if (res.part?.$case === 'info') yield { info: res.part.info };
+        else if (res.part?.$case === 'data') yield { data: res.part.data };
+      }
+    } finally {
+      call.cancel();
+    }
+  }
+
+  getBlobBytes(blobId: string, contextId = ''): Promise<admin.GetBlobBytesResponse> {
+    return this.call((md, o, cb) => this.blobs.getBlobBytes({ blobId, contextId }, md, o, cb));
+  }
+
+  getBlobInfo(blobId: string): Promise<admin.BlobInfo> {
+    return this.call<admin.GetBlobInfoResponse>((md, o, cb) => this.blobs.getBlobInfo({ blobId }, md, o, cb)).then(
+      (r) => r.blob!,
+    );
+  }
+
+  listBlobs(): Promise<admin.BlobInfo[]> {
+    return this.call<admin.ListBlobsResponse>((md, o, cb) => this.blobs.listBlobs({}, md, o, cb)).then((r) => r.blobs);
+  }
+
+  deleteBlob(blobId: string, force = false): Promise<boolean> {
+    return this.call<admin.DeleteBlobResponse>((md, o, cb) => this.blobs.deleteBlob({ blobId, force }, md, o, cb)).then(
+      (r) => r.deleted,
+    );
+  }
+
+  announceBlob(blobId: string, contextId: string): Promise<void> {
+    return this.call<admin.AnnounceBlobResponse>((md, o, cb) =>
+      this.blobs.announceBlob({ blobId, contextId }, md, o, cb),
+    ).then(() => undefined);
+  }
+
+  findBlobProviders(blobId: string, contextId: string): Promise<string[]> {
+    return this.call<admin.FindBlobProvidersResponse>((md, o, cb) =>
+      this.blobs.findBlobProviders({ blobId, contextId }, md, o, cb),
+    ).then((r) => r.peers);
+  }
+
+  createAlias(kind: admin.AliasKind, name: string, value: string, scope = ''): Promise<void> {
+    return this.call<admin.CreateAliasResponse>((md, o, cb) =>
+      this.aliases.createAlias({ kind, name, value, scope }, md, o, cb),
+    ).then(() => undefined);
+  }
+
+  deleteAlias(kind: admin.AliasKind, name: string, scope = ''): Promise<boolean> {
+    return this.call<admin.DeleteAliasResponse>((md, o, cb) =>
+      this.aliases.deleteAlias({ kind, name, scope }, md, o, cb),
+    ).then((r) => r.deleted);
+  }
+
+  lookupAlias(kind: admin.AliasKind, name: string, scope = ''): Promise<string> {
+    return this.call<admin.LookupAliasResponse>((md, o, cb) =>
+      this.aliases.lookupAlias({ kind, name, scope }, md, o, cb),
+    ).then((r) => r.value);
+  }
+
+  resolveAlias(kind: admin.AliasKind, aliasOrId: string, scope = ''): Promise<admin.ResolveAliasResponse> {
+    return this.call((md, o, cb) => this.aliases.resolveAlias({ kind, aliasOrId, scope }, md, o, cb));
+  }
+
+  listAliases(kind: admin.AliasKind, scope = ''): Promise<admin.Alias[]> {
+    return this.call<admin.ListAliasesResponse>((md, o, cb) =>
+      this.aliases.listAliases({ kind, scope }, md, o, cb),
+    ).then((r) => r.aliases);
+  }
+
+  /** Streams application bytes (a bundle or raw wasm) in and installs them. */
+  installApplication(
+    pieces: AsyncIterable<Uint8Array>,
+    header: Partial<admin.InstallApplicationHeader> = {},
+  ): Promise<admin.Application> {
+    return this.uploadStream<admin.InstallApplicationRequest, admin.InstallApplicationResponse>(
+      (md, cb) => this.apps.installApplication(md, cb),
+      { part: { $case: 'header', header: admin.InstallApplicationHeader.fromPartial(header) } },
+      (data) => ({ part: { $case: 'data', data } }),
+      pieces,
+    ).then((r) => r.application!);
+  }
+
+  installFromPath(
+    path: string,
+    opts: { allowUnsigned?: boolean; metadata?: Uint8Array } = {},
+  ): Promise<admin.Application> {
+    const req = { path, allowUnsigned: opts.allowUnsigned ?? false, metadata: Buffer.from(opts.metadata ?? []) };
+    return this.call<admin.InstallFromPathResponse>((md, o, cb) => this.apps.installFromPath(req, md, o, cb)).then(
+      (r) => r.application!,
+    );
+  }
+
+  installFromUrl(
+    url: string,
+    opts: { allowUnsigned?: boolean; metadata?: Uint8Array; expectedHash?: string } = {},
+  ): Promise<admin.Application> {
+    const req = {
+      url,
+      allowUnsigned: opts.allowUnsigned ?? false,
+      metadata: Buffer.from(opts.metadata ?? []),
+      expectedHash: opts.expectedHash ?? '',
+    };
+    return this.call<admin.InstallFromUrlResponse>((md, o, cb) => this.apps.installFromUrl(req, md, o, cb)).then(
+      (r) => r.application!,
+    );
+  }
+
+  installFromBlob(
+    blobId: string,
+    opts: { contextId?: string; allowUnsigned?: boolean } = {},
+  ): Promise<admin.Application> {
+    const req = { blobId, contextId: opts.contextId ?? '', allowUnsigned: opts.allowUnsigned ?? false };
+    return this.call<admin.InstallFromBlobResponse>((md, o, cb) => this.apps.installFromBlob(req, md, o, cb)).then(
+      (r) => r.application!,
+    );
+  }
+
+  uninstallApplication(applicationId: string): Promise<boolean> {
+    return this.call<admin.UninstallApplicationResponse>((md, o, cb) =>
+      this.apps.uninstallApplication({ applicationId }, md, o, cb),
+    ).then((r) => r.uninstalled);
+  }
+
+  getApplication(applicationId: string): Promise<admin.Application> {
+    return this.call<admin.GetApplicationResponse>((md, o, cb) =>
+      this.apps.getApplication({ applicationId }, md, o, cb),
+    ).then((r) => r.application!);
+  }
+
+  listApplications(): Promise<admin.Application[]> {
+    return this.call<admin.ListApplicationsResponse>((md, o, cb) => this.apps.listApplications({}, md, o, cb)).then(
+      (r) => r.applications,
+    );
+  }
+
+  listPackages(): Promise<admin.PackageVersions[]> {
+    return this.call<admin.ListPackagesResponse>((md, o, cb) => this.apps.listPackages({}, md, o, cb)).then(
+      (r) => r.packages,
+    );
+  }
+
+  /** A client-streaming call: the first message, then each piece split to ≤ 1 MiB, with backpressure. */
+  private uploadStream<Req, Res>(
+    open: (md: Metadata, cb: Callback<Res>) => ClientWritableStream<Req>,
+    first: Req,
+    wrap: (data: Buffer) => Req,
+    pieces: AsyncIterable<Uint8Array>,
+  ): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      const call = open(this.metadata, (err, res) => (err ? reject(err) : resolve(res)));
+      const send = async (): Promise<void> => {
+        const write = async (message: Req) => {
+          if (!call.write(message)) await new Promise<void>((r) => call.once('drain', () => r()));
+        };
+        await write(first);
+        for await (const piece of pieces) {
+          for (let off = 0; off < piece.length; off += UPLOAD_PIECE_BYTES)
+            await write(wrap(Buffer.from(piece.subarray(off, off + UPLOAD_PIECE_BYTES))));
+        }
+        call.end();
+      };
+      send().catch((err: unknown) => {
+        call.cancel();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
+  }
+
   close(): void {
     this.client.close();
     this.groups.close();
+    this.blobs.close();
+    this.aliases.close();
+    this.apps.close();
     this.node.close();
   }
 }

@@ -52,7 +52,15 @@ export interface NodeConfig {
   };
   stateDelta: { queueMax: number; maxInFlight: number; processingTimeoutMs: number };
   netEvents: { queueMax: number; maxInFlight: number };
-  blobs: { cacheMaxCount: number; cacheMaxBytes: number; cacheMaxAgeMs: number; maxStreamSize: number };
+  blobs: {
+    cacheMaxCount: number;
+    cacheMaxBytes: number;
+    cacheMaxAgeMs: number;
+    cacheEvictionIntervalMs: number;
+    cacheEntryMax: number;
+    maxStreamSize: number;
+    orphanGraceMs: number;
+  };
   gc: {
     intervalMs: number;
     tombstoneRetentionMs: number;
@@ -130,7 +138,10 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       cacheMaxCount: e.BLOB_CACHE_MAX_COUNT,
       cacheMaxBytes: e.BLOB_CACHE_MAX_BYTES,
       cacheMaxAgeMs: e.BLOB_CACHE_MAX_AGE,
+      cacheEvictionIntervalMs: e.BLOB_CACHE_EVICTION_INTERVAL,
+      cacheEntryMax: e.BLOB_CACHE_ENTRY_MAX,
       maxStreamSize: e.BLOB_MAX_STREAM_SIZE,
+      orphanGraceMs: e.BLOB_ORPHAN_GRACE,
     },
     gc: {
       intervalMs: e.GC_INTERVAL,

@@ -94,7 +94,10 @@ export function nodeEnvSchema(service: ServiceName) {
     BLOB_CACHE_MAX_COUNT: f.int(100, { min: 0 }),
     BLOB_CACHE_MAX_BYTES: f.size('500MiB'),
     BLOB_CACHE_MAX_AGE: f.duration('300s', { min: 1 }),
+    BLOB_CACHE_EVICTION_INTERVAL: f.duration('300s', { min: 10 }),
+    BLOB_CACHE_ENTRY_MAX: f.size('64MiB'),
     BLOB_MAX_STREAM_SIZE: f.size('500MiB'),
+    BLOB_ORPHAN_GRACE: f.duration('1h', { min: 0 }),
     // --- gc ---
     GC_INTERVAL: f.duration('12h', { min: 1000 }),
     GC_TOMBSTONE_RETENTION: f.duration('1d', { min: 0 }),

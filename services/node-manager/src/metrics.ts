@@ -1,4 +1,4 @@
-import { Counter, type Registry } from '@cnode/runtime';
+import { Counter, Gauge, type Registry } from '@cnode/runtime';
 
 export function createNodeManagerMetrics(registry: Registry) {
   return {
@@ -88,6 +88,41 @@ export function createNodeManagerMetrics(registry: Registry) {
       name: 'node_manager_sync_requests_total',
       help: 'SyncRequests node-manager queued for the sync service, by reason and outcome (queued, failed)',
       labelNames: ['reason', 'outcome'],
+      registers: [registry],
+    }),
+    blobCache: {
+      requests: new Counter({
+        name: 'blob_cache_requests_total',
+        help: 'Blob cache reads, by outcome (hit, miss)',
+        labelNames: ['outcome'],
+        registers: [registry],
+      }),
+      evictions: new Counter({
+        name: 'blob_cache_evictions_total',
+        help: 'Blobs evicted from the cache, by reason (age, count, memory)',
+        labelNames: ['reason'],
+        registers: [registry],
+      }),
+      entries: new Gauge({
+        name: 'blob_cache_entries',
+        help: 'Blobs in the cache after the last eviction pass',
+        registers: [registry],
+      }),
+      bytes: new Gauge({
+        name: 'blob_cache_bytes',
+        help: 'Bytes in the cache after the last eviction pass',
+        registers: [registry],
+      }),
+    },
+    blobsStored: new Counter({
+      name: 'blobs_stored_total',
+      help: 'Blob uploads and downloads, by source (upload, peer, install) and outcome (created, deduplicated, refused, failed)',
+      labelNames: ['source', 'outcome'],
+      registers: [registry],
+    }),
+    blobOrphanChunksSwept: new Counter({
+      name: 'blob_orphan_chunks_swept_total',
+      help: 'Chunks no blob links, deleted after BLOB_ORPHAN_GRACE',
       registers: [registry],
     }),
     grpcRequests: new Counter({

@@ -2,7 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { HLC_NODE_ID_BYTES, HlcClock, type VerifiedGroupOp } from '@cnode/primitives';
 import { errorMessage, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, readServiceStatuses, requireMasterKey } from '@cnode/service-kit';
-import { GroupStore, IdentityRepo, StateStore, StateSyncStore } from '@cnode/store';
+import {
+  AliasRepo,
+  ApplicationRepo,
+  BlobRepo,
+  GroupStore,
+  IdentityRepo,
+  StateStore,
+  StateSyncStore,
+} from '@cnode/store';
+import { BlobCache } from './blobs/blob-cache.js';
+import { BlobMaintenance } from './blobs/blob-maintenance.js';
 import type { NodeManagerConfig } from './config.js';
 import { SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
 import type { ContextDeps } from './contexts/context-deps.js';
@@ -60,15 +70,17 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     ...governance,
   }));
   // Stores are built once Postgres is up (the pool exists only after start).
-  let stores:
-    { states: StateStore; stateSync: StateSyncStore; groups: GroupStore; identities: IdentityRepo } | undefined;
-  const store = () =>
-    (stores ??= {
-      states: new StateStore(infra.postgres.sql),
-      stateSync: new StateSyncStore(infra.postgres.sql),
-      groups: new GroupStore(infra.postgres.sql, masterKey),
-      identities: new IdentityRepo(infra.postgres.sql, masterKey),
-    });
+  const newStores = () => ({
+    states: new StateStore(infra.postgres.sql),
+    stateSync: new StateSyncStore(infra.postgres.sql),
+    groups: new GroupStore(infra.postgres.sql, masterKey),
+    identities: new IdentityRepo(infra.postgres.sql, masterKey),
+    aliases: new AliasRepo(infra.postgres.sql),
+    applications: new ApplicationRepo(infra.postgres.sql),
+    blobs: new BlobRepo(infra.postgres.sql),
+  });
+  let stores: ReturnType<typeof newStores> | undefined;
+  const store = () => (stores ??= newStores());
   lifecycle.add(
     startable('stores', async () => {
       const filled = await store().groups.fillProjectionColumns();
@@ -94,12 +106,37 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     }),
   );
 
+  const blobCache = new BlobCache({
+    redis: () => infra.redis.redis,
+    catalog: infra.catalog,
+    limits: {
+      maxAgeMs: config.blobs.cacheMaxAgeMs,
+      maxCount: config.blobs.cacheMaxCount,
+      maxBytes: config.blobs.cacheMaxBytes,
+      entryMaxBytes: config.blobs.cacheEntryMax,
+      evictionIntervalMs: config.blobs.cacheEvictionIntervalMs,
+    },
+    metrics: metrics.blobCache,
+  });
+  lifecycle.add(
+    new BlobMaintenance({
+      cache: blobCache,
+      blobs: () => store().blobs,
+      intervalMs: config.blobs.cacheEvictionIntervalMs,
+      orphanGraceMs: config.blobs.orphanGraceMs,
+      swept: metrics.blobOrphanChunksSwept,
+      logger: log('blobs'),
+    }),
+  );
+
   const clock = new HlcClock(randomBytes(HLC_NODE_ID_BYTES));
   const contextDeps = (): ContextDeps => ({
     ...store(),
     network,
     outbox,
     subscriptions,
+    blobCache,
+    blobLimits: { maxBytes: config.blobs.maxStreamSize, wholeMaxBytes: config.blobs.cacheEntryMax },
     clock,
     catalog: infra.catalog,
     js: () => infra.nats.js,

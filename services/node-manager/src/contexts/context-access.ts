@@ -2,14 +2,15 @@ import { status } from '@grpc/grpc-js';
 import { wire } from '@cnode/proto';
 import { toBase58, type Identity } from '@cnode/primitives';
 import type { ContextState } from '@cnode/store';
-import { AdminCallError, AdminErrorCode, idArg } from '../grpc/admin-errors.js';
+import { AdminCallError, AdminErrorCode } from '../grpc/admin-errors.js';
+import { resolveIdArg } from '../grpc/alias-args.js';
 import type { ContextDeps } from './context-deps.js';
 
 export type HostedContext = ContextState & { id: Buffer; groupId: Buffer };
 
-/** The context named by a request field, or NOT_FOUND. */
+/** The context named by a request field (base58 id or alias), or NOT_FOUND. */
 export async function requireContext(deps: ContextDeps, contextIdText: string): Promise<HostedContext> {
-  const id = idArg(contextIdText, 'context_id');
+  const id = await resolveIdArg(deps.aliases, 'context', contextIdText, 'context_id');
   const ctx = await deps.states.context(id);
   if (!ctx || !ctx.groupId) {
     throw new AdminCallError(
@@ -32,7 +33,10 @@ export async function actingMember(
   opts: { admin?: boolean } = {},
 ): Promise<Identity> {
   const owned = await deps.identities.owned(ctx.id);
-  const candidates = named ? owned.filter((i) => toBase58(i.publicKey) === named) : owned;
+  // The identity may be named by an alias scoped to the context.
+  const aliased = named ? await deps.aliases.lookup('identity', named, ctx.id) : undefined;
+  const wanted = aliased ? toBase58(aliased) : named;
+  const candidates = named ? owned.filter((i) => toBase58(i.publicKey) === wanted) : owned;
   if (named && candidates.length === 0) {
     throw new AdminCallError(
       status.NOT_FOUND,

@@ -2,7 +2,17 @@ import type { BusMetrics, Catalog, NetworkClient } from '@cnode/bus';
 import type { GovernanceDeps, NodeEventOutbox } from '@cnode/context-core';
 import type { HlcClock } from '@cnode/primitives';
 import type { Logger } from '@cnode/runtime';
-import type { GroupStore, IdentityRepo, Redis, StateStore, StateSyncStore } from '@cnode/store';
+import type {
+  AliasRepo,
+  ApplicationRepo,
+  BlobRepo,
+  GroupStore,
+  IdentityRepo,
+  Redis,
+  StateStore,
+  StateSyncStore,
+} from '@cnode/store';
+import type { BlobCache } from '../blobs/blob-cache.js';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { NodeManagerMetrics } from '../metrics.js';
 import type { TopicSubscriptions } from './topic-subscriptions.js';
@@ -13,6 +23,11 @@ export interface ContextDeps {
   stateSync: StateSyncStore;
   groups: GroupStore;
   identities: IdentityRepo;
+  aliases: AliasRepo;
+  applications: ApplicationRepo;
+  blobs: BlobRepo;
+  blobCache: BlobCache;
+  blobLimits: BlobLimits;
   network: NetworkClient;
   outbox: NodeEventOutbox;
   subscriptions: TopicSubscriptions;
@@ -26,4 +41,12 @@ export interface ContextDeps {
   /** Told of ops applied here (GovernanceDeps.onApplied): drain request and subscription reconcile. */
   onApplied?: GovernanceDeps['onApplied'];
   divergences?: GovernanceDeps['divergences'];
+}
+
+/** Blob sizes the admin API and the blob protocol accept. */
+export interface BlobLimits {
+  /** Largest blob stored or served (BLOB_MAX_STREAM_SIZE). */
+  maxBytes: number;
+  /** Largest blob GetBlobBytes returns whole (BLOB_CACHE_ENTRY_MAX). */
+  wholeMaxBytes: number;
 }

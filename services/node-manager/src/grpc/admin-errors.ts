@@ -19,6 +19,35 @@ export enum AdminErrorCode {
   GroupUnknown = 'ADMIN_GROUP_UNKNOWN',
   GovernanceConflict = 'ADMIN_GOVERNANCE_CONFLICT',
   GovernanceRefused = 'ADMIN_GOVERNANCE_REFUSED',
+  BlobUnknown = 'ADMIN_BLOB_UNKNOWN',
+  BlobInUse = 'ADMIN_BLOB_IN_USE',
+  BlobTooLargeForBytes = 'ADMIN_BLOB_TOO_LARGE_FOR_BYTES',
+  AliasUnknown = 'ADMIN_ALIAS_UNKNOWN',
+}
+
+/**
+ * The gRPC status of errors the stores and packages raise by code (the caller's mistake, not ours):
+ * anything else without a status is INTERNAL.
+ */
+const CODED_ERROR_STATUS: Readonly<Record<string, status>> = {
+  STORE_BLOB_SIZE_MISMATCH: status.INVALID_ARGUMENT,
+  STORE_BLOB_HASH_MISMATCH: status.INVALID_ARGUMENT,
+  STORE_BLOB_TOO_LARGE: status.INVALID_ARGUMENT,
+  STORE_BLOB_CORRUPT: status.DATA_LOSS,
+  STORE_BLOB_CHUNK_LOST: status.ABORTED,
+  STORE_ALIAS_INVALID: status.INVALID_ARGUMENT,
+  STORE_ALIAS_EXISTS: status.ALREADY_EXISTS,
+  STORE_ALIAS_SCOPE_REQUIRED: status.INVALID_ARGUMENT,
+  STORE_ALIAS_SCOPE_NOT_ALLOWED: status.INVALID_ARGUMENT,
+};
+
+/** The status a refused call carries: its own, or the one its code maps to. */
+export function grpcStatusOf(err: unknown): status | undefined {
+  const own = (err as { grpcCode?: status } | null)?.grpcCode;
+  if (own !== undefined) return own;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return undefined;
+  return CODED_ERROR_STATUS[code] ?? (code.startsWith('APP_') ? status.INVALID_ARGUMENT : undefined);
 }
 
 /** An admin call refused on purpose: carries the gRPC status the caller sees. */
@@ -35,6 +64,13 @@ export class AdminCallError extends CodedError<AdminErrorCode> {
 
 export const badArgument = (message: string): AdminCallError =>
   new AdminCallError(status.INVALID_ARGUMENT, AdminErrorCode.BadArgument, message);
+
+/** A hex SHA-256 from a request field (empty: none), or INVALID_ARGUMENT naming the field. */
+export function optionalHashArg(text: string, field: string): Buffer | undefined {
+  if (!text) return undefined;
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw badArgument(`${field}: expected 64 hex characters (a SHA-256)`);
+  return Buffer.from(text, 'hex');
+}
 
 /** A required base58 id from a request field, or INVALID_ARGUMENT naming the field. */
 export function idArg(text: string, field: string): Buffer {

@@ -14,6 +14,8 @@ import { authInterceptor } from './auth-interceptor.js';
 import type { ContextDeps } from '../contexts/context-deps.js';
 import { contextService } from './context-service.js';
 import { groupService } from './group-service.js';
+import { blobService } from './blob-service.js';
+import { aliasService } from './alias-service.js';
 import { getInfo, type GetInfoDeps } from './get-info.js';
 import { unary } from './unary.js';
 
@@ -67,6 +69,8 @@ export class AdminServer implements Startable {
     } satisfies admin.NodeServiceServer);
     server.addService(admin.ContextServiceService, contextService(this.opts.contexts()));
     server.addService(admin.GroupServiceService, groupService(this.opts.contexts()));
+    server.addService(admin.BlobServiceService, blobService(this.opts.contexts()));
+    server.addService(admin.AliasServiceService, aliasService(this.opts.contexts()));
     this.health.addToServer(server);
     new ReflectionService(loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET_PATH))).addToServer(server);
 

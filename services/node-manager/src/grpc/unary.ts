@@ -1,12 +1,15 @@
 import {
   status,
+  type handleClientStreamingCall,
   type handleServerStreamingCall,
+  type ServerReadableStream,
   type handleUnaryCall,
   type ServerErrorResponse,
   type ServerWritableStream,
 } from '@grpc/grpc-js';
 import { errorMessage, isCodedError, type Logger } from '@cnode/runtime';
 import type { NodeManagerMetrics } from '../metrics.js';
+import { grpcStatusOf } from './admin-errors.js';
 
 interface CallDeps {
   metrics: NodeManagerMetrics;
@@ -15,7 +18,7 @@ interface CallDeps {
 
 /** A thrown error as the gRPC status the caller sees (CodedError codes are kept in the details). */
 function toStatus(method: string, deps: CallDeps, err: unknown): ServerErrorResponse {
-  const code = (err as { grpcCode?: number }).grpcCode ?? status.INTERNAL;
+  const code: number = grpcStatusOf(err) ?? status.INTERNAL;
   deps.metrics.grpcRequests.inc({ method, code: status[code] ?? String(code) });
   const details = isCodedError(err) ? `${err.code}: ${err.message}` : errorMessage(err);
   if (code === (status.INTERNAL as number)) deps.logger.error({ method, err: errorMessage(err) }, 'Admin call failed');
@@ -61,4 +64,42 @@ export function serverStreaming<Req, Res>(
       },
     );
   };
+}
+
+/** The same for client-streaming calls: `impl` reads the request stream and resolves with the response. */
+export function clientStreaming<Req, Res>(
+  method: string,
+  deps: CallDeps,
+  impl: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
+): handleClientStreamingCall<Req, Res> {
+  return (call, callback) => {
+    impl(call).then(
+      (response) => {
+        deps.metrics.grpcRequests.inc({ method, code: 'OK' });
+        callback(null, response);
+      },
+      (err: unknown) => callback(toStatus(method, deps, err), null),
+    );
+  };
+}
+
+/** Writes one message of a server stream, waiting for the client to drain when its buffer is full. */
+export async function writeWithBackpressure<Req, Res>(
+  call: ServerWritableStream<Req, Res>,
+  message: Res,
+): Promise<void> {
+  if (call.cancelled) throw Object.assign(new Error('the client cancelled the call'), { grpcCode: status.CANCELLED });
+  if (call.write(message)) return;
+  await new Promise<void>((resolve, reject) => {
+    const onDrain = () => {
+      call.off('cancelled', onCancel);
+      resolve();
+    };
+    const onCancel = () => {
+      call.off('drain', onDrain);
+      reject(Object.assign(new Error('the client cancelled the call'), { grpcCode: status.CANCELLED }));
+    };
+    call.once('drain', onDrain);
+    call.once('cancelled', onCancel);
+  });
 }

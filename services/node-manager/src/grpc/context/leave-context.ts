@@ -11,6 +11,8 @@ export async function leaveContext(
   const ctx = await requireContext(deps, req.contextId);
   await deps.subscriptions.leave(ctx.id);
   await deps.states.deleteContext(ctx.id);
+  // Names of its identities go with it; an alias of the context itself stays (it may be joined again).
+  await deps.aliases.deleteScope(ctx.id);
   await deps.states.queueNodeEvent(ctx.id, { $case: 'contextLeft', contextLeft: {} });
   deps.outbox.kick();
   deps.logger.info({ context: toBase58(ctx.id) }, 'Left context');
