@@ -52,6 +52,7 @@ export interface NodeConfig {
   };
   stateDelta: { queueMax: number; maxInFlight: number; processingTimeoutMs: number };
   netEvents: { queueMax: number; maxInFlight: number };
+  apps: { urlAllowLoopback: boolean };
   blobs: {
     cacheMaxCount: number;
     cacheMaxBytes: number;
@@ -134,6 +135,7 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       processingTimeoutMs: e.STATE_DELTA_PROCESSING_TIMEOUT,
     },
     netEvents: { queueMax: e.NET_EVENTS_QUEUE_MAX, maxInFlight: e.NET_EVENTS_MAX_IN_FLIGHT },
+    apps: { urlAllowLoopback: e.APP_INSTALL_URL_ALLOW_LOOPBACK },
     blobs: {
       cacheMaxCount: e.BLOB_CACHE_MAX_COUNT,
       cacheMaxBytes: e.BLOB_CACHE_MAX_BYTES,

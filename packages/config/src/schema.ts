@@ -98,6 +98,8 @@ export function nodeEnvSchema(service: ServiceName) {
     BLOB_CACHE_ENTRY_MAX: f.size('64MiB'),
     BLOB_MAX_STREAM_SIZE: f.size('500MiB'),
     BLOB_ORPHAN_GRACE: f.duration('1h', { min: 0 }),
+    // --- applications ---
+    APP_INSTALL_URL_ALLOW_LOOPBACK: f.bool(false),
     // --- gc ---
     GC_INTERVAL: f.duration('12h', { min: 1000 }),
     GC_TOMBSTONE_RETENTION: f.duration('1d', { min: 0 }),

@@ -125,6 +125,12 @@ export function createNodeManagerMetrics(registry: Registry) {
       help: 'Chunks no blob links, deleted after BLOB_ORPHAN_GRACE',
       registers: [registry],
     }),
+    appInstalls: new Counter({
+      name: 'app_installs_total',
+      help: 'Application installs, by kind (bundle, wasm) and outcome (installed, or the APP_* refusal code)',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
     grpcRequests: new Counter({
       name: 'admin_grpc_requests_total',
       help: 'Admin gRPC calls, by method and status code',

@@ -13,6 +13,7 @@ import {
 } from '@cnode/store';
 import { BlobCache } from './blobs/blob-cache.js';
 import { BlobMaintenance } from './blobs/blob-maintenance.js';
+import { DEFAULT_URL_LIMITS } from './apps/url-fetch.js';
 import type { NodeManagerConfig } from './config.js';
 import { SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
 import type { ContextDeps } from './contexts/context-deps.js';
@@ -137,6 +138,11 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     subscriptions,
     blobCache,
     blobLimits: { maxBytes: config.blobs.maxStreamSize, wholeMaxBytes: config.blobs.cacheEntryMax },
+    urlFetch: {
+      ...DEFAULT_URL_LIMITS,
+      allowLoopback: config.apps.urlAllowLoopback,
+      maxBytes: config.blobs.maxStreamSize,
+    },
     clock,
     catalog: infra.catalog,
     js: () => infra.nats.js,

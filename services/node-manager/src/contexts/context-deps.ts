@@ -13,6 +13,7 @@ import type {
   StateSyncStore,
 } from '@cnode/store';
 import type { BlobCache } from '../blobs/blob-cache.js';
+import type { UrlFetchLimits } from '../apps/url-fetch.js';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { NodeManagerMetrics } from '../metrics.js';
 import type { TopicSubscriptions } from './topic-subscriptions.js';
@@ -28,6 +29,7 @@ export interface ContextDeps {
   blobs: BlobRepo;
   blobCache: BlobCache;
   blobLimits: BlobLimits;
+  urlFetch: UrlFetchLimits;
   network: NetworkClient;
   outbox: NodeEventOutbox;
   subscriptions: TopicSubscriptions;

@@ -16,6 +16,7 @@ import { contextService } from './context-service.js';
 import { groupService } from './group-service.js';
 import { blobService } from './blob-service.js';
 import { aliasService } from './alias-service.js';
+import { applicationService } from './application-service.js';
 import { getInfo, type GetInfoDeps } from './get-info.js';
 import { unary } from './unary.js';
 
@@ -71,6 +72,7 @@ export class AdminServer implements Startable {
     server.addService(admin.GroupServiceService, groupService(this.opts.contexts()));
     server.addService(admin.BlobServiceService, blobService(this.opts.contexts()));
     server.addService(admin.AliasServiceService, aliasService(this.opts.contexts()));
+    server.addService(admin.ApplicationServiceService, applicationService(this.opts.contexts()));
     this.health.addToServer(server);
     new ReflectionService(loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET_PATH))).addToServer(server);
 

@@ -7,14 +7,20 @@ import type { ContextDeps } from '../../contexts/context-deps.js';
 import { AdminCallError, AdminErrorCode, idArg } from '../admin-errors.js';
 import { commitAndPublish, opNonce, signGenesis, signOpChain } from '../../groups/group-ops.js';
 import { groupAdmin } from '../../groups/group-access.js';
+import { resolveIdArg } from '../alias-args.js';
 
-/** The application id a request names; only the built-in kv application exists for now. */
-export function applicationIdOf(name: string): Buffer {
+/**
+ * The application a request names: empty or "kv" is the built-in kv application; anything else is
+ * an installed application's base58 id or alias. (Until the WASM runtime lands, Execute runs only kv.)
+ */
+export async function applicationIdOf(deps: ContextDeps, name: string): Promise<Buffer> {
   if (name === '' || name === KV_APPLICATION_NAME) return KV_APPLICATION_ID;
+  const id = await resolveIdArg(deps.aliases, 'application', name, 'application').catch(() => undefined);
+  if (id && (await deps.applications.get(id))) return id;
   throw new AdminCallError(
     status.NOT_FOUND,
     AdminErrorCode.ApplicationUnknown,
-    `application "${name}" is not installed (only the built-in "${KV_APPLICATION_NAME}" is available)`,
+    `application "${name}" is not installed (install it, or use the built-in "${KV_APPLICATION_NAME}")`,
   );
 }
 
@@ -28,7 +34,7 @@ export async function createContext(
   deps: ContextDeps,
   req: admin.CreateContextRequest,
 ): Promise<admin.CreateContextResponse> {
-  const applicationId = applicationIdOf(req.application);
+  const applicationId = await applicationIdOf(deps, req.application);
   if (req.groupId) return createContextInGroup(deps, idArg(req.groupId, 'group_id'), applicationId);
   const member = generateIdentity();
   await deps.identities.create(member);

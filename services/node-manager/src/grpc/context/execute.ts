@@ -23,7 +23,7 @@ export async function execute(deps: ContextDeps, req: admin.ExecuteRequest): Pro
     throw new AdminCallError(
       status.UNIMPLEMENTED,
       AdminErrorCode.ApplicationUnknown,
-      'only the built-in kv application runs yet',
+      'this context runs an installed application; only the built-in kv application executes until the WASM runtime lands',
     );
   }
   if (req.args.length > MAX_ARGS_BYTES) throw badArgument('args are too large');
