@@ -1,6 +1,7 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { admin } from '@cnode/proto';
 import { withAdminApi } from '../client.js';
+import { need, printer } from './common.js';
 import { CliError, type Endpoint } from '../endpoint.js';
 
 export const CONTEXT_USAGE = `  context create [--app kv] [--group G]
@@ -30,11 +31,6 @@ export interface ContextCommandOptions {
   timeoutMs: number;
   readFile: (path: string) => string;
   write: (text: string) => void;
-}
-
-function need(args: string[], n: number, usage: string): string[] {
-  if (args.length < n) throw new CliError(`usage: cnode ${usage}`);
-  return args;
 }
 
 function formatContext(c: admin.ContextInfo): string {
@@ -79,8 +75,7 @@ export async function runContextCommand(
   args: string[],
   opts: ContextCommandOptions,
 ): Promise<number> {
-  const out = (value: unknown, text: string): void =>
-    opts.write(opts.json ? `${JSON.stringify(value, null, 2)}\n` : text);
+  const out = printer(opts.json, opts.write);
   const [sub, ...rest] = args;
   return withAdminApi(endpoint, opts.timeoutMs, async (api) => {
     switch (sub) {

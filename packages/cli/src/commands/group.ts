@@ -1,5 +1,6 @@
 import { admin } from '@cnode/proto';
 import { withAdminApi } from '../client.js';
+import { need, printer } from './common.js';
 import { CliError, type Endpoint } from '../endpoint.js';
 
 export const GROUP_USAGE = `  group create                       create a group (this node becomes its admin)
@@ -40,11 +41,6 @@ function roleArg(text: string | undefined, fallback?: admin.MemberRole): admin.M
 const roleName = (role: admin.MemberRole): string =>
   admin.memberRoleToJSON(role).replace('MEMBER_ROLE_', '').toLowerCase();
 
-function need(args: string[], n: number, usage: string): string[] {
-  if (args.length < n) throw new CliError(`usage: cnode ${usage}`);
-  return args;
-}
-
 function formatMembers(members: admin.GroupMemberInfo[]): string {
   if (members.length === 0) return 'no members\n';
   return members
@@ -63,12 +59,7 @@ function formatSummary(g: admin.GroupSummary): string {
 
 /** `cnode group …`: the GroupService from the command line. */
 export async function runGroupCommand(endpoint: Endpoint, args: string[], opts: GroupCommandOptions): Promise<number> {
-  const out = (value: unknown, text: string): void =>
-    opts.write(
-      opts.json
-        ? `${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`
-        : text,
-    );
+  const out = printer(opts.json, opts.write);
   const opsDone = (res: { opIds: string[] }): void => out(res, res.opIds.map((id) => `op ${id}\n`).join(''));
   const [sub, ...rest] = args;
   return withAdminApi(endpoint, opts.timeoutMs, async (api) => {

@@ -35,8 +35,12 @@ describe('loadNodeConfig', () => {
       cacheMaxCount: 100,
       cacheMaxBytes: 500 * 1024 * 1024,
       cacheMaxAgeMs: 300_000,
+      cacheEvictionIntervalMs: 300_000,
+      cacheEntryMax: 64 * 1024 * 1024,
       maxStreamSize: 500 * 1024 * 1024,
+      orphanGraceMs: 3_600_000,
     });
+    expect(config.apps).toEqual({ urlAllowLoopback: false });
     expect(config.http.port).toBe(9104);
   });
 
