@@ -1,7 +1,7 @@
 import { admin } from '@cnode/proto';
 import { toBase58 } from '@cnode/primitives';
 import { verifyBundle, type ArtifactSink } from '@cnode/app-bundle';
-import type { ApplicationArtifact, ApplicationRecord, StoredBlob } from '@cnode/store';
+import type { ApplicationArtifact, ApplicationRecord, BlobWriteOptions, StoredBlob } from '@cnode/store';
 import type { ContextDeps } from '../contexts/context-deps.js';
 import { applicationView } from './application-views.js';
 import { bundleApplicationId, wasmApplicationId } from './application-ids.js';
@@ -18,13 +18,14 @@ export interface InstallRequest {
   allowUnsigned: boolean;
 }
 
-/** Stores streamed bytes as a blob (bounded by BLOB_MAX_STREAM_SIZE), counted by source. */
+/** Stores streamed bytes as a blob (bounded by BLOB_MAX_STREAM_SIZE), counted by source and outcome. */
 export async function storeStreamAsBlob(
   deps: ContextDeps,
   bytes: AsyncIterable<Uint8Array>,
   source: 'install' | 'upload' | 'peer',
+  expect: Omit<BlobWriteOptions, 'maxBytes'> = {},
 ): Promise<StoredBlob> {
-  const writer = deps.blobs.writer({ maxBytes: deps.blobLimits.maxBytes });
+  const writer = deps.blobs.writer({ ...expect, maxBytes: deps.blobLimits.maxBytes });
   try {
     for await (const piece of bytes) await writer.write(piece);
     const stored = await writer.finish();

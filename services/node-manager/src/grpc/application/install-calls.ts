@@ -9,8 +9,9 @@ import type { ContextDeps } from '../../contexts/context-deps.js';
 import { AppError, AppErrorCode } from '../../apps/app-errors.js';
 import { installApplication, installFromStoredBlob } from '../../apps/install.js';
 import { fetchGuarded } from '../../apps/url-fetch.js';
-import { badArgument, idArg, optionalHashArg } from '../admin-errors.js';
+import { badArgument, optionalHashArg } from '../admin-errors.js';
 import { requireBlob } from '../blob/get-blob.js';
+import { headerThenData } from '../header-then-data.js';
 
 /** A path (or URL path) naming a bundle: `.mpk`, as the seed decides. */
 const isBundlePath = (path: string) => path.toLowerCase().endsWith('.mpk');
@@ -22,19 +23,12 @@ export async function installApplicationCall(
   deps: ContextDeps,
   call: ServerReadableStream<admin.InstallApplicationRequest, admin.InstallApplicationResponse>,
 ): Promise<admin.InstallApplicationResponse> {
-  const messages = (call as AsyncIterable<admin.InstallApplicationRequest>)[Symbol.asyncIterator]();
-  const first = await messages.next();
-  const part = first.done ? undefined : first.value.part;
-  if (part?.$case !== 'header') throw badArgument('the first message of InstallApplication must be the header');
-  const header = part.header;
-  async function* data(): AsyncGenerator<Uint8Array> {
-    for (let next = await messages.next(); !next.done; next = await messages.next()) {
-      if (next.value.part?.$case !== 'data') throw badArgument('only data may follow the InstallApplication header');
-      yield next.value.part.data;
-    }
-  }
+  const { header, data } = await headerThenData(
+    call as AsyncIterable<admin.InstallApplicationRequest>,
+    'InstallApplication',
+  );
   const application = await installApplication(deps, {
-    bytes: data(),
+    bytes: data,
     format: header.format,
     source: header.source || 'upload',
     metadata: header.metadata,
@@ -93,7 +87,6 @@ export async function installFromBlob(
   deps: ContextDeps,
   req: admin.InstallFromBlobRequest,
 ): Promise<admin.InstallFromBlobResponse> {
-  idArg(req.blobId, 'blob_id');
   const info = await requireBlob(deps, req.blobId);
   const application = await installFromStoredBlob(deps, info.id, {
     format: admin.InstallFormat.INSTALL_FORMAT_BUNDLE,

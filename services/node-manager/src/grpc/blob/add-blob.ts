@@ -1,12 +1,13 @@
 import type { ServerReadableStream } from '@grpc/grpc-js';
 import type { admin } from '@cnode/proto';
-import type { BlobWriter } from '@cnode/store';
 import { errorMessage } from '@cnode/runtime';
 import type { ContextDeps } from '../../contexts/context-deps.js';
+import { storeStreamAsBlob } from '../../apps/install.js';
 import { announceBlob } from '../../blobs/blob-providers.js';
 import { blobInfoView } from '../../blobs/blob-views.js';
 import { requireContext } from '../../contexts/context-access.js';
-import { badArgument, optionalHashArg } from '../admin-errors.js';
+import { optionalHashArg } from '../admin-errors.js';
+import { headerThenData } from '../header-then-data.js';
 
 /**
  * BlobService.AddBlob: a header, then data pieces written chunk by chunk (the stream is read only
@@ -17,43 +18,19 @@ export async function addBlob(
   deps: ContextDeps,
   call: ServerReadableStream<admin.AddBlobRequest, admin.AddBlobResponse>,
 ): Promise<admin.AddBlobResponse> {
-  let writer: BlobWriter | undefined;
-  let announceTo: string | undefined;
-  try {
-    for await (const request of call as AsyncIterable<admin.AddBlobRequest>) {
-      const part = request.part;
-      if (!writer) {
-        if (part?.$case !== 'header') throw badArgument('the first message of AddBlob must be the header');
-        const header = part.header;
-        writer = deps.blobs.writer({
-          expectedSize: header.expectedSize === undefined ? undefined : Number(header.expectedSize),
-          expectedHash: optionalHashArg(header.expectedHash, 'expected_hash'),
-          maxBytes: deps.blobLimits.maxBytes,
-        });
-        announceTo = header.announceContextId || undefined;
-        continue;
-      }
-      if (part?.$case !== 'data') throw badArgument('only data may follow the AddBlob header');
-      await writer.write(part.data);
-    }
-    if (!writer) throw badArgument('AddBlob needs a header');
-    const stored = await writer.finish();
-    deps.metrics.blobsStored.inc({ source: 'upload', outcome: stored.created ? 'created' : 'deduplicated' });
-    deps.logger.info(
-      { blob: blobInfoView(stored).blobId, size: stored.size, created: stored.created },
-      'Stored a blob',
+  const { header, data } = await headerThenData(call as AsyncIterable<admin.AddBlobRequest>, 'AddBlob');
+  const stored = await storeStreamAsBlob(deps, data, 'upload', {
+    expectedSize: header.expectedSize === undefined ? undefined : Number(header.expectedSize),
+    expectedHash: optionalHashArg(header.expectedHash, 'expected_hash'),
+  });
+  const blobId = blobInfoView(stored).blobId;
+  deps.logger.info({ blob: blobId, size: stored.size, created: stored.created }, 'Stored a blob');
+  if (header.announceContextId) {
+    const ctx = await requireContext(deps, header.announceContextId);
+    // The blob is stored either way: an announcement that fails is logged, not the upload's failure.
+    await announceBlob(deps.network, ctx.id, stored.id).catch((err: unknown) =>
+      deps.logger.warn({ blob: blobId, err: errorMessage(err) }, 'Could not announce a blob'),
     );
-    if (announceTo) {
-      const ctx = await requireContext(deps, announceTo);
-      // The blob is stored either way: an announcement that fails is logged, not the upload's failure.
-      await announceBlob(deps.network, ctx.id, stored.id).catch((err: unknown) =>
-        deps.logger.warn({ blob: blobInfoView(stored).blobId, err: errorMessage(err) }, 'Could not announce a blob'),
-      );
-    }
-    return { blob: blobInfoView(stored), created: stored.created };
-  } catch (err) {
-    writer?.abort();
-    deps.metrics.blobsStored.inc({ source: 'upload', outcome: 'refused' });
-    throw err;
   }
+  return { blob: blobInfoView(stored), created: stored.created };
 }
