@@ -140,6 +140,9 @@ describe('StateDelta pipeline under faults', () => {
   }, 180_000);
 
   it('lost gossip: an overflowing mailbox drops deltas, and the next ones fetch what is missing', async () => {
+    // Without C's sync service, only the parent fetch can fill the gap: an interval or heartbeat
+    // sync must not get there first (it would be right to, but this test is about the fetch).
+    await c.kill('sync', 'SIGTERM');
     await c.kill('state-delta', 'SIGTERM');
     await writeOnA(40);
     await waitFor(
@@ -159,6 +162,7 @@ describe('StateDelta pipeline under faults', () => {
     await converged(c);
     expect(await c.metric('state-delta', 'state_delta_parent_fetches_total', { outcome: 'ok' })).toBeGreaterThan(0);
     expect((await c.api.getContext(contextId)).pendingDeltas).toBe(0);
+    await c.startService('sync');
   }, 180_000);
 
   describe('hostile gossip', () => {

@@ -1,6 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { publishToStream, type BusMetrics, type Catalog } from '@cnode/bus';
-import { keyIdOf, openKeyEnvelope, type VerifiedGroupOp } from '@cnode/primitives';
+import { keyIdOf, openKeyEnvelope, verifyGroupOp, type VerifiedGroupOp } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
 import { errorMessage, isCodedError, type Logger } from '@cnode/runtime';
 import { GroupOpOutcome, type GroupStore, type IdentityRepo } from '@cnode/store';
@@ -42,7 +42,7 @@ export function emptyIngestOutcomes(): Record<IngestOutcome, number> {
 
 /**
  * Adds governance ops (from gossip, an invitation, an admin call or a peer) to the group store, and
- * keeps every group key an applied op seals to one of this node's identities (AddMember, RotateKey).
+ * keeps every group key a valid op seals to one of this node's identities (AddMember, RotateKey).
  * Bad ops are counted, never thrown: one forged op must not stop the good ones beside it.
  */
 export async function ingestGroupOps(
@@ -52,17 +52,22 @@ export async function ingestGroupOps(
   const outcomes = emptyIngestOutcomes();
   const applied: VerifiedGroupOp[] = [];
   for (const op of ops) {
+    let verified: VerifiedGroupOp;
     try {
-      const result = await deps.groups.addSigned(op);
-      outcomes[result.outcome]++;
-      applied.push(...result.applied);
+      verified = verifyGroupOp(op);
     } catch (err) {
       if (!isCodedError(err) || !err.code.startsWith('CORE_')) throw err;
       outcomes.invalid++;
       deps.logger.warn({ code: err.code, err: errorMessage(err) }, 'Refused an invalid group op');
+      continue;
     }
+    // Keys first: the moment a RotateKey is applied, writers here seal with the key it names, so
+    // that key must already be stored. Holding a key grants nothing; the projection picks the key.
+    await keepOwnGroupKeys(deps, verified);
+    const result = await deps.groups.add(verified);
+    outcomes[result.outcome]++;
+    applied.push(...result.applied);
   }
-  for (const op of applied) await keepOwnGroupKeys(deps, op);
   if (applied.length > 0 && deps.onApplied) {
     const byGroup = new Map<string, VerifiedGroupOp[]>();
     for (const op of applied) {
