@@ -5,7 +5,7 @@
  * guard (direct and via redirect), and aliases wherever an id is taken.
  */
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,7 +16,7 @@ import { status } from '@grpc/grpc-js';
 import { buildBundle, packArchive, type BundleManifest } from '@cnode/app-bundle';
 import { generateIdentity, sha256 } from '@cnode/primitives';
 import { admin } from '@cnode/proto';
-import { ProcessNode } from '@cnode/testing';
+import { ProcessNode, builtEntry, spawnNode } from '@cnode/testing';
 
 let strict: ProcessNode;
 let loopback: ProcessNode;
@@ -242,6 +242,93 @@ describe('aliases', () => {
     expect(await strict.api.deleteAlias(admin.AliasKind.ALIAS_KIND_CONTEXT, 'notes')).toBe(true);
     expect((await refusal(strict.api.getContext('notes'))).code).toBe(status.INVALID_ARGUMENT);
   }, 60_000);
+});
+
+describe('cnode blob, app and alias commands', () => {
+  const cli = async (...args: string[]): Promise<{ code: number | string; out: string }> => {
+    const run = spawnNode(
+      builtEntry('packages/cli/bin/cnode.js'),
+      [...args, '--home', strict.env.NODE_HOME!, '--token', strict.env.ADMIN_TOKEN!, '--timeout', '30000'],
+      strict.env,
+    );
+    const code = await run.exited;
+    return { code, out: run.lines.join('\n') };
+  };
+
+  it('builds and signs a bundle, installs it, names it, and moves blobs in and out', async () => {
+    const wasmFile = await bundleFile('cli-app.wasm', Buffer.from('\0asm the CLI test application'));
+    const keyFile = join(dir, 'signing-key.json');
+    const keygen = await cli('app', 'keygen', keyFile);
+    expect(keygen.code).toBe(0);
+    const signer = /signer +(did:key:z\w+)/.exec(keygen.out)![1]!;
+    const signed = join(dir, 'cli-signed.mpk');
+    const built = await cli(
+      'app',
+      'bundle',
+      '--package',
+      'com.example.cli',
+      '--app-version',
+      '1.2.0',
+      '--wasm',
+      wasmFile,
+      '--key',
+      keyFile,
+      '--out',
+      signed,
+    );
+    expect(built.code).toBe(0);
+    expect(built.out).toContain(`signer    ${signer}`);
+    const install = await cli('app', 'install', signed);
+    expect(install.code).toBe(0);
+    expect(install.out).toContain(`signer    ${signer}`);
+    const appId = /^app +(\w+)/m.exec(install.out)![1]!;
+
+    // Unsigned: refused in strict mode with its own code, installed with --dev.
+    const unsigned = join(dir, 'cli-unsigned.mpk');
+    expect(
+      (
+        await cli(
+          'app',
+          'bundle',
+          '--package',
+          'com.example.cli',
+          '--app-version',
+          '1.3.0',
+          '--wasm',
+          wasmFile,
+          '--out',
+          unsigned,
+        )
+      ).code,
+    ).toBe(0);
+    const strictInstall = await cli('app', 'install', unsigned);
+    expect(strictInstall.code).toBe(1);
+    expect(strictInstall.out).toMatch(/INVALID_ARGUMENT: APP_BUNDLE_UNSIGNED/);
+    expect((await cli('app', 'install', unsigned, '--dev')).code).toBe(0);
+    expect((await cli('app', 'packages')).out).toMatch(/com\.example\.cli +1\.3\.0 1\.2\.0 +\(latest 1\.3\.0\)/);
+
+    // An alias stands for the id wherever the CLI takes one.
+    expect((await cli('alias', 'create', 'application', 'cli-app', appId)).code).toBe(0);
+    expect((await cli('app', 'get', 'cli-app')).out).toContain(`app       ${appId}  (cli-app)`);
+    expect((await cli('alias', 'create', 'application', 'cli-app', appId)).out).toMatch(/ALREADY_EXISTS/);
+    expect((await cli('alias', 'resolve', 'application', 'cli-app')).out).toContain(`${appId}  (alias)`);
+    expect((await cli('alias', 'delete', 'application', 'cli-app')).code).toBe(0);
+    expect((await cli('alias', 'lookup', 'application', 'cli-app')).code).toBe(1);
+
+    // Blobs stream from a file and back to one, byte for byte.
+    const content = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+    const file = await bundleFile('cli-blob.bin', content);
+    const added = await cli('blob', 'add', file);
+    expect(added.code).toBe(0);
+    const blobId = /^blob +(\w+)/m.exec(added.out)![1]!;
+    expect(added.out).toContain(`sha256    ${sha256(content).toString('hex')}`);
+    const copy = join(dir, 'cli-blob.copy');
+    expect((await cli('blob', 'get', blobId, '--out', copy)).code).toBe(0);
+    expect((await readFile(copy)).equals(content)).toBe(true);
+    expect((await cli('blob', 'list')).out).toContain(blobId);
+    expect((await cli('blob', 'delete', blobId)).code).toBe(0);
+    expect((await cli('blob', 'info', blobId)).out).toMatch(/NOT_FOUND/);
+  }, 120_000);
 });
 
 /** A valid signed manifest and 520 MiB of zeros (over the 512 MiB limit), compressed fast (level 1) to spare the CPU. */

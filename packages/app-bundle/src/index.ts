@@ -6,3 +6,4 @@ export * from './manifest.js';
 export * from './signing.js';
 export * from './verify.js';
 export * from './versions.js';
+export * from './signing-key.js';

@@ -217,8 +217,12 @@ export class AdminApi {
     }
   }
 
-  getBlobBytes(blobId: string, contextId = ''): Promise<admin.GetBlobBytesResponse> {
-    return this.call((md, o, cb) => this.blobs.getBlobBytes({ blobId, contextId }, md, o, cb));
+  getBlobBytes(
+    blobId: string,
+    opts: { contextId?: string; peers?: string[] } = {},
+  ): Promise<admin.GetBlobBytesResponse> {
+    const req = { blobId, contextId: opts.contextId ?? '', peers: opts.peers ?? [] };
+    return this.call((md, o, cb) => this.blobs.getBlobBytes(req, md, o, cb));
   }
 
   getBlobInfo(blobId: string): Promise<admin.BlobInfo> {
@@ -317,9 +321,14 @@ export class AdminApi {
 
   installFromBlob(
     blobId: string,
-    opts: { contextId?: string; allowUnsigned?: boolean } = {},
+    opts: { contextId?: string; peers?: string[]; allowUnsigned?: boolean } = {},
   ): Promise<admin.Application> {
-    const req = { blobId, contextId: opts.contextId ?? '', allowUnsigned: opts.allowUnsigned ?? false };
+    const req = {
+      blobId,
+      contextId: opts.contextId ?? '',
+      peers: opts.peers ?? [],
+      allowUnsigned: opts.allowUnsigned ?? false,
+    };
     return this.call<admin.InstallFromBlobResponse>((md, o, cb) => this.apps.installFromBlob(req, md, o, cb)).then(
       (r) => r.application!,
     );

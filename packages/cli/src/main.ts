@@ -1,15 +1,18 @@
 import { parseArgs } from 'node:util';
-import { CliError, resolveEndpoint } from './endpoint.js';
+import { CliError, resolveEndpoint, type Endpoint } from './endpoint.js';
 import { readFileSync } from 'node:fs';
 import { fetchInfo, formatInfo } from './commands/info.js';
 import { CONTEXT_USAGE, runContextCommand } from './commands/context.js';
 import { GROUP_USAGE, runGroupCommand } from './commands/group.js';
+import { BLOB_USAGE, runBlobCommand } from './commands/blob.js';
+import { ALIAS_USAGE, runAliasCommand } from './commands/alias.js';
+import { APP_USAGE, runAppCommand } from './commands/app.js';
 
 const USAGE = `usage: cnode <command> [options]
 
 commands:
   info                               the node's name, peer id, addresses, version and service readiness
-${CONTEXT_USAGE}${GROUP_USAGE}
+${CONTEXT_USAGE}${GROUP_USAGE}${BLOB_USAGE}${APP_USAGE}${ALIAS_USAGE}
 options:
   --node NAME       local node to talk to (default: $NODE_NAME or node1)
   --home DIR        node home holding admin.json (default: .cnode/<node>)
@@ -23,6 +26,14 @@ options:
   --group GROUP     'context create' in this existing group of ours
   --limit N         most ops 'group ops' lists (default 100)
   --from N          first event sequence of 'context watch' (default: new events only)
+  --context CTX     context of 'blob add/get', 'app install-blob' and identity aliases
+  --peer PEER       'blob get'/'app install-blob': ask this peer first (repeatable)
+  --out FILE        'blob get' target (default stdout); 'app bundle' output
+  --force           'blob delete' even while an application uses the blob
+  --dev             accept unsigned bundles
+  --hash H          'app install-url': expected hex SHA-256
+  --package P, --app-version V, --wasm FILE, --key KEYFILE   'app bundle' inputs
+  Streaming and fetching calls (installs, 'blob get' of a remote blob) may need a longer --timeout.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -45,6 +56,16 @@ async function main(argv: string[]): Promise<number> {
       'key-from-peers': { type: 'boolean', default: false },
       group: { type: 'string', default: '' },
       limit: { type: 'string', default: '0' },
+      context: { type: 'string', default: '' },
+      peer: { type: 'string', multiple: true, default: [] },
+      out: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      dev: { type: 'boolean', default: false },
+      hash: { type: 'string', default: '' },
+      package: { type: 'string' },
+      'app-version': { type: 'string' },
+      wasm: { type: 'string' },
+      key: { type: 'string' },
     },
   });
   const command = positionals[0];
@@ -54,34 +75,71 @@ async function main(argv: string[]): Promise<number> {
   }
   const timeoutMs = Number(values.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new CliError('--timeout must be a positive integer');
-  const endpoint = resolveEndpoint(
-    {
-      node: values.node,
-      home: values.home,
-      addr: values.addr,
-      token: values.token,
-      tokenFile: values['token-file'],
-      tls: values.tls,
-      ca: values.ca,
-    },
-    process.env,
-  );
+  // Resolved only by commands that talk to a node ('app keygen' and 'app bundle' are local).
+  const endpoint = (): Endpoint =>
+    resolveEndpoint(
+      {
+        node: values.node,
+        home: values.home,
+        addr: values.addr,
+        token: values.token,
+        tokenFile: values['token-file'],
+        tls: values.tls,
+        ca: values.ca,
+      },
+      process.env,
+    );
+  const write = (text: string): void => void process.stdout.write(text);
   switch (command) {
     case 'info': {
-      const info = await fetchInfo(endpoint, timeoutMs);
+      const info = await fetchInfo(endpoint(), timeoutMs);
       process.stdout.write(values.json ? `${JSON.stringify(info, null, 2)}\n` : formatInfo(info));
       return 0;
     }
     case 'group':
-      return runGroupCommand(endpoint, positionals.slice(1), {
+      return runGroupCommand(endpoint(), positionals.slice(1), {
         keyFromPeers: values['key-from-peers'],
         limit: values.limit,
         json: values.json,
         timeoutMs,
         write: (text) => void process.stdout.write(text),
       });
+    case 'blob':
+      return runBlobCommand(endpoint(), positionals.slice(1), {
+        context: values.context,
+        peers: values.peer,
+        out: values.out,
+        force: values.force,
+        json: values.json,
+        timeoutMs,
+        write,
+        stdout: process.stdout,
+        stdin: process.stdin,
+      });
+    case 'app':
+      return runAppCommand(endpoint, positionals.slice(1), {
+        dev: values.dev,
+        hash: values.hash,
+        context: values.context,
+        peers: values.peer,
+        package: values.package,
+        appVersion: values['app-version'],
+        wasm: values.wasm,
+        key: values.key,
+        out: values.out,
+        json: values.json,
+        timeoutMs,
+        write,
+      });
+    case 'alias':
+      return runAliasCommand(endpoint(), positionals.slice(1), {
+        context: values.context,
+        json: values.json,
+        timeoutMs,
+        write,
+      });
     case 'context':
-      return runContextCommand(endpoint, positionals.slice(1), {
+      return runContextCommand(endpoint(), positionals.slice(1), {
         app: values.app,
         group: values.group,
         from: values.from,

@@ -61,6 +61,8 @@ export interface NodeConfig {
     cacheEntryMax: number;
     maxStreamSize: number;
     orphanGraceMs: number;
+    fetchDeadlineMs: number;
+    serveMaxConcurrent: number;
   };
   gc: {
     intervalMs: number;
@@ -144,6 +146,8 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       cacheEntryMax: e.BLOB_CACHE_ENTRY_MAX,
       maxStreamSize: e.BLOB_MAX_STREAM_SIZE,
       orphanGraceMs: e.BLOB_ORPHAN_GRACE,
+      fetchDeadlineMs: e.BLOB_FETCH_DEADLINE,
+      serveMaxConcurrent: e.BLOB_SERVE_MAX_CONCURRENT,
     },
     gc: {
       intervalMs: e.GC_INTERVAL,

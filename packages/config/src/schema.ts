@@ -98,6 +98,8 @@ export function nodeEnvSchema(service: ServiceName) {
     BLOB_CACHE_ENTRY_MAX: f.size('64MiB'),
     BLOB_MAX_STREAM_SIZE: f.size('500MiB'),
     BLOB_ORPHAN_GRACE: f.duration('1h', { min: 0 }),
+    BLOB_FETCH_DEADLINE: f.duration('60s', { min: 1000 }),
+    BLOB_SERVE_MAX_CONCURRENT: f.int(16, { min: 1 }),
     // --- applications ---
     APP_INSTALL_URL_ALLOW_LOOPBACK: f.bool(false),
     // --- gc ---

@@ -1,4 +1,5 @@
 export * from './actions.js';
+export * from './blob-auth.js';
 export * from './aead.js';
 export * from './canonical.js';
 export * from './delta.js';

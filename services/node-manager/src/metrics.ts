@@ -125,6 +125,42 @@ export function createNodeManagerMetrics(registry: Registry) {
       help: 'Chunks no blob links, deleted after BLOB_ORPHAN_GRACE',
       registers: [registry],
     }),
+    blobServes: new Counter({
+      name: 'blob_serves_total',
+      help: 'Blob streams served to peers, by outcome (served, not_found, no_auth, auth_expired, auth_malformed, bad_signature, not_member, unknown_context, bad_request, busy, failed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    blobFetchAttempts: new Counter({
+      name: 'blob_fetch_attempts_total',
+      help: 'Downloads of a blob from one provider, by outcome (ok, not_found, corrupt, bad_response, too_large, timeout, failed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    blobFetches: new Counter({
+      name: 'blob_fetches_total',
+      help: 'Blobs fetched from the network for a local read, by outcome (ok, no_provider, no_identity, unknown_context)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    blobTransferBytes: new Counter({
+      name: 'blob_transfer_bytes_total',
+      help: 'Blob content bytes moved over the blob protocol, by direction (serve, fetch)',
+      labelNames: ['direction'],
+      registers: [registry],
+    }),
+    blobTransfersActive: new Gauge({
+      name: 'blob_transfers_active',
+      help: 'Blob streams being served or fetched right now, by direction',
+      labelNames: ['direction'],
+      registers: [registry],
+    }),
+    blobTransferBufferedMax: new Gauge({
+      name: 'blob_transfer_buffered_bytes_max',
+      help: 'Most blob bytes one transfer ever held in this process (frames received or read and not yet stored or sent), by direction: the memory bound in practice',
+      labelNames: ['direction'],
+      registers: [registry],
+    }),
     appInstalls: new Counter({
       name: 'app_installs_total',
       help: 'Application installs, by kind (bundle, wasm) and outcome (installed, or the APP_* refusal code)',

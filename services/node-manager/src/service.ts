@@ -13,6 +13,8 @@ import {
 } from '@cnode/store';
 import { BlobCache } from './blobs/blob-cache.js';
 import { BlobMaintenance } from './blobs/blob-maintenance.js';
+import { TransferMeters, type BlobTransferDeps } from './blobs/blob-transfer.js';
+import { serveBlobStream } from './blobs/serve-blob.js';
 import { DEFAULT_URL_LIMITS } from './apps/url-fetch.js';
 import type { NodeManagerConfig } from './config.js';
 import { SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
@@ -130,6 +132,24 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     }),
   );
 
+  const blobTransfer = (): BlobTransferDeps => ({
+    ...store(),
+    sync,
+    network,
+    nc: () => infra.nats.nc,
+    catalog: infra.catalog,
+    idleTimeoutMs: config.network.streamIdleTimeoutMs,
+    limits: {
+      maxBytes: config.blobs.maxStreamSize,
+      fetchDeadlineMs: config.blobs.fetchDeadlineMs,
+      serveMaxConcurrent: config.blobs.serveMaxConcurrent,
+    },
+    metrics,
+    meters: transferMeters,
+    logger: log('blob-transfer'),
+  });
+  const transferMeters = new TransferMeters(metrics);
+
   const clock = new HlcClock(randomBytes(HLC_NODE_ID_BYTES));
   const contextDeps = (): ContextDeps => ({
     ...store(),
@@ -137,6 +157,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     outbox,
     subscriptions,
     blobCache,
+    blobTransfer: blobTransfer(),
     blobLimits: { maxBytes: config.blobs.maxStreamSize, wholeMaxBytes: config.blobs.cacheEntryMax },
     urlFetch: {
       ...DEFAULT_URL_LIMITS,
@@ -168,7 +189,11 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     groupGovernanceDelta: (delta, gossip) => handleGovernanceDelta(groupGossip(), delta, gossip),
     groupHeartbeat: (heartbeat, gossip) => handleGroupHeartbeat(groupGossip(), heartbeat, gossip),
     groupMutation: (note, gossip) => handleGroupMutation(groupGossip(), note, gossip),
-    streamOpened: (opened) => routeStream({ ...routing, logger: log('stream-route') }, opened),
+    streamOpened: (opened) =>
+      routeStream(
+        { ...routing, logger: log('stream-route'), serveBlob: (o) => serveBlobStream(blobTransfer(), o) },
+        opened,
+      ),
     hashHeartbeat: (heartbeat, gossip) =>
       handleHashHeartbeat(
         { ...store(), ...routing, redis: () => infra.redis.redis, logger: log('heartbeat') },

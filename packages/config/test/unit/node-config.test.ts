@@ -39,6 +39,8 @@ describe('loadNodeConfig', () => {
       cacheEntryMax: 64 * 1024 * 1024,
       maxStreamSize: 500 * 1024 * 1024,
       orphanGraceMs: 3_600_000,
+      fetchDeadlineMs: 60_000,
+      serveMaxConcurrent: 16,
     });
     expect(config.apps).toEqual({ urlAllowLoopback: false });
     expect(config.http.port).toBe(9104);

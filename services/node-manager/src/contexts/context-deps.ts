@@ -13,6 +13,7 @@ import type {
   StateSyncStore,
 } from '@cnode/store';
 import type { BlobCache } from '../blobs/blob-cache.js';
+import type { BlobTransferDeps } from '../blobs/blob-transfer.js';
 import type { UrlFetchLimits } from '../apps/url-fetch.js';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { NodeManagerMetrics } from '../metrics.js';
@@ -28,6 +29,8 @@ export interface ContextDeps {
   applications: ApplicationRepo;
   blobs: BlobRepo;
   blobCache: BlobCache;
+  /** Serving and fetching blobs over the blob protocol. */
+  blobTransfer: BlobTransferDeps;
   blobLimits: BlobLimits;
   urlFetch: UrlFetchLimits;
   network: NetworkClient;

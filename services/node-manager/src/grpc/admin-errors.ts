@@ -39,6 +39,9 @@ const CODED_ERROR_STATUS: Readonly<Record<string, status>> = {
   STORE_ALIAS_EXISTS: status.ALREADY_EXISTS,
   STORE_ALIAS_SCOPE_REQUIRED: status.INVALID_ARGUMENT,
   STORE_ALIAS_SCOPE_NOT_ALLOWED: status.INVALID_ARGUMENT,
+  BLOB_FETCH_NO_PROVIDER: status.NOT_FOUND,
+  BLOB_FETCH_UNKNOWN_CONTEXT: status.NOT_FOUND,
+  BLOB_FETCH_NO_IDENTITY: status.FAILED_PRECONDITION,
 };
 
 /** The status a refused call carries: its own, or the one its code maps to. */

@@ -7,7 +7,7 @@ import {
   type Catalog,
 } from '@cnode/bus';
 import { bus } from '@cnode/proto';
-import type { Logger } from '@cnode/runtime';
+import { errorMessage, type Logger } from '@cnode/runtime';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { NodeManagerMetrics } from '../metrics.js';
 
@@ -20,19 +20,26 @@ export interface RouteStreamDeps {
   busMetrics: BusMetrics;
   metrics: NodeManagerMetrics;
   logger: Logger;
+  /** Serves an inbound blob stream here; runs detached (a transfer outlives the event's ack). */
+  serveBlob: (opened: bus.StreamOpened) => Promise<void>;
 }
 
 /**
  * An inbound stream announced by the network service goes to the service that speaks its protocol:
- * sync streams to SYNC_STREAMS (the sync service attaches to the relay). Blob streams are served
- * once blobs land; until then they are left unattached (the network service resets them after the
+ * sync streams to SYNC_STREAMS (the sync service attaches to the relay), blob streams are served by
+ * node-manager itself. Anything else is left unattached (the network service resets it after the
  * attach timeout) and counted.
  */
 export async function routeStream(deps: RouteStreamDeps, opened: bus.StreamOpened): Promise<void> {
-  if (opened.protocol !== SYNC_PROTOCOL) {
-    deps.metrics.streamsUnrouted.inc({
-      reason: opened.protocol === BLOB_PROTOCOL ? 'blob_not_served' : 'unknown_protocol',
+  if (opened.protocol === BLOB_PROTOCOL) {
+    void deps.serveBlob(opened).catch((err: unknown) => {
+      deps.metrics.streamsUnrouted.inc({ reason: 'blob_serve_failed' });
+      deps.logger.warn({ peer: opened.peer, err: errorMessage(err) }, 'Could not serve a blob stream');
     });
+    return;
+  }
+  if (opened.protocol !== SYNC_PROTOCOL) {
+    deps.metrics.streamsUnrouted.inc({ reason: 'unknown_protocol' });
     return;
   }
   try {
@@ -48,6 +55,6 @@ export async function routeStream(deps: RouteStreamDeps, opened: bus.StreamOpene
     // than hand it over after its attach deadline.
     const full = isStreamFullError(err);
     deps.metrics.streamsUnrouted.inc({ reason: full ? 'queue_full' : 'publish_failed' });
-    deps.logger.warn({ peer: opened.peer, err: (err as Error).message }, 'Could not hand a sync stream to sync');
+    deps.logger.warn({ peer: opened.peer, err: errorMessage(err) }, 'Could not hand a sync stream to sync');
   }
 }

@@ -87,7 +87,7 @@ export async function installFromBlob(
   deps: ContextDeps,
   req: admin.InstallFromBlobRequest,
 ): Promise<admin.InstallFromBlobResponse> {
-  const info = await requireBlob(deps, req.blobId);
+  const info = await requireBlob(deps, req.blobId, { contextId: req.contextId, peers: req.peers });
   const application = await installFromStoredBlob(deps, info.id, {
     format: admin.InstallFormat.INSTALL_FORMAT_BUNDLE,
     source: `blob:${toBase58(info.id)}`,

@@ -17,7 +17,7 @@ export async function getBlobBytes(
   deps: ContextDeps,
   req: admin.GetBlobBytesRequest,
 ): Promise<admin.GetBlobBytesResponse> {
-  const info = await requireBlob(deps, req.blobId);
+  const info = await requireBlob(deps, req.blobId, { contextId: req.contextId, peers: req.peers });
   if (info.size > deps.blobLimits.wholeMaxBytes) {
     throw new AdminCallError(
       status.FAILED_PRECONDITION,

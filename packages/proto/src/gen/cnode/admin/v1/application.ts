@@ -135,6 +135,8 @@ export interface InstallFromBlobRequest {
   /** Fetch the blob from this context's providers when it is missing here. */
   contextId: string;
   allowUnsigned: boolean;
+  /** Peers to ask before the DHT's providers (base58 peer ids). */
+  peers: string[];
 }
 
 export interface InstallFromBlobResponse {
@@ -1235,7 +1237,7 @@ export const InstallFromUrlResponse: MessageFns<InstallFromUrlResponse> = {
 };
 
 function createBaseInstallFromBlobRequest(): InstallFromBlobRequest {
-  return { blobId: "", contextId: "", allowUnsigned: false };
+  return { blobId: "", contextId: "", allowUnsigned: false, peers: [] };
 }
 
 export const InstallFromBlobRequest: MessageFns<InstallFromBlobRequest> = {
@@ -1248,6 +1250,9 @@ export const InstallFromBlobRequest: MessageFns<InstallFromBlobRequest> = {
     }
     if (message.allowUnsigned !== false) {
       writer.uint32(24).bool(message.allowUnsigned);
+    }
+    for (const v of message.peers) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -1289,6 +1294,14 @@ export const InstallFromBlobRequest: MessageFns<InstallFromBlobRequest> = {
             message.allowUnsigned = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.peers.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1318,6 +1331,7 @@ export const InstallFromBlobRequest: MessageFns<InstallFromBlobRequest> = {
         : isSet(object.allow_unsigned)
         ? globalThis.Boolean(object.allow_unsigned)
         : false,
+      peers: globalThis.Array.isArray(object?.peers) ? object.peers.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -1332,6 +1346,9 @@ export const InstallFromBlobRequest: MessageFns<InstallFromBlobRequest> = {
     if (message.allowUnsigned !== false) {
       obj.allowUnsigned = message.allowUnsigned;
     }
+    if (message.peers?.length) {
+      obj.peers = message.peers;
+    }
     return obj;
   },
 
@@ -1343,6 +1360,7 @@ export const InstallFromBlobRequest: MessageFns<InstallFromBlobRequest> = {
     message.blobId = object.blobId ?? "";
     message.contextId = object.contextId ?? "";
     message.allowUnsigned = object.allowUnsigned ?? false;
+    message.peers = object.peers?.map((e) => e) || [];
     return message;
   },
 };

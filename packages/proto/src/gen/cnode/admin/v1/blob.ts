@@ -72,7 +72,10 @@ export interface GetBlobResponse {
 
 export interface GetBlobBytesRequest {
   blobId: string;
+  /** Fetch from this context's providers when the blob is missing here (base58 id or alias). */
   contextId: string;
+  /** Peers to ask before the DHT's providers (base58 peer ids). */
+  peers: string[];
 }
 
 export interface GetBlobBytesResponse {
@@ -770,7 +773,7 @@ export const GetBlobResponse: MessageFns<GetBlobResponse> = {
 };
 
 function createBaseGetBlobBytesRequest(): GetBlobBytesRequest {
-  return { blobId: "", contextId: "" };
+  return { blobId: "", contextId: "", peers: [] };
 }
 
 export const GetBlobBytesRequest: MessageFns<GetBlobBytesRequest> = {
@@ -780,6 +783,9 @@ export const GetBlobBytesRequest: MessageFns<GetBlobBytesRequest> = {
     }
     if (message.contextId !== "") {
       writer.uint32(18).string(message.contextId);
+    }
+    for (const v of message.peers) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -813,6 +819,14 @@ export const GetBlobBytesRequest: MessageFns<GetBlobBytesRequest> = {
             message.contextId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.peers.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -837,6 +851,7 @@ export const GetBlobBytesRequest: MessageFns<GetBlobBytesRequest> = {
         : isSet(object.context_id)
         ? globalThis.String(object.context_id)
         : "",
+      peers: globalThis.Array.isArray(object?.peers) ? object.peers.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -848,6 +863,9 @@ export const GetBlobBytesRequest: MessageFns<GetBlobBytesRequest> = {
     if (message.contextId !== "") {
       obj.contextId = message.contextId;
     }
+    if (message.peers?.length) {
+      obj.peers = message.peers;
+    }
     return obj;
   },
 
@@ -858,6 +876,7 @@ export const GetBlobBytesRequest: MessageFns<GetBlobBytesRequest> = {
     const message = createBaseGetBlobBytesRequest();
     message.blobId = object.blobId ?? "";
     message.contextId = object.contextId ?? "";
+    message.peers = object.peers?.map((e) => e) || [];
     return message;
   },
 };
