@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { multiaddr } from '@multiformats/multiaddr';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { BLOB_PROTOCOL } from '@cnode/bus';
+import { buildBundle } from '@cnode/app-bundle';
 import { createBlobAuth, fromBase58, generateIdentity, sha256, type Identity } from '@cnode/primitives';
 import { wire } from '@cnode/proto';
 import { ProcessNode, framedStream, plainLibp2pNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
@@ -181,5 +182,37 @@ describe('blob protocol', () => {
     expect(await attempts('corrupt')).toBe(corruptBefore + 1);
     expect(await attempts('ok')).toBe(okBefore + 1);
     await peer.unhandle(BLOB_PROTOCOL);
+  }, 120_000);
+
+  it("serves a context application's own bundle without a token, and another node installs it from the blob", async () => {
+    const signer = generateIdentity();
+    const { bundle } = await buildBundle({
+      package: 'com.example.shared',
+      appVersion: '1.0.0',
+      wasm: { path: 'app.wasm', data: Buffer.from('\0asm shared between nodes') },
+      signingKey: signer.privateKey,
+    });
+    const app = await a.api.installApplication(
+      (async function* () {
+        yield bundle;
+      })(),
+    );
+    const appContext = (await a.api.createContext({ application: app.applicationId })).contextId;
+    const aPeer = await dial(a);
+    const ask = async (context: string) => {
+      const stream = framedStream(await peer.dialProtocol(peerIdFromString(aPeer), BLOB_PROTOCOL));
+      const request = { blobId: fromBase58(app.blobId), contextId: fromBase58(context), auth: undefined };
+      await stream.writeFrame(wire.BlobRequest.encode(request).finish());
+      await stream.close();
+      return wire.BlobResponse.decode((await stream.readFrame())!);
+    };
+    // Public for the context that runs it, and for that context only.
+    expect((await ask(appContext)).found).toBe(true);
+    expect((await ask(contextId)).found).toBe(false);
+
+    // B is no member of the application's context, but of ours: it fetches the bundle as one, from A.
+    const installed = await b.api.installFromBlob(app.blobId, { contextId, peers: [(await a.api.info()).peerId] });
+    expect(installed).toMatchObject({ applicationId: app.applicationId, blobId: app.blobId, version: '1.0.0' });
+    expect(installed.signer).toBe(app.signer);
   }, 120_000);
 });
