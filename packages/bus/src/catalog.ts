@@ -132,6 +132,8 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     governanceDrainFor: (groupHex: string) => `${root}.governance.drain.${groupHex}`,
     nodeEvents: `${root}.node.events.>`,
     nodeEventFor: (contextB58: string) => `${root}.node.events.${contextB58}`,
+    /** Admin → gc: run GC tasks now (core request/reply; only the leading replica answers). */
+    gcRun: `${root}.gc.cmd.run`,
   };
 
   const mailbox = (label: string, subject: string, maxMsgs: number, duplicateWindowMs = 120_000): StreamSpec => ({
@@ -216,6 +218,8 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     blobCacheIndex: 'blob-cache:index',
     /** Hash of cached blob → size in bytes: the byte total without reading the bytes. */
     blobCacheSizes: 'blob-cache:sizes',
+    /** The lease of the one gc replica that runs GC tasks (value: its instance id, PX = GC_LEADER_TTL). */
+    gcLeader: 'gc:leader',
     /** SCAN patterns are not prefixed by ioredis: this one is absolute. */
     serviceStatusScanPattern: `${redisPrefix}svc:*`,
   };

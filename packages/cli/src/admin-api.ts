@@ -37,6 +37,7 @@ export class AdminApi {
   readonly blobs: admin.BlobServiceClient;
   readonly aliases: admin.AliasServiceClient;
   readonly apps: admin.ApplicationServiceClient;
+  readonly gc: admin.GcServiceClient;
   private readonly node: admin.NodeServiceClient;
   private readonly metadata = new Metadata();
 
@@ -53,6 +54,7 @@ export class AdminApi {
     this.blobs = new admin.BlobServiceClient(target.address, channel, BLOB_CLIENT_OPTIONS);
     this.aliases = new admin.AliasServiceClient(target.address, channel);
     this.apps = new admin.ApplicationServiceClient(target.address, channel);
+    this.gc = new admin.GcServiceClient(target.address, channel);
     this.metadata.set('authorization', `Bearer ${target.token}`);
   }
 
@@ -385,12 +387,22 @@ export class AdminApi {
     });
   }
 
+  /** Runs GC tasks now on the leading gc replica (all when none named); their reports. */
+  runGc(tasks: string[] = []): Promise<admin.GcReport[]> {
+    return this.call<admin.RunGcResponse>((md, o, cb) => this.gc.runGc({ tasks }, md, o, cb)).then((r) => r.reports);
+  }
+
+  getGcStatus(limit = 0): Promise<admin.GetGcStatusResponse> {
+    return this.call((md, o, cb) => this.gc.getGcStatus({ limit }, md, o, cb));
+  }
+
   close(): void {
     this.client.close();
     this.groups.close();
     this.blobs.close();
     this.aliases.close();
     this.apps.close();
+    this.gc.close();
     this.node.close();
   }
 }

@@ -7,12 +7,13 @@ import { GROUP_USAGE, runGroupCommand } from './commands/group.js';
 import { BLOB_USAGE, runBlobCommand } from './commands/blob.js';
 import { ALIAS_USAGE, runAliasCommand } from './commands/alias.js';
 import { APP_USAGE, runAppCommand } from './commands/app.js';
+import { GC_USAGE, runGcCommand } from './commands/gc.js';
 
 const USAGE = `usage: cnode <command> [options]
 
 commands:
   info                               the node's name, peer id, addresses, version and service readiness
-${CONTEXT_USAGE}${GROUP_USAGE}${BLOB_USAGE}${APP_USAGE}${ALIAS_USAGE}
+${CONTEXT_USAGE}${GROUP_USAGE}${BLOB_USAGE}${APP_USAGE}${ALIAS_USAGE}${GC_USAGE}
 options:
   --node NAME       local node to talk to (default: $NODE_NAME or node1)
   --home DIR        node home holding admin.json (default: .cnode/<node>)
@@ -24,7 +25,7 @@ options:
   --timeout MS      call deadline (default 5000)
   --app NAME        application of 'context create' (default kv)
   --group GROUP     'context create' in this existing group of ours
-  --limit N         most ops 'group ops' lists (default 100)
+  --limit N         most ops 'group ops' lists (default 100), most reports 'gc status' prints (default 10)
   --from N          first event sequence of 'context watch' (default: new events only)
   --context CTX     context of 'blob add/get', 'app install-blob' and identity aliases
   --peer PEER       'blob get'/'app install-blob': ask this peer first (repeatable)
@@ -66,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
       'app-version': { type: 'string' },
       wasm: { type: 'string' },
       key: { type: 'string' },
+      task: { type: 'string', multiple: true, default: [] },
     },
   });
   const command = positionals[0];
@@ -127,6 +129,14 @@ async function main(argv: string[]): Promise<number> {
         wasm: values.wasm,
         key: values.key,
         out: values.out,
+        json: values.json,
+        timeoutMs,
+        write,
+      });
+    case 'gc':
+      return runGcCommand(endpoint(), positionals.slice(1), {
+        tasks: values.task,
+        limit: values.limit,
         json: values.json,
         timeoutMs,
         write,

@@ -1,4 +1,4 @@
-import { parseEnv, deepFreeze } from '@cnode/runtime';
+import { ConfigError, parseEnv, deepFreeze } from '@cnode/runtime';
 import { nodeEnvSchema, type ServiceName, type NodeEnv } from './schema.js';
 
 /** The whole node's configuration, grouped the way the seed's NodeConfig is. */
@@ -68,6 +68,10 @@ export interface NodeConfig {
     intervalMs: number;
     tombstoneRetentionMs: number;
     pendingDeltaMaxAgeMs: number;
+    pendingDeltaExpiryIntervalMs: number;
+    maxDeletionsPerRun: number;
+    batchSize: number;
+    leaderTtlMs: number;
     dagCompaction: { enabled: boolean; minDeltas: number; retainRecent: number; checkIntervalMs: number };
   };
 }
@@ -78,6 +82,15 @@ export interface NodeConfig {
  */
 export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Readonly<NodeConfig> {
   const e = parseEnv(nodeEnvSchema(service), env);
+  // Upstream refuses a compaction config that would keep everything it looks at, or never look.
+  if (e.DAG_COMPACTION_ENABLED && e.DAG_COMPACTION_RETAIN_RECENT >= e.DAG_COMPACTION_MIN_DELTAS) {
+    throw new ConfigError([
+      {
+        key: 'DAG_COMPACTION_RETAIN_RECENT',
+        message: `must be less than DAG_COMPACTION_MIN_DELTAS (${e.DAG_COMPACTION_MIN_DELTAS}), got ${e.DAG_COMPACTION_RETAIN_RECENT}`,
+      },
+    ]);
+  }
   return deepFreeze({
     service,
     node: {
@@ -153,6 +166,10 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       intervalMs: e.GC_INTERVAL,
       tombstoneRetentionMs: e.GC_TOMBSTONE_RETENTION,
       pendingDeltaMaxAgeMs: e.PENDING_DELTA_MAX_AGE,
+      pendingDeltaExpiryIntervalMs: e.PENDING_DELTA_EXPIRY_INTERVAL,
+      maxDeletionsPerRun: e.GC_MAX_DELETIONS_PER_RUN,
+      batchSize: e.GC_BATCH_SIZE,
+      leaderTtlMs: e.GC_LEADER_TTL,
       dagCompaction: {
         enabled: e.DAG_COMPACTION_ENABLED,
         minDeltas: e.DAG_COMPACTION_MIN_DELTAS,

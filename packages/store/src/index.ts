@@ -12,3 +12,4 @@ export * from './groups/group-store.js';
 export * from './repos/identity-repo.js';
 export * from './groups/projection.js';
 export * from './repos/governance-pending-repo.js';
+export * from './repos/gc-repo.js';

@@ -5,3 +5,4 @@ export * from './processes.js';
 export * from './grpc-clients.js';
 export * from './plain-libp2p.js';
 export * from './process-node.js';
+export * from './store-harness.js';

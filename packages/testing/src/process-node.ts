@@ -22,6 +22,8 @@ export class ProcessNode {
   readonly procs = new Map<string, SpawnedProcess>();
   private replicaCount = 0;
   api!: AdminApi;
+  /** host:port of the admin gRPC API (for a client of its own, e.g. with a longer deadline). */
+  adminAddress!: string;
 
   private constructor(
     readonly name: string,
@@ -42,6 +44,7 @@ export class ProcessNode {
     await Promise.all(NODE_SERVICES.filter((s) => s !== 'network').map((s) => this.startService(s)));
     const endpoint = JSON.parse(readFileSync(join(this.env.NODE_HOME!, 'admin.json'), 'utf8')) as { address: string };
     this.api?.close();
+    this.adminAddress = endpoint.address;
     this.api = new AdminApi({ address: endpoint.address, token: this.env.ADMIN_TOKEN! });
   }
 

@@ -6,6 +6,7 @@ import {
   AliasRepo,
   ApplicationRepo,
   BlobRepo,
+  GcRepo,
   GroupStore,
   IdentityRepo,
   StateStore,
@@ -81,6 +82,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     aliases: new AliasRepo(infra.postgres.sql),
     applications: new ApplicationRepo(infra.postgres.sql),
     blobs: new BlobRepo(infra.postgres.sql),
+    gcRuns: new GcRepo(infra.postgres.sql),
   });
   let stores: ReturnType<typeof newStores> | undefined;
   const store = () => (stores ??= newStores());
@@ -167,6 +169,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     clock,
     catalog: infra.catalog,
     js: () => infra.nats.js,
+    nc: () => infra.nats.nc,
     redis: () => infra.redis.redis,
     busMetrics: infra.busMetrics,
     metrics,

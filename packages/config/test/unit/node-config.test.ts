@@ -25,6 +25,13 @@ describe('loadNodeConfig', () => {
     expect(config.stateDelta).toEqual({ queueMax: 2048, maxInFlight: 256, processingTimeoutMs: 60_000 });
     expect(config.gc.intervalMs).toBe(12 * 3_600_000);
     expect(config.gc.tombstoneRetentionMs).toBe(86_400_000);
+    expect(config.gc).toMatchObject({
+      pendingDeltaMaxAgeMs: 300_000,
+      pendingDeltaExpiryIntervalMs: 60_000,
+      maxDeletionsPerRun: 10_000,
+      batchSize: 500,
+      leaderTtlMs: 15_000,
+    });
     expect(config.gc.dagCompaction).toEqual({
       enabled: true,
       minDeltas: 10_000,
@@ -63,6 +70,19 @@ describe('loadNodeConfig', () => {
 
   it('reads durations with units', () => {
     expect(loadNodeConfig('gc', { GC_INTERVAL: '30m' }).gc.intervalMs).toBe(1_800_000);
+  });
+
+  it('refuses a DAG compaction that would retain as many deltas as it needs to start', () => {
+    expect(() =>
+      loadNodeConfig('gc', { DAG_COMPACTION_MIN_DELTAS: '100', DAG_COMPACTION_RETAIN_RECENT: '100' }),
+    ).toThrow(/DAG_COMPACTION_RETAIN_RECENT: must be less than DAG_COMPACTION_MIN_DELTAS \(100\), got 100/);
+    expect(
+      loadNodeConfig('gc', {
+        DAG_COMPACTION_ENABLED: 'false',
+        DAG_COMPACTION_MIN_DELTAS: '100',
+        DAG_COMPACTION_RETAIN_RECENT: '100',
+      }).gc.dagCompaction.enabled,
+    ).toBe(false);
   });
 
   it('every knob is documented in docs/configuration.md', () => {

@@ -494,15 +494,6 @@ export class StateStore {
     return rows.map((r) => r.parent_id);
   }
 
-  /** Drops pending deltas older than maxAgeMs (their parents never came); returns how many. */
-  async expirePending(contextId: Buffer, maxAgeMs: number): Promise<number> {
-    const rows = await this.sql`
-      delete from deltas where context_id = ${contextId} and not applied
-        and received_at < now() - make_interval(secs => ${maxAgeMs / 1000})
-      returning delta_id`;
-    return rows.length;
-  }
-
   /** Every entry, tombstones included, in key order. */
   async entries(contextId: Buffer): Promise<EntryRow[]> {
     const rows = await this.sql<

@@ -13,7 +13,7 @@ import {
   type Action,
 } from '@cnode/primitives';
 import { sha256 } from '@cnode/primitives';
-import { DeltaOutcome, StateStore, type DagDelta } from '../../src/index.js';
+import { DeltaOutcome, GcRepo, StateStore, type DagDelta } from '../../src/index.js';
 import { Author, freshSchema } from './state-harness.js';
 
 let db: Awaited<ReturnType<typeof freshSchema>>;
@@ -203,7 +203,8 @@ describe('state store (property-based, real Postgres)', () => {
     expect(await capped.missingParents(contextId)).toHaveLength(2);
     await db.sql`update deltas set received_at = now() - interval '10 minutes'
                  where context_id = ${contextId} and delta_id = ${orphans[0]!.deltaId}`;
-    expect(await capped.expirePending(contextId, 300_000)).toBe(1);
+    const expired = await new GcRepo(db.sql).expirePendingBatch(Date.now(), 300_000, 1000);
+    expect(expired.get(contextId.toString('hex'))).toBe(1);
     expect(await capped.pendingCount(contextId)).toBe(2);
     expect(await capped.delta(contextId, orphans[0]!.deltaId)).toBeUndefined();
   });

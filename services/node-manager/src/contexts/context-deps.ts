@@ -6,6 +6,7 @@ import type {
   AliasRepo,
   ApplicationRepo,
   BlobRepo,
+  GcRepo,
   GroupStore,
   IdentityRepo,
   Redis,
@@ -16,6 +17,7 @@ import type { BlobCache } from '../blobs/blob-cache.js';
 import type { BlobTransferDeps } from '../blobs/blob-transfer.js';
 import type { UrlFetchLimits } from '../apps/url-fetch.js';
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { NodeManagerMetrics } from '../metrics.js';
 import type { TopicSubscriptions } from './topic-subscriptions.js';
 
@@ -39,6 +41,9 @@ export interface ContextDeps {
   clock: HlcClock;
   catalog: Catalog;
   js: () => JetStreamClient;
+  nc: () => NatsConnection;
+  /** GC run reports (GcService.GetGcStatus). */
+  gcRuns: GcRepo;
   redis: () => Redis;
   busMetrics: BusMetrics;
   metrics: NodeManagerMetrics;

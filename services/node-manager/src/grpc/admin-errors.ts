@@ -23,6 +23,8 @@ export enum AdminErrorCode {
   BlobInUse = 'ADMIN_BLOB_IN_USE',
   BlobTooLargeForBytes = 'ADMIN_BLOB_TOO_LARGE_FOR_BYTES',
   AliasUnknown = 'ADMIN_ALIAS_UNKNOWN',
+  /** No gc replica answered a run request (none is running, or none holds the lease yet). */
+  GcUnavailable = 'ADMIN_GC_UNAVAILABLE',
 }
 
 /**

@@ -15,6 +15,7 @@ import type { ContextDeps } from '../contexts/context-deps.js';
 import { contextService } from './context-service.js';
 import { groupService } from './group-service.js';
 import { blobService } from './blob-service.js';
+import { gcService } from './gc-service.js';
 import { aliasService } from './alias-service.js';
 import { applicationService } from './application-service.js';
 import { getInfo, type GetInfoDeps } from './get-info.js';
@@ -73,6 +74,7 @@ export class AdminServer implements Startable {
     server.addService(admin.BlobServiceService, blobService(this.opts.contexts()));
     server.addService(admin.AliasServiceService, aliasService(this.opts.contexts()));
     server.addService(admin.ApplicationServiceService, applicationService(this.opts.contexts()));
+    server.addService(admin.GcServiceService, gcService(this.opts.contexts()));
     this.health.addToServer(server);
     new ReflectionService(loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET_PATH))).addToServer(server);
 

@@ -1,0 +1,66 @@
+import { respondError, type Catalog } from '@cnode/bus';
+import { bus } from '@cnode/proto';
+import { errorMessage, type Logger, type Startable } from '@cnode/runtime';
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import { GcTrigger, type GcRunner } from '../gc-runner.js';
+import type { LeaderLease } from '../leader-lease.js';
+import { ALL_GC_TASKS, type GcTask } from '../tasks/task.js';
+
+export const GC_UNKNOWN_TASK = 'GC_UNKNOWN_TASK';
+
+/**
+ * Answers the admin's "run GC now" (core NATS request/reply on `gc.cmd.run`). Every replica
+ * listens; only the leader answers, once the tasks ran (so a requester with no leader times out
+ * and says so). Tasks run one after the other; one already running reports "skipped".
+ */
+export class RunCommandServer implements Startable {
+  readonly name = 'gc-run-command';
+  private subscription: Subscription | undefined;
+
+  constructor(
+    private readonly deps: {
+      nc: () => NatsConnection;
+      catalog: Catalog;
+      runner: GcRunner;
+      lease: () => LeaderLease;
+      logger: Logger;
+    },
+  ) {}
+
+  async start(): Promise<void> {
+    this.subscription = this.deps.nc().subscribe(this.deps.catalog.subjects.gcRun, {
+      callback: (err, msg) => {
+        if (err || !this.deps.lease().isLeader) return;
+        void this.answer(msg.data).then(
+          (reply) => msg.respond(bus.GcRunReply.encode(reply).finish()),
+          (error: unknown) => respondError(msg, errorCode(error), errorMessage(error)),
+        );
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.subscription?.drain();
+    this.subscription = undefined;
+  }
+
+  private async answer(data: Uint8Array): Promise<bus.GcRunReply> {
+    const command = bus.GcRunCommand.decode(data);
+    const unknown = command.tasks.filter((t) => !ALL_GC_TASKS.includes(t as GcTask));
+    if (unknown.length > 0) {
+      throw Object.assign(new Error(`unknown GC task ${unknown.join(', ')} (tasks: ${ALL_GC_TASKS.join(', ')})`), {
+        code: GC_UNKNOWN_TASK,
+      });
+    }
+    const tasks = command.tasks.length > 0 ? (command.tasks as GcTask[]) : ALL_GC_TASKS;
+    const reports: bus.GcTaskReport[] = [];
+    for (const task of tasks) reports.push(await this.deps.runner.run(task, GcTrigger.Admin));
+    this.deps.logger.info({ tasks }, 'Ran GC on request');
+    return { reports };
+  }
+}
+
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : 'GC_RUN_FAILED';
+}

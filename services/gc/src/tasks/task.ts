@@ -1,0 +1,27 @@
+import type { NodeConfig } from '@cnode/config';
+import type { Logger } from '@cnode/runtime';
+import type { GcCounts, GcRepo } from '@cnode/store';
+import type { GcMetrics } from '../metrics.js';
+
+/** The GC tasks (reference §8); metric label and gc_runs.task values. */
+export enum GcTask {
+  Tombstones = 'tombstones',
+  Pending = 'pending',
+  Compaction = 'compaction',
+}
+
+export const ALL_GC_TASKS: readonly GcTask[] = [GcTask.Tombstones, GcTask.Pending, GcTask.Compaction];
+
+export interface TaskDeps {
+  gc: GcRepo;
+  config: NodeConfig['gc'];
+  metrics: GcMetrics;
+  logger: Logger;
+  /** Wall clock (ms): injected in tests. */
+  now: () => number;
+}
+
+export const emptyCounts = (): GcCounts => ({ contexts: 0, scanned: 0, deleted: 0, failed: 0 });
+
+/** Lets writes and timers in between batches: a run never holds the event loop for long. */
+export const yieldToOthers = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
