@@ -176,6 +176,10 @@ describe('DAG compaction', () => {
     expect((await states.addDelta(child)).outcome).toBe('applied');
     // And a replayed pruned delta is a duplicate, not applied twice.
     expect((await states.addDelta(chain[3]!)).outcome).toBe('duplicate');
+    // The pruned ids remembered are bounded: the oldest are forgotten first.
+    const gc = new GcRepo(db.sql);
+    expect(await gc.forgetPrunedBeyond(ctx, 10)).toBe(15);
+    expect(await gc.prunedCount(ctx)).toBe(10);
     // Below the threshold nothing happens.
     expect((await compactDags(deps)).deleted).toBe(0);
   });
