@@ -9,18 +9,23 @@ export const REDIAL_BACKOFF_BASE_MS = 5_000;
 export const REDIAL_BACKOFF_MAX_MS = 600_000;
 
 interface Target {
+  /** The target's key: its peer id, or (a bootstrap address without one) `addr:<address>`. */
   peer: string;
   addrs: Multiaddr[];
   /** Bootstrap peers are dialed every round; known peers back off while they fail. */
   bootstrap: boolean;
 }
 
-/** The peer id an address ends in; throws when there is none. */
-export function peerOfAddr(text: string): { addr: Multiaddr; peer: string } {
+const ADDRESS_KEY = 'addr:';
+
+/**
+ * A bootstrap address and the peer id it ends in. Without `/p2p/<peer id>` (a name in a compose
+ * or cluster network, whose identity is not known in advance) the peer id is learned from the
+ * handshake of the first dial; the address is then trusted for whoever answers on it.
+ */
+export function peerOfAddr(text: string): { addr: Multiaddr; peer: string | undefined } {
   const addr = multiaddr(text);
-  const peer = addr.getComponents().find((c) => c.name === 'p2p')?.value;
-  if (!peer) throw new Error(`address must end in /p2p/<peer id>: ${text}`);
-  return { addr, peer };
+  return { addr, peer: addr.getComponents().find((c) => c.name === 'p2p')?.value };
 }
 
 /**
@@ -34,6 +39,8 @@ export class Redialer implements Startable {
   readonly name = 'redialer';
   private readonly bootstrap: Target[];
   private readonly failures = new Map<string, { count: number; retryAt: number }>();
+  /** Peer ids learned for bootstrap addresses that named none (bounded by NETWORK_BOOTSTRAP). */
+  private readonly learned = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private host: Host | undefined;
   private round: Promise<void> | undefined;
@@ -52,7 +59,8 @@ export class Redialer implements Startable {
     const byPeer = new Map<string, Multiaddr[]>();
     for (const text of bootstrapAddrs) {
       const { addr, peer } = peerOfAddr(text);
-      byPeer.set(peer, [...(byPeer.get(peer) ?? []), addr]);
+      const key = peer ?? `${ADDRESS_KEY}${addr.toString()}`;
+      byPeer.set(key, [...(byPeer.get(key) ?? []), addr]);
     }
     this.bootstrap = [...byPeer].map(([peer, addrs]) => ({ peer, addrs, bootstrap: true }));
   }
@@ -106,7 +114,8 @@ export class Redialer implements Startable {
     const now = Date.now();
     await Promise.all(
       targets.map(async (t) => {
-        if (connected.has(t.peer) || t.peer === host.peerId.toString()) {
+        const peer = this.learned.get(t.peer) ?? t.peer;
+        if (connected.has(peer) || peer === host.peerId.toString()) {
           this.failures.delete(t.peer);
           return;
         }
@@ -114,7 +123,8 @@ export class Redialer implements Startable {
         if (!t.bootstrap && failed && now < failed.retryAt) return;
         const command = t.bootstrap ? 'bootstrap-dial' : 'redial';
         try {
-          await host.dial(t.addrs, { signal: AbortSignal.timeout(this.opts.dialTimeoutMs) });
+          const connection = await host.dial(t.addrs, { signal: AbortSignal.timeout(this.opts.dialTimeoutMs) });
+          if (t.peer.startsWith(ADDRESS_KEY)) this.learned.set(t.peer, connection.remotePeer.toString());
           this.failures.delete(t.peer);
           this.opts.metrics.commands.inc({ command, outcome: 'ok' });
         } catch (err) {
