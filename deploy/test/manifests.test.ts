@@ -126,6 +126,7 @@ describe('docker-compose.yml', () => {
         for (const infra of ['nats', 'postgres', 'redis']) {
           expect(spec.depends_on[infra]).toEqual({ condition: 'service_healthy' });
           expect(compose.services[infra].healthcheck.test.length).toBeGreaterThan(1);
+          expect(compose.services[infra].restart).toBe('unless-stopped');
         }
         expect(spec.restart).toBe('unless-stopped');
         const env = envOf(spec);
