@@ -88,6 +88,15 @@ export enum NetworkCommand {
   DhtGetRecord = 'dht-get-record',
 }
 
+/** The gc service's tasks (reference §8): what `gc.cmd.run` names, metric labels, gc_runs.task values. */
+export enum GcTask {
+  Tombstones = 'tombstones',
+  Pending = 'pending',
+  Compaction = 'compaction',
+}
+
+export const GC_TASKS: readonly GcTask[] = Object.values(GcTask);
+
 /** Kinds of NET_EVENTS, the last subject token. */
 export enum NetEventKind {
   Gossip = 'gossip',

@@ -104,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
         limit: values.limit,
         json: values.json,
         timeoutMs,
-        write: (text) => void process.stdout.write(text),
+        write,
       });
     case 'blob':
       return runBlobCommand(endpoint(), positionals.slice(1), {
@@ -157,7 +157,7 @@ async function main(argv: string[]): Promise<number> {
         json: values.json,
         timeoutMs,
         readFile: (path) => readFileSync(path, 'utf8'),
-        write: (text) => void process.stdout.write(text),
+        write,
       });
     default:
       process.stderr.write(`cnode: unknown command "${command}"\n${USAGE}`);

@@ -30,7 +30,7 @@ create index dag_checkpoints_pruned on dag_checkpoints (context_id, created_at) 
 -- as they are picked (`for update skip locked`: rows a writer holds wait for the next batch) and
 -- deleted by primary key; the `+ 0` keeps the re-check off the tombstone index.
 create function gc_delete_tombstones(ctx bytea, cutoff bigint, lim integer)
-returns table (scanned integer, keys bytea[])
+returns table (scanned integer, deleted integer)
 language plpgsql
 set enable_seqscan = off
 set enable_bitmapscan = off
@@ -43,12 +43,11 @@ begin
     where e.context_id = ctx and e.op_rank = 1 and e.deleted_at_ms < cutoff
     order by e.deleted_at_ms limit lim
     for update skip locked) c;
-  return query
-    with gone as (
-      delete from state_entries e
-      where e.context_id = ctx and e.key = any (picked) and e.op_rank + 0 = 1 and e.deleted_at_ms + 0 < cutoff
-      returning e.key)
-    select coalesce(array_length(picked, 1), 0), array(select g.key from gone g);
+  delete from state_entries e
+  where e.context_id = ctx and e.key = any (picked) and e.op_rank + 0 = 1 and e.deleted_at_ms + 0 < cutoff;
+  get diagnostics deleted = row_count;
+  scanned := coalesce(array_length(picked, 1), 0);
+  return next;
 end
 $$;
 

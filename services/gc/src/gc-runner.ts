@@ -4,7 +4,8 @@ import type { GcCounts } from '@cnode/store';
 import { compactDags } from './tasks/compact-dags.js';
 import { collectTombstones } from './tasks/collect-tombstones.js';
 import { expirePending } from './tasks/expire-pending.js';
-import { GcTask, emptyCounts, type TaskDeps } from './tasks/task.js';
+import { GcTask } from '@cnode/bus';
+import { emptyCounts, type TaskDeps } from './tasks/task.js';
 
 /** What started a run; gc_runs.trigger values. */
 export enum GcTrigger {

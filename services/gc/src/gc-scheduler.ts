@@ -3,7 +3,7 @@ import type { NodeConfig } from '@cnode/config';
 import type { LeaderLease } from './leader-lease.js';
 import type { GcMetrics } from './metrics.js';
 import { GcTrigger, type GcRunner } from './gc-runner.js';
-import { GcTask } from './tasks/task.js';
+import { GcTask } from '@cnode/bus';
 
 /** How long a stopping replica lets a run in progress finish its current work. */
 const STOP_GRACE_MS = 5_000;

@@ -81,11 +81,10 @@ export class GcRepo {
     contextId: Buffer,
     cutoffMs: number,
     limit: number,
-  ): Promise<{ scanned: number; deleted: number; keys: Buffer[] }> {
-    const [r] = await this.sql<{ scanned: number; keys: Buffer[] }[]>`
-      select scanned, keys from gc_delete_tombstones(${contextId}, ${cutoffMs}, ${limit})`;
-    const keys = r?.keys ?? [];
-    return { scanned: r?.scanned ?? 0, deleted: keys.length, keys };
+  ): Promise<{ scanned: number; deleted: number }> {
+    const [r] = await this.sql<{ scanned: number; deleted: number }[]>`
+      select scanned, deleted from gc_delete_tombstones(${contextId}, ${cutoffMs}, ${limit})`;
+    return { scanned: r?.scanned ?? 0, deleted: r?.deleted ?? 0 };
   }
 
   /** One tombstone, re-checked: the per-item retry when a batch failed. */

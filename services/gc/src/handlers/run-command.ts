@@ -1,10 +1,9 @@
-import { respondError, type Catalog } from '@cnode/bus';
+import { GC_TASKS, respondError, type Catalog, type GcTask } from '@cnode/bus';
 import { bus } from '@cnode/proto';
-import { errorMessage, type Logger, type Startable } from '@cnode/runtime';
+import { CodedError, errorMessage, isCodedError, type Logger, type Startable } from '@cnode/runtime';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { GcTrigger, type GcRunner } from '../gc-runner.js';
 import type { LeaderLease } from '../leader-lease.js';
-import { ALL_GC_TASKS, type GcTask } from '../tasks/task.js';
 
 export const GC_UNKNOWN_TASK = 'GC_UNKNOWN_TASK';
 
@@ -33,7 +32,8 @@ export class RunCommandServer implements Startable {
         if (err || !this.deps.lease().isLeader) return;
         void this.answer(msg.data).then(
           (reply) => msg.respond(bus.GcRunReply.encode(reply).finish()),
-          (error: unknown) => respondError(msg, errorCode(error), errorMessage(error)),
+          (error: unknown) =>
+            respondError(msg, isCodedError(error) ? error.code : 'GC_RUN_FAILED', errorMessage(error)),
         );
       },
     });
@@ -46,21 +46,14 @@ export class RunCommandServer implements Startable {
 
   private async answer(data: Uint8Array): Promise<bus.GcRunReply> {
     const command = bus.GcRunCommand.decode(data);
-    const unknown = command.tasks.filter((t) => !ALL_GC_TASKS.includes(t as GcTask));
+    const unknown = command.tasks.filter((t) => !GC_TASKS.includes(t as GcTask));
     if (unknown.length > 0) {
-      throw Object.assign(new Error(`unknown GC task ${unknown.join(', ')} (tasks: ${ALL_GC_TASKS.join(', ')})`), {
-        code: GC_UNKNOWN_TASK,
-      });
+      throw new CodedError(GC_UNKNOWN_TASK, `unknown GC task ${unknown.join(', ')} (tasks: ${GC_TASKS.join(', ')})`);
     }
-    const tasks = command.tasks.length > 0 ? (command.tasks as GcTask[]) : ALL_GC_TASKS;
+    const tasks = command.tasks.length > 0 ? (command.tasks as GcTask[]) : GC_TASKS;
     const reports: bus.GcTaskReport[] = [];
     for (const task of tasks) reports.push(await this.deps.runner.run(task, GcTrigger.Admin));
     this.deps.logger.info({ tasks }, 'Ran GC on request');
     return { reports };
   }
-}
-
-function errorCode(err: unknown): string {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? code : 'GC_RUN_FAILED';
 }

@@ -3,15 +3,6 @@ import type { Logger } from '@cnode/runtime';
 import type { GcCounts, GcRepo } from '@cnode/store';
 import type { GcMetrics } from '../metrics.js';
 
-/** The GC tasks (reference §8); metric label and gc_runs.task values. */
-export enum GcTask {
-  Tombstones = 'tombstones',
-  Pending = 'pending',
-  Compaction = 'compaction',
-}
-
-export const ALL_GC_TASKS: readonly GcTask[] = [GcTask.Tombstones, GcTask.Pending, GcTask.Compaction];
-
 export interface TaskDeps {
   gc: GcRepo;
   config: NodeConfig['gc'];

@@ -6,7 +6,7 @@ import { metricValue, testLogger } from '@cnode/testing';
 import { createGcMetrics } from '../../src/metrics.js';
 import { collectTombstones } from '../../src/tasks/collect-tombstones.js';
 import { GcRunner, GcTrigger } from '../../src/gc-runner.js';
-import { GcTask } from '../../src/tasks/task.js';
+import { GcTask } from '@cnode/bus';
 
 /** A repo whose batch statement fails, and whose single deletes fail for the keys named. */
 function failingRepo(keys: string[], failing: Set<string>) {

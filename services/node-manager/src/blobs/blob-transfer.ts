@@ -30,8 +30,6 @@ export interface BlobTransferDeps {
   metrics: NodeManagerMetrics;
   meters: TransferMeters;
   logger: Logger;
-  /** Test hook: the wall clock blob tokens are made and checked with. */
-  now?: () => number;
 }
 
 export type TransferDirection = 'serve' | 'fetch';

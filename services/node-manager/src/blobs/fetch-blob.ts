@@ -140,11 +140,7 @@ async function downloadFrom(deps: BlobTransferDeps, d: Download): Promise<Stored
     stream.reset('deadline');
   }, deps.limits.fetchDeadlineMs);
   try {
-    const auth = createBlobAuth(
-      d.me,
-      { blobId: d.blobId, contextId: d.contextId, requesterPeer: d.self },
-      deps.now?.(),
-    );
+    const auth = createBlobAuth(d.me, { blobId: d.blobId, contextId: d.contextId, requesterPeer: d.self });
     await stream.writeFrame(wire.BlobRequest.encode({ blobId: d.blobId, contextId: d.contextId, auth }).finish());
     await stream.closeWrite();
     const response = decode(wire.BlobResponse, await nextFrame(stream), 'response');

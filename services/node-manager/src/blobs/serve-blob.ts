@@ -102,7 +102,7 @@ async function refusalOf(deps: BlobTransferDeps, request: wire.BlobRequest, peer
     const app = await deps.applications.get(ctx.applicationId);
     if (app?.blobId.equals(blobId)) return undefined;
   }
-  const checked = checkBlobAuth(request.auth, { blobId, contextId, requesterPeer: peer }, deps.now?.() ?? Date.now());
+  const checked = checkBlobAuth(request.auth, { blobId, contextId, requesterPeer: peer });
   if ('refused' in checked) return checked.refused;
   // Membership by the projection at our heads; when that says no, the requester's group ops are
   // caught up first (we may be behind), as for every sync responder path.

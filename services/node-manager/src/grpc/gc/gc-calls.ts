@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { BusError, BusErrorCode, request } from '@cnode/bus';
+import { BusError, BusErrorCode, GC_TASKS, request, type GcTask } from '@cnode/bus';
 import { bus, type admin } from '@cnode/proto';
 import type { GcRunRecord } from '@cnode/store';
 import type { ContextDeps } from '../../contexts/context-deps.js';
@@ -7,13 +7,12 @@ import { AdminCallError, AdminErrorCode, badArgument } from '../admin-errors.js'
 
 /** How long RunGc waits for the leading gc replica to finish (a full run may take minutes). */
 const GC_RUN_TIMEOUT_MS = 600_000;
-const GC_TASKS = ['tombstones', 'pending', 'compaction'];
 const STATUS_DEFAULT = 10;
 const STATUS_MAX = 100;
 
 /** GcService.RunGc: asks the leading gc replica to run the tasks now and returns their reports. */
 export async function runGc(deps: ContextDeps, req: admin.RunGcRequest): Promise<admin.RunGcResponse> {
-  const unknown = req.tasks.filter((t) => !GC_TASKS.includes(t));
+  const unknown = req.tasks.filter((t) => !GC_TASKS.includes(t as GcTask));
   if (unknown.length > 0) throw badArgument(`tasks: unknown ${unknown.join(', ')} (tasks: ${GC_TASKS.join(', ')})`);
   let reply: bus.GcRunReply;
   try {
@@ -35,22 +34,8 @@ export async function runGc(deps: ContextDeps, req: admin.RunGcRequest): Promise
     }
     throw err;
   }
-  return {
-    reports: reply.reports.map((r) => ({
-      runId: 0n,
-      task: r.task,
-      trigger: r.trigger,
-      replica: r.replica,
-      startedAtMs: r.startedAtMs,
-      finishedAtMs: r.finishedAtMs,
-      outcome: r.outcome,
-      contexts: r.contexts,
-      scanned: r.scanned,
-      deleted: r.deleted,
-      failed: r.failed,
-      error: r.error,
-    })),
-  };
+  // A report from the run itself has no gc_runs id in the reply; GetGcStatus lists them with theirs.
+  return { reports: reply.reports.map((r) => ({ runId: 0n, ...r })) };
 }
 
 /** GcService.GetGcStatus: the newest run reports (from the datastore) and the lease holder. */
