@@ -1,10 +1,10 @@
+import { GcTask } from '@cnode/bus';
 import { errorMessage } from '@cnode/runtime';
 import type { bus } from '@cnode/proto';
 import type { GcCounts } from '@cnode/store';
 import { compactDags } from './tasks/compact-dags.js';
 import { collectTombstones } from './tasks/collect-tombstones.js';
 import { expirePending } from './tasks/expire-pending.js';
-import { GcTask } from '@cnode/bus';
 import { emptyCounts, type TaskDeps } from './tasks/task.js';
 
 /** What started a run; gc_runs.trigger values. */
@@ -29,10 +29,6 @@ export class GcRunner {
   private readonly running = new Set<GcTask>();
 
   constructor(private readonly deps: TaskDeps & { replica: string }) {}
-
-  isRunning(task: GcTask): boolean {
-    return this.running.has(task);
-  }
 
   async run(task: GcTask, trigger: GcTrigger): Promise<bus.GcTaskReport> {
     const { metrics, logger, gc, replica } = this.deps;

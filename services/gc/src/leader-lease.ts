@@ -70,11 +70,6 @@ export class LeaderLease implements Startable {
     }
   }
 
-  /** Who holds the lease now (an instance id), if anyone. */
-  async holder(): Promise<string | undefined> {
-    return (await this.deps.redis().get(this.deps.key)) ?? undefined;
-  }
-
   private setLeading(leading: boolean): void {
     if (leading === this.leading) return;
     this.leading = leading;
