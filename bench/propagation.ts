@@ -1,89 +1,203 @@
 /**
  * Delta propagation between two nodes, every service in its own process, real libp2p on loopback:
- * a writer on A calls Execute(set) at fixed rates and then as fast as it can; B's event stream tells
- * when each delta was applied there. Reports the latency from Execute returning on A to the delta
- * applied on B (p50, p99), whether B kept up (no growing backlog), and the raw gossipsub one-hop
- * latency measured in the same run, with the ratio. Prints numbers; asserts nothing.
+ * writers on A call Execute(set) at fixed offered rates, then in a closed loop (32 writers on one
+ * context, and 32 spread over 8 contexts); B's event streams tell when each delta was applied there.
+ * For each phase: the rate A achieved, the rate B applied, p50/p99 propagation (Execute returned on A
+ * → applied on B), whether B kept up, and the CPU spent per replicated delta by every process of both
+ * nodes, the infrastructure (nats-server, Postgres, Redis) and this load generator (from /proc). The
+ * raw gossipsub one-hop latency is measured in the same run, and latencies are reported beside it.
+ * Prints numbers; asserts nothing.
  *
- *   npm run bench -- propagation [seconds-per-rate] [rate,rate,…]
+ *   npm run bench -- propagation [--quick] [--json] [--seconds N] [--rates 50,500,…]
+ *
+ * `--json` prints the results as one JSON object on the last line of stdout. Writing starts only once
+ * B reports every context initialized (a snapshot covers the deltas written before, and B would
+ * never announce them), and every wait is bounded: a run always ends, saying so when B fell behind.
  */
 import '@cnode/runtime/polyfills';
 import type { admin } from '@cnode/proto';
 import { ProcessNode, waitFor } from '@cnode/testing';
+import { cpuSnapshot, cpuSpent, machineBusySeconds } from './lib/proc-cpu.js';
 import { percentile, rawGossipLatency } from './lib/raw-gossip.js';
 
-const seconds = Number(process.argv[2] ?? 5);
-const rates = (process.argv[3] ?? '50,100,200,500,1000').split(',').map(Number);
+const argv = process.argv.slice(2);
+const flag = (name: string): boolean => argv.includes(name);
+const option = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = flag('--quick');
+const json = flag('--json');
+const seconds = Number(option('--seconds') ?? (quick ? 2 : 5));
+const rates = (option('--rates') ?? (quick ? '50,500,2000' : '50,200,500,1000,2000,5000')).split(',').map(Number);
+/** After a phase's last write, how long B may take to apply the rest before the phase counts as fallen behind. */
+const DRAIN_LIMIT_MS = quick ? 10_000 : 20_000;
+/** Before the next phase, B must be idle; beyond this the run stops (B never caught up). */
+const SETTLE_LIMIT_MS = 60_000;
 const MAX_IN_FLIGHT = 256;
-const MAX_RATE_CONCURRENCY = 32;
+const CLOSED_LOOP_WRITERS = 32;
+const CONTEXTS = 8;
 
 const now = (): number => performance.now();
-const fmt = (ms: number): string => `${ms.toFixed(1)} ms`.padStart(9);
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const round = (n: number, digits = 2): number => Number(n.toFixed(digits));
 
-interface Phase {
+interface PhaseResult {
   label: string;
+  offered: number | null;
+  contexts: number;
   writes: number;
-  writeRate: number;
-  latencies: number[];
-  /** p50 latency of the last third over the first third: ~1 when B keeps up, growing when not. */
-  backlogGrowth: number;
+  failedWrites: number;
+  achievedA: number;
+  appliedB: number;
+  applied: number;
+  p50Ms: number;
+  p99Ms: number;
   drainMs: number;
+  backlogGrowth: number;
+  keptUp: boolean;
+  cpuMsPerDelta: number;
+  cpuByGroup: Record<string, number>;
+  machineBusyCores: number;
 }
 
+log('measuring the raw gossipsub one-hop latency (two plain js-libp2p nodes)…');
+const raw = (await rawGossipLatency(quick ? 200 : 500, 300)).sort((x, y) => x - y);
+const rawHopP50Ms = percentile(raw, 0.5);
+const rawHopP99Ms = percentile(raw, 0.99);
+
 const [a, b] = await Promise.all([ProcessNode.start({ prefix: 'pa' }), ProcessNode.start({ prefix: 'pb' })]);
+const results: PhaseResult[] = [];
+let stoppedEarly: string | undefined;
 try {
-  const { contextId } = await a.api.createContext();
-  const { publicKey } = await b.api.createIdentity();
-  await b.api.joinContext((await a.api.inviteMember(contextId, publicKey)).invitationText);
-  await Promise.all([a.waitForPeers(contextId, 1), b.waitForPeers(contextId, 1)]);
+  log(`creating ${CONTEXTS} contexts on A, joined by B…`);
+  const contexts: string[] = [];
+  for (let i = 0; i < CONTEXTS; i++) {
+    const { contextId } = await a.api.createContext();
+    const { publicKey } = await b.api.createIdentity();
+    await b.api.joinContext((await a.api.inviteMember(contextId, publicKey)).invitationText);
+    contexts.push(contextId);
+  }
+  for (const contextId of contexts) {
+    await Promise.all([a.waitForPeers(contextId, 1), b.waitForPeers(contextId, 1)]);
+    // Only once B holds the state does it announce every delta it applies.
+    await b.waitForState(contextId, 120_000);
+  }
 
   const appliedAt = new Map<string, number>();
-  const events = b.api.subscribeEvents(contextId);
-  events.on('data', (e: admin.SubscribeEventsResponse) => {
-    if (e.event?.event?.$case === 'stateMutation') appliedAt.set(e.event.event.stateMutation.deltaId, now());
+  const streams = contexts.map((contextId) => {
+    const events = b.api.subscribeEvents(contextId);
+    events.on('data', (e: admin.SubscribeEventsResponse) => {
+      if (e.event?.event?.$case === 'stateMutation') appliedAt.set(e.event.event.stateMutation.deltaId, now());
+    });
+    events.on('error', () => undefined);
+    return events;
   });
-  events.on('error', () => undefined);
+  // CPU by service over both nodes (A's and B's processes of one service share a group).
+  const nodePids = new Map<number, string>();
+  for (const node of [a, b]) {
+    for (const [service, proc] of node.procs) if (proc.child.pid) nodePids.set(proc.child.pid, service);
+  }
 
   let seq = 0;
-  const write = async (returnedAt: Map<string, number>): Promise<void> => {
+  let failedWrites = 0;
+  const write = async (contextId: string, returnedAt: Map<string, number>): Promise<void> => {
     const i = seq++;
-    const res = await a.api.execute(contextId, 'set', { key: `k${i % 1000}`, value: `v${i}` });
-    returnedAt.set(res.deltaId, now());
+    try {
+      const res = await a.api.execute(contextId, 'set', { key: `k${i % 1000}`, value: `v${i}` });
+      returnedAt.set(res.deltaId, now());
+    } catch {
+      failedWrites++;
+    }
   };
 
-  const finish = async (label: string, returnedAt: Map<string, number>, startedAt: number): Promise<Phase> => {
-    const writeEnd = now();
-    await waitFor(() => [...returnedAt.keys()].every((id) => appliedAt.has(id)), {
-      timeoutMs: 120_000,
-      intervalMs: 20,
-      message: `B to apply every delta of ${label}`,
-    });
-    const drainMs = Math.max(0, Math.max(...[...returnedAt.keys()].map((id) => appliedAt.get(id)!)) - writeEnd);
-    const ordered = [...returnedAt].sort((x, y) => x[1] - y[1]).map(([id, t]) => appliedAt.get(id)! - t);
-    const third = Math.max(1, Math.floor(ordered.length / 3));
-    const p50 = (xs: number[]): number =>
-      percentile(
-        [...xs].sort((x, y) => x - y),
-        0.5,
-      );
-    return {
-      label,
-      writes: returnedAt.size,
-      writeRate: returnedAt.size / ((writeEnd - startedAt) / 1000),
-      latencies: [...ordered].sort((x, y) => x - y),
-      backlogGrowth: p50(ordered.slice(-third)) / Math.max(0.1, p50(ordered.slice(0, third))),
-      drainMs,
-    };
+  /** Waits until B applied every delta of the phase or `limitMs` passed; the time of the last apply. */
+  const drain = async (returnedAt: Map<string, number>, limitMs: number): Promise<number> => {
+    const ids = [...returnedAt.keys()];
+    await waitFor(() => ids.every((id) => appliedAt.has(id)), { timeoutMs: limitMs, intervalMs: 20 }).catch(
+      () => undefined,
+    );
+    return ids.filter((id) => appliedAt.has(id)).length;
   };
 
-  const phases: Phase[] = [];
-  // Warm-up: connections, JIT, the first database pages.
-  const warm = new Map<string, number>();
-  for (let i = 0; i < 50; i++) await write(warm);
-  await finish('warm-up', warm, now());
-
-  for (const rate of rates) {
+  const runPhase = async (
+    label: string,
+    offered: number | null,
+    phaseContexts: string[],
+    writeLoad: (returnedAt: Map<string, number>) => Promise<void>,
+  ): Promise<PhaseResult> => {
     const returnedAt = new Map<string, number>();
+    failedWrites = 0;
+    const cpuBefore = cpuSnapshot(nodePids);
+    const benchBefore = process.cpuUsage();
+    const busyBefore = machineBusySeconds();
+    const startedAt = now();
+    await writeLoad(returnedAt);
+    const writeEnd = now();
+    const applied = await drain(returnedAt, DRAIN_LIMIT_MS);
+    const times = [...returnedAt.keys()].map((id) => appliedAt.get(id)).filter((t): t is number => t !== undefined);
+    const lastApplied = times.length ? Math.max(...times) : writeEnd;
+    const spent = cpuSpent(cpuBefore, cpuSnapshot(nodePids));
+    const bench = process.cpuUsage(benchBefore);
+    spent.bench = (bench.user + bench.system) / 1e6;
+    const busyCores = (machineBusySeconds() - busyBefore) / ((now() - startedAt) / 1000);
+    const cpuTotal = Object.values(spent).reduce((s, v) => s + v, 0);
+
+    const ordered = [...returnedAt]
+      .filter(([id]) => appliedAt.has(id))
+      .sort((x, y) => x[1] - y[1])
+      .map(([id, t]) => Math.max(0, appliedAt.get(id)! - t));
+    const sorted = [...ordered].sort((x, y) => x - y);
+    const third = Math.max(1, Math.floor(ordered.length / 3));
+    const p50Of = (xs: number[]): number =>
+      xs.length
+        ? percentile(
+            [...xs].sort((x, y) => x - y),
+            0.5,
+          )
+        : 0;
+    const backlogGrowth = p50Of(ordered.slice(-third)) / Math.max(0.1, p50Of(ordered.slice(0, third)));
+    const writes = returnedAt.size;
+    const achievedA = writes / ((writeEnd - startedAt) / 1000);
+    const drainMs = Math.max(0, lastApplied - writeEnd);
+    const keptUp =
+      applied === writes &&
+      drainMs < 1000 &&
+      backlogGrowth < 2 &&
+      failedWrites === 0 &&
+      (offered === null || achievedA >= 0.9 * offered);
+    const result: PhaseResult = {
+      label,
+      offered,
+      contexts: phaseContexts.length,
+      writes,
+      failedWrites,
+      achievedA: round(achievedA, 1),
+      appliedB: round(applied / Math.max(0.001, (lastApplied - startedAt) / 1000), 1),
+      applied,
+      p50Ms: round(sorted.length ? percentile(sorted, 0.5) : 0),
+      p99Ms: round(sorted.length ? percentile(sorted, 0.99) : 0),
+      drainMs: round(drainMs, 0),
+      backlogGrowth: round(backlogGrowth),
+      keptUp,
+      cpuMsPerDelta: round((cpuTotal * 1000) / Math.max(1, applied), 3),
+      cpuByGroup: Object.fromEntries(
+        Object.entries(spent).map(([k, v]) => [k, round((v * 1000) / Math.max(1, applied), 3)]),
+      ),
+      machineBusyCores: round(busyCores),
+    };
+    log(
+      `  ${label}: wrote ${writes} at ${result.achievedA}/s, B applied ${applied} at ${result.appliedB}/s, ` +
+        `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${keptUp ? 'kept up' : 'fell behind'}`,
+    );
+    // The next phase starts with B idle, or not at all.
+    if (applied < writes && (await drain(returnedAt, SETTLE_LIMIT_MS)) < writes) {
+      stoppedEarly = `B never caught up after ${label}: ${appliedAt.size} deltas applied, ${writes - applied} of this phase missing after ${(DRAIN_LIMIT_MS + SETTLE_LIMIT_MS) / 1000} s`;
+    }
+    return result;
+  };
+
+  const openLoop = (contextId: string, rate: number) => async (returnedAt: Map<string, number>) => {
     const startedAt = now();
     const total = Math.round(rate * seconds);
     const pending = new Set<Promise<void>>();
@@ -91,44 +205,95 @@ try {
       const due = startedAt + (i * 1000) / rate;
       if (due > now()) await new Promise((r) => setTimeout(r, due - now()));
       if (pending.size >= MAX_IN_FLIGHT) await Promise.race(pending);
-      const p = write(returnedAt).finally(() => pending.delete(p));
+      const p = write(contextId, returnedAt).finally(() => pending.delete(p));
       pending.add(p);
     }
     await Promise.all(pending);
-    phases.push(await finish(`${rate}/s`, returnedAt, startedAt));
-  }
-
-  {
-    const returnedAt = new Map<string, number>();
-    const startedAt = now();
-    const deadline = startedAt + seconds * 1000;
+  };
+  const closedLoop = (phaseContexts: string[]) => async (returnedAt: Map<string, number>) => {
+    const deadline = now() + seconds * 1000;
     await Promise.all(
-      Array.from({ length: MAX_RATE_CONCURRENCY }, async () => {
-        while (now() < deadline) await write(returnedAt);
+      Array.from({ length: CLOSED_LOOP_WRITERS }, async (_, w) => {
+        const contextId = phaseContexts[w % phaseContexts.length]!;
+        while (now() < deadline) await write(contextId, returnedAt);
       }),
     );
-    phases.push(await finish('max', returnedAt, startedAt));
-  }
-  events.cancel();
+  };
 
-  const raw = (await rawGossipLatency(500, 300)).sort((x, y) => x - y);
-  const rawP50 = percentile(raw, 0.5);
-  console.log(`delta propagation A → B (Execute returned on A → applied on B), ${seconds} s per rate`);
-  console.log(`  raw gossipsub one-hop (plain js-libp2p)  p50 ${fmt(rawP50)}  p99 ${fmt(percentile(raw, 0.99))}`);
-  for (const p of phases) {
-    const keptUp = p.backlogGrowth < 2 && p.drainMs < 1000;
-    console.log(
-      `  ${p.label.padEnd(7)} wrote ${String(p.writes).padStart(5)} at ${p.writeRate.toFixed(0).padStart(5)}/s` +
-        `  p50 ${fmt(percentile(p.latencies, 0.5))}  p99 ${fmt(percentile(p.latencies, 0.99))}` +
-        `  p50/raw ${(percentile(p.latencies, 0.5) / rawP50).toFixed(1).padStart(6)}×` +
-        `  backlog ×${p.backlogGrowth.toFixed(1)} drain ${p.drainMs.toFixed(0)} ms ${keptUp ? 'kept up' : 'FELL BEHIND'}`,
-    );
+  const main = contexts[0]!;
+  log('warming up (connections, JIT, the first database pages)…');
+  await runPhase('warm-up', null, [main], async (returnedAt) => {
+    for (let i = 0; i < 50; i++) await write(main, returnedAt);
+  });
+  for (const rate of rates) {
+    if (stoppedEarly) break;
+    results.push(await runPhase(`${rate}/s`, rate, [main], openLoop(main, rate)));
   }
-  const sustained = phases.filter((p) => p.label !== 'max' && p.backlogGrowth < 2 && p.drainMs < 1000);
-  console.log(
-    `  max sustained rate without a growing backlog: ${sustained.length ? sustained.at(-1)!.label : 'below the lowest rate'}` +
-      ` (closed-loop maximum: ${phases.at(-1)!.writeRate.toFixed(0)}/s written)`,
-  );
+  if (!stoppedEarly) results.push(await runPhase('closed, 1 ctx', null, [main], closedLoop([main])));
+  if (!stoppedEarly) results.push(await runPhase(`closed, ${CONTEXTS} ctx`, null, contexts, closedLoop(contexts)));
+  for (const s of streams) s.cancel();
 } finally {
   await Promise.all([a.stop(), b.stop()]);
 }
+
+const ratePhases = results.filter((r) => r.offered !== null);
+const closed1 = results.find((r) => r.label === 'closed, 1 ctx');
+const closed8 = results.find((r) => r.label === `closed, ${CONTEXTS} ctx`);
+const sustained = ratePhases.filter((r) => r.keptUp).map((r) => r.achievedA);
+// A closed loop that B kept up with is sustained too, at the rate it reached.
+for (const c of [closed1, closed8]) if (c?.keptUp) sustained.push(c.achievedA);
+const summary = {
+  benchmark: 'propagation',
+  quick,
+  secondsPerPhase: seconds,
+  rawHopP50Ms: round(rawHopP50Ms, 3),
+  rawHopP99Ms: round(rawHopP99Ms, 3),
+  maxSustainedPerSec: round(sustained.length ? Math.max(...sustained) : 0, 1),
+  closedLoopPerSec: closed1 ? Math.min(closed1.achievedA, closed1.appliedB) : 0,
+  closedLoop8CtxPerSec: closed8 ? Math.min(closed8.achievedA, closed8.appliedB) : 0,
+  cpuMsPerDelta: closed1?.cpuMsPerDelta ?? 0,
+  rates: ratePhases.map((r) => ({
+    offered: r.offered!,
+    achievedA: r.achievedA,
+    appliedB: r.appliedB,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    keptUp: r.keptUp,
+    p50OverRawHop: round(r.p50Ms / rawHopP50Ms, 1),
+    cpuMsPerDelta: r.cpuMsPerDelta,
+  })),
+  phases: results,
+  ...(stoppedEarly ? { stoppedEarly } : {}),
+};
+
+const pad = (s: string | number, n: number): string => String(s).padStart(n);
+console.log(`delta propagation A → B (Execute returned on A → applied on B), ${seconds} s per phase`);
+console.log(
+  `raw gossipsub one-hop (plain js-libp2p): p50 ${rawHopP50Ms.toFixed(2)} ms, p99 ${rawHopP99Ms.toFixed(2)} ms`,
+);
+console.log(
+  `${'phase'.padEnd(14)}${pad('A/s', 8)}${pad('B/s', 8)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p50/raw', 9)}` +
+    `${pad('drain ms', 10)}${pad('cpu ms/Δ', 10)}${pad('cores', 7)}  B`,
+);
+for (const r of results) {
+  console.log(
+    `${r.label.padEnd(14)}${pad(r.achievedA.toFixed(0), 8)}${pad(r.appliedB.toFixed(0), 8)}${pad(r.p50Ms.toFixed(1), 9)}` +
+      `${pad(r.p99Ms.toFixed(1), 9)}${pad(`${(r.p50Ms / rawHopP50Ms).toFixed(1)}×`, 9)}${pad(r.drainMs, 10)}` +
+      `${pad(r.cpuMsPerDelta.toFixed(2), 10)}${pad(r.machineBusyCores.toFixed(2), 7)}  ${r.keptUp ? 'kept up' : 'FELL BEHIND'}`,
+  );
+}
+console.log(
+  `max sustained ${summary.maxSustainedPerSec}/s; closed loop ${summary.closedLoopPerSec}/s (1 ctx), ` +
+    `${summary.closedLoop8CtxPerSec}/s (${CONTEXTS} ctx); CPU per replicated delta ${summary.cpuMsPerDelta} ms (closed loop, 1 ctx)`,
+);
+if (closed1) {
+  console.log(
+    `CPU per delta by process group (closed loop, 1 ctx): ` +
+      Object.entries(closed1.cpuByGroup)
+        .map(([k, v]) => `${k} ${v} ms`)
+        .join(', '),
+  );
+}
+if (stoppedEarly) console.log(`STOPPED EARLY: ${stoppedEarly}`);
+if (json) console.log(JSON.stringify(summary));
+process.exitCode = stoppedEarly ? 1 : 0;
