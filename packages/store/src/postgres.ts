@@ -4,6 +4,7 @@ import type { Logger, Startable } from '@cnode/runtime';
 export type Sql = postgres.Sql;
 
 /** Array type oids for `sql.array(values, oid)`: postgres.js cannot infer them from Buffers and numbers. */
+export const BOOL_ARRAY = 1000;
 export const BYTEA_ARRAY = 1001;
 export const INT2_ARRAY = 1005;
 export const INT4_ARRAY = 1007;

@@ -5,14 +5,11 @@ import {
   computeDeltaId,
   actionsFromWire,
   actionsToWire,
-  bucketOf,
   computeRootHash,
   decodeHlc,
   encodeHlc,
   hlcToWire,
   isZeroId,
-  keyHashOf,
-  opValueHash,
   reduceActions,
   type Action,
   type Hlc,
@@ -20,9 +17,8 @@ import {
   toBase58,
 } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
-import { BYTEA_ARRAY, TEXT_ARRAY, INT2_ARRAY, INT8_ARRAY, type Sql } from '../postgres.js';
-
-/** Postgres array type oids, for typed array parameters. */
+import { BOOL_ARRAY, BYTEA_ARRAY, type Sql } from '../postgres.js';
+import { TreeWorkspace } from './tree-workspace.js';
 
 /** MAX_PENDING_DELTAS upstream: beyond it the oldest pending delta of the context is evicted. */
 export const MAX_PENDING_DELTAS = 10_000;
@@ -46,8 +42,21 @@ export enum DeltaOutcome {
  */
 export type DagDelta = VerifiedDelta & { actions: Action[]; events?: wire.ExecutionEvent[] };
 
-/** Seals a locally produced delta once its parents and the post-apply root hash are known. */
-export type SealLocalDelta = (draft: { deltaId: Buffer; parents: Buffer[]; rootHash: Buffer }) => VerifiedDelta;
+/**
+ * Seals a locally produced delta once its parents and the post-apply root hash are known; `index` is
+ * its place in the batch.
+ */
+export type SealLocalDelta = (
+  draft: { deltaId: Buffer; parents: Buffer[]; rootHash: Buffer },
+  index: number,
+) => VerifiedDelta;
+
+/** One local write of a group commit: its author and what it does. */
+export interface LocalWrite {
+  author: Buffer;
+  actions: Action[];
+  events: wire.ExecutionEvent[];
+}
 
 export interface LocalDeltaResult {
   delta: VerifiedDelta;
@@ -66,6 +75,18 @@ export interface AddDeltaResult {
   /** For a pending delta: parents this node has never seen (fetch them). */
   missingParents: Buffer[];
   /** Pending deltas evicted to stay under the cap. */
+  evicted: number;
+  rootHash: Buffer;
+  heads: Buffer[];
+}
+
+export interface AddDeltasResult {
+  /** What became of each input delta, in input order. */
+  outcomes: DeltaOutcome[];
+  /** Deltas applied by this call, in order: inputs (causally ordered), then what they unblocked. */
+  applied: Buffer[];
+  /** Parents pending deltas wait on that this node has never seen (fetch them). */
+  missingParents: Buffer[];
   evicted: number;
   rootHash: Buffer;
   heads: Buffer[];
@@ -145,6 +166,33 @@ function decodeContent(bytes: Uint8Array): { actions: Action[]; events: wire.Exe
 
 const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
 
+/** Distinct non-zero ids, in first-seen order. */
+function uniqueIds(ids: readonly Buffer[]): Buffer[] {
+  const seen = new Map<string, Buffer>();
+  for (const id of ids) if (!isZeroId(id) && !seen.has(hex(id))) seen.set(hex(id), id);
+  return [...seen.values()];
+}
+
+/** HLC then id: the order deltas apply in once their parents allow (a delta's HLC follows its parents'). */
+function compareCausal(a: DagDelta, b: DagDelta): number {
+  return Buffer.compare(encodeHlc(a.hlc), encodeHlc(b.hlc)) || Buffer.compare(a.deltaId, b.deltaId);
+}
+
+/** The node event of an applied delta, written in the delta's transaction (the outbox). */
+function mutationEvent(d: DagDelta, rootHash: Buffer, heads: Buffer[], local: boolean): admin.NodeEvent['event'] {
+  return {
+    $case: 'stateMutation',
+    stateMutation: {
+      deltaId: toBase58(d.deltaId),
+      rootHash: toBase58(rootHash),
+      heads: heads.map(toBase58),
+      author: toBase58(d.author),
+      local,
+      events: (d.events ?? []).map((e) => ({ kind: e.kind, data: e.data })),
+    },
+  };
+}
+
 /**
  * The replicated state of every context and its delta DAG, in Postgres. Each delta is applied in one
  * transaction that locks the context row first: state entries, Merkle tree, delta row, heads and
@@ -190,242 +238,326 @@ export class StateStore {
   }
 
   /**
-   * Commits a delta produced on this node: under the context lock, its parents are the current heads,
-   * the actions merge into the state, and `seal` builds the signed envelope with the post-apply root
-   * hash. Delta, state, heads and root commit together; a node event is queued in the same transaction.
+   * Commits deltas produced on this node, one per write, as one batch (group commit): they chain in
+   * order (the first one's parents are the current heads, each next one's the previous delta), each
+   * gets the root hash after it, and `seal` builds each signed envelope. The batch is planned and
+   * sealed before the context row is locked; if another writer changed the context meanwhile it is
+   * planned again under the lock. Deltas, state, tree, heads, root and one node event per delta
+   * commit together.
    */
-  commitLocal(
+  commitLocalBatch(
+    contextId: Buffer,
+    writes: readonly LocalWrite[],
+    seal: SealLocalDelta,
+  ): Promise<LocalDeltaResult[]> {
+    return this.sql.begin(async (tx) => {
+      const read = async (lock: boolean) => {
+        const [row] = lock
+          ? await tx<{ version: string; root_hash: Buffer; dag_heads: Buffer[] }[]>`
+              select xmin::text as version, root_hash, dag_heads from contexts where id = ${contextId} for update`
+          : await tx<{ version: string; root_hash: Buffer; dag_heads: Buffer[] }[]>`
+              select xmin::text as version, root_hash, dag_heads from contexts where id = ${contextId}`;
+        if (!row) throw new CodedError(StateErrorCode.ContextUnknown, `context ${hex(contextId)} is not hosted here`);
+        return row;
+      };
+      const plan = async (ctx: { root_hash: Buffer; dag_heads: Buffer[] }) => {
+        const tree = await TreeWorkspace.load(
+          tx,
+          contextId,
+          ctx.root_hash,
+          writes.flatMap((w) => reduceActions(w.actions)),
+        );
+        let parents = ctx.dag_heads;
+        const sealed: { delta: DagDelta; result: LocalDeltaResult }[] = [];
+        writes.forEach((write, index) => {
+          const deltaId = computeDeltaId(parents, write.actions);
+          const rootHash = tree.apply(reduceActions(write.actions), write.author);
+          const delta = {
+            ...seal({ deltaId, parents, rootHash }, index),
+            actions: write.actions,
+            events: write.events,
+          };
+          sealed.push({ delta, result: { delta, rootHash, heads: [deltaId] } });
+          parents = [deltaId];
+        });
+        return { tree, sealed };
+      };
+      const before = await read(false);
+      let planned = await plan(before);
+      const locked = await read(true);
+      // Every writer of a context's state updates its row: an unchanged row version means nothing
+      // the plan read has changed, and the deltas sealed before the lock stand.
+      if (locked.version !== before.version) planned = await plan(locked);
+      const rootHash = await planned.tree.persist(tx);
+      const deltas = planned.sealed.map((s) => s.delta);
+      await this.insertDeltas(
+        tx,
+        contextId,
+        deltas.map((d) => ({ delta: d, applied: true })),
+      );
+      await this.insertEvents(
+        tx,
+        contextId,
+        planned.sealed.map((s) => mutationEvent(s.delta, s.result.rootHash, s.result.heads, true)),
+      );
+      await tx`
+        update contexts set root_hash = ${rootHash}, dag_heads = ${tx.array([deltas.at(-1)!.deltaId], BYTEA_ARRAY)}::bytea[], updated_at = now()
+        where id = ${contextId}`;
+      return planned.sealed.map((s) => s.result);
+    });
+  }
+
+  /** One local delta: `commitLocalBatch` of one write. */
+  async commitLocal(
     contextId: Buffer,
     author: Buffer,
     actions: Action[],
     events: wire.ExecutionEvent[],
     seal: SealLocalDelta,
   ): Promise<LocalDeltaResult> {
+    const [result] = await this.commitLocalBatch(contextId, [{ author, actions, events }], seal);
+    return result!;
+  }
+
+  /**
+   * Adds deltas of one context to its DAG in one transaction. Each is a duplicate (stored already,
+   * or earlier in the batch), applied, or pending until its parents arrive. Deltas apply in causal
+   * order — parents first (in the batch or stored), then by HLC and id — whatever order they came
+   * in, so a batch that arrived shuffled leaves nothing pending that it completes itself. Pending
+   * deltas they unblock are applied too (the cascade). The state, tree, heads and root are written
+   * once; every applied delta gets its node event, with the heads after it and the root after the
+   * batch.
+   */
+  addDeltas(contextId: Buffer, deltas: readonly DagDelta[]): Promise<AddDeltasResult> {
+    for (const d of deltas) {
+      if (!d.contextId.equals(contextId)) throw new Error('addDeltas: a delta of another context');
+    }
     return this.sql.begin(async (tx) => {
       const [ctx] = await tx<{ root_hash: Buffer; dag_heads: Buffer[] }[]>`
         select root_hash, dag_heads from contexts where id = ${contextId} for update`;
       if (!ctx) throw new CodedError(StateErrorCode.ContextUnknown, `context ${hex(contextId)} is not hosted here`);
-      const parents = ctx.dag_heads;
-      const deltaId = computeDeltaId(parents, actions);
-      const draft = { contextId, author, actions };
-      const rootHash = (await this.mergeActions(tx, draft)) ?? ctx.root_hash;
-      const delta = seal({ deltaId, parents, rootHash });
-      await this.insertDelta(tx, { ...delta, actions, events }, true);
-      const heads = [deltaId];
-      await tx`
-        update contexts set root_hash = ${rootHash}, dag_heads = ${tx.array(heads, BYTEA_ARRAY)}::bytea[], updated_at = now()
-        where id = ${contextId}`;
-      await this.queueMutationEvent(tx, { ...delta, actions, events }, rootHash, heads, true);
-      return { delta, rootHash, heads };
+      const heads = new Map(ctx.dag_heads.map((h) => [hex(h), h]));
+
+      const lookup = uniqueIds([...deltas.map((d) => d.deltaId), ...deltas.flatMap((d) => d.parents)]);
+      const rows = lookup.length
+        ? await tx<{ delta_id: Buffer; applied: boolean }[]>`
+            select delta_id, applied from deltas
+            where context_id = ${contextId} and delta_id = any (${tx.array(lookup, BYTEA_ARRAY)}::bytea[])
+            union all
+            select delta_id, true from dag_checkpoints
+            where context_id = ${contextId} and delta_id = any (${tx.array(lookup, BYTEA_ARRAY)}::bytea[])`
+        : [];
+      /** Known ids: true once applied (here, or earlier in this batch), false while pending. */
+      const known = new Map<string, boolean>();
+      for (const r of rows) known.set(hex(r.delta_id), r.applied || known.get(hex(r.delta_id)) === true);
+
+      const outcomes: DeltaOutcome[] = new Array<DeltaOutcome>(deltas.length).fill(DeltaOutcome.Duplicate);
+      let waiting: { delta: DagDelta; index: number }[] = [];
+      const inBatch = new Set<string>();
+      deltas.forEach((delta, index) => {
+        const id = hex(delta.deltaId);
+        if (known.has(id) || inBatch.has(id)) return;
+        inBatch.add(id);
+        waiting.push({ delta, index });
+      });
+      waiting.sort((x, y) => compareCausal(x.delta, y.delta));
+      const applied = (id: Buffer): boolean => isZeroId(id) || known.get(hex(id)) === true;
+      const fresh: DagDelta[] = [];
+      for (let progressed = true; progressed && waiting.length > 0;) {
+        progressed = false;
+        const still: typeof waiting = [];
+        for (const w of waiting) {
+          if (w.delta.parents.every(applied)) {
+            fresh.push(w.delta);
+            known.set(hex(w.delta.deltaId), true);
+            outcomes[w.index] = DeltaOutcome.Applied;
+            progressed = true;
+          } else {
+            still.push(w);
+          }
+        }
+        waiting = still;
+      }
+      const pending = waiting.map((w) => w.delta);
+      for (const w of waiting) outcomes[w.index] = DeltaOutcome.Pending;
+      await this.insertDeltas(tx, contextId, [
+        ...fresh.map((delta) => ({ delta, applied: true })),
+        ...pending.map((delta) => ({ delta, applied: false })),
+      ]);
+      let evicted = 0;
+      const missing = new Map<string, Buffer>();
+      if (pending.length > 0) {
+        const waits = pending.flatMap((d) => d.parents.filter((p) => !applied(p)).map((p) => ({ p, d: d.deltaId })));
+        await tx`
+          insert into delta_waits (context_id, parent_id, delta_id)
+          select ${contextId}, p, d from unnest(
+            ${tx.array(
+              waits.map((w) => w.p),
+              BYTEA_ARRAY,
+            )}::bytea[],
+            ${tx.array(
+              waits.map((w) => w.d),
+              BYTEA_ARRAY,
+            )}::bytea[]) as t(p, d)
+          on conflict do nothing`;
+        for (const w of waits) if (!known.has(hex(w.p)) && !inBatch.has(hex(w.p))) missing.set(hex(w.p), w.p);
+        evicted = await this.evictPending(tx, contextId);
+      }
+
+      // The cascade, generation by generation: stored deltas whose last missing parent just applied.
+      const cascaded: DagDelta[] = [];
+      for (let frontier = fresh.map((d) => d.deltaId); frontier.length > 0;) {
+        const unblocked = await tx<{ delta_id: Buffer }[]>`
+          delete from delta_waits w
+          where w.context_id = ${contextId} and w.parent_id = any (${tx.array(frontier, BYTEA_ARRAY)}::bytea[])
+          returning w.delta_id`;
+        const candidates = uniqueIds(unblocked.map((u) => u.delta_id));
+        if (candidates.length === 0) break;
+        const ready = (await this.loadDeltas(tx, contextId, candidates, true)).sort(compareCausal);
+        cascaded.push(...ready);
+        frontier = ready.map((d) => d.deltaId);
+      }
+      if (cascaded.length > 0) {
+        await tx`
+          update deltas set applied = true, applied_at = now()
+          where context_id = ${contextId} and delta_id = any (${tx.array(
+            cascaded.map((d) => d.deltaId),
+            BYTEA_ARRAY,
+          )}::bytea[])`;
+      }
+
+      const appliedDeltas = [...fresh, ...cascaded];
+      let rootHash = ctx.root_hash;
+      if (appliedDeltas.length > 0) {
+        const tree = await TreeWorkspace.load(
+          tx,
+          contextId,
+          ctx.root_hash,
+          appliedDeltas.flatMap((d) => reduceActions(d.actions)),
+        );
+        const headsAfter: Buffer[][] = [];
+        for (const d of appliedDeltas) {
+          tree.apply(reduceActions(d.actions), d.author);
+          for (const p of d.parents) heads.delete(hex(p));
+          heads.set(hex(d.deltaId), d.deltaId);
+          headsAfter.push([...heads.values()]);
+        }
+        rootHash = await tree.persist(tx);
+        await this.insertEvents(
+          tx,
+          contextId,
+          appliedDeltas.map((d, i) => mutationEvent(d, rootHash, headsAfter[i]!, false)),
+        );
+        await tx`
+          update contexts set root_hash = ${rootHash}, dag_heads = ${tx.array([...heads.values()], BYTEA_ARRAY)}::bytea[], updated_at = now()
+          where id = ${contextId}`;
+      }
+      return {
+        outcomes,
+        applied: appliedDeltas.map((d) => d.deltaId),
+        missingParents: [...missing.values()],
+        evicted,
+        rootHash,
+        heads: [...heads.values()],
+      };
     });
   }
 
   /**
-   * Adds a delta to its context's DAG. Applicable (every parent applied, or the zero id) → applied
-   * with everything it unblocks; otherwise kept pending until its parents arrive.
+   * Adds one delta to its context's DAG (`addDeltas` of one). Applicable (every parent applied, or
+   * the zero id) → applied with everything it unblocks; otherwise kept pending until its parents arrive.
    */
-  addDelta(delta: DagDelta): Promise<AddDeltaResult> {
-    return this.sql.begin(async (tx) => {
-      const [ctx] = await tx<{ root_hash: Buffer; dag_heads: Buffer[] }[]>`
-        select root_hash, dag_heads from contexts where id = ${delta.contextId} for update`;
-      if (!ctx)
-        throw new CodedError(StateErrorCode.ContextUnknown, `context ${hex(delta.contextId)} is not hosted here`);
-      const heads = new Map(ctx.dag_heads.map((h) => [hex(h), h]));
-      const result = (outcome: DeltaOutcome, extra: Partial<AddDeltaResult> = {}): AddDeltaResult => ({
-        outcome,
-        applied: [],
-        missingParents: [],
-        evicted: 0,
-        rootHash: ctx.root_hash,
-        heads: [...heads.values()],
-        ...extra,
-      });
-
-      const [known] = await tx`
-        select 1 from deltas where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}
-        union all
-        select 1 from dag_checkpoints where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}`;
-      if (known) return result(DeltaOutcome.Duplicate);
-
-      const parents = delta.parents.filter((p) => !isZeroId(p));
-      const present = parents.length
-        ? await tx<{ delta_id: Buffer; applied: boolean }[]>`
-            select delta_id, applied from deltas
-            where context_id = ${delta.contextId} and delta_id = any (${tx.array(parents, BYTEA_ARRAY)}::bytea[])
-            union all
-            select delta_id, true from dag_checkpoints
-            where context_id = ${delta.contextId} and delta_id = any (${tx.array(parents, BYTEA_ARRAY)}::bytea[])`
-        : [];
-      const appliedParents = new Set(present.filter((r) => r.applied).map((r) => hex(r.delta_id)));
-      const waitingOn = parents.filter((p) => !appliedParents.has(hex(p)));
-
-      if (waitingOn.length > 0) {
-        await this.insertDelta(tx, delta, false);
-        await tx`
-          insert into delta_waits (context_id, parent_id, delta_id)
-          select ${delta.contextId}, p, ${delta.deltaId} from unnest(${tx.array(waitingOn, BYTEA_ARRAY)}::bytea[]) p
-          on conflict do nothing`;
-        const evicted = await this.evictPending(tx, delta.contextId);
-        const seen = new Set(present.map((r) => hex(r.delta_id)));
-        return result(DeltaOutcome.Pending, { missingParents: waitingOn.filter((p) => !seen.has(hex(p))), evicted });
-      }
-
-      let root = ctx.root_hash;
-      const applied: Buffer[] = [];
-      const apply = async (d: DagDelta, stored: boolean): Promise<void> => {
-        root = (await this.applyDelta(tx, d, stored)) ?? root;
-        for (const p of d.parents) heads.delete(hex(p));
-        heads.set(hex(d.deltaId), d.deltaId);
-        applied.push(d.deltaId);
-        await this.queueMutationEvent(tx, d, root, [...heads.values()], false);
-      };
-      await apply(delta, false);
-      // Cascade, breadth-first: every pending delta whose last missing parent just applied.
-      for (let i = 0; i < applied.length; i++) {
-        const unblocked = await tx<{ delta_id: Buffer }[]>`
-          delete from delta_waits w where w.context_id = ${delta.contextId} and w.parent_id = ${applied[i]!}
-          returning w.delta_id`;
-        for (const { delta_id } of unblocked) {
-          const [still] =
-            await tx`select 1 from delta_waits where context_id = ${delta.contextId} and delta_id = ${delta_id} limit 1`;
-          if (still) continue;
-          const child = await this.loadDelta(tx, delta.contextId, delta_id);
-          if (child) await apply(child, true);
-        }
-      }
-      const headList = [...heads.values()];
-      await tx`
-        update contexts set root_hash = ${root}, dag_heads = ${tx.array(headList, BYTEA_ARRAY)}::bytea[], updated_at = now()
-        where id = ${delta.contextId}`;
-      return result(DeltaOutcome.Applied, { applied, rootHash: root, heads: headList });
-    });
-  }
-
-  /** Merges the actions into the state, refreshes the tree, records the delta as applied. */
-  private async applyDelta(tx: Tx, delta: DagDelta, stored: boolean): Promise<Buffer | undefined> {
-    const root = await this.mergeActions(tx, delta);
-    if (stored) {
-      await tx`update deltas set applied = true, applied_at = now() where context_id = ${delta.contextId} and delta_id = ${delta.deltaId}`;
-    } else {
-      await this.insertDelta(tx, delta, true);
-    }
-    return root;
-  }
-
-  /** The node event of an applied delta, written in the delta's transaction (the outbox). */
-  private async queueMutationEvent(
-    tx: Tx,
-    d: DagDelta,
-    rootHash: Buffer,
-    heads: Buffer[],
-    local: boolean,
-  ): Promise<void> {
-    await this.insertEvent(tx, d.contextId, {
-      $case: 'stateMutation',
-      stateMutation: {
-        deltaId: toBase58(d.deltaId),
-        rootHash: toBase58(rootHash),
-        heads: heads.map(toBase58),
-        author: toBase58(d.author),
-        local,
-        events: (d.events ?? []).map((e) => ({ kind: e.kind, data: e.data })),
-      },
-    });
+  async addDelta(delta: DagDelta): Promise<AddDeltaResult> {
+    const r = await this.addDeltas(delta.contextId, [delta]);
+    return {
+      outcome: r.outcomes[0]!,
+      applied: r.applied,
+      missingParents: r.missingParents,
+      evicted: r.evicted,
+      rootHash: r.rootHash,
+      heads: r.heads,
+    };
   }
 
   /** Queues a node event (published to NODE_EVENTS by the outbox publisher). */
   queueNodeEvent(contextId: Buffer, event: admin.NodeEvent['event']): Promise<void> {
-    return this.insertEvent(this.sql, contextId, event);
+    return this.insertEvents(this.sql, contextId, [event]);
   }
 
-  private async insertEvent(tx: Tx | Sql, contextId: Buffer, event: admin.NodeEvent['event']): Promise<void> {
-    const payload: admin.NodeEvent = { contextId: toBase58(contextId), emittedAtMs: BigInt(Date.now()), event };
-    await tx`insert into node_event_outbox (context_id, payload)
-      values (${contextId}, ${Buffer.from(admin.NodeEvent.encode(payload).finish())})`;
+  /** Node events, in order, in one statement (the outbox sequence follows the list). */
+  private async insertEvents(tx: Tx | Sql, contextId: Buffer, events: admin.NodeEvent['event'][]): Promise<void> {
+    if (events.length === 0) return;
+    const emittedAtMs = BigInt(Date.now());
+    const payloads = events.map((event) =>
+      Buffer.from(admin.NodeEvent.encode({ contextId: toBase58(contextId), emittedAtMs, event }).finish()),
+    );
+    await tx`
+      insert into node_event_outbox (context_id, payload)
+      select ${contextId}, p from unnest(${tx.array(payloads, BYTEA_ARRAY)}::bytea[]) with ordinality as t(p, n) order by n`;
   }
 
-  /** Merges actions into the state entries and refreshes the tree; returns the new root if it changed. */
-  private async mergeActions(
+  /** New delta rows, in one statement. */
+  private async insertDeltas(
     tx: Tx,
-    delta: Pick<DagDelta, 'contextId' | 'actions' | 'author'>,
-  ): Promise<Buffer | undefined> {
-    const actions = reduceActions(delta.actions);
-    let root: Buffer | undefined;
-    if (actions.length > 0) {
-      const keyHashes = actions.map((a) => keyHashOf(a.key));
-      const changed = await tx<{ bucket: string }[]>`
-        insert into state_entries (context_id, key, key_hash, bucket, value, value_hash, op_hlc, op_rank, author, deleted_at_ms)
-        select ${delta.contextId}, k, kh, b, v, vh, h, r, ${delta.author}, dms
-        from unnest(
-          ${tx.array(
-            actions.map((a) => a.key),
-            BYTEA_ARRAY,
-          )}::bytea[],
-          ${tx.array(keyHashes, BYTEA_ARRAY)}::bytea[],
-          ${tx.array(keyHashes.map(bucketOf), TEXT_ARRAY)}::text[],
-          ${tx.array(
-            actions.map((a) => (a.kind === 'set' ? a.value : null)),
-            BYTEA_ARRAY,
-          )}::bytea[],
-          ${tx.array(actions.map(opValueHash), BYTEA_ARRAY)}::bytea[],
-          ${tx.array(
-            actions.map((a) => encodeHlc(a.at)),
-            BYTEA_ARRAY,
-          )}::bytea[],
-          ${tx.array(
-            actions.map((a) => (a.kind === 'set' ? 0 : 1)),
-            INT2_ARRAY,
-          )}::int2[],
-          ${tx.array(
-            actions.map((a) => (a.kind === 'remove' ? String(a.at.wallTimeMs) : null)),
-            INT8_ARRAY,
-          )}::int8[]
-        ) as t(k, kh, b, v, vh, h, r, dms)
-        on conflict (context_id, key) do update set
-          value = excluded.value, value_hash = excluded.value_hash, op_hlc = excluded.op_hlc,
-          op_rank = excluded.op_rank, author = excluded.author, deleted_at_ms = excluded.deleted_at_ms
-        where (excluded.op_hlc, excluded.op_rank, excluded.value_hash)
-            > (state_entries.op_hlc, state_entries.op_rank, state_entries.value_hash)
-        returning bucket`;
-      const dirty = [...new Set(changed.map((r) => r.bucket))];
-      if (dirty.length > 0) {
-        const [row] = await tx<{ root: Buffer }[]>`
-          select refresh_state_tree(${delta.contextId}, ${tx.array(dirty, TEXT_ARRAY)}::text[]) as root`;
-        root = row!.root;
-      }
-    }
-    return root;
-  }
-
-  private async insertDelta(tx: Tx, d: DagDelta, applied: boolean): Promise<void> {
+    contextId: Buffer,
+    rows: readonly { delta: DagDelta; applied: boolean }[],
+  ): Promise<void> {
+    if (rows.length === 0) return;
+    const col = (f: (d: DagDelta) => Buffer) =>
+      tx.array(
+        rows.map((r) => f(r.delta)),
+        BYTEA_ARRAY,
+      );
     await tx`
       insert into deltas (context_id, delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext,
                           signature, actions, applied, applied_at)
-      values (${d.contextId}, ${d.deltaId}, ${tx.array(d.parents, BYTEA_ARRAY)}::bytea[], ${encodeHlc(d.hlc)}, ${d.author},
-              ${tx.array(d.governanceHeads, BYTEA_ARRAY)}::bytea[], ${d.keyId}, ${d.nonce}, ${d.ciphertext}, ${d.signature},
-              ${encodeContent(d)}, ${applied}, ${applied ? new Date() : null})`;
+      select ${contextId}, id, split_ids(parents), hlc, author, split_ids(heads), key_id, nonce, ct, sig, actions,
+             applied, case when applied then now() end
+      from unnest(
+        ${col((d) => d.deltaId)}::bytea[], ${col((d) => Buffer.concat(d.parents))}::bytea[],
+        ${col((d) => encodeHlc(d.hlc))}::bytea[], ${col((d) => d.author)}::bytea[],
+        ${col((d) => Buffer.concat(d.governanceHeads))}::bytea[], ${col((d) => d.keyId)}::bytea[],
+        ${col((d) => d.nonce)}::bytea[], ${col((d) => d.ciphertext)}::bytea[], ${col((d) => d.signature)}::bytea[],
+        ${col(encodeContent)}::bytea[], ${tx.array(
+          rows.map((r) => r.applied),
+          BOOL_ARRAY,
+        )}::bool[]
+      ) as t(id, parents, hlc, author, heads, key_id, nonce, ct, sig, actions, applied)`;
   }
 
-  private async loadDelta(tx: Tx | Sql, contextId: Buffer, deltaId: Buffer): Promise<DagDelta | undefined> {
-    const [r] = await tx<
-      (DeltaEnvelopeRow & { actions: Buffer })[]
-    >`select parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature, actions
-      from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;
-    return (
-      r && {
-        contextId,
-        deltaId,
-        parents: r.parents,
-        hlc: decodeHlc(r.hlc),
-        author: r.author,
-        governanceHeads: r.governance_heads,
-        keyId: r.key_id,
-        nonce: r.nonce,
-        ciphertext: r.ciphertext,
-        signature: r.signature,
-        ...decodeContent(r.actions),
-      }
-    );
+  /**
+   * Stored deltas by id. With `readyOnly`, only pending ones that wait on nothing any more (the
+   * cascade's next generation).
+   */
+  private async loadDeltas(
+    tx: Tx | Sql,
+    contextId: Buffer,
+    ids: readonly Buffer[],
+    readyOnly = false,
+  ): Promise<DagDelta[]> {
+    const rows = await tx<(DeltaEnvelopeRow & { delta_id: Buffer; actions: Buffer })[]>`
+      select d.delta_id, d.parents, d.hlc, d.author, d.governance_heads, d.key_id, d.nonce, d.ciphertext, d.signature, d.actions
+      from deltas d
+      where d.context_id = ${contextId} and d.delta_id = any (${tx.array([...ids], BYTEA_ARRAY)}::bytea[])
+        ${
+          readyOnly
+            ? tx`and not d.applied and not exists (
+                select 1 from delta_waits w where w.context_id = d.context_id and w.delta_id = d.delta_id)`
+            : tx``
+        }`;
+    return rows.map((r) => ({
+      contextId,
+      deltaId: r.delta_id,
+      parents: r.parents,
+      hlc: decodeHlc(r.hlc),
+      author: r.author,
+      governanceHeads: r.governance_heads,
+      keyId: r.key_id,
+      nonce: r.nonce,
+      ciphertext: r.ciphertext,
+      signature: r.signature,
+      ...decodeContent(r.actions),
+    }));
   }
 
   /** Keeps at most maxPending pending deltas in the context, evicting the oldest. */
@@ -443,8 +575,9 @@ export class StateStore {
   }
 
   /** Stored delta, applied or pending (for serving peers and tests). */
-  delta(contextId: Buffer, deltaId: Buffer): Promise<DagDelta | undefined> {
-    return this.loadDelta(this.sql, contextId, deltaId);
+  async delta(contextId: Buffer, deltaId: Buffer): Promise<DagDelta | undefined> {
+    const [d] = await this.loadDeltas(this.sql, contextId, [deltaId]);
+    return d;
   }
 
   /** Whether the delta is stored, applied or pending. */

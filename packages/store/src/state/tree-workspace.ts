@@ -1,0 +1,219 @@
+import type postgres from 'postgres';
+import {
+  TREE_DEPTH,
+  ZERO_ID,
+  bucketHash,
+  bucketOf,
+  encodeHlc,
+  innerNodeHash,
+  keyHashOf,
+  opRank,
+  opValueHash,
+  type Action,
+  type LiveEntry,
+} from '@cnode/primitives';
+import { BYTEA_ARRAY, INT2_ARRAY, INT8_ARRAY, TEXT_ARRAY } from '../postgres.js';
+
+type Tx = postgres.TransactionSql;
+
+/** The stored operation on one key (write or tombstone): what a new operation must beat. */
+interface StoredOp {
+  hlc: Buffer;
+  rank: number;
+  valueHash: Buffer;
+}
+
+/** An operation that beat the stored one, with the author of the delta that carried it. */
+interface WinningOp {
+  action: Action;
+  keyHash: Buffer;
+  bucket: string;
+  author: Buffer;
+}
+
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/** Ancestor paths of a bucket, from its parent up to the root (''). */
+function ancestorsOf(bucket: string): string[] {
+  const out: string[] = [];
+  for (let depth = TREE_DEPTH - 1; depth >= 0; depth--) out.push(bucket.slice(0, depth));
+  return out;
+}
+
+/**
+ * The part of a context's state and Merkle tree that a batch of deltas touches, loaded in the
+ * batch's transaction (the context row locked) and updated in memory delta by delta: every delta
+ * gets its own post-apply root without a database round trip, and the batch writes entries and tree
+ * nodes once. Loaded: every entry (tombstones too) of each touched bucket, and every existing child
+ * of each touched bucket's ancestors — all an inner node's hash depends on. Hashes follow
+ * `@cnode/primitives` merkle (the database's `refresh_state_tree` computes the same ones), and an
+ * operation wins exactly when the database's upsert guard would let it: the greatest
+ * (HLC, rank, value hash) per key.
+ */
+export class TreeWorkspace {
+  /** Stored op per key hash (hex) of the touched buckets, updated as operations win. */
+  private readonly ops = new Map<string, StoredOp>();
+  /** Live entries per touched bucket, by key hash (hex). */
+  private readonly live = new Map<string, Map<string, LiveEntry>>();
+  /** Known node hashes by path (touched buckets, their ancestors and the ancestors' children). */
+  private readonly nodes = new Map<string, Buffer>();
+  private readonly winners = new Map<string, WinningOp>();
+  private readonly changedPaths = new Set<string>();
+  private root: Buffer;
+
+  private constructor(
+    private readonly contextId: Buffer,
+    root: Buffer,
+  ) {
+    this.root = root;
+  }
+
+  /** Loads what applying `actions` will touch. `root` is the context's current root hash. */
+  static async load(tx: Tx, contextId: Buffer, root: Buffer, actions: readonly Action[]): Promise<TreeWorkspace> {
+    const ws = new TreeWorkspace(contextId, root);
+    const buckets = [...new Set(actions.map((a) => bucketOf(keyHashOf(a.key))))];
+    if (buckets.length === 0) return ws;
+    for (const b of buckets) ws.live.set(b, new Map());
+    const parents = [...new Set(buckets.flatMap(ancestorsOf))];
+    const [entries, children] = await Promise.all([
+      tx<{ key_hash: Buffer; bucket: string; value_hash: Buffer; op_hlc: Buffer; op_rank: number }[]>`
+        select key_hash, bucket, value_hash, op_hlc, op_rank from state_entries_in_buckets(${contextId}, ${tx.array(buckets, TEXT_ARRAY)}::text[])`,
+      tx<{ path: string; hash: Buffer }[]>`
+        select path, hash from state_tree_children(${contextId}, ${tx.array(parents, TEXT_ARRAY)}::text[])`,
+    ]);
+    for (const e of entries) {
+      ws.ops.set(hexOf(e.key_hash), { hlc: e.op_hlc, rank: e.op_rank, valueHash: e.value_hash });
+      if (e.op_rank === 0) {
+        ws.live.get(e.bucket)?.set(hexOf(e.key_hash), { keyHash: e.key_hash, valueHash: e.value_hash, hlc: e.op_hlc });
+      }
+    }
+    for (const c of children) ws.nodes.set(c.path, c.hash);
+    return ws;
+  }
+
+  /** The root hash after everything applied so far. */
+  get rootHash(): Buffer {
+    return this.root;
+  }
+
+  /**
+   * Applies one delta's actions (author `author`): each operation that beats the key's stored one
+   * replaces it; the touched buckets and their ancestors are rehashed. Returns the root after it.
+   */
+  apply(actions: readonly Action[], author: Buffer): Buffer {
+    const dirty = new Set<string>();
+    for (const action of actions) {
+      const keyHash = keyHashOf(action.key);
+      const id = hexOf(keyHash);
+      const bucket = bucketOf(keyHash);
+      const op: StoredOp = { hlc: encodeHlc(action.at), rank: opRank(action), valueHash: opValueHash(action) };
+      const stored = this.ops.get(id);
+      if (stored && compareStored(op, stored) <= 0) continue;
+      const live = this.live.get(bucket);
+      if (!live) throw new Error('tree workspace: an action outside the loaded buckets');
+      this.ops.set(id, op);
+      // It beat everything stored and everything earlier in the batch: the key's write is this one.
+      this.winners.set(id, { action, keyHash, bucket, author });
+      if (op.rank === 0) live.set(id, { keyHash, valueHash: op.valueHash, hlc: op.hlc });
+      else live.delete(id);
+      dirty.add(bucket);
+    }
+    if (dirty.size > 0) this.rehash(dirty);
+    return this.root;
+  }
+
+  private rehash(buckets: Set<string>): void {
+    let level = new Set<string>();
+    for (const bucket of buckets) {
+      const entries = [...this.live.get(bucket)!.values()];
+      this.setNode(bucket, entries.length > 0 ? bucketHash(entries) : undefined);
+      level.add(bucket.slice(0, TREE_DEPTH - 1));
+    }
+    for (let depth = TREE_DEPTH - 1; depth >= 0; depth--) {
+      const next = new Set<string>();
+      for (const path of level) {
+        const children: [number, Buffer][] = [];
+        for (let nibble = 0; nibble < 16; nibble++) {
+          const hash = this.nodes.get(path + nibble.toString(16));
+          if (hash) children.push([nibble, hash]);
+        }
+        this.setNode(path, children.length > 0 ? innerNodeHash(children) : undefined);
+        if (depth > 0) next.add(path.slice(0, depth - 1));
+      }
+      level = next;
+    }
+    this.root = this.nodes.get('') ?? Buffer.from(ZERO_ID);
+  }
+
+  private setNode(path: string, hash: Buffer | undefined): void {
+    if (hash) this.nodes.set(path, hash);
+    else this.nodes.delete(path);
+    this.changedPaths.add(path);
+  }
+
+  /**
+   * Writes what the batch changed: the winning operation per key (the upsert guard is kept, so a
+   * write never replaces a greater stored op) and every changed tree node. Returns the final root.
+   */
+  async persist(tx: Tx): Promise<Buffer> {
+    const won = [...this.winners.values()];
+    if (won.length > 0) {
+      const actions = won.map((w) => w.action);
+      await tx`
+        insert into state_entries (context_id, key, key_hash, bucket, value, value_hash, op_hlc, op_rank, author, deleted_at_ms)
+        select ${this.contextId}, k, kh, b, v, vh, h, r, a, dms
+        from unnest(
+          ${tx.array(
+            actions.map((a) => a.key),
+            BYTEA_ARRAY,
+          )}::bytea[],
+          ${tx.array(
+            won.map((w) => w.keyHash),
+            BYTEA_ARRAY,
+          )}::bytea[],
+          ${tx.array(
+            won.map((w) => w.bucket),
+            TEXT_ARRAY,
+          )}::text[],
+          ${tx.array(
+            actions.map((a) => (a.kind === 'set' ? a.value : null)),
+            BYTEA_ARRAY,
+          )}::bytea[],
+          ${tx.array(actions.map(opValueHash), BYTEA_ARRAY)}::bytea[],
+          ${tx.array(
+            actions.map((a) => encodeHlc(a.at)),
+            BYTEA_ARRAY,
+          )}::bytea[],
+          ${tx.array(actions.map(opRank), INT2_ARRAY)}::int2[],
+          ${tx.array(
+            won.map((w) => w.author),
+            BYTEA_ARRAY,
+          )}::bytea[],
+          ${tx.array(
+            actions.map((a) => (a.kind === 'remove' ? String(a.at.wallTimeMs) : null)),
+            INT8_ARRAY,
+          )}::int8[]
+        ) as t(k, kh, b, v, vh, h, r, a, dms)
+        on conflict (context_id, key) do update set
+          value = excluded.value, value_hash = excluded.value_hash, op_hlc = excluded.op_hlc,
+          op_rank = excluded.op_rank, author = excluded.author, deleted_at_ms = excluded.deleted_at_ms
+        where (excluded.op_hlc, excluded.op_rank, excluded.value_hash)
+            > (state_entries.op_hlc, state_entries.op_rank, state_entries.value_hash)`;
+    }
+    const paths = [...this.changedPaths];
+    if (paths.length > 0) {
+      const present = paths.filter((p) => this.nodes.has(p));
+      await tx`
+        select state_tree_write(${this.contextId}, ${tx.array(paths, TEXT_ARRAY)}::text[],
+          ${tx.array(present, TEXT_ARRAY)}::text[], ${tx.array(
+            present.map((p) => this.nodes.get(p)!),
+            BYTEA_ARRAY,
+          )}::bytea[])`;
+    }
+    return this.root;
+  }
+}
+
+function compareStored(a: StoredOp, b: StoredOp): number {
+  return Buffer.compare(a.hlc, b.hlc) || a.rank - b.rank || Buffer.compare(a.valueHash, b.valueHash);
+}
