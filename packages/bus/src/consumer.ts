@@ -60,11 +60,13 @@ export class StreamConsumer<T> implements Startable {
   private loop: Promise<void> | undefined;
   private consuming = false;
   private readonly log: Logger;
+  private readonly settler: MessageSettler;
 
   constructor(private readonly opts: StreamConsumerOptions<T>) {
     this.name = `consumer:${opts.spec.durable}`;
     this.semaphore = new Semaphore(opts.concurrency);
     this.log = opts.logger.child({ module: 'bus.consumer', consumer: opts.spec.durable });
+    this.settler = new MessageSettler({ ...opts, log: this.log });
   }
 
   /** True while messages are being pulled. */
@@ -105,26 +107,13 @@ export class StreamConsumer<T> implements Startable {
     // Long handlers tell the server they are alive, so it does not redeliver mid-flight.
     const keepAlive = setInterval(() => msg.working(), Math.max(1000, this.opts.spec.ackWaitMs / 2));
     try {
-      let decoded: T;
+      const decoded = this.settler.decode(msg, (data) => this.opts.decode(data));
+      if (decoded === undefined) return;
       try {
-        decoded = this.opts.decode(msg.data);
+        await this.opts.handle(decoded.value, messageContext(msg, this.abort.signal));
+        this.settler.ack(msg);
       } catch (err) {
-        msg.term();
-        this.count(ConsumeOutcome.Poison, 'UNDECODABLE');
-        this.log.warn({ subject: msg.subject, seq: msg.seq, err: errorMessage(err) }, 'Terminated undecodable message');
-        return;
-      }
-      try {
-        await this.opts.handle(decoded, {
-          subject: msg.subject,
-          deliveryCount: msg.info.deliveryCount,
-          streamSequence: msg.seq,
-          signal: this.abort.signal,
-        });
-        msg.ack();
-        this.count(ConsumeOutcome.Acked, '');
-      } catch (err) {
-        this.settleFailure(msg, err);
+        this.settler.fail(msg, err);
       }
     } finally {
       clearInterval(keepAlive);
@@ -133,9 +122,60 @@ export class StreamConsumer<T> implements Startable {
     }
   }
 
+  /** Stops pulling, lets in-flight handlers finish (up to the drain timeout), then returns. */
+  async stop(): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    this.abort.abort();
+    await this.messages?.close();
+    await this.loop;
+    const idle = await this.semaphore.idle(this.opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    if (!idle) this.log.warn({ inFlight: this.semaphore.inUse }, 'Stopped with handlers still running');
+  }
+}
+
+/** The JetStream facts of one delivered message a handler may use. */
+export function messageContext(msg: JsMsg, signal: AbortSignal): MessageContext {
+  return { subject: msg.subject, deliveryCount: msg.info.deliveryCount, streamSequence: msg.seq, signal };
+}
+
+/**
+ * How every consumer settles a message: one mapper from a handler's outcome to ack / nak(delay) /
+ * term, each counted by consumer, outcome and code.
+ */
+export class MessageSettler {
+  constructor(
+    private readonly opts: {
+      spec: ConsumerSpec;
+      retryBaseMs?: number;
+      retryMaxMs?: number;
+      metrics: BusMetrics;
+      log: Logger;
+    },
+  ) {}
+
+  /** The decoded payload, or undefined after terminating an undecodable (poison) message. */
+  decode<T>(msg: JsMsg, decode: (data: Uint8Array) => T): { value: T } | undefined {
+    try {
+      return { value: decode(msg.data) };
+    } catch (err) {
+      msg.term();
+      this.count(ConsumeOutcome.Poison, 'UNDECODABLE');
+      this.opts.log.warn(
+        { subject: msg.subject, seq: msg.seq, err: errorMessage(err) },
+        'Terminated undecodable message',
+      );
+      return undefined;
+    }
+  }
+
+  ack(msg: JsMsg): void {
+    msg.ack();
+    this.count(ConsumeOutcome.Acked, '');
+  }
+
   // term() is always sent without a reason: servers before 2.10 ignore "+TERM <reason>" and leave the
   // message pending. The reason goes to the log and the metric instead.
-  private settleFailure(msg: JsMsg, err: unknown): void {
+  fail(msg: JsMsg, err: unknown): void {
     const fields = { subject: msg.subject, seq: msg.seq, delivery: msg.info.deliveryCount, err: errorMessage(err) };
     const known = isProcessingError(err);
     const code = known ? err.code : UNEXPECTED_ERROR_CODE;
@@ -144,19 +184,19 @@ export class StreamConsumer<T> implements Startable {
     if (action === ProcessingAction.Drop) {
       msg.ack();
       this.count(ConsumeOutcome.Dropped, code);
-      this.log.debug({ ...fields, code }, 'Dropped message');
+      this.opts.log.debug({ ...fields, code }, 'Dropped message');
       return;
     }
     if (action === ProcessingAction.Reject) {
       msg.term();
       this.count(ConsumeOutcome.Rejected, code);
-      this.log.warn({ ...fields, code }, 'Rejected message');
+      this.opts.log.warn({ ...fields, code }, 'Rejected message');
       return;
     }
     if (msg.info.deliveryCount >= this.opts.spec.maxDeliver) {
       msg.term();
       this.count(ConsumeOutcome.Exhausted, code);
-      this.log.error({ ...fields, code }, 'Gave up on message after max deliveries');
+      this.opts.log.error({ ...fields, code }, 'Gave up on message after max deliveries');
       return;
     }
     const delay =
@@ -168,21 +208,11 @@ export class StreamConsumer<T> implements Startable {
       );
     msg.nak(delay);
     this.count(ConsumeOutcome.Retried, code);
-    if (known) this.log.debug({ ...fields, code, delayMs: delay }, 'Retrying message');
-    else this.log.warn({ ...fields, code, delayMs: delay }, 'Handler failed unexpectedly, retrying message');
+    if (known) this.opts.log.debug({ ...fields, code, delayMs: delay }, 'Retrying message');
+    else this.opts.log.warn({ ...fields, code, delayMs: delay }, 'Handler failed unexpectedly, retrying message');
   }
 
-  private count(outcome: ConsumeOutcome, code: string): void {
+  count(outcome: ConsumeOutcome, code: string): void {
     this.opts.metrics.consumed.inc({ consumer: this.opts.spec.durable, outcome, code });
-  }
-
-  /** Stops pulling, lets in-flight handlers finish (up to the drain timeout), then returns. */
-  async stop(): Promise<void> {
-    if (this.abort.signal.aborted) return;
-    this.abort.abort();
-    await this.messages?.close();
-    await this.loop;
-    const idle = await this.semaphore.idle(this.opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
-    if (!idle) this.log.warn({ inFlight: this.semaphore.inUse }, 'Stopped with handlers still running');
   }
 }

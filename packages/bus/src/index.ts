@@ -12,3 +12,4 @@ export * from './stream-relay/frames.js';
 export * from './stream-relay/relay-channel.js';
 export * from './stream-relay/relayed-stream.js';
 export * from './stream-relay/send-window.js';
+export * from './lane-consumer.js';

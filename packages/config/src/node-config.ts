@@ -50,7 +50,15 @@ export interface NodeConfig {
     maxCatchupDeltas: number;
     maxRequestsPerSession: number;
   };
-  stateDelta: { queueMax: number; maxInFlight: number; processingTimeoutMs: number };
+  stateDelta: {
+    queueMax: number;
+    maxInFlight: number;
+    processingTimeoutMs: number;
+    /** Most deltas of one context applied in one transaction. */
+    batchMax: number;
+    /** Contexts whose batches are applied at once. */
+    lanes: number;
+  };
   netEvents: { queueMax: number; maxInFlight: number };
   apps: { urlAllowLoopback: boolean };
   blobs: {
@@ -148,6 +156,8 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       queueMax: e.STATE_DELTA_QUEUE_MAX,
       maxInFlight: e.STATE_DELTA_MAX_IN_FLIGHT,
       processingTimeoutMs: e.STATE_DELTA_PROCESSING_TIMEOUT,
+      batchMax: e.STATE_DELTA_BATCH_MAX,
+      lanes: e.STATE_DELTA_LANES,
     },
     netEvents: { queueMax: e.NET_EVENTS_QUEUE_MAX, maxInFlight: e.NET_EVENTS_MAX_IN_FLIGHT },
     apps: { urlAllowLoopback: e.APP_INSTALL_URL_ALLOW_LOOPBACK },

@@ -87,6 +87,8 @@ export function nodeEnvSchema(service: ServiceName) {
     STATE_DELTA_QUEUE_MAX: f.int(2048, { min: 1, max: 1_000_000 }),
     STATE_DELTA_MAX_IN_FLIGHT: f.int(256, { min: 1, max: 10_000 }),
     STATE_DELTA_PROCESSING_TIMEOUT: f.duration('60s', { min: 1 }),
+    STATE_DELTA_BATCH_MAX: f.int(256, { min: 1, max: 10_000 }),
+    STATE_DELTA_LANES: f.int(8, { min: 1, max: 1_000 }),
     // --- node-manager (network event intake) ---
     NET_EVENTS_QUEUE_MAX: f.int(1000, { min: 1, max: 1_000_000 }),
     NET_EVENTS_MAX_IN_FLIGHT: f.int(64, { min: 1, max: 10_000 }),

@@ -10,3 +10,4 @@ export * from './semaphore.js';
 export * from './shutdown.js';
 export * from './timers.js';
 export * from './package-version.js';
+export * from './bounded-cache.js';

@@ -1,4 +1,10 @@
-import { NetworkClient, StreamConsumer, type StreamConsumerOptions } from '@cnode/bus';
+import {
+  LaneConsumer,
+  NetworkClient,
+  StreamConsumer,
+  type LaneConsumerOptions,
+  type StreamConsumerOptions,
+} from '@cnode/bus';
 import type { NodeConfig } from '@cnode/config';
 import { NodeEventOutbox, SyncClient, requestGovernanceDrain, type SyncClientOptions } from '@cnode/context-core';
 import { bus } from '@cnode/proto';
@@ -96,6 +102,25 @@ export class ServiceBuilder {
         ...opts,
         js: () => this.infra.nats.js,
         metrics: this.infra.busMetrics,
+        logger: this.ctx.logger,
+        drainTimeoutMs: this.config.shutdown.deadlineMs / 2,
+      }),
+    );
+  }
+
+  /** A lane consumer (batches per lane, lanes in parallel) with the process's infra and shutdown deadline. */
+  addLaneConsumer<T>(
+    opts: Pick<
+      LaneConsumerOptions<T>,
+      'spec' | 'decode' | 'laneOf' | 'handleBatch' | 'maxInFlight' | 'maxBatch' | 'maxLanes'
+    >,
+  ): LaneConsumer<T> {
+    return this.lifecycle.add(
+      new LaneConsumer({
+        ...opts,
+        js: () => this.infra.nats.js,
+        metrics: this.infra.busMetrics,
+        registry: this.ctx.registry,
         logger: this.ctx.logger,
         drainTimeoutMs: this.config.shutdown.deadlineMs / 2,
       }),

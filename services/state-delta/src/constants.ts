@@ -24,3 +24,5 @@ export const HEARTBEAT_TRACKED_CONTEXTS = 10_000;
 export const GOVERNANCE_DRAIN_LOCK_MS = 30_000;
 /** A drain request finding the context's drain busy is redelivered after this long. */
 export const GOVERNANCE_DRAIN_RETRY_MS = 500;
+/** Contexts remembered as waiting for a parent fetch until their lane drains (oldest forgotten first). */
+export const DEFERRED_FETCHES_MAX = 10_000;

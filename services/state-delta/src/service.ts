@@ -1,11 +1,11 @@
-import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
+import { BoundedCache, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
 import { DeltaBufferRepo, GovernancePendingRepo, GroupStore, IdentityRepo, StateStore } from '@cnode/store';
 import type { StateDeltaConfig } from './config.js';
-import { SERVICE_NAME } from './constants.js';
+import { DEFERRED_FETCHES_MAX, SERVICE_NAME } from './constants.js';
 import { createStateDeltaMetrics, type StateDeltaMetrics } from './metrics.js';
 import type { PipelineDeps } from './pipeline/deps.js';
-import { decodeStateDeltaReceived, handleStateDelta } from './pipeline/handle-state-delta.js';
+import { decodeStateDeltaReceived, handleDeltaBatch, laneOfDelta } from './pipeline/handle-delta-batch.js';
 import { HeartbeatPublisher } from './pipeline/heartbeat.js';
 import { handleDrainRequest } from './pipeline/governance-drain.js';
 import { bus } from '@cnode/proto';
@@ -16,8 +16,8 @@ export interface StateDeltaService extends ServiceHandle {
 
 /**
  * Composition root of state-delta: infra → stores → event outbox → the STATE_DELTA consumer running
- * the pipeline. Replicas share the durable consumer; per-context order comes from the database
- * transaction that applies each delta.
+ * the pipeline in per-context lanes. Replicas share the durable consumer; within a replica a context's
+ * deltas are applied batch after batch, and the context row lock orders batches across replicas.
  */
 export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceContext): StateDeltaService {
   const masterKey = requireMasterKey(config);
@@ -54,14 +54,26 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
       heartbeat,
       metrics,
       logger: log('pipeline'),
+      deferredFetches: new BoundedCache('state_delta_deferred_parent_fetches', DEFERRED_FETCHES_MAX, ctx.registry),
     });
   lifecycle.add(startable('pipeline', async () => void pipeline()));
 
-  const consumer = builder.addConsumer({
+  // One lane per context: a context's deltas are applied batch after batch, in order; contexts in parallel.
+  const consumer = builder.addLaneConsumer({
     spec: infra.catalog.consumers.stateDelta,
     decode: decodeStateDeltaReceived,
-    handle: (message) => handleStateDelta(pipeline(), message),
-    concurrency: config.stateDelta.maxInFlight,
+    laneOf: laneOfDelta,
+    handleBatch: async (_lane, items, more) => {
+      await handleDeltaBatch(
+        pipeline(),
+        items.map((i) => i.message),
+        more,
+      );
+      return items.map(() => undefined);
+    },
+    maxInFlight: config.stateDelta.maxInFlight,
+    maxBatch: config.stateDelta.batchMax,
+    maxLanes: config.stateDelta.lanes,
   });
 
   // Drain requests have their own mailbox: a backlog of deltas never delays them, nor they the deltas.

@@ -22,7 +22,13 @@ describe('loadNodeConfig', () => {
       namespaceDiscoveryWaitMs: 45_000,
       heartbeatIntervalMs: 30_000,
     });
-    expect(config.stateDelta).toEqual({ queueMax: 2048, maxInFlight: 256, processingTimeoutMs: 60_000 });
+    expect(config.stateDelta).toEqual({
+      queueMax: 2048,
+      maxInFlight: 256,
+      processingTimeoutMs: 60_000,
+      batchMax: 256,
+      lanes: 8,
+    });
     expect(config.gc.intervalMs).toBe(12 * 3_600_000);
     expect(config.gc.tombstoneRetentionMs).toBe(86_400_000);
     expect(config.gc).toMatchObject({

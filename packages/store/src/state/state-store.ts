@@ -589,6 +589,17 @@ export class StateStore {
     return Boolean(r);
   }
 
+  /** Which of the ids are stored (applied or pending) or covered by a checkpoint, as hex. */
+  async knownDeltas(contextId: Buffer, deltaIds: readonly Buffer[]): Promise<Set<string>> {
+    if (deltaIds.length === 0) return new Set();
+    const ids = this.sql.array([...deltaIds], BYTEA_ARRAY);
+    const rows = await this.sql<{ delta_id: Buffer }[]>`
+      select delta_id from deltas where context_id = ${contextId} and delta_id = any (${ids}::bytea[])
+      union
+      select delta_id from dag_checkpoints where context_id = ${contextId} and delta_id = any (${ids}::bytea[])`;
+    return new Set(rows.map((r) => hex(r.delta_id)));
+  }
+
   async isApplied(contextId: Buffer, deltaId: Buffer): Promise<boolean> {
     const [r] = await this.sql<{ applied: boolean }[]>`
       select applied from deltas where context_id = ${contextId} and delta_id = ${deltaId}`;

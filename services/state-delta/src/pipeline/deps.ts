@@ -1,6 +1,6 @@
 import type { Catalog, NetworkClient } from '@cnode/bus';
 import type { NodeEventOutbox, SyncClient } from '@cnode/context-core';
-import type { Logger } from '@cnode/runtime';
+import type { BoundedCache, Logger } from '@cnode/runtime';
 import type { DeltaBufferRepo, GovernancePendingRepo, GroupStore, IdentityRepo, Redis, StateStore } from '@cnode/store';
 
 import type { StateDeltaMetrics } from '../metrics.js';
@@ -21,4 +21,6 @@ export interface PipelineDeps {
   heartbeat: HeartbeatPublisher;
   metrics: StateDeltaMetrics;
   logger: Logger;
+  /** Contexts whose missing parents wait to be fetched once their lane has nothing queued: context hex → source peer. */
+  deferredFetches: BoundedCache<string, string>;
 }

@@ -1,0 +1,137 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** Why an entry left a cache. Metric label values. */
+export enum CacheEviction {
+  /** The cache was full: the least recently used entry made room. */
+  Capacity = 'capacity',
+  /** An event changed what the entry stood for (a group op, a key rotation, a join or leave). */
+  Invalidated = 'invalidated',
+}
+
+interface CacheMetrics {
+  lookups: Counter<'cache' | 'result'>;
+  evictions: Counter<'cache' | 'reason'>;
+  entries: Gauge<'cache'>;
+  capacity: Gauge<'cache'>;
+}
+
+/** Cache metrics are registered once per registry; every cache of the process labels its own series. */
+const metricsByRegistry = new WeakMap<Registry, CacheMetrics>();
+
+function cacheMetrics(registry: Registry): CacheMetrics {
+  let m = metricsByRegistry.get(registry);
+  if (!m) {
+    m = {
+      lookups: new Counter({
+        name: 'cache_lookups_total',
+        help: 'Lookups in an in-memory cache, by cache and result (hit, miss)',
+        labelNames: ['cache', 'result'],
+        registers: [registry],
+      }),
+      evictions: new Counter({
+        name: 'cache_evictions_total',
+        help: 'Entries that left an in-memory cache, by cache and reason (capacity, invalidated)',
+        labelNames: ['cache', 'reason'],
+        registers: [registry],
+      }),
+      entries: new Gauge({
+        name: 'cache_entries',
+        help: 'Entries held by an in-memory cache',
+        labelNames: ['cache'],
+        registers: [registry],
+      }),
+      capacity: new Gauge({
+        name: 'cache_capacity',
+        help: 'Most entries an in-memory cache holds (its bound)',
+        labelNames: ['cache'],
+        registers: [registry],
+      }),
+    };
+    metricsByRegistry.set(registry, m);
+  }
+  return m;
+}
+
+/**
+ * A bounded least-recently-used map: at most `maxEntries`, the least recently used entry goes when
+ * a new one needs room. With a registry, lookups (hit/miss), evictions (by reason), size and bound
+ * are exported under the cache's name.
+ */
+export class BoundedCache<K, V> {
+  private readonly map = new Map<K, V>();
+  private readonly metrics: CacheMetrics | undefined;
+  private readonly label: { cache: string };
+
+  constructor(
+    readonly name: string,
+    readonly maxEntries: number,
+    registry?: Registry,
+  ) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('a cache holds at least one entry');
+    this.label = { cache: name };
+    this.metrics = registry && cacheMetrics(registry);
+    this.metrics?.capacity.set(this.label, maxEntries);
+    this.metrics?.entries.set(this.label, 0);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** The entry, now the most recently used; counted as a hit or a miss. */
+  get(key: K): V | undefined {
+    const value = this.map.get(key);
+    if (value === undefined) {
+      this.metrics?.lookups.inc({ ...this.label, result: 'miss' });
+      return undefined;
+    }
+    this.map.delete(key);
+    this.map.set(key, value);
+    this.metrics?.lookups.inc({ ...this.label, result: 'hit' });
+    return value;
+  }
+
+  has(key: K): boolean {
+    return this.map.has(key);
+  }
+
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    while (this.map.size > this.maxEntries) {
+      this.map.delete(this.map.keys().next().value as K);
+      this.metrics?.evictions.inc({ ...this.label, reason: CacheEviction.Capacity });
+    }
+    this.metrics?.entries.set(this.label, this.map.size);
+  }
+
+  /** Removes the entry because what it stood for changed. */
+  delete(key: K): boolean {
+    const had = this.map.delete(key);
+    if (had) {
+      this.metrics?.evictions.inc({ ...this.label, reason: CacheEviction.Invalidated });
+      this.metrics?.entries.set(this.label, this.map.size);
+    }
+    return had;
+  }
+
+  /** Removes every entry matching `predicate` (e.g. all of one group), counted as invalidations. */
+  deleteWhere(predicate: (key: K, value: V) => boolean): number {
+    let n = 0;
+    for (const [k, v] of this.map) {
+      if (predicate(k, v)) {
+        this.map.delete(k);
+        n++;
+      }
+    }
+    if (n > 0) {
+      this.metrics?.evictions.inc({ ...this.label, reason: CacheEviction.Invalidated }, n);
+      this.metrics?.entries.set(this.label, this.map.size);
+    }
+    return n;
+  }
+
+  clear(): void {
+    this.deleteWhere(() => true);
+  }
+}
