@@ -59,6 +59,14 @@ export interface NewDelta {
 
 /** Builds, seals and signs a StateDelta. */
 export function createDelta(d: NewDelta): wire.StateDelta {
+  return createOwnDelta(d).delta;
+}
+
+/**
+ * Builds, seals and signs a StateDelta, and returns it also as the VerifiedDelta it is: we just
+ * signed it, so there is nothing to verify.
+ */
+export function createOwnDelta(d: NewDelta): { delta: wire.StateDelta; verified: VerifiedDelta } {
   const deltaId = computeDeltaId(d.parents, d.actions);
   const plaintext = wire.SealedDeltaPayload.encode({
     actions: actionsToWire(d.actions),
@@ -77,17 +85,34 @@ export function createDelta(d: NewDelta): wire.StateDelta {
     d.author.privateKey,
     deltaSignaturePayload({ contextId: d.contextId, deltaId, author: d.author.publicKey, governanceHeads, hlc: d.hlc }),
   );
+  const contextId = Buffer.from(d.contextId);
+  const parents = d.parents.map((p) => Buffer.from(p));
+  const keyId = keyIdOf(d.groupKey);
   return {
-    contextId: Buffer.from(d.contextId),
-    deltaId,
-    parentIds: d.parents.map((p) => Buffer.from(p)),
-    hlc: hlcToWire(d.hlc),
-    author: d.author.publicKey,
-    governancePosition: { dagHeads: governanceHeads },
-    keyId: keyIdOf(d.groupKey),
-    nonce,
-    ciphertext,
-    signature,
+    delta: {
+      contextId,
+      deltaId,
+      parentIds: parents,
+      hlc: hlcToWire(d.hlc),
+      author: d.author.publicKey,
+      governancePosition: { dagHeads: governanceHeads },
+      keyId,
+      nonce,
+      ciphertext,
+      signature,
+    },
+    verified: {
+      contextId,
+      deltaId,
+      parents,
+      hlc: d.hlc,
+      author: Buffer.from(d.author.publicKey),
+      governanceHeads,
+      keyId: Buffer.from(keyId),
+      nonce: Buffer.from(nonce),
+      ciphertext: Buffer.from(ciphertext),
+      signature,
+    },
   };
 }
 

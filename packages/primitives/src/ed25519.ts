@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { PrimitiveError, PrimitiveErrorCode } from './errors.js';
 
 /** DER prefixes that wrap a raw 32-byte Ed25519 seed / public key for node:crypto (RFC 8410). */
@@ -19,9 +19,23 @@ export function generateIdentity(): Identity {
   return { publicKey: Buffer.from(pub), privateKey: Buffer.from(seed) };
 }
 
+/**
+ * Signing keys are cached too: importing a key costs ~10× a signature, and a node signs delta after
+ * delta with the same few identities. Bounded; keyed by a hash of the seed, never the seed itself.
+ */
+const PRIVATE_KEY_CACHE_MAX = 1024;
+const privateKeyCache = new Map<string, KeyObject>();
+
 function privateKeyObject(seed: Uint8Array): KeyObject {
   if (seed.length !== 32) throw new PrimitiveError(PrimitiveErrorCode.BadKey, 'an Ed25519 private key is 32 bytes');
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const cacheKey = createHash('sha256').update('cnode/signing-key-cache').update(seed).digest('base64');
+  let key = privateKeyCache.get(cacheKey);
+  if (!key) {
+    key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+    if (privateKeyCache.size >= PRIVATE_KEY_CACHE_MAX) privateKeyCache.delete(privateKeyCache.keys().next().value!);
+    privateKeyCache.set(cacheKey, key);
+  }
+  return key;
 }
 
 /** Verification keys are cached: the same authors sign delta after delta. Bounded. */

@@ -26,3 +26,9 @@ export const BLOB_FETCH_BACKOFF_BASE_MS = 100;
 export const BLOB_FETCH_BACKOFF_MAX_MS = 2_000;
 /** Largest BlobRequest frame a provider reads. */
 export const BLOB_REQUEST_MAX_BYTES = 1024;
+
+/**
+ * Group commit of local writes: at most `maxBatch` in one transaction, at most `maxQueuedPerContext`
+ * waiting on one context and `maxQueued` on all of them (beyond, RESOURCE_EXHAUSTED).
+ */
+export const GROUP_COMMIT_LIMITS = { maxBatch: 256, maxQueuedPerContext: 4096, maxQueued: 16_384 } as const;

@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from '@cnode/runtime';
+import { Counter, Gauge, Histogram, type Registry } from '@cnode/runtime';
 
 export function createNodeManagerMetrics(registry: Registry) {
   return {
@@ -62,6 +62,20 @@ export function createNodeManagerMetrics(registry: Registry) {
       labelNames: ['reason'],
       registers: [registry],
     }),
+    groupCommit: {
+      batchSize: new Histogram({
+        name: 'node_manager_group_commit_batch_size',
+        help: 'Local writes committed together in one group-commit transaction',
+        buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+        registers: [registry],
+      }),
+      rejected: new Counter({
+        name: 'node_manager_group_commit_rejected_total',
+        help: 'Local writes refused before commit, by reason (queue_full)',
+        labelNames: ['reason'],
+        registers: [registry],
+      }),
+    },
     localDeltas: new Counter({
       name: 'node_manager_local_deltas_total',
       help: 'Deltas committed by Execute on this node',

@@ -18,7 +18,8 @@ import { TransferMeters, type BlobTransferDeps } from './blobs/blob-transfer.js'
 import { serveBlobStream } from './blobs/serve-blob.js';
 import { DEFAULT_URL_LIMITS } from './apps/url-fetch.js';
 import type { NodeManagerConfig } from './config.js';
-import { SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
+import { GROUP_COMMIT_LIMITS, SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
+import { GroupCommitter } from './contexts/group-commit.js';
 import type { ContextDeps } from './contexts/context-deps.js';
 import { TopicSubscriptions } from './contexts/topic-subscriptions.js';
 import { AdminServer } from './grpc/admin-server.js';
@@ -153,6 +154,10 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   const transferMeters = new TransferMeters(metrics);
 
   const clock = new HlcClock(randomBytes(HLC_NODE_ID_BYTES));
+  const committer = new GroupCommitter(
+    { states: () => store().states, clock, metrics: metrics.groupCommit, logger: log('group-commit') },
+    GROUP_COMMIT_LIMITS,
+  );
   const contextDeps = (): ContextDeps => ({
     ...store(),
     network,
@@ -167,6 +172,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
       maxBytes: config.blobs.maxStreamSize,
     },
     clock,
+    committer,
     catalog: infra.catalog,
     js: () => infra.nats.js,
     nc: () => infra.nats.nc,

@@ -727,17 +727,22 @@ export class StateStore {
         join deltas d on d.context_id = ${contextId} and d.delta_id = p.id and d.applied
         where p.id <> all (${this.sql.array([...known], BYTEA_ARRAY)}::bytea[])
       ),
+      -- The gap's oldest HLC: an ancestor of a known id below it cannot be in the gap (a delta's HLC
+      -- follows its parents'), so the walk below stops there and costs O(gap), not O(history).
+      floor as materialized (select hlc from gap order by hlc limit 1),
       -- What the peer holds for sure: the known ids we have, and their ancestors. A walk that got
       -- around a known head (concurrent branches) does not hand those back.
       have (delta_id) as (
         select delta_id from deltas
         where context_id = ${contextId} and applied
           and delta_id = any (${this.sql.array([...known], BYTEA_ARRAY)}::bytea[])
+          and hlc >= (select hlc from floor)
         union
         select d.delta_id from have
         join deltas k on k.context_id = ${contextId} and k.delta_id = have.delta_id
         cross join lateral unnest(k.parents) as p (id)
         join deltas d on d.context_id = ${contextId} and d.delta_id = p.id and d.applied
+          and d.hlc >= (select hlc from floor)
       ),
       held as materialized (select delta_id from have limit ${walkCap}),
       capped as materialized (

@@ -20,6 +20,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NodeManagerMetrics } from '../metrics.js';
 import type { TopicSubscriptions } from './topic-subscriptions.js';
+import type { GroupCommitter } from './group-commit.js';
 
 /** What the context RPCs and gossip handlers of node-manager work with. */
 export interface ContextDeps {
@@ -39,6 +40,8 @@ export interface ContextDeps {
   outbox: NodeEventOutbox;
   subscriptions: TopicSubscriptions;
   clock: HlcClock;
+  /** Group commit of local writes (Execute): one transaction per context per batch. */
+  committer: GroupCommitter;
   catalog: Catalog;
   js: () => JetStreamClient;
   nc: () => NatsConnection;

@@ -25,6 +25,8 @@ export enum AdminErrorCode {
   AliasUnknown = 'ADMIN_ALIAS_UNKNOWN',
   /** No gc replica answered a run request (none is running, or none holds the lease yet). */
   GcUnavailable = 'ADMIN_GC_UNAVAILABLE',
+  /** Too many writes wait to commit (group commit queues are full). */
+  WritesBusy = 'ADMIN_WRITES_BUSY',
 }
 
 /**

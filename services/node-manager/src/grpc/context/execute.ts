@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { contextTopic } from '@cnode/context-core';
 import { KV_APPLICATION_ID, KvError, executeKv } from '@cnode/kv-app';
-import { MAX_GOVERNANCE_HEADS, createDelta, toBase58, verifyDelta } from '@cnode/primitives';
+import { MAX_GOVERNANCE_HEADS, toBase58 } from '@cnode/primitives';
 import { wire, type admin } from '@cnode/proto';
 import { errorMessage } from '@cnode/runtime';
 import { actingMember, currentGroupKey, requireContext } from '../../contexts/context-access.js';
@@ -13,8 +13,8 @@ const MAX_ARGS_BYTES = 1024 * 1024 + 64 * 1024;
 
 /**
  * ContextService.Execute. Reads answer from the state. A mutating call becomes one delta: parents are
- * the current heads, the HLC follows the causal past, and the delta is committed locally (state,
- * DAG, root, event) before the caller hears back. Then it is gossiped on the context topic; if that
+ * the current heads (or the delta before it in its group commit), the HLC follows the causal past,
+ * and the delta is committed locally (state, DAG, root, event) before the caller hears back. Then it is gossiped on the context topic; if that
  * fails the delta is still committed and peers get it through catch-up.
  */
 export async function execute(deps: ContextDeps, req: admin.ExecuteRequest): Promise<admin.ExecuteResponse> {
@@ -70,24 +70,19 @@ export async function execute(deps: ContextDeps, req: admin.ExecuteRequest): Pro
 
   const groupKey = await currentGroupKey(deps, ctx);
   const governanceHeads = (await deps.groups.heads(ctx.groupId)).slice(0, MAX_GOVERNANCE_HEADS);
-  let gossip: wire.StateDelta | undefined;
-  const committed = await deps.states.commitLocal(ctx.id, member.publicKey, result.actions, [], (draft) => {
-    gossip = createDelta({
-      contextId: ctx.id,
-      parents: draft.parents,
-      actions: result.actions,
-      hlc: deps.clock.now(),
-      author: member,
-      governanceHeads,
-      groupKey,
-      rootHash: draft.rootHash,
-    });
-    return verifyDelta(gossip);
+  // Calls on this context that arrive while its previous batch commits share the next transaction.
+  const committed = await deps.committer.commit(ctx.id, {
+    author: member,
+    actions: result.actions,
+    events: [],
+    groupKey,
+    governanceHeads,
   });
+  const gossip = committed.gossip;
   deps.outbox.kick();
   deps.metrics.localDeltas.inc();
 
-  const payload = wire.BroadcastMessage.encode({ payload: { $case: 'stateDelta', stateDelta: gossip! } }).finish();
+  const payload = wire.BroadcastMessage.encode({ payload: { $case: 'stateDelta', stateDelta: gossip } }).finish();
   await deps.network.publish(contextTopic(ctx.id), payload).then(
     (res) => {
       if (res.noPeers) deps.metrics.gossipPublishFailures.inc({ kind: 'state_delta_no_peers' });
