@@ -146,8 +146,8 @@ describe('StateDelta pipeline under faults', () => {
     await c.kill('state-delta', 'SIGTERM');
     await writeOnA(40);
     await waitFor(
-      async () => (await c.metric('node-manager', 'state_delta_dropped_total', { reason: 'queue_full' })) > 0,
-      { timeoutMs: 60_000, message: "C's node-manager to drop deltas on a full mailbox" },
+      async () => (await c.metric('network', 'network_state_deltas_forwarded_total', { outcome: 'mailbox_full' })) > 0,
+      { timeoutMs: 60_000, message: "C's network to drop deltas on a full mailbox" },
     );
     await c.startService('state-delta');
     // Once the restarted consumer has drained what the mailbox held, new gossip gets in again. A cold
@@ -241,10 +241,10 @@ describe('StateDelta pipeline under faults', () => {
         [forged, 'bad_signature'],
         [tampered, 'decrypt_failed'],
       ];
-      // A replay is ignored either by the broker's duplicate window (counted where node-manager
-      // publishes) or, past the window, by the DAG (counted as a duplicate outcome).
+      // A replay is ignored either by the broker's duplicate window (counted where the network
+      // service publishes) or, past the window, by the DAG (counted as a duplicate outcome).
       const replays = async (): Promise<number> =>
-        (await b.metric('node-manager', 'bus_messages_published_total', {
+        (await b.metric('network', 'bus_messages_published_total', {
           stream: 'STATE_DELTA',
           outcome: 'duplicate',
         })) + (await stateDeltaMetric(b, 'delta_outcomes_total', { outcome: 'duplicate', via: 'gossip' }));

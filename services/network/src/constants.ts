@@ -41,3 +41,8 @@ export const TOPIC_PATTERN = /^[\x21-\x7e]{1,256}$/;
 
 /** Yamux per-stream receive window cap: bounds what a paused relayed stream buffers. */
 export const YAMUX_MAX_STREAM_WINDOW_BYTES = 1024 * 1024;
+
+/** Received state deltas queued for STATE_DELTA at most (beyond, dropped and counted). */
+export const STATE_DELTA_FORWARD_MAX = 4096;
+/** STATE_DELTA publishes in flight at once (pipelined on one connection, stored in send order). */
+export const STATE_DELTA_PUBLISH_WINDOW = 64;

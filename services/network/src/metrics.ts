@@ -1,6 +1,18 @@
 import { Counter, Gauge, type Registry } from '@cnode/runtime';
 
 /** Why a network event did not reach NET_EVENTS. */
+/** What became of a gossiped state delta on its way to STATE_DELTA. Metric label values. */
+export enum StateDeltaForwardOutcome {
+  Published = 'published',
+  /** The in-process queue was full (NATS slower than gossip). */
+  QueueFull = 'queue_full',
+  /** The STATE_DELTA mailbox was at its bound. */
+  MailboxFull = 'mailbox_full',
+  PublishFailed = 'publish_failed',
+  /** Its context or delta id is not 32 bytes. */
+  Malformed = 'malformed',
+}
+
 export enum NetEventDropReason {
   /** The in-process outbox was full (NATS slower than libp2p). */
   OutboxFull = 'outbox_full',
@@ -39,6 +51,12 @@ export function createNetworkMetrics(registry: Registry) {
       name: 'network_events_published_total',
       help: 'Network events published on NET_EVENTS, by kind',
       labelNames: ['kind'],
+      registers: [registry],
+    }),
+    stateDeltasForwarded: new Counter({
+      name: 'network_state_deltas_forwarded_total',
+      help: 'Gossiped state deltas sent straight to STATE_DELTA, by outcome (published, queue_full, mailbox_full, publish_failed, malformed)',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     eventsDropped: new Counter({

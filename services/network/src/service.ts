@@ -7,6 +7,7 @@ import type { NetworkConfig } from './config.js';
 import { CommandServer } from './commands/command-server.js';
 import { NetEventPublisher } from './events/net-event-publisher.js';
 import { GossipBridge } from './gossip/gossip-bridge.js';
+import { StateDeltaForwarder } from './gossip/state-delta-forwarder.js';
 import { TopicRepo } from './gossip/topic-repo.js';
 import { Libp2pHost } from './host/libp2p-host.js';
 import { IdentityRepo } from './identity/identity-repo.js';
@@ -54,12 +55,14 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
     },
     { ...infra, events, metrics, logger: log('streams') },
   );
+  const stateDeltas = lifecycle.add(new StateDeltaForwarder({ ...infra, metrics, logger: log('state-deltas') }));
   const gossip = new GossipBridge({
     topics: () => new TopicRepo(infra.postgres.sql),
     events,
     metrics,
     logger: log('gossip'),
     busMaxPayload: () => infra.nats.maxPayload,
+    stateDeltas,
   });
   let peerBookRepo: PeerBookRepo | undefined;
   const book = (): PeerBookRepo => (peerBookRepo ??= new PeerBookRepo(infra.postgres.sql, config.network.peerBookMax));

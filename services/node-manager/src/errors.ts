@@ -7,6 +7,8 @@ export enum NodeManagerErrorCode {
   MalformedBroadcast = 'NM_MALFORMED_BROADCAST',
   /** A BroadcastMessage with no payload variant we know. */
   UnknownBroadcastVariant = 'NM_UNKNOWN_BROADCAST_VARIANT',
+  /** A StateDelta gossiped on a topic that is not a context's (the network routes those itself). */
+  StateDeltaOffTopic = 'NM_STATE_DELTA_OFF_TOPIC',
   AdminTokenUnavailable = 'NM_ADMIN_TOKEN_UNAVAILABLE',
 }
 

@@ -14,12 +14,6 @@ export function createNodeManagerMetrics(registry: Registry) {
       labelNames: ['variant'],
       registers: [registry],
     }),
-    stateDeltaDropped: new Counter({
-      name: 'state_delta_dropped_total',
-      help: 'Gossiped deltas not routed to STATE_DELTA, by reason (queue_full: the mailbox was full)',
-      labelNames: ['reason'],
-      registers: [registry],
-    }),
     groupOps: new Counter({
       name: 'node_manager_group_ops_total',
       help: 'Gossiped governance ops, by outcome (applied, pending, duplicate, unauthorized, replayed_nonce, invalid)',

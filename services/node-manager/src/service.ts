@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { HLC_NODE_ID_BYTES, HlcClock, type VerifiedGroupOp } from '@cnode/primitives';
-import { errorMessage, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
+import {
+  ProcessingAction,
+  ProcessingError,
+  errorMessage,
+  startable,
+  type ServiceContext,
+  type ServiceHandle,
+} from '@cnode/runtime';
 import { ServiceBuilder, readServiceStatuses, requireMasterKey } from '@cnode/service-kit';
 import {
   AliasRepo,
@@ -35,7 +42,7 @@ import { reconcileAllGroups, reconcileGroup } from './groups/group-reconciler.js
 import { decodeNetworkEvent, handleNetworkEvent, type NetworkEventRoutes } from './handlers/network-event.js';
 import { handleHashHeartbeat } from './handlers/hash-heartbeat.js';
 import { handlePeerSubscribed } from './handlers/peer-subscribed.js';
-import { routeStateDelta } from './handlers/route-state-delta.js';
+import { NodeManagerErrorCode } from './errors.js';
 import { routeStream } from './handlers/route-stream.js';
 import { createNodeManagerMetrics, type NodeManagerMetrics } from './metrics.js';
 
@@ -193,7 +200,17 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   });
   const routing = { js: () => infra.nats.js, catalog: infra.catalog, busMetrics: infra.busMetrics, metrics };
   const routes: NetworkEventRoutes = {
-    stateDelta: (delta, gossip) => routeStateDelta({ ...routing, logger: log('state-delta-route') }, delta, gossip),
+    // The network service sends state deltas of context topics straight to STATE_DELTA: one here came
+    // on another topic, where no context's delta belongs.
+    stateDelta: (_delta, gossip) =>
+      Promise.reject(
+        new ProcessingError(
+          ProcessingAction.Reject,
+          NodeManagerErrorCode.StateDeltaOffTopic,
+          'a state delta gossiped outside its context topic',
+          { meta: { topic: gossip.topic, source: gossip.sourcePeer } },
+        ),
+      ),
     groupOp: (op, gossip) => handleGroupOpsGossip(groupGossip(), [op], gossip),
     groupGovernanceDelta: (delta, gossip) => handleGovernanceDelta(groupGossip(), delta, gossip),
     groupHeartbeat: (heartbeat, gossip) => handleGroupHeartbeat(groupGossip(), heartbeat, gossip),

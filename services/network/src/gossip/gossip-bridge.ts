@@ -10,6 +10,8 @@ import type { Host } from '../host/libp2p-host.js';
 import { GossipRejectReason, NetEventDropReason, type NetworkMetrics } from '../metrics.js';
 import { topicKind, TopicKind } from './topic-kind.js';
 import type { TopicRepo } from './topic-repo.js';
+import type { StateDeltaForwarder } from './state-delta-forwarder.js';
+import { wire } from '@cnode/proto';
 
 /** gossipsub keeps this on the class but not on its exported interface. */
 interface MeshView {
@@ -17,8 +19,8 @@ interface MeshView {
 }
 
 /**
- * Gossip between libp2p and the bus: validates what arrives (size cap, counted), forwards accepted
- * messages and peer subscription changes to NET_EVENTS, keeps the subscription set in Postgres so a
+ * Gossip between libp2p and the bus: validates what arrives (size cap, counted), sends state deltas
+ * straight to STATE_DELTA and other accepted messages and peer subscription changes to NET_EVENTS, keeps the subscription set in Postgres so a
  * restart re-subscribes, and publishes for the publish command.
  */
 export class GossipBridge implements Startable {
@@ -33,6 +35,8 @@ export class GossipBridge implements Startable {
       logger: Logger;
       /** The bus's per-message limit: gossip that cannot fit in a NetworkEvent is dropped and counted. */
       busMaxPayload: () => number;
+      /** Where state deltas received on context topics go (STATE_DELTA, not NET_EVENTS). */
+      stateDeltas: StateDeltaForwarder;
     },
   ) {
     deps.metrics.hooks.gossip = () => this.collectMesh();
@@ -143,6 +147,7 @@ export class GossipBridge implements Startable {
       return;
     }
     const source = msg.type === 'signed' ? msg.from.toString() : propagationSource.toString();
+    if (kind === TopicKind.Context && this.forwardStateDelta(msg.data, source, msgId)) return;
     this.deps.events.emit(
       NetEventKind.Gossip,
       {
@@ -155,6 +160,22 @@ export class GossipBridge implements Startable {
       `gossip:${msgId}`,
     );
   };
+
+  /**
+   * A state delta on a context topic goes straight to STATE_DELTA. False for anything else (other
+   * variants, and bytes that do not decode, which node-manager refuses and counts as usual).
+   */
+  private forwardStateDelta(data: Uint8Array, source: string, msgId: string): boolean {
+    let broadcast: wire.BroadcastMessage;
+    try {
+      broadcast = wire.BroadcastMessage.decode(data);
+    } catch {
+      return false;
+    }
+    if (broadcast.payload?.$case !== 'stateDelta') return false;
+    this.deps.stateDeltas.forward(broadcast.payload.stateDelta, source, msgId);
+    return true;
+  }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChangeData>): void => {
     const peer = evt.detail.peerId.toString();
