@@ -34,7 +34,8 @@ export interface LaneConsumerOptions<T> {
   laneOf(message: T, subject: string): string;
   /**
    * Handles a batch of one lane, in arrival order. Resolves with an outcome per message; a throw
-   * settles every message of the batch with that error.
+   * settles every message of the batch with that error. `more()` tells whether further messages may
+   * follow for the lane (queued in it, or still undelivered on the server).
    */
   handleBatch(lane: string, items: LaneItem<T>[], more: () => boolean): Promise<LaneOutcomes>;
   /** Messages held at once, pulled and not yet settled (also the client-side pull window). */
@@ -126,6 +127,8 @@ export class LaneConsumer<T> implements Startable {
   private readonly settler: MessageSettler;
   private readonly m: LaneMetrics;
   private readonly label: { consumer: string };
+  /** Messages the server still held for this consumer when it delivered the last one. */
+  private streamPending = 0;
 
   constructor(private readonly opts: LaneConsumerOptions<T>) {
     this.name = `lane-consumer:${opts.spec.durable}`;
@@ -145,6 +148,11 @@ export class LaneConsumer<T> implements Startable {
     return this.lanes.get(lane)?.queue.length ?? 0;
   }
 
+  /** Whether more may be on the way for a lane: queued in it, or not yet delivered by the server. */
+  private more(lane: string): boolean {
+    return this.queued(lane) > 0 || this.streamPending > 0;
+  }
+
   async start(): Promise<void> {
     const consumer = await this.opts.js().consumers.get(this.opts.spec.stream, this.opts.spec.durable);
     this.messages = await consumer.consume({ max_messages: this.opts.maxInFlight });
@@ -160,6 +168,7 @@ export class LaneConsumer<T> implements Startable {
           continue;
         }
         await this.held.acquire();
+        this.streamPending = msg.info.pending;
         const decoded = this.settler.decode(msg, (data) => this.opts.decode(data));
         if (decoded === undefined) {
           this.held.release();
@@ -189,15 +198,19 @@ export class LaneConsumer<T> implements Startable {
   private schedule(lane: Lane<T>): void {
     if (lane.scheduled) return;
     lane.scheduled = true;
-    if (this.active < this.opts.maxLanes) void this.runLane(lane);
-    else {
+    // After the I/O callbacks of this turn: messages that arrived together join the first batch.
+    if (this.active < this.opts.maxLanes) {
+      this.active++;
+      setImmediate(() => void this.runLane(lane, true));
+    } else {
       this.ready.push(lane);
       this.m.lanesWaiting.set(this.label, this.ready.length);
     }
   }
 
-  private async runLane(lane: Lane<T>): Promise<void> {
-    this.active++;
+  /** Runs a lane's batches; `counted` when its slot was taken already. */
+  private async runLane(lane: Lane<T>, counted = false): Promise<void> {
+    if (!counted) this.active++;
     this.m.lanesActive.set(this.label, this.active);
     try {
       for (;;) {
@@ -238,7 +251,7 @@ export class LaneConsumer<T> implements Startable {
         outcomes = await this.opts.handleBatch(
           key,
           batch.map((b) => b.item),
-          () => this.queued(key) > 0,
+          () => this.more(key),
         );
         this.m.batches.inc({ ...this.label, outcome: 'ok' });
       } catch (err) {

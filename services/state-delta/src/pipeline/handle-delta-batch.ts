@@ -43,8 +43,9 @@ const STORE_OUTCOME_LABEL: Record<DeltaOutcome, DeltaOutcomeLabel> = {
  * author and cut; an unknown cut is caught up from the source, else the delta is parked), buffering
  * while the context has no state, then opening with the group key and checking the content address.
  * A delta that fails any check is refused alone and counted; the rest of its batch goes on. Missing
- * parents are fetched from the source once per batch, and only when no more deltas of the context
- * are queued (they may be the parents). Refusals are acked, never retried; an infrastructure failure
+ * parents are fetched from the source once per batch, and only when no more deltas may follow
+ * (queued for the context, or not yet delivered: they may be the parents; if they are not, the next
+ * batch of the context fetches, and interval sync repairs the rest). Refusals are acked, never retried; an infrastructure failure
  * throws, and the whole batch is redelivered (every step is idempotent by delta id).
  */
 export async function handleDeltaBatch(
@@ -166,7 +167,7 @@ async function processBatch(
     deps.deferredFetches.set(ctx.id.toString('hex'), messages[pendingSource.index]!.sourcePeer);
   }
   const source = deps.deferredFetches.get(ctx.id.toString('hex'));
-  // A parent still queued behind this batch is not fetched: the next batch brings it.
+  // A parent that may still be queued or on its way is not fetched: the next batch may bring it.
   if (source !== undefined && !more()) {
     deps.deferredFetches.delete(ctx.id.toString('hex'));
     const me = await ourMember(deps, ctx);
