@@ -13,13 +13,10 @@ import {
   fromBase58,
   generateIdentity,
   generateSymmetricKey,
-  openKeyEnvelope,
-  verifyGroupOp,
-  toBase58,
   type Identity,
 } from '@cnode/primitives';
 import { wire, type admin } from '@cnode/proto';
-import { ProcessNode, plainLibp2pNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
+import { ProcessNode, inviteInsider, plainLibp2pNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
 
 let a: ProcessNode;
 let b: ProcessNode;
@@ -203,22 +200,13 @@ describe('StateDelta pipeline under faults', () => {
       const delta = real.stateDelta;
 
       // A malicious member: invited like anyone, so its signatures verify and it holds the group key.
-      const insider = generateIdentity();
       const membersBefore = (await b.api.getContext(contextId)).memberCount;
-      const invitation = wire.Invitation.decode(
-        (await a.api.inviteMember(contextId, toBase58(insider.publicKey))).invitation,
-      );
-      const envelope = invitation.groupOps
-        .map((op) => op.op?.kind)
-        .flatMap((k) => (k?.$case === 'addMember' && k.addMember.keyEnvelope ? [k.addMember.keyEnvelope] : []))
-        .find((e) => Buffer.from(e.recipient).equals(insider.publicKey))!;
-      const groupKey = openKeyEnvelope(envelope, insider.privateKey, insider.publicKey);
+      const { identity: insider, groupKey, governanceHeads } = await inviteInsider(a, contextId);
       await waitFor(async () => (await b.api.getContext(contextId)).memberCount > membersBefore, {
         message: 'B to learn of the new member',
       });
       const clock = new HlcClock(randomBytes(16));
-      // Deltas cite the governance cut their author relies on: here, the one that added the insider.
-      const governanceHeads = [verifyGroupOp(invitation.groupOps.at(-1)!).opId];
+      // Deltas cite the governance cut their author relies on (`governanceHeads`: the op that added the insider).
       const craft = (author: Identity, key: Buffer): wire.StateDelta =>
         createDelta({
           contextId: fromBase58(contextId),

@@ -15,14 +15,12 @@ import {
   fromBase58,
   generateIdentity,
   generateSymmetricKey,
-  openKeyEnvelope,
   toBase58,
-  verifyGroupOp,
   type Action,
   type Identity,
 } from '@cnode/primitives';
-import { bus, wire } from '@cnode/proto';
-import { ProcessNode, TEST_INFRA, waitFor } from '@cnode/testing';
+import { bus, type wire } from '@cnode/proto';
+import { ProcessNode, TEST_INFRA, inviteInsider, waitFor } from '@cnode/testing';
 
 let a: ProcessNode;
 let b: ProcessNode;
@@ -100,16 +98,7 @@ describe('batched delta path', () => {
 
   it('a shuffled batch applies in causal order without a parent fetch, and refuses only its bad deltas', async () => {
     // A member gone rogue: invited like anyone, so it holds the group key and its signatures verify.
-    const insider = generateIdentity();
-    const invitation = wire.Invitation.decode(
-      (await a.api.inviteMember(contextId, toBase58(insider.publicKey))).invitation,
-    );
-    const envelope = invitation.groupOps
-      .map((op) => op.op?.kind)
-      .flatMap((k) => (k?.$case === 'addMember' && k.addMember.keyEnvelope ? [k.addMember.keyEnvelope] : []))
-      .find((e) => Buffer.from(e.recipient).equals(insider.publicKey))!;
-    const groupKey = openKeyEnvelope(envelope, insider.privateKey, insider.publicKey);
-    const governanceHeads = [verifyGroupOp(invitation.groupOps.at(-1)!).opId];
+    const { identity: insider, groupKey, governanceHeads } = await inviteInsider(a, contextId);
     await waitFor(
       async () =>
         (await b.api.listMembers((await b.api.getContext(contextId)).groupId)).members.some(

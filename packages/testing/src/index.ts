@@ -6,3 +6,4 @@ export * from './grpc-clients.js';
 export * from './plain-libp2p.js';
 export * from './process-node.js';
 export * from './store-harness.js';
+export * from './insider.js';
