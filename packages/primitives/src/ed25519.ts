@@ -29,7 +29,7 @@ export function generateIdentity(): Identity {
 
 /**
  * Signing keys are cached too: importing a key costs ~10× a signature, and a node signs delta after
- * delta with the same few identities. Bounded; keyed by a hash of the seed, never the seed itself.
+ * delta with the same few identities. Bounded; keyed by a hash of the private key, never the key itself.
  */
 const PRIVATE_KEY_CACHE_MAX = 1024;
 const privateKeyCache = new Map<string, KeyObject>();

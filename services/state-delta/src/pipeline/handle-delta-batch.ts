@@ -36,7 +36,7 @@ const STORE_OUTCOME_LABEL: Record<DeltaOutcome, DeltaOutcomeLabel> = {
 
 /**
  * The StateDelta pipeline over one lane batch: received deltas of one context, in arrival order
- * (reference §2.4, per batch). Once per batch: the context, a drain of its governance-pending
+ * (per batch). Once per batch: the context, a drain of its governance-pending
  * deltas, one lookup of which deltas are known, the group keys, and one transaction that adds every
  * authorised delta to the DAG in causal order. Per delta: the envelope (structure, HLC, signature),
  * own echo or duplicate, the author's membership at the governance cut it cites (memoised per
