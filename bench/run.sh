@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?usage: npm run bench -- <name> [args…]   (e.g. bus/mailbox)}
 shift
-npx tsc -b bench
+# The propagation and sync benchmarks start every service as a process: build them all.
+npx tsc -b
 bash scripts/infra.sh >/dev/null
 exec node "bench/dist/${name}.js" "$@"
