@@ -1,6 +1,7 @@
 export * from './migrate.js';
 export * from './postgres.js';
 export * from './redis.js';
+export * from './redis-lock.js';
 export * from './sealed-box.js';
 export * from './state/state-store.js';
 export * from './state/state-sync-store.js';

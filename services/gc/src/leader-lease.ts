@@ -1,10 +1,6 @@
 import { errorMessage, type Logger, type Startable } from '@cnode/runtime';
-import type { Redis } from '@cnode/store';
+import { RedisLock, type Redis } from '@cnode/store';
 import type { GcMetrics } from './metrics.js';
-
-// Extend or release the lease only while we still hold it: another replica may have taken it over.
-const RENEW_IF_OURS = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE_IF_OURS = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 /**
  * The one-replica-at-a-time lease of the gc service: a Redis key holding the leader's instance id
@@ -16,6 +12,8 @@ export class LeaderLease implements Startable {
   readonly name = 'gc-leader-lease';
   private timer: NodeJS.Timeout | undefined;
   private leading = false;
+  /** The lease while we hold it; renewed and released only while it is still ours. */
+  private lease: RedisLock | undefined;
   private leaseUntil = 0;
 
   constructor(
@@ -44,12 +42,7 @@ export class LeaderLease implements Startable {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    if (this.leading) {
-      await this.deps
-        .redis()
-        .eval(RELEASE_IF_OURS, 1, this.deps.key, this.deps.instanceId)
-        .catch(() => undefined);
-    }
+    await this.lease?.release().catch(() => false);
     this.setLeading(false);
   }
 
@@ -58,10 +51,12 @@ export class LeaderLease implements Startable {
     const { key, instanceId, ttlMs } = this.deps;
     const asked = Date.now();
     try {
-      const redis = this.deps.redis();
-      const held = this.leading
-        ? (await redis.eval(RENEW_IF_OURS, 1, key, instanceId, String(ttlMs))) === 1
-        : (await redis.set(key, instanceId, 'PX', ttlMs, 'NX')) === 'OK';
+      if (this.leading && this.lease) {
+        if (!(await this.lease.extend(ttlMs))) this.lease = undefined;
+      } else {
+        this.lease = await RedisLock.acquire(this.deps.redis(), key, ttlMs, instanceId);
+      }
+      const held = this.lease !== undefined;
       if (held) this.leaseUntil = asked + ttlMs;
       this.setLeading(held);
     } catch (err) {
@@ -73,6 +68,7 @@ export class LeaderLease implements Startable {
   private setLeading(leading: boolean): void {
     if (leading === this.leading) return;
     this.leading = leading;
+    if (!leading) this.lease = undefined;
     this.deps.metrics.leader.set(leading ? 1 : 0);
     this.deps.logger.info({ instance: this.deps.instanceId }, leading ? 'Leading gc' : 'No longer leading gc');
     if (leading) this.deps.onLead();

@@ -16,6 +16,8 @@ export const PARENT_FETCH_BATCH = 256;
 export const PARENT_FETCH_MAX_DELTAS = 1_000;
 /** Round trips one fetch may take before it yields (what is still missing waits for the next delta). */
 export const PARENT_FETCH_MAX_ROUNDS = 64;
+/** The per-context parent-fetch lock's TTL, renewed after every round. */
+export const PARENT_FETCH_LOCK_MS = 60_000;
 /** At most one HashHeartbeat per context this often from one process. */
 export const HEARTBEAT_MIN_INTERVAL_MS = 1_000;
 /** Contexts whose last heartbeat time is remembered (oldest forgotten first). */

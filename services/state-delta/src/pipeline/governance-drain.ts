@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   CutVerdict,
   DivergencePlane,
@@ -12,7 +11,7 @@ import { toBase58, type VerifiedDelta } from '@cnode/primitives';
 import { wire, type bus } from '@cnode/proto';
 import { ProcessingAction, ProcessingError, errorMessage } from '@cnode/runtime';
 import { StateDeltaErrorCode } from '../errors.js';
-import { MAX_GOVERNANCE_DRAIN_ATTEMPTS, ParkOutcome, type GovernancePendingDelta } from '@cnode/store';
+import { MAX_GOVERNANCE_DRAIN_ATTEMPTS, ParkOutcome, RedisLock, type GovernancePendingDelta } from '@cnode/store';
 import { GOVERNANCE_DRAIN_LOCK_MS, GOVERNANCE_DRAIN_RETRY_MS } from '../constants.js';
 import { applyAuthorized } from './apply-authorized.js';
 import { crossCheckGrant, deltaFields } from './authorize.js';
@@ -79,9 +78,12 @@ export async function drainGovernancePending(
   const done: Partial<Record<DrainOutcome, number>> = {};
   if ((await deps.pending.count(contextId)) === 0) return done;
   const context = toBase58(contextId);
-  const lockKey = deps.catalog.redis.governanceDrainLock(context);
-  const token = randomBytes(8).toString('hex');
-  if (!(await deps.redis.set(lockKey, token, 'PX', GOVERNANCE_DRAIN_LOCK_MS, 'NX'))) return 'busy';
+  const lock = await RedisLock.acquire(
+    deps.redis,
+    deps.catalog.redis.governanceDrainLock(context),
+    GOVERNANCE_DRAIN_LOCK_MS,
+  );
+  if (!lock) return 'busy';
   const triggerLabel = drainTriggerLabel(trigger);
   try {
     for (const item of await deps.pending.list(contextId)) {
@@ -98,10 +100,11 @@ export async function drainGovernancePending(
       }
       done[outcome] = (done[outcome] ?? 0) + 1;
       deps.metrics.governanceDrainOutcomes.inc({ outcome, trigger: triggerLabel });
-      await deps.redis.pexpire(lockKey, GOVERNANCE_DRAIN_LOCK_MS);
+      // A drain that lost its lock (it outlived the TTL) stops: another may have started since.
+      if (!(await lock.extend(GOVERNANCE_DRAIN_LOCK_MS))) break;
     }
   } finally {
-    if ((await deps.redis.get(lockKey)) === token) await deps.redis.del(lockKey);
+    await lock.release();
   }
   if (Object.keys(done).length > 0) {
     deps.logger.info({ context, trigger: triggerLabel, outcomes: done }, 'Drained governance-pending deltas');

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { admitFetchedDelta, DeltaOutcomeLabel, knownForRequest, type HostedContext } from '@cnode/context-core';
 import { toBase58, type Identity } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
@@ -9,9 +8,11 @@ import {
   PARENT_FETCH_BATCH,
   PARENT_FETCH_FAILURES_BEFORE_BACKOFF,
   PARENT_FETCH_FAILURE_MEMORY_MS,
+  PARENT_FETCH_LOCK_MS,
   PARENT_FETCH_MAX_DELTAS,
   PARENT_FETCH_MAX_ROUNDS,
 } from '../constants.js';
+import { RedisLock } from '@cnode/store';
 import type { PipelineDeps } from './deps.js';
 
 export enum ParentFetchOutcome {
@@ -40,10 +41,8 @@ export async function fetchMissingParents(
   const context = toBase58(ctx.id);
   const keys = deps.catalog.redis;
   if (await deps.redis.exists(keys.parentFetchBackoff(context, peer))) return count(deps, ParentFetchOutcome.Backoff);
-  const lockKey = keys.parentFetchLock(context);
-  const token = randomBytes(8).toString('hex');
-  const locked = await deps.redis.set(lockKey, token, 'PX', 60_000, 'NX');
-  if (!locked) return count(deps, ParentFetchOutcome.Busy);
+  const lock = await RedisLock.acquire(deps.redis, keys.parentFetchLock(context), PARENT_FETCH_LOCK_MS);
+  if (!lock) return count(deps, ParentFetchOutcome.Busy);
   try {
     let received = 0;
     // Oldest first, as for catch-up, until an answer is mostly history we hold (our heads did not
@@ -69,7 +68,8 @@ export async function fetchMissingParents(
         if (newestFirst) break;
         newestFirst = true;
       }
-      await deps.redis.pexpire(lockKey, 60_000);
+      // A fetch that lost its lock stops: another may be fetching for this context by now.
+      if (!(await lock.extend(PARENT_FETCH_LOCK_MS))) break;
     }
     await deps.redis.del(keys.parentFetchFailures(context, peer));
     return count(deps, received > 0 ? ParentFetchOutcome.Ok : ParentFetchOutcome.Empty);
@@ -87,8 +87,7 @@ export async function fetchMissingParents(
     deps.logger.warn({ context, peer, failures, err: errorMessage(err) }, 'Parent fetch failed');
     return count(deps, ParentFetchOutcome.Failed);
   } finally {
-    // Release only our own lock (it may have expired and been taken by another fetch).
-    if ((await deps.redis.get(lockKey)) === token) await deps.redis.del(lockKey);
+    await lock.release();
   }
 }
 

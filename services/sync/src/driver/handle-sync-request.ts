@@ -92,7 +92,7 @@ export async function handleSyncRequest(deps: DriverDeps, req: bus.SyncRequest):
       await deps.permits.release(permit).catch(() => undefined);
     }
   } finally {
-    await deps.permits.unlock(context, lock).catch(() => undefined);
+    await lock.release().catch(() => false);
   }
   // Only now: the follow-up must find the context's lock free.
   if (result?.more) await deps.continueSync(contextId, result.peer);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from '@cnode/store';
+import { RedisLock, type Redis } from '@cnode/store';
 
 /**
  * Takes a permit when fewer than `max` unexpired permits are held: a sorted set of tokens scored by
@@ -37,19 +37,7 @@ export class SessionPermits {
   }
 
   /** The context's initiator lock, or undefined when another session holds it. */
-  async lock(context: string, ttlMs: number): Promise<string | undefined> {
-    const token = randomBytes(8).toString('hex');
-    const ok = await this.redis().set(this.keys.lock(context), token, 'PX', ttlMs, 'NX');
-    return ok ? token : undefined;
-  }
-
-  /** Releases the lock only if it is still ours (it may have expired and been taken). */
-  async unlock(context: string, token: string): Promise<void> {
-    await this.redis().eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-      1,
-      this.keys.lock(context),
-      token,
-    );
+  lock(context: string, ttlMs: number): Promise<RedisLock | undefined> {
+    return RedisLock.acquire(this.redis(), this.keys.lock(context), ttlMs);
   }
 }
