@@ -1,7 +1,20 @@
-import { openVerifiedDelta, PrimitiveErrorCode, toBase58, verifyDelta, type VerifiedDelta } from '@cnode/primitives';
+import {
+  openVerifiedDelta,
+  PrimitiveErrorCode,
+  toBase58,
+  verifyDelta,
+  type OpenedDelta,
+  type VerifiedDelta,
+} from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
-import { isCodedError, type Logger } from '@cnode/runtime';
-import { DeltaOutcome, type AddDeltaResult, type GroupStore, type StateStore } from '@cnode/store';
+import { isCodedError, memoPerBatch, type Logger } from '@cnode/runtime';
+import {
+  DeltaOutcome,
+  type AddDeltaResult,
+  type AddDeltasResult,
+  type GroupStore,
+  type StateStore,
+} from '@cnode/store';
 import type { NodeEventOutbox } from './event-outbox.js';
 
 /** What became of one received delta: label values of the delta outcome metrics. */
@@ -53,7 +66,8 @@ export interface HostedContext {
 export interface AdmissionDeps {
   states: StateStore;
   groups: GroupStore;
-  outbox: NodeEventOutbox;
+  /** Woken when deltas applied (their node events wait in the outbox). */
+  outbox: Pick<NodeEventOutbox, 'kick'>;
   logger: Logger;
 }
 
@@ -92,25 +106,77 @@ export async function openAndAdd(
   return { label, result };
 }
 
+/** What became of each of a batch of fetched deltas, in input order, and the store's answer. */
+export interface FetchedAdmission {
+  labels: DeltaOutcomeLabel[];
+  /** Set when anything reached the store (applied, pending or found known under the lock). */
+  result?: AddDeltasResult;
+}
+
+/** The outcome label of what the store did with a delta. */
+export const STORE_OUTCOME_LABEL: Record<DeltaOutcome, DeltaOutcomeLabel> = {
+  [DeltaOutcome.Applied]: DeltaOutcomeLabel.Applied,
+  [DeltaOutcome.Pending]: DeltaOutcomeLabel.Pending,
+  [DeltaOutcome.Duplicate]: DeltaOutcomeLabel.Duplicate,
+};
+
 /**
- * A delta fetched from a peer (history: parents, catch-up, a replayed buffer) goes through the same
- * checks as gossip: envelope, context, author membership, key, content address. Never throws for a
- * bad delta (it is labelled); throws only for infrastructure failures.
+ * Deltas fetched from a peer (history: parents, catch-up, a replayed buffer) go through the same
+ * checks as gossip — envelope, context, author membership, key, content address — and the ones that
+ * pass are added in one `addDeltas` transaction, in causal order whatever order they came in. Once
+ * per batch: the known-ids lookup, the group keys, the transaction; membership once per author. A bad
+ * delta is labelled and left out alone; throws only for infrastructure failures.
  */
-export async function admitFetchedDelta(
+export async function admitFetchedDeltas(
   deps: AdmissionDeps,
   ctx: HostedContext,
-  delta: wire.StateDelta,
-): Promise<{ label: DeltaOutcomeLabel; result?: AddDeltaResult }> {
-  try {
-    const verified = checkEnvelope(delta);
-    if (!verified.contextId.equals(ctx.id)) return { label: DeltaOutcomeLabel.Malformed };
-    if (await deps.states.hasDelta(ctx.id, verified.deltaId)) return { label: DeltaOutcomeLabel.Duplicate };
-    if (!(await deps.groups.isMember(ctx.groupId, verified.author))) return { label: DeltaOutcomeLabel.NotMember };
-    return await openAndAdd(deps, ctx, verified);
-  } catch (err) {
-    const refusal = refusalOf(err);
-    if (!refusal) throw err;
-    return { label: refusal };
+  deltas: readonly wire.StateDelta[],
+): Promise<FetchedAdmission> {
+  const labels = deltas.map(() => DeltaOutcomeLabel.Malformed);
+  const verified = new Map<number, VerifiedDelta>();
+  deltas.forEach((delta, i) => {
+    try {
+      const v = checkEnvelope(delta);
+      if (v.contextId.equals(ctx.id)) verified.set(i, v);
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (!refusal) throw err;
+      labels[i] = refusal;
+    }
+  });
+  if (verified.size === 0) return { labels };
+  const known = await deps.states.knownDeltas(
+    ctx.id,
+    [...verified.values()].map((v) => v.deltaId),
+  );
+  const isMember = memoPerBatch((author: Buffer) => deps.groups.isMember(ctx.groupId, author));
+  let keys: Map<string, Buffer> | undefined;
+  const opened: { index: number; delta: OpenedDelta }[] = [];
+  for (const [i, v] of verified) {
+    if (known.has(v.deltaId.toString('hex'))) {
+      labels[i] = DeltaOutcomeLabel.Duplicate;
+      continue;
+    }
+    if (!(await isMember(v.author))) {
+      labels[i] = DeltaOutcomeLabel.NotMember;
+      continue;
+    }
+    keys ??= await deps.groups.keys(ctx.groupId);
+    const groupKeys = keys;
+    try {
+      opened.push({ index: i, delta: openVerifiedDelta(v, (keyId) => groupKeys.get(keyId.toString('hex'))) });
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (!refusal) throw err;
+      labels[i] = refusal;
+    }
   }
+  if (opened.length === 0) return { labels };
+  const result = await deps.states.addDeltas(
+    ctx.id,
+    opened.map((o) => o.delta),
+  );
+  opened.forEach((o, k) => (labels[o.index] = STORE_OUTCOME_LABEL[result.outcomes[k]!]));
+  if (result.applied.length > 0) deps.outbox.kick();
+  return { labels, result };
 }

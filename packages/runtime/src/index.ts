@@ -11,3 +11,4 @@ export * from './shutdown.js';
 export * from './timers.js';
 export * from './package-version.js';
 export * from './bounded-cache.js';
+export * from './memo.js';

@@ -1,6 +1,7 @@
-import { CutVerdict, checkEnvelope, refusalOf, type HostedContext } from '@cnode/context-core';
+import { CutVerdict, STORE_OUTCOME_LABEL, checkEnvelope, refusalOf, type HostedContext } from '@cnode/context-core';
 import { ID_BYTES, openVerifiedDelta, toBase58, type OpenedDelta, type VerifiedDelta } from '@cnode/primitives';
 import { bus } from '@cnode/proto';
+import { memoPerBatch } from '@cnode/runtime';
 import { DeltaOutcome, ParkOutcome } from '@cnode/store';
 import { DeltaOutcomeLabel } from '../metrics.js';
 import { applyAuthorized, ourMember } from './apply-authorized.js';
@@ -26,12 +27,6 @@ const REFUSED_AT_CUT: Partial<Record<CutVerdict, DeltaOutcomeLabel>> = {
   [CutVerdict.NotMember]: DeltaOutcomeLabel.NotMember,
   [CutVerdict.ReadOnly]: DeltaOutcomeLabel.ReadOnly,
   [CutVerdict.NoPosition]: DeltaOutcomeLabel.NoGovernancePosition,
-};
-
-const STORE_OUTCOME_LABEL: Record<DeltaOutcome, DeltaOutcomeLabel> = {
-  [DeltaOutcome.Applied]: DeltaOutcomeLabel.Applied,
-  [DeltaOutcome.Pending]: DeltaOutcomeLabel.Pending,
-  [DeltaOutcome.Duplicate]: DeltaOutcomeLabel.Duplicate,
 };
 
 /**
@@ -89,8 +84,8 @@ async function processBatch(
     ctx.id,
     [...verified.values()].map((v) => v.deltaId),
   );
-  const owned = memo((author: Buffer) => deps.identities.isOwned(ctx.id, author));
-  const verdicts = memo(
+  const owned = memoPerBatch((author: Buffer) => deps.identities.isOwned(ctx.id, author));
+  const verdicts = memoPerBatch(
     (v: VerifiedDelta, source: string) => authorizeAtCut(deps, ctx, v, source, () => ourMember(deps, ctx)),
     (v, source) => `${v.author.toString('hex')}:${v.governanceHeads.map((h) => h.toString('hex')).join(',')}:${source}`,
   );
@@ -181,21 +176,4 @@ async function processBatch(
     }
   }
   return labels;
-}
-
-/** One call per distinct key for the batch's lifetime (the same author and cut, asked once). */
-function memo<A extends unknown[], R>(
-  fn: (...args: A) => Promise<R>,
-  keyOf: (...args: A) => string = (...args) => String((args[0] as Buffer).toString('hex')),
-): (...args: A) => Promise<R> {
-  const cache = new Map<string, Promise<R>>();
-  return (...args: A) => {
-    const key = keyOf(...args);
-    let hit = cache.get(key);
-    if (!hit) {
-      hit = fn(...args);
-      cache.set(key, hit);
-    }
-    return hit;
-  };
 }

@@ -1,6 +1,5 @@
-import { admitFetchedDelta, DeltaOutcomeLabel, knownForRequest, type HostedContext } from '@cnode/context-core';
+import { admitFetchedDeltas, DeltaOutcomeLabel, knownForRequest, type HostedContext } from '@cnode/context-core';
 import { toBase58, type Identity } from '@cnode/primitives';
-import type { wire } from '@cnode/proto';
 import { backoffMs, errorMessage } from '@cnode/runtime';
 import {
   PARENT_FETCH_BACKOFF_BASE_MS,
@@ -59,10 +58,12 @@ export async function fetchMissingParents(
         newestFirst,
       });
       if (answer.deltas.length === 0) break;
+      const { labels } = await admitFetchedDeltas(deps, ctx, answer.deltas.slice(0, PARENT_FETCH_MAX_DELTAS));
+      received += labels.length;
       let duplicates = 0;
-      for (const delta of answer.deltas.slice(0, PARENT_FETCH_MAX_DELTAS)) {
-        received++;
-        if ((await addFetched(deps, ctx, delta)) === DeltaOutcomeLabel.Duplicate) duplicates++;
+      for (const outcome of labels) {
+        deps.metrics.outcomes.inc({ outcome, via: 'fetch' });
+        if (outcome === DeltaOutcomeLabel.Duplicate) duplicates++;
       }
       if (duplicates * 2 > answer.deltas.length) {
         if (newestFirst) break;
@@ -94,11 +95,4 @@ export async function fetchMissingParents(
 function count(deps: PipelineDeps, outcome: ParentFetchOutcome): ParentFetchOutcome {
   deps.metrics.parentFetches.inc({ outcome });
   return outcome;
-}
-
-/** A fetched delta goes through the same checks as gossip (but is never buffered: it is history). */
-async function addFetched(deps: PipelineDeps, ctx: HostedContext, delta: wire.StateDelta): Promise<DeltaOutcomeLabel> {
-  const { label } = await admitFetchedDelta(deps, ctx, delta);
-  deps.metrics.outcomes.inc({ outcome: label, via: 'fetch' });
-  return label;
 }

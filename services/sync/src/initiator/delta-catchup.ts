@@ -1,4 +1,4 @@
-import { admitFetchedDelta, DeltaOutcomeLabel, knownForRequest } from '@cnode/context-core';
+import { admitFetchedDeltas, DeltaOutcomeLabel, knownForRequest } from '@cnode/context-core';
 import { sameIdSet, toBase58 } from '@cnode/primitives';
 import { MAX_DELTAS_SERVED } from '../constants.js';
 import type { InitiatorDeps, SessionContext } from './deps.js';
@@ -67,9 +67,10 @@ export async function deltaCatchup(
     let fresh = 0;
     let duplicates = 0;
     let keyUnknown = 0;
-    for (const delta of deltaResponse.deltas.slice(0, MAX_DELTAS_SERVED)) {
+    // One transaction per answer: the batch applies in causal order, whatever order it came in.
+    const { labels } = await admitFetchedDeltas(deps, s.ctx, deltaResponse.deltas.slice(0, MAX_DELTAS_SERVED));
+    for (const label of labels) {
       result.received++;
-      const { label } = await admitFetchedDelta(deps, s.ctx, delta);
       deps.metrics.deltasFetched.inc({ outcome: label, via: 'catchup' });
       if (label === DeltaOutcomeLabel.Applied || label === DeltaOutcomeLabel.Pending) fresh++;
       if (label === DeltaOutcomeLabel.Duplicate) duplicates++;

@@ -1,5 +1,5 @@
 import {
-  admitFetchedDelta,
+  admitFetchedDeltas,
   contextTopic,
   ContextError,
   ContextErrorCode,
@@ -334,17 +334,16 @@ export async function replayBuffer(deps: InitiatorDeps, ctx: HostedContext): Pro
   for (;;) {
     const batch = await deps.buffers.peek(ctx.id, BUFFER_REPLAY_BATCH);
     if (batch.length === 0) break;
+    const deltas: wire.StateDelta[] = [];
     for (const buffered of batch) {
-      let delta: wire.StateDelta;
       try {
-        delta = wire.StateDelta.decode(buffered.delta);
+        deltas.push(wire.StateDelta.decode(buffered.delta));
       } catch {
         deps.metrics.deltasFetched.inc({ outcome: 'malformed', via: 'buffer' });
-        continue;
       }
-      const { label } = await admitFetchedDelta(deps, ctx, delta);
-      deps.metrics.deltasFetched.inc({ outcome: label, via: 'buffer' });
     }
+    const { labels } = await admitFetchedDeltas(deps, ctx, deltas);
+    for (const label of labels) deps.metrics.deltasFetched.inc({ outcome: label, via: 'buffer' });
     await deps.buffers.remove(
       ctx.id,
       batch.map((b) => b.deltaId),
