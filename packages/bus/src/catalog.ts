@@ -227,6 +227,8 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     blobCacheIndex: 'blob-cache:index',
     /** Hash of cached blob → size in bytes: the byte total without reading the bytes. */
     blobCacheSizes: 'blob-cache:sizes',
+    /** Held by the one process of the node moving node events from the outbox to NODE_EVENTS. */
+    eventOutboxLock: 'node-events:outbox-lock',
     /** The lease of the one gc replica that runs GC tasks (value: its instance id, PX = GC_LEADER_TTL). */
     gcLeader: 'gc:leader',
     /** SCAN patterns are not prefixed by ioredis: this one is absolute. */

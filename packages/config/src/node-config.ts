@@ -12,6 +12,8 @@ export interface NodeConfig {
   nats: { url: string };
   postgres: { url: string; poolMax: number };
   redis: { url: string };
+  /** The in-memory caches of rarely changing rows (HotState): entries per cache, and their maximum age. */
+  hotState: { entries: number; maxAgeMs: number };
   network: {
     listen: string[];
     announce: string[];
@@ -114,6 +116,7 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
     nats: { url: e.NATS_URL },
     postgres: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL },
+    hotState: { entries: e.HOT_STATE_ENTRIES, maxAgeMs: e.HOT_STATE_MAX_AGE },
     network: {
       listen: e.NETWORK_LISTEN,
       announce: e.NETWORK_ANNOUNCE,

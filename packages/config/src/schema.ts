@@ -48,6 +48,9 @@ export function nodeEnvSchema(service: ServiceName) {
     DATABASE_URL: f.url('postgres://postgres@127.0.0.1:5432/postgres', ['postgres', 'postgresql']),
     DATABASE_POOL_MAX: f.int(4, { min: 1, max: 100 }),
     REDIS_URL: f.url('redis://127.0.0.1:6379', ['redis', 'rediss']),
+    // --- hot state (in-memory caches of rarely changing rows) ---
+    HOT_STATE_ENTRIES: f.int(10_000, { min: 1, max: 10_000_000 }),
+    HOT_STATE_MAX_AGE: f.duration('30s', { min: 100 }),
     // --- network (NetworkConfig) ---
     NETWORK_LISTEN: f.list(['/ip4/0.0.0.0/tcp/2428']),
     NETWORK_ANNOUNCE: f.list(),

@@ -2,15 +2,18 @@ import { publishToStream, type BusMetrics, type Catalog } from '@cnode/bus';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { toBase58 } from '@cnode/primitives';
 import { Counter, errorMessage, type Logger, type Registry, type Startable } from '@cnode/runtime';
-import type { Sql } from '@cnode/store';
+import { RedisLock, type Redis, type Sql } from '@cnode/store';
 
 const BATCH = 256;
-/** One drainer at a time across every process of the node keeps events in commit order. */
-const OUTBOX_LOCK_KEY = 'cnode:node-event-outbox';
+/** The drainer's lock lapses this long after its holder stops renewing it (renewed every batch). */
+const LOCK_TTL_MS = 10_000;
+/** A drain that found another process draining tries again this soon (its rows may be newer). */
+const BUSY_RETRY_MS = 5;
 
 export interface EventOutboxOptions {
   sql: () => Sql;
   js: () => JetStreamClient;
+  redis: () => Redis;
   catalog: Catalog;
   busMetrics: BusMetrics;
   registry: Registry;
@@ -21,21 +24,26 @@ export interface EventOutboxOptions {
 
 /**
  * Publishes the node events that transactions wrote to `node_event_outbox` onto NODE_EVENTS, in
- * order, then deletes them. An event is published at least once (the outbox sequence is the
- * Nats-Msg-Id, so the broker drops repeats); a failed publish leaves it for the next round.
+ * order, then deletes them. One process of the node drains at a time (a Redis lock, so no Postgres
+ * connection is held while publishing); a batch's publishes are pipelined on one connection (sent in
+ * sequence order, awaited together). An event is published at least once (the outbox sequence is
+ * the Nats-Msg-Id, so the broker drops repeats); a failed publish leaves the batch for the next
+ * round. Without Redis the drain goes on unlocked (the broker still drops repeats; two drainers may
+ * then interleave their batches).
  */
 export class NodeEventOutbox implements Startable {
   readonly name = 'node-event-outbox';
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly published: Counter<'outcome'>;
 
   constructor(private readonly opts: EventOutboxOptions) {
     this.published = new Counter({
       name: 'node_events_outbox_total',
-      help: 'Node events moved from the outbox to NODE_EVENTS, by outcome (published, failed)',
+      help: 'Node events moved from the outbox to NODE_EVENTS, by outcome (published, failed; unlocked: a drain that ran without the Redis lock)',
       labelNames: ['outcome'],
       registers: [opts.registry],
     });
@@ -69,36 +77,61 @@ export class NodeEventOutbox implements Startable {
   }
 
   private async drain(): Promise<void> {
-    for (;;) {
-      const moved = await this.opts.sql().begin(async (tx) => {
-        const [lock] = await tx<{ ok: boolean }[]>`
-          select pg_try_advisory_xact_lock(hashtextextended(${OUTBOX_LOCK_KEY} || current_schema(), 0)) as ok`;
-        if (!lock?.ok) return 0;
-        const rows = await tx<{ seq: string; context_id: Buffer; payload: Buffer }[]>`
-          select seq, context_id, payload from node_event_outbox order by seq limit ${BATCH}`;
-        for (const row of rows) {
-          await publishToStream(
-            { js: this.opts.js(), metrics: this.opts.busMetrics },
-            this.opts.catalog.streams.nodeEvents,
-            this.opts.catalog.subjects.nodeEventFor(toBase58(row.context_id)),
-            row.payload,
-            { msgId: `evt-${row.seq}` },
-          );
-        }
-        if (rows.length > 0) {
-          // By the rows read, not by a range: a transaction that took a lower seq may commit meanwhile.
-          await tx`delete from node_event_outbox where seq = any (${tx.array(rows.map((r) => r.seq))}::bigint[])`;
-          this.published.inc({ outcome: 'published' }, rows.length);
-        }
-        return rows.length;
-      });
-      if (moved < BATCH) return;
+    let lock: RedisLock | undefined;
+    try {
+      lock = await RedisLock.acquire(this.opts.redis(), this.opts.catalog.redis.eventOutboxLock, LOCK_TTL_MS);
+      if (!lock) {
+        // Another process drains; rows we just committed may be past its last read.
+        this.retrySoon();
+        return;
+      }
+    } catch (err) {
+      this.published.inc({ outcome: 'unlocked' });
+      this.opts.logger.debug({ err: errorMessage(err) }, 'Outbox lock unavailable (Redis): draining unlocked');
     }
+    try {
+      for (;;) {
+        const rows = await this.opts.sql()<{ seq: string; context_id: Buffer; payload: Buffer }[]>`
+          select seq, context_id, payload from node_event_outbox order by seq limit ${BATCH}`;
+        if (rows.length === 0) return;
+        const deps = { js: this.opts.js(), metrics: this.opts.busMetrics };
+        await Promise.all(
+          rows.map((row) =>
+            publishToStream(
+              deps,
+              this.opts.catalog.streams.nodeEvents,
+              this.opts.catalog.subjects.nodeEventFor(toBase58(row.context_id)),
+              row.payload,
+              { msgId: `evt-${row.seq}` },
+            ),
+          ),
+        );
+        // By the rows read, not by a range: a transaction that took a lower seq may commit meanwhile.
+        await this.opts.sql()`delete from node_event_outbox where seq = any (${this.opts
+          .sql()
+          .array(rows.map((r) => r.seq))}::bigint[])`;
+        this.published.inc({ outcome: 'published' }, rows.length);
+        if (rows.length < BATCH) return;
+        // A drainer that lost its lock (it stalled past the TTL) stops: another one drains now.
+        if (lock && !(await lock.extend(LOCK_TTL_MS))) return;
+      }
+    } finally {
+      await lock?.release().catch(() => false);
+    }
+  }
+
+  private retrySoon(): void {
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, BUSY_RETRY_MS);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.running;
   }
 }

@@ -6,6 +6,10 @@ export enum CacheEviction {
   Capacity = 'capacity',
   /** An event changed what the entry stood for (a group op, a key rotation, a join or leave). */
   Invalidated = 'invalidated',
+  /** The entry outlived the cache's maximum age. */
+  Expired = 'expired',
+  /** The entry was not worth keeping after all (its load failed, or its answer is not cached). */
+  Discarded = 'discarded',
 }
 
 interface CacheMetrics {
@@ -30,7 +34,7 @@ function cacheMetrics(registry: Registry): CacheMetrics {
       }),
       evictions: new Counter({
         name: 'cache_evictions_total',
-        help: 'Entries that left an in-memory cache, by cache and reason (capacity, invalidated)',
+        help: 'Entries that left an in-memory cache, by cache and reason (capacity, invalidated, expired, discarded)',
         labelNames: ['cache', 'reason'],
         registers: [registry],
       }),
@@ -107,12 +111,22 @@ export class BoundedCache<K, V> {
 
   /** Removes the entry because what it stood for changed. */
   delete(key: K): boolean {
+    return this.discard(key, CacheEviction.Invalidated);
+  }
+
+  /** Removes the entry for `reason` without counting a lookup. */
+  discard(key: K, reason: CacheEviction): boolean {
     const had = this.map.delete(key);
     if (had) {
-      this.metrics?.evictions.inc({ ...this.label, reason: CacheEviction.Invalidated });
+      this.metrics?.evictions.inc({ ...this.label, reason });
       this.metrics?.entries.set(this.label, this.map.size);
     }
     return had;
+  }
+
+  /** Removes the entry for `reason` only while it is still `value` (a newer one is left alone). */
+  discardIf(key: K, value: V, reason: CacheEviction): boolean {
+    return this.map.get(key) === value && this.discard(key, reason);
   }
 
   /** Removes every entry matching `predicate` (e.g. all of one group), counted as invalidations. */

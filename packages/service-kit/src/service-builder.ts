@@ -16,6 +16,7 @@ import {
   type ServiceContext,
   type ServiceHandle,
 } from '@cnode/runtime';
+import { HotState, hotStateChannel, type HotStateOptions } from '@cnode/store';
 import { addInfra, type Infra } from './infra.js';
 import { addStatusReporter } from './service-status.js';
 
@@ -84,11 +85,29 @@ export class ServiceBuilder {
       new NodeEventOutbox({
         sql: () => this.infra.postgres.sql,
         js: () => this.infra.nats.js,
+        redis: () => this.infra.redis.redis,
         catalog: this.infra.catalog,
         busMetrics: this.infra.busMetrics,
         registry: this.ctx.registry,
         logger: this.ctx.logger.child({ module: `${this.service}.outbox` }),
         intervalMs: OUTBOX_SWEEP_MS,
+      }),
+    );
+  }
+
+  /**
+   * Adds the process's hot state (cached context settings, identities, group keys, heads, standings,
+   * aliases), invalidated through the node's Postgres notifications.
+   */
+  addHotState(stores: Pick<HotStateOptions, 'states' | 'groups' | 'identities' | 'aliases' | 'pending'>): HotState {
+    return this.lifecycle.add(
+      new HotState({
+        ...stores,
+        sql: () => this.infra.postgres.sql,
+        channel: hotStateChannel(this.infra.catalog.postgres.schema),
+        limits: this.config.hotState,
+        registry: this.ctx.registry,
+        logger: this.ctx.logger.child({ module: `${this.service}.hot-state` }),
       }),
     );
   }

@@ -14,3 +14,4 @@ export * from './repos/identity-repo.js';
 export * from './groups/projection.js';
 export * from './repos/governance-pending-repo.js';
 export * from './repos/gc-repo.js';
+export * from './hot-state.js';

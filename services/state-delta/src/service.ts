@@ -1,6 +1,6 @@
 import { BoundedCache, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
-import { DeltaBufferRepo, GovernancePendingRepo, GroupStore, IdentityRepo, StateStore } from '@cnode/store';
+import { AliasRepo, DeltaBufferRepo, GovernancePendingRepo, GroupStore, IdentityRepo, StateStore } from '@cnode/store';
 import type { StateDeltaConfig } from './config.js';
 import { DEFERRED_FETCHES_MAX, SERVICE_NAME } from './constants.js';
 import { createStateDeltaMetrics, type StateDeltaMetrics } from './metrics.js';
@@ -34,18 +34,37 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
     identities: pipeline().identities,
     logger: governanceLog,
     divergences: metrics.projectionDivergences,
-    onApplied: (groupId) => builder.governanceApplied(groupId, governanceLog),
+    onApplied: async (groupId) => {
+      hot.invalidate('group', groupId);
+      await builder.governanceApplied(groupId, governanceLog);
+    },
   }));
   const heartbeat = new HeartbeatPublisher({ network, metrics, logger: log('heartbeat') });
+
+  // Stores are built once Postgres is up (the pool exists only after start).
+  let stores: ReturnType<typeof newStores> | undefined;
+  const newStores = () => ({
+    states: new StateStore(infra.postgres.sql),
+    groups: new GroupStore(infra.postgres.sql, masterKey),
+    identities: new IdentityRepo(infra.postgres.sql, masterKey),
+    aliases: new AliasRepo(infra.postgres.sql),
+    buffers: new DeltaBufferRepo(infra.postgres.sql),
+    pending: new GovernancePendingRepo(infra.postgres.sql),
+  });
+  const store = () => (stores ??= newStores());
+  const hot = builder.addHotState({
+    states: () => store().states,
+    groups: () => store().groups,
+    identities: () => store().identities,
+    aliases: () => store().aliases,
+    pending: () => store().pending,
+  });
 
   let deps: PipelineDeps | undefined;
   const pipeline = (): PipelineDeps =>
     (deps ??= {
-      states: new StateStore(infra.postgres.sql),
-      groups: new GroupStore(infra.postgres.sql, masterKey),
-      identities: new IdentityRepo(infra.postgres.sql, masterKey),
-      buffers: new DeltaBufferRepo(infra.postgres.sql),
-      pending: new GovernancePendingRepo(infra.postgres.sql),
+      ...store(),
+      hot,
       redis: infra.redis.redis,
       catalog: infra.catalog,
       network,

@@ -53,6 +53,6 @@ export async function applyAuthorized(
 
 /** One of our identities in the context, to prove membership to peers we fetch from. */
 export async function ourMember(deps: PipelineDeps, ctx: HostedContext): Promise<Identity | undefined> {
-  const [me] = await deps.identities.owned(ctx.id);
+  const [me] = await deps.hot.ownedIdentities(ctx.id);
   return me;
 }

@@ -37,7 +37,7 @@ export async function crossCheckGrant(
   delta: VerifiedDelta,
   peer?: string,
 ): Promise<void> {
-  const live = await deps.groups.liveStanding(ctx.groupId, delta.author);
+  const { live } = await deps.hot.standing(ctx.groupId, delta.author);
   if (live === 'member') return;
   reportDivergence(deps.logger, deps.metrics.projectionDivergences, {
     plane: DivergencePlane.MembershipCutGrant,

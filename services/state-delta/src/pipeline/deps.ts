@@ -1,7 +1,15 @@
 import type { Catalog, NetworkClient } from '@cnode/bus';
 import type { NodeEventOutbox, SyncClient } from '@cnode/context-core';
 import type { BoundedCache, Logger } from '@cnode/runtime';
-import type { DeltaBufferRepo, GovernancePendingRepo, GroupStore, IdentityRepo, Redis, StateStore } from '@cnode/store';
+import type {
+  DeltaBufferRepo,
+  GovernancePendingRepo,
+  GroupStore,
+  HotState,
+  IdentityRepo,
+  Redis,
+  StateStore,
+} from '@cnode/store';
 
 import type { StateDeltaMetrics } from '../metrics.js';
 import type { HeartbeatPublisher } from './heartbeat.js';
@@ -13,6 +21,8 @@ export interface PipelineDeps {
   identities: IdentityRepo;
   buffers: DeltaBufferRepo;
   pending: GovernancePendingRepo;
+  /** Cached context settings, identities, group keys and standings (invalidated by Postgres notifications). */
+  hot: HotState;
   redis: Redis;
   catalog: Catalog;
   network: NetworkClient;

@@ -51,6 +51,8 @@ export async function parkForGovernance(
     sourcePeer: sourcePeer || null,
     delta: Buffer.from(wire.StateDelta.encode(delta).finish()),
   });
+  // Our own cached "nothing pending" goes now; other processes hear it from the database.
+  deps.hot.invalidate('context', ctx.id);
   deps.metrics.governanceParked.inc({ outcome });
   const log = outcome === ParkOutcome.ParkedEvictingOldest ? 'warn' : 'info';
   deps.logger[log](
@@ -76,7 +78,7 @@ export async function drainGovernancePending(
   trigger: bus.DrainTrigger,
 ): Promise<Partial<Record<DrainOutcome, number>> | 'busy'> {
   const done: Partial<Record<DrainOutcome, number>> = {};
-  if ((await deps.pending.count(contextId)) === 0) return done;
+  if (await deps.hot.noGovernancePending(contextId)) return done;
   const context = toBase58(contextId);
   const lock = await RedisLock.acquire(
     deps.redis,

@@ -61,7 +61,7 @@ async function processBatch(
   const first = messages.find((m) => m.delta && m.delta.contextId.length === ID_BYTES)?.delta;
   if (!first) return labels;
   const contextId = Buffer.from(first.contextId);
-  const state = await deps.states.context(contextId);
+  const state = await deps.hot.contextSettings(contextId);
   const live = messages.flatMap((m, i) => (m.delta && contextId.equals(m.delta.contextId) ? [i] : []));
   if (!state?.groupId) {
     for (const i of live) labels[i] = DeltaOutcomeLabel.UnknownContext;
@@ -84,7 +84,6 @@ async function processBatch(
     ctx.id,
     [...verified.values()].map((v) => v.deltaId),
   );
-  const owned = memoPerBatch((author: Buffer) => deps.identities.isOwned(ctx.id, author));
   const verdicts = memoPerBatch(
     (v: VerifiedDelta, source: string) => authorizeAtCut(deps, ctx, v, source, () => ourMember(deps, ctx)),
     (v, source) => `${v.author.toString('hex')}:${v.governanceHeads.map((h) => h.toString('hex')).join(',')}:${source}`,
@@ -94,7 +93,7 @@ async function processBatch(
   for (const [i, v] of verified) {
     const message = messages[i]!;
     if (known.has(v.deltaId.toString('hex'))) {
-      labels[i] = (await owned(v.author)) ? DeltaOutcomeLabel.OwnEcho : DeltaOutcomeLabel.Duplicate;
+      labels[i] = (await deps.hot.isOwned(ctx.id, v.author)) ? DeltaOutcomeLabel.OwnEcho : DeltaOutcomeLabel.Duplicate;
       continue;
     }
     const verdict = await verdicts(v, message.sourcePeer);
@@ -116,8 +115,9 @@ async function processBatch(
   }
   if (authorised.length === 0) return labels;
 
-  // No state yet (a snapshot is due): each delta is buffered durably, as one would be alone.
-  if (!(await deps.states.context(ctx.id))?.initialized) {
+  // No state yet (a snapshot is due): each delta is buffered durably, as one would be alone. (A
+  // context never goes back to uninitialized: a cached "initialized" stands.)
+  if (!state.initialized) {
     for (const i of authorised) {
       const m = messages[i]!;
       labels[i] = await applyAuthorized(deps, ctx, verified.get(i)!, m.delta!, m.sourcePeer);
@@ -125,7 +125,11 @@ async function processBatch(
     return labels;
   }
 
-  const keys = await deps.groups.keys(ctx.groupId);
+  let keys = await deps.hot.keysOf(ctx.groupId);
+  // A key stored a moment ago (a key share, a rotation) may not have reached our cache yet.
+  if (authorised.some((i) => !keys.has(verified.get(i)!.keyId.toString('hex')))) {
+    keys = await deps.hot.keysOf(ctx.groupId, { fresh: true });
+  }
   const opened: { index: number; delta: OpenedDelta }[] = [];
   for (const i of authorised) {
     try {
@@ -165,9 +169,10 @@ async function processBatch(
   // A parent that may still be queued or on its way is not fetched: the next batch may bring it.
   if (source !== undefined && !more()) {
     deps.deferredFetches.delete(ctx.id.toString('hex'));
-    const me = await ourMember(deps, ctx);
+    // The batches since the fetch was deferred may have brought every missing parent.
+    const before = await deps.states.pendingCount(ctx.id);
+    const me = before > 0 ? await ourMember(deps, ctx) : undefined;
     if (me) {
-      const before = await deps.states.pendingCount(ctx.id);
       await fetchMissingParents(deps, ctx, source, me);
       const after = await deps.states.context(ctx.id);
       if (after && (await deps.states.pendingCount(ctx.id)) < before) {
