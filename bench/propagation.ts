@@ -8,7 +8,12 @@
  * raw gossipsub one-hop latency is measured in the same run, and latencies are reported beside it.
  * Prints numbers; asserts nothing.
  *
- *   npm run bench -- propagation [--quick] [--json] [--seconds N] [--rates 50,500,…]
+ *   npm run bench -- propagation [--quick] [--json] [--seconds N] [--rates 50,500,…] [--batched-rates 1000,…]
+ *
+ * Besides one Execute per delta, the same writes go as ExecuteBatch calls (client-side batching, as
+ * importers and load generators do): at offered rates (`--batched-rates`, the writes due in each
+ * 10 ms tick in one call) and in a closed loop (8 writers × 64 calls); every delta still carries one
+ * action and is signed, gossiped and applied on its own.
  *
  * `--json` prints the results as one JSON object on the last line of stdout. Writing starts only once
  * B reports every context initialized (a snapshot covers the deltas written before, and B would
@@ -30,12 +35,22 @@ const quick = flag('--quick');
 const json = flag('--json');
 const seconds = Number(option('--seconds') ?? (quick ? 2 : 5));
 const rates = (option('--rates') ?? (quick ? '50,500,2000' : '50,200,500,1000,2000,5000')).split(',').map(Number);
+/** Offered rates whose writes are sent as ExecuteBatch calls, one per tick (client-side batching). */
+const batchedRates = (option('--batched-rates') ?? (quick ? '2000' : '1000,2000,5000'))
+  .split(',')
+  .filter(Boolean)
+  .map(Number);
 /** After a phase's last write, how long B may take to apply the rest before the phase counts as fallen behind. */
 const DRAIN_LIMIT_MS = quick ? 10_000 : 20_000;
 /** Before the next phase, B must be idle; beyond this the run stops (B never caught up). */
 const SETTLE_LIMIT_MS = 60_000;
 const MAX_IN_FLIGHT = 256;
 const CLOSED_LOOP_WRITERS = 32;
+/** Client-side batching: writes due within one tick go as one ExecuteBatch. */
+const BATCH_TICK_MS = 10;
+/** Closed loop with ExecuteBatch: writers, and calls per batch. */
+const BATCH_WRITERS = 8;
+const BATCH_CALLS = 64;
 const CONTEXTS = 8;
 
 const now = (): number => performance.now();
@@ -57,6 +72,8 @@ interface PhaseResult {
   backlogGrowth: number;
   keptUp: boolean;
   cpuMsPerDelta: number;
+  /** Gossip messages A sent per delta it wrote (a group commit's deltas share one). */
+  gossipMessagesPerDelta: number;
   cpuByGroup: Record<string, number>;
   machineBusyCores: number;
 }
@@ -111,6 +128,28 @@ try {
     }
   };
 
+  /** `count` sets in one ExecuteBatch; each delta's return time is the batch's. */
+  const writeBatch = async (contextId: string, count: number, returnedAt: Map<string, number>): Promise<void> => {
+    const first = seq;
+    seq += count;
+    try {
+      const results = await a.api.executeBatch(
+        contextId,
+        Array.from({ length: count }, (_, j) => ({
+          method: 'set',
+          args: { key: `k${(first + j) % 1000}`, value: `v${first + j}` },
+        })),
+      );
+      const at = now();
+      for (const r of results) {
+        if (r.ok) returnedAt.set(r.deltaId, at);
+        else failedWrites++;
+      }
+    } catch {
+      failedWrites += count;
+    }
+  };
+
   /** Waits until B applied every delta of the phase or `limitMs` passed; the time of the last apply. */
   const drain = async (returnedAt: Map<string, number>, limitMs: number): Promise<number> => {
     const ids = [...returnedAt.keys()];
@@ -128,6 +167,8 @@ try {
   ): Promise<PhaseResult> => {
     const returnedAt = new Map<string, number>();
     failedWrites = 0;
+    const gossipMessages = () => a.metric('node-manager', 'node_manager_gossip_delta_messages_total');
+    const gossipBefore = await gossipMessages();
     const cpuBefore = cpuSnapshot(nodePids);
     const benchBefore = process.cpuUsage();
     const busyBefore = machineBusySeconds();
@@ -141,6 +182,7 @@ try {
     const bench = process.cpuUsage(benchBefore);
     spent.bench = (bench.user + bench.system) / 1e6;
     const busyCores = (machineBusySeconds() - busyBefore) / ((now() - startedAt) / 1000);
+    const gossiped = (await gossipMessages()) - gossipBefore;
     const cpuTotal = Object.values(spent).reduce((s, v) => s + v, 0);
 
     const ordered = [...returnedAt]
@@ -181,6 +223,7 @@ try {
       backlogGrowth: round(backlogGrowth),
       keptUp,
       cpuMsPerDelta: round((cpuTotal * 1000) / Math.max(1, applied), 3),
+      gossipMessagesPerDelta: round(gossiped / Math.max(1, returnedAt.size), 3),
       cpuByGroup: Object.fromEntries(
         Object.entries(spent).map(([k, v]) => [k, round((v * 1000) / Math.max(1, applied), 3)]),
       ),
@@ -210,6 +253,32 @@ try {
     }
     await Promise.all(pending);
   };
+  const openLoopBatched = (contextId: string, rate: number) => async (returnedAt: Map<string, number>) => {
+    const startedAt = now();
+    const total = Math.round(rate * seconds);
+    const pending = new Set<Promise<void>>();
+    for (let sent = 0; sent < total;) {
+      await new Promise((r) => setTimeout(r, BATCH_TICK_MS));
+      const due = Math.min(total, Math.floor(((now() - startedAt) * rate) / 1000));
+      for (let n = due - sent; n > 0;) {
+        const count = Math.min(n, 1024);
+        if (pending.size >= MAX_IN_FLIGHT) await Promise.race(pending);
+        const p = writeBatch(contextId, count, returnedAt).finally(() => pending.delete(p));
+        pending.add(p);
+        n -= count;
+        sent += count;
+      }
+    }
+    await Promise.all(pending);
+  };
+  const closedLoopBatched = (contextId: string) => async (returnedAt: Map<string, number>) => {
+    const deadline = now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: BATCH_WRITERS }, async () => {
+        while (now() < deadline) await writeBatch(contextId, BATCH_CALLS, returnedAt);
+      }),
+    );
+  };
   const closedLoop = (phaseContexts: string[]) => async (returnedAt: Map<string, number>) => {
     const deadline = now() + seconds * 1000;
     await Promise.all(
@@ -231,27 +300,43 @@ try {
   }
   if (!stoppedEarly) results.push(await runPhase('closed, 1 ctx', null, [main], closedLoop([main])));
   if (!stoppedEarly) results.push(await runPhase(`closed, ${CONTEXTS} ctx`, null, contexts, closedLoop(contexts)));
+  for (const rate of batchedRates) {
+    if (stoppedEarly) break;
+    results.push(await runPhase(`${rate}/s batch`, rate, [main], openLoopBatched(main, rate)));
+  }
+  if (!stoppedEarly) {
+    results.push(await runPhase('closed, batch', null, [main], closedLoopBatched(main)));
+  }
   for (const s of streams) s.cancel();
 } finally {
   await Promise.all([a.stop(), b.stop()]);
 }
 
-const ratePhases = results.filter((r) => r.offered !== null);
+const batched = (r: PhaseResult): boolean => r.label.endsWith('batch');
+const ratePhases = results.filter((r) => r.offered !== null && !batched(r));
+const batchedPhases = results.filter((r) => r.offered !== null && batched(r));
 const closed1 = results.find((r) => r.label === 'closed, 1 ctx');
 const closed8 = results.find((r) => r.label === `closed, ${CONTEXTS} ctx`);
-const sustained = ratePhases.filter((r) => r.keptUp).map((r) => r.achievedA);
-// A closed loop that B kept up with is sustained too, at the rate it reached.
-for (const c of [closed1, closed8]) if (c?.keptUp) sustained.push(c.achievedA);
+const closedBatch = results.find((r) => r.label === 'closed, batch');
+/** Rates B kept up with: offered rates, and closed loops at the rate they reached. */
+const sustainedOf = (phases: (PhaseResult | undefined)[]): number[] =>
+  phases.filter((r): r is PhaseResult => r?.keptUp === true).map((r) => r.achievedA);
+const sustainedPerCall = sustainedOf([...ratePhases, closed1, closed8]);
+const sustained = [...sustainedPerCall, ...sustainedOf([...batchedPhases, closedBatch])];
 const summary = {
   benchmark: 'propagation',
   quick,
   secondsPerPhase: seconds,
   rawHopP50Ms: round(rawHopP50Ms, 3),
   rawHopP99Ms: round(rawHopP99Ms, 3),
+  // Every delta carries one action; client-batched phases send many of them per ExecuteBatch call.
   maxSustainedPerSec: round(sustained.length ? Math.max(...sustained) : 0, 1),
+  maxSustainedPerCallPerSec: round(sustainedPerCall.length ? Math.max(...sustainedPerCall) : 0, 1),
   closedLoopPerSec: closed1 ? Math.min(closed1.achievedA, closed1.appliedB) : 0,
   closedLoop8CtxPerSec: closed8 ? Math.min(closed8.achievedA, closed8.appliedB) : 0,
+  closedLoopBatchPerSec: closedBatch ? Math.min(closedBatch.achievedA, closedBatch.appliedB) : 0,
   cpuMsPerDelta: closed1?.cpuMsPerDelta ?? 0,
+  cpuMsPerDeltaBatched: closedBatch?.cpuMsPerDelta ?? 0,
   rates: ratePhases.map((r) => ({
     offered: r.offered!,
     achievedA: r.achievedA,
@@ -260,6 +345,15 @@ const summary = {
     p99Ms: r.p99Ms,
     keptUp: r.keptUp,
     p50OverRawHop: round(r.p50Ms / rawHopP50Ms, 1),
+    cpuMsPerDelta: r.cpuMsPerDelta,
+  })),
+  batchedRates: batchedPhases.map((r) => ({
+    offered: r.offered!,
+    achievedA: r.achievedA,
+    appliedB: r.appliedB,
+    p50Ms: r.p50Ms,
+    p99Ms: r.p99Ms,
+    keptUp: r.keptUp,
     cpuMsPerDelta: r.cpuMsPerDelta,
   })),
   phases: results,
@@ -273,18 +367,21 @@ console.log(
 );
 console.log(
   `${'phase'.padEnd(14)}${pad('A/s', 8)}${pad('B/s', 8)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p50/raw', 9)}` +
-    `${pad('drain ms', 10)}${pad('cpu ms/Δ', 10)}${pad('cores', 7)}  B`,
+    `${pad('drain ms', 10)}${pad('cpu ms/Δ', 10)}${pad('msg/Δ', 7)}${pad('cores', 7)}  B`,
 );
 for (const r of results) {
   console.log(
     `${r.label.padEnd(14)}${pad(r.achievedA.toFixed(0), 8)}${pad(r.appliedB.toFixed(0), 8)}${pad(r.p50Ms.toFixed(1), 9)}` +
       `${pad(r.p99Ms.toFixed(1), 9)}${pad(`${(r.p50Ms / rawHopP50Ms).toFixed(1)}×`, 9)}${pad(r.drainMs, 10)}` +
-      `${pad(r.cpuMsPerDelta.toFixed(2), 10)}${pad(r.machineBusyCores.toFixed(2), 7)}  ${r.keptUp ? 'kept up' : 'FELL BEHIND'}`,
+      `${pad(r.cpuMsPerDelta.toFixed(2), 10)}${pad(r.gossipMessagesPerDelta.toFixed(2), 7)}` +
+      `${pad(r.machineBusyCores.toFixed(2), 7)}  ${r.keptUp ? 'kept up' : 'FELL BEHIND'}`,
   );
 }
 console.log(
-  `max sustained ${summary.maxSustainedPerSec}/s; closed loop ${summary.closedLoopPerSec}/s (1 ctx), ` +
-    `${summary.closedLoop8CtxPerSec}/s (${CONTEXTS} ctx); CPU per replicated delta ${summary.cpuMsPerDelta} ms (closed loop, 1 ctx)`,
+  `max sustained ${summary.maxSustainedPerSec}/s (${summary.maxSustainedPerCallPerSec}/s with one Execute per delta); ` +
+    `closed loop ${summary.closedLoopPerSec}/s (1 ctx), ${summary.closedLoop8CtxPerSec}/s (${CONTEXTS} ctx), ` +
+    `${summary.closedLoopBatchPerSec}/s (ExecuteBatch ×${BATCH_CALLS}); CPU per replicated delta ` +
+    `${summary.cpuMsPerDelta} ms (closed loop, 1 ctx), ${summary.cpuMsPerDeltaBatched} ms (ExecuteBatch)`,
 );
 if (closed1) {
   console.log(

@@ -4,6 +4,10 @@
  * Postgres and Redis.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -20,7 +24,7 @@ import {
   type Identity,
 } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
-import { ProcessNode, TEST_INFRA, inviteInsider, waitFor } from '@cnode/testing';
+import { ProcessNode, TEST_INFRA, builtEntry, inviteInsider, spawnNode, waitFor } from '@cnode/testing';
 
 let a: ProcessNode;
 let b: ProcessNode;
@@ -54,6 +58,10 @@ async function sameState(): Promise<void> {
 describe('batched delta path', () => {
   it('group commit: 32 concurrent writers on one context make one chain, batched, that the peer verifies and applies', async () => {
     const batchesBefore = await a.metric('node-manager', 'node_manager_group_commit_batch_size_count');
+    const gossipBefore: Record<string, number> = {};
+    for (const variant of ['state_delta', 'state_delta_batch']) {
+      gossipBefore[variant] = await a.metric('node-manager', 'node_manager_gossip_delta_messages_total', { variant });
+    }
     const ids = await Promise.all(
       Array.from({ length: 32 }, async (_, w) => {
         const out: string[] = [];
@@ -83,18 +91,109 @@ describe('batched delta path', () => {
     }
     for (const id of written) expect(chain.has(id)).toBe(true);
 
-    // Calls that arrived together shared transactions.
+    // Calls that arrived together shared transactions, and left A as one gossip message per batch.
     const batches = (await a.metric('node-manager', 'node_manager_group_commit_batch_size_count')) - batchesBefore;
     expect(batches).toBeLessThan(256);
+    const gossiped = async (variant: string) =>
+      (await a.metric('node-manager', 'node_manager_gossip_delta_messages_total', { variant })) -
+      gossipBefore[variant]!;
+    expect((await gossiped('state_delta')) + (await gossiped('state_delta_batch'))).toBe(batches);
+    expect(await gossiped('state_delta_batch')).toBeGreaterThan(0);
 
     await sameState();
-    // B verified every delta on its own (signature, membership, key, content address) and refused none.
+    // B verified every delta on its own (signature, membership, key, content address) and refused none,
+    // batched gossip unpacked into the same pipeline.
     for (const outcome of ['bad_signature', 'not_member', 'key_unknown', 'id_mismatch', 'decrypt_failed']) {
       expect(await b.metric('state-delta', 'delta_outcomes_total', { outcome })).toBe(0);
     }
     const entries = await b.entries(contextId);
     for (let w = 0; w < 32; w++) expect(entries[`w${w}/1`]).toBe('7');
   }, 180_000);
+
+  it('ExecuteBatch runs calls in order, answers each, commits the writes together and gossips them as one message', async () => {
+    const gossipBatches = () =>
+      a.metric('node-manager', 'node_manager_gossip_delta_messages_total', { variant: 'state_delta_batch' });
+    const before = await gossipBatches();
+    const results = await a.api.executeBatch(contextId, [
+      { method: 'set', args: { key: 'eb/a', value: '1' } },
+      { method: 'set', args: { key: 'eb/b', value: '2' } },
+      { method: 'set', args: { key: 'eb/c', value: '3' } },
+      { method: 'get', args: { key: 'eb/a' } },
+      { method: 'no_such_method', args: {} },
+      { method: 'remove', args: { key: 'eb/a' } },
+      { method: 'get', args: { key: 'eb/a' } },
+      { method: 'set', args: { key: 'eb/d', value: '4' }, executor: 'not-one-of-ours' },
+    ]);
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, true, false, true, true, false]);
+    const ok = (i: number) => results[i] as Extract<(typeof results)[number], { ok: true }>;
+    // A read sees the writes before it, and only those.
+    expect(ok(3).output).toBe('1');
+    expect(ok(5).output).toBe(true);
+    expect(ok(6).output).toBeNull();
+    expect(results[4]).toMatchObject({ ok: false, status: status.INVALID_ARGUMENT, code: 'ADMIN_BAD_ARGUMENT' });
+    expect(results[7]).toMatchObject({ ok: false, status: status.NOT_FOUND, code: 'ADMIN_IDENTITY_UNKNOWN' });
+
+    // The writes chain in call order; the three before the read left A as one gossip message.
+    const deltas = [0, 1, 2, 5].map((i) => ok(i).deltaId);
+    expect(deltas.every(Boolean)).toBe(true);
+    const rows = await a.withStore(
+      ({ sql }) => sql<{ delta_id: Buffer; parents: Buffer[] }[]>`
+        select delta_id, parents from deltas where delta_id = any (${sql.array(
+          deltas.map((d) => Buffer.from(fromBase58(d))),
+          1001,
+        )}::bytea[])`,
+    );
+    const parentOf = new Map(rows.map((r) => [toBase58(r.delta_id), toBase58(r.parents[0]!)]));
+    for (let i = 1; i < deltas.length; i++) expect(parentOf.get(deltas[i]!)).toBe(deltas[i - 1]);
+    expect((await gossipBatches()) - before).toBe(1);
+
+    await sameState();
+    const entries = await b.entries(contextId);
+    expect(entries['eb/b']).toBe('2');
+    expect(entries['eb/c']).toBe('3');
+    expect(entries['eb/a']).toBeUndefined();
+  }, 60_000);
+
+  it('cnode context call-batch runs a JSON Lines file and exits 1 when a call failed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cnode-batch-'));
+    const cli = async (file: string) => {
+      const run = spawnNode(
+        builtEntry('packages/cli/bin/cnode.js'),
+        ['context', 'call-batch', contextId, file, '--home', a.env.NODE_HOME!, '--token', a.env.ADMIN_TOKEN!],
+        a.env,
+      );
+      return { code: await run.exited, out: run.lines.join('\n') };
+    };
+    const good = join(dir, 'good.jsonl');
+    writeFileSync(
+      good,
+      [
+        JSON.stringify({ method: 'set', args: { key: 'cli/x', value: 'y' } }),
+        '',
+        JSON.stringify({ method: 'get', args: { key: 'cli/x' } }),
+      ].join('\n'),
+    );
+    const ran = await cli(good);
+    expect(ran.code).toBe(0);
+    expect(ran.out).toMatch(/^1 ok null \(delta \w+\)$/m);
+    expect(ran.out).toMatch(/^2 ok "y"$/m);
+
+    const bad = join(dir, 'bad.jsonl');
+    writeFileSync(
+      bad,
+      `${JSON.stringify({ method: 'nope' })}\n${JSON.stringify({ method: 'get', args: { key: 'cli/x' } })}\n`,
+    );
+    const failed = await cli(bad);
+    expect(failed.code).toBe(1);
+    expect(failed.out).toMatch(/^1 error ADMIN_BAD_ARGUMENT: /m);
+    expect(failed.out).toMatch(/^2 ok "y"$/m);
+
+    const notJson = join(dir, 'not-json.jsonl');
+    writeFileSync(notJson, 'set k v\n');
+    const refused = await cli(notJson);
+    expect(refused.code).not.toBe(0);
+    expect(refused.out).toMatch(/line 1: not JSON/);
+  }, 60_000);
 
   it('a shuffled batch applies in causal order without a parent fetch, and refuses only its bad deltas', async () => {
     // A member gone rogue: invited like anyone, so it holds the group key and its signatures verify.

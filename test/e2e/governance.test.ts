@@ -492,7 +492,7 @@ describe('groups and governance across three nodes', () => {
         live: 'member',
       });
       for (const key of ['drop-removed', 'drop-never', 'drop-not-member']) expect(await hasKey(b, key)).toBe(false);
-      // The metric family carries the seed's labels and never lookup_error.
+      // The metric family carries upstream's labels and never lookup_error.
       const text = await b.metricsText('state-delta');
       expect(text).toMatch(
         /^governance_drain_outcome\{[^}]*outcome="never_member",trigger="governance_applied"[^}]*\} \d+/m,

@@ -1,6 +1,6 @@
 /** The one manifest a bundle has, at the top level of the archive. */
 export const MANIFEST_PATH = 'manifest.json';
-/** The manifest must appear within this many decompressed bytes (reference §6.3). */
+/** The manifest must appear within this many decompressed bytes. */
 export const MANIFEST_SCAN_LIMIT_BYTES = 8 * 1024 * 1024;
 /** Largest manifest.json. */
 export const MANIFEST_MAX_BYTES = 1024 * 1024;

@@ -24,7 +24,7 @@ export interface ManifestSignature {
   signature: string;
 }
 
-/** manifest.json (reference §6.3). Unknown keys are kept and signed over. */
+/** manifest.json. Unknown keys are kept and signed over. */
 export interface BundleManifest {
   version?: string;
   package: string;

@@ -6,7 +6,7 @@ import { signerIdOf, type BundleManifest } from './manifest.js';
 
 /**
  * What the signature covers: SHA-256 of the JCS (RFC 8785) form of the manifest without
- * `signature` and without top-level keys starting with `_` (reference §6.3).
+ * `signature` and without top-level keys starting with `_`.
  */
 export function signingDigest(manifest: BundleManifest): Buffer {
   const signed: Record<string, unknown> = {};

@@ -46,7 +46,7 @@ export interface VerifyOptions<T> {
   maxDecompressedBytes?: number;
 }
 
-/** The seed's `verify_and_extract_manifest`: strict (production) verification. */
+/** Upstream's `verify_and_extract_manifest`: strict (production) verification. */
 export function verifyAndExtractManifest<T = undefined>(
   source: BundleSource,
   opts: Omit<VerifyOptions<T>, 'allowUnsigned'> = {},
@@ -54,7 +54,7 @@ export function verifyAndExtractManifest<T = undefined>(
   return verifyBundle(source, { ...opts, allowUnsigned: false });
 }
 
-/** The seed's `extract_manifest_allow_unsigned`: dev installs; a present signature is verified. */
+/** Upstream's `extract_manifest_allow_unsigned`: dev installs; a present signature is verified. */
 export function extractManifestAllowUnsigned<T = undefined>(
   source: BundleSource,
   opts: Omit<VerifyOptions<T>, 'allowUnsigned'> = {},
@@ -63,7 +63,7 @@ export function extractManifestAllowUnsigned<T = undefined>(
 }
 
 /**
- * Verifies a bundle (reference §6.3) in two streaming passes. First: the top-level manifest.json
+ * Verifies a bundle in two streaming passes. First: the top-level manifest.json
  * within the first 8 MiB decompressed, parsed and checked (fields, paths, runtime version,
  * signature). Second: the whole archive, every entry path safe, exactly one manifest, total size
  * bounded, and every artifact's bytes hashed against the manifest (and handed to the sink).

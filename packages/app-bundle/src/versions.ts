@@ -1,7 +1,7 @@
 const SEMVER = /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
 
 /**
- * Orders versions as the seed's `get_latest_version`: semver by precedence (a pre-release sorts
+ * Orders versions as upstream's `get_latest_version`: semver by precedence (a pre-release sorts
  * before its release), a semver version above a non-semver one, and non-semver lexically.
  */
 export function compareVersions(a: string, b: string): number {

@@ -4,7 +4,7 @@ import { NetworkCommand, type Catalog } from './catalog.js';
 import { request, type Codec } from './request.js';
 
 /**
- * The seed's NetworkClient: typed calls to the network service of one node over NATS request/reply.
+ * Upstream's NetworkClient: typed calls to the network service of one node over NATS request/reply.
  * Failures raise BusError: BUS_COMMAND_UNAVAILABLE when no network service answers in time,
  * BUS_COMMAND_FAILED (with the service's error code in `meta.code`) when it refuses.
  */
@@ -64,7 +64,7 @@ export class NetworkClient {
     return this.call(NetworkCommand.ListPeers, {}, [bus.ListPeersRequest, bus.ListPeersResponse]);
   }
 
-  /** Mesh peers and known subscribers of a topic (the seed's `get_peers_count`). */
+  /** Mesh peers and known subscribers of a topic (upstream's `get_peers_count`). */
   topicPeers(topic: string): Promise<bus.TopicPeersResponse> {
     return this.call(NetworkCommand.TopicPeers, { topic }, [bus.TopicPeersRequest, bus.TopicPeersResponse]);
   }

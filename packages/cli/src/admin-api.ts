@@ -31,6 +31,11 @@ export interface AdminTarget {
  * a deadline. Failures reject with the grpc-js ServiceError (`code` is the gRPC status, `details`
  * the node's message).
  */
+/** One call's answer in an ExecuteBatch. */
+export type BatchCallResult =
+  | { ok: true; output: unknown; deltaId: string; rootHash: string }
+  | { ok: false; status: number; code: string; message: string };
+
 export class AdminApi {
   readonly client: admin.ContextServiceClient;
   readonly groups: admin.GroupServiceClient;
@@ -116,6 +121,38 @@ export class AdminApi {
       deltaId: res.deltaId,
       rootHash: res.rootHash,
     };
+  }
+
+  /**
+   * Runs calls on one context in order (ExecuteBatch); resolves with one result per call: its parsed
+   * output and delta, or its error.
+   */
+  async executeBatch(
+    contextId: string,
+    calls: readonly { method: string; args?: unknown; executor?: string }[],
+  ): Promise<BatchCallResult[]> {
+    const req: admin.ExecuteBatchRequest = {
+      contextId,
+      calls: calls.map((c) => ({
+        method: c.method,
+        args: Buffer.from(JSON.stringify(c.args ?? {})),
+        executor: c.executor ?? '',
+      })),
+    };
+    const res = await this.call<admin.ExecuteBatchResponse>((md, o, cb) => this.client.executeBatch(req, md, o, cb));
+    return res.results.map((r): BatchCallResult => {
+      const outcome = r.outcome;
+      if (outcome?.$case === 'ok') {
+        return {
+          ok: true,
+          output: JSON.parse(Buffer.from(outcome.ok.output).toString('utf8')) as unknown,
+          deltaId: outcome.ok.deltaId,
+          rootHash: outcome.ok.rootHash,
+        };
+      }
+      const error = outcome?.$case === 'error' ? outcome.error : { status: 13, code: '', message: 'no outcome' };
+      return { ok: false, status: error.status, code: error.code, message: error.message };
+    });
   }
 
   /** A live event stream; cancel() it to stop. */

@@ -156,7 +156,7 @@ async function main(argv: string[]): Promise<number> {
         keyFromPeers: values['key-from-peers'],
         json: values.json,
         timeoutMs,
-        readFile: (path) => readFileSync(path, 'utf8'),
+        readFile: (path) => readFileSync(path === '-' ? 0 : path, 'utf8'),
         write,
       });
     default:

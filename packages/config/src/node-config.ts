@@ -1,7 +1,7 @@
 import { ConfigError, parseEnv, deepFreeze } from '@cnode/runtime';
 import { nodeEnvSchema, type ServiceName, type NodeEnv } from './schema.js';
 
-/** The whole node's configuration, grouped the way the seed's NodeConfig is. */
+/** The whole node's configuration, grouped the way upstream's NodeConfig is. */
 export interface NodeConfig {
   service: ServiceName;
   node: { name: string; home: string; mode: 'standard' | 'read-only'; masterKeyHex: string | undefined };

@@ -1,6 +1,6 @@
 import { toBase58 } from '@cnode/primitives';
 
-/** Gossip topic of a context: its base58 id (DESIGN §3). */
+/** Gossip topic of a context: its base58 id. */
 export function contextTopic(contextId: Uint8Array): string {
   return toBase58(contextId);
 }

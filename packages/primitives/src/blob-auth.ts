@@ -4,9 +4,9 @@ import { signMessage, verifySignature, SIGNATURE_BYTES, type Identity } from './
 import { ID_BYTES } from './ids.js';
 
 const BLOB_AUTH_DOMAIN = 'cnode/blob-auth/v1';
-/** How old a blob token may be when it arrives (reference §5.3). */
+/** How old a blob token may be when it arrives. */
 export const BLOB_AUTH_MAX_AGE_S = 30;
-/** How far ahead of the provider's clock a blob token may be (reference §5.3). */
+/** How far ahead of the provider's clock a blob token may be. */
 export const BLOB_AUTH_MAX_AHEAD_S = 10;
 
 /** Why a provider refused a blob token. Metric label values. */
@@ -34,7 +34,7 @@ function blobAuthPayload(scope: BlobAuthScope, timestampS: bigint): Buffer {
     .finish();
 }
 
-/** The seed's `create_blob_auth`: a short-lived token of `member` for one blob of one context. */
+/** Upstream's `create_blob_auth`: a short-lived token of `member` for one blob of one context. */
 export function createBlobAuth(member: Identity, scope: BlobAuthScope, nowMs = Date.now()): wire.BlobAuth {
   const timestampS = BigInt(Math.floor(nowMs / 1000));
   return {

@@ -13,6 +13,8 @@ const DELTA_ID_DOMAIN = 'cnode/delta-id/v1';
 const DELTA_SIGNATURE_DOMAIN = 'cnode/delta-signature/v1';
 /** Upstream caps the sealed plaintext at 1 MiB (MAX_STATE_DELTA_PLAINTEXT_BYTES). */
 export const MAX_DELTA_PLAINTEXT_BYTES = 1024 * 1024;
+/** Largest gossip message any node sends or accepts (a delta, or a batch of them, with its envelope). */
+export const GOSSIP_MAX_MESSAGE_BYTES = 1024 * 1024;
 /** A delta names at most this many parents (heads it merges). */
 export const MAX_DELTA_PARENTS = 64;
 /** MAX_GOVERNANCE_DAG_HEADS upstream. */

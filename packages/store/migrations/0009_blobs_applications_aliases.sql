@@ -1,4 +1,4 @@
--- Blobs, applications and aliases (reference §5.1, §6).
+-- Blobs, applications and aliases.
 
 -- Chunks are stored once, by their SHA-256, and shared by every blob that contains them:
 --   refs:       how many blob links point at the chunk (a blob holding one chunk twice counts twice).
@@ -48,7 +48,7 @@ alter table applications alter column blob_id set not null;
 create index applications_package on applications (package, version);
 create index applications_blob on applications (blob_id);
 
--- Alias names: 1–50 of [A-Za-z0-9._-] (reference §6.4).
+-- Alias names: 1–50 of [A-Za-z0-9._-].
 alter table aliases drop constraint aliases_name_check;
 alter table aliases add constraint aliases_name_check check (name ~ '^[A-Za-z0-9._-]{1,50}$');
 create index aliases_target on aliases (kind, scope, target);

@@ -1,4 +1,4 @@
--- Periodic maintenance (reference §8): the reports of GC runs, newest kept, older ones trimmed by
+-- Periodic maintenance: the reports of GC runs, newest kept, older ones trimmed by
 -- the writer so the table stays bounded.
 create table gc_runs (
   id bigserial primary key,

@@ -10,7 +10,9 @@ import { gossipsub } from '@libp2p/gossipsub';
  * A js-libp2p node with gossipsub, built from the libraries alone (no cnode code): the interop and
  * attacker peer of tests, and the raw baseline of benchmarks. Listens on loopback.
  */
-export function plainLibp2pNode(opts: { maxInboundDataLength?: number } = {}) {
+export function plainLibp2pNode(
+  opts: { maxInboundDataLength?: number; globalSignaturePolicy?: 'StrictSign' | 'StrictNoSign' } = {},
+) {
   return createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],

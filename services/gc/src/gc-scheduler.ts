@@ -9,7 +9,7 @@ import { GcTask } from '@cnode/bus';
 const STOP_GRACE_MS = 5_000;
 
 /**
- * The timers of reference §8, run by the leading replica only: tombstone GC every GC_INTERVAL and
+ * The maintenance timers, run by the leading replica only: tombstone GC every GC_INTERVAL and
  * once whenever this replica becomes the leader (at startup, or taking over from a replica that
  * died), pending-delta expiry every PENDING_DELTA_EXPIRY_INTERVAL, DAG compaction every
  * DAG_COMPACTION_CHECK_INTERVAL. A standby counts each tick it skips.

@@ -28,7 +28,7 @@ export const DHT_MAX_RECORD_BYTES = 256;
 export const DHT_MAX_PROVIDERS = 20;
 
 /** Largest gossip message (GOSSIPSUB_MAX_TRANSMIT_SIZE upstream); larger ones are rejected and counted. */
-export const GOSSIP_MAX_MESSAGE_BYTES = 1024 * 1024;
+export { GOSSIP_MAX_MESSAGE_BYTES } from '@cnode/primitives';
 /**
  * Gossipsub's own RPC cap, above GOSSIP_MAX_MESSAGE_BYTES so that oversize messages reach our
  * validator (and are counted) instead of killing the peer's whole RPC stream.

@@ -15,13 +15,13 @@ export const UNAUTHENTICATED_PATH_PREFIXES = ['/grpc.health.v1.Health/'];
 /** How often topic (un)subscriptions the network service could not take are retried. */
 export const SUBSCRIPTION_RETRY_MS = 5_000;
 
-/** How long a provider waits for the request on a blob stream, and a requester for each answer (reference §5.3). */
+/** How long a provider waits for the request on a blob stream, and a requester for each answer. */
 export const BLOB_FRAME_TIMEOUT_MS = 30_000;
-/** Whole serve budget of one blob stream (reference §5.3). */
+/** Whole serve budget of one blob stream. */
 export const BLOB_SERVE_BUDGET_MS = 300_000;
-/** Rounds of provider lookups and downloads one fetch makes (reference §5.3). */
+/** Rounds of provider lookups and downloads one fetch makes. */
 export const BLOB_FETCH_ROUNDS = 6;
-/** Backoff between fetch rounds: 100 ms doubling up to 2 s (reference §5.3). */
+/** Backoff between fetch rounds: 100 ms doubling up to 2 s. */
 export const BLOB_FETCH_BACKOFF_BASE_MS = 100;
 export const BLOB_FETCH_BACKOFF_MAX_MS = 2_000;
 /** Largest BlobRequest frame a provider reads. */

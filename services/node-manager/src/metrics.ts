@@ -75,6 +75,12 @@ export function createNodeManagerMetrics(registry: Registry) {
       help: 'Deltas committed by Execute on this node',
       registers: [registry],
     }),
+    gossipDeltaMessages: new Counter({
+      name: 'node_manager_gossip_delta_messages_total',
+      help: 'Gossip messages carrying committed local deltas, by variant (state_delta alone, state_delta_batch for a group commit)',
+      labelNames: ['variant'],
+      registers: [registry],
+    }),
     gossipPublishFailures: new Counter({
       name: 'node_manager_gossip_publish_failures_total',
       help: 'Gossip publishes that failed or reached no peer, by kind (the data stays committed)',

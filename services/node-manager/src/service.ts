@@ -14,6 +14,7 @@ import {
   ApplicationRepo,
   BlobRepo,
   GcRepo,
+  GovernancePendingRepo,
   GroupStore,
   IdentityRepo,
   StateStore,
@@ -27,6 +28,7 @@ import { DEFAULT_URL_LIMITS } from './apps/url-fetch.js';
 import type { NodeManagerConfig } from './config.js';
 import { GROUP_COMMIT_LIMITS, SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
 import { GroupCommitter } from './contexts/group-commit.js';
+import { gossipDeltas } from './contexts/delta-gossip.js';
 import type { ContextDeps } from './contexts/context-deps.js';
 import { TopicSubscriptions } from './contexts/topic-subscriptions.js';
 import { AdminServer } from './grpc/admin-server.js';
@@ -69,6 +71,8 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   const governance = {
     divergences: metrics.projectionDivergences,
     onApplied: async (groupId: Buffer, applied: readonly VerifiedGroupOp[]): Promise<void> => {
+      // At once for this process; the other processes hear it from the database.
+      hot.invalidate('group', groupId);
       await builder.governanceApplied(groupId, governanceLog);
       await reconcileGroup(contextDeps(), groupId, applied).catch((err: unknown) =>
         governanceLog.warn({ group: groupId.toString('hex'), err: errorMessage(err) }, 'Group reconcile failed'),
@@ -91,9 +95,17 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     applications: new ApplicationRepo(infra.postgres.sql),
     blobs: new BlobRepo(infra.postgres.sql),
     gcRuns: new GcRepo(infra.postgres.sql),
+    pending: new GovernancePendingRepo(infra.postgres.sql),
   });
   let stores: ReturnType<typeof newStores> | undefined;
   const store = () => (stores ??= newStores());
+  const hot = builder.addHotState({
+    states: () => store().states,
+    groups: () => store().groups,
+    identities: () => store().identities,
+    aliases: () => store().aliases,
+    pending: () => store().pending,
+  });
   lifecycle.add(
     startable('stores', async () => {
       const filled = await store().groups.fillProjectionColumns();
@@ -161,12 +173,21 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   const transferMeters = new TransferMeters(metrics);
 
   const clock = new HlcClock(randomBytes(HLC_NODE_ID_BYTES));
+  const gossipLog = log('delta-gossip');
   const committer = new GroupCommitter(
-    { states: () => store().states, clock, metrics: metrics.groupCommit, logger: log('group-commit') },
+    {
+      states: () => store().states,
+      clock,
+      metrics: metrics.groupCommit,
+      logger: log('group-commit'),
+      gossip: (contextId, deltas) => gossipDeltas({ network, metrics, logger: gossipLog }, contextId, deltas),
+      committed: () => outbox.kick(),
+    },
     GROUP_COMMIT_LIMITS,
   );
   const contextDeps = (): ContextDeps => ({
     ...store(),
+    hot,
     network,
     outbox,
     subscriptions,
@@ -202,7 +223,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   const routes: NetworkEventRoutes = {
     // The network service sends state deltas of context topics straight to STATE_DELTA: one here came
     // on another topic, where no context's delta belongs.
-    stateDelta: (_delta, gossip) =>
+    stateDeltas: (_deltas, gossip) =>
       Promise.reject(
         new ProcessingError(
           ProcessingAction.Reject,

@@ -14,6 +14,9 @@ export const CONTEXT_USAGE = `  context create [--app kv] [--group G]
                                      (--key-from-peers: no key in it, the joiner gets it from a member)
   context join INVITATION            join with an invitation (text, or @file)
   context call CONTEXT METHOD [JSON] run a method, e.g. set '{"key":"a","value":"1"}'
+  context call-batch CONTEXT FILE    run the calls of a JSON Lines file (- for stdin), in order, in one
+                                     request: {"method":"set","args":{…},"executor":"…"} per line
+                                     (at most 1024); mutations commit together. Exit 1 if any failed
   context peers CONTEXT              peers subscribed to the context's topic
   context sync CONTEXT [PEER]        sync now (bypasses spacing and backoff)
   context status CONTEXT             sync status: Idle, Syncing, BackingOff, WaitingForPeers, ReceivingSnapshot
@@ -136,6 +139,22 @@ export async function runContextCommand(
         );
         return 0;
       }
+      case 'call-batch': {
+        const [id, file] = need(rest, 2, 'context call-batch CONTEXT FILE|-');
+        const calls = parseCallLines(opts.readFile(file!));
+        const results = await api.executeBatch(id!, calls);
+        out(
+          results,
+          results
+            .map((r, i) =>
+              r.ok
+                ? `${i + 1} ok ${JSON.stringify(r.output)}${r.deltaId ? ` (delta ${r.deltaId})` : ''}\n`
+                : `${i + 1} error ${r.code || status[r.status] || r.status}: ${r.message}\n`,
+            )
+            .join(''),
+        );
+        return results.every((r) => r.ok) ? 0 : 1;
+      }
       case 'peers': {
         const [id] = need(rest, 1, 'context peers CONTEXT');
         const count = await api.peersCount(id!);
@@ -183,4 +202,28 @@ export function formatSyncStatus(st: admin.SyncStatus): string {
   if (st.lastProtocol) lines.push(`last protocol  ${st.lastProtocol} with ${st.lastPeer}`);
   if (st.lastSuccessAtMs > 0n) lines.push(`last success   ${new Date(Number(st.lastSuccessAtMs)).toISOString()}`);
   return lines.join('\n') + '\n';
+}
+
+/** The calls of a call-batch file: one JSON object per non-empty line. */
+export function parseCallLines(text: string): { method: string; args?: unknown; executor?: string }[] {
+  const calls: { method: string; args?: unknown; executor?: string }[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let call: unknown;
+    try {
+      call = JSON.parse(line);
+    } catch {
+      throw new CliError(`line ${i + 1}: not JSON`);
+    }
+    const c = call as { method?: unknown; args?: unknown; executor?: unknown } | null;
+    if (!c || typeof c !== 'object' || typeof c.method !== 'string' || !c.method) {
+      throw new CliError(`line ${i + 1}: expected {"method": "…", "args": {…}}`);
+    }
+    if (c.executor !== undefined && typeof c.executor !== 'string') {
+      throw new CliError(`line ${i + 1}: "executor" must be a string`);
+    }
+    calls.push({ method: c.method, args: c.args, executor: c.executor });
+  });
+  if (calls.length === 0) throw new CliError('no calls in the file');
+  return calls;
 }

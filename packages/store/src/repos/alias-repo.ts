@@ -4,7 +4,7 @@ import type { Sql } from '../postgres.js';
 /** What an alias names: contexts and applications globally, identities within one context. */
 export type AliasKind = 'context' | 'application' | 'identity';
 
-/** Alias names: 1–50 of letters, digits, `.`, `_`, `-` (reference §6.4). */
+/** Alias names: 1–50 of letters, digits, `.`, `_`, `-`. */
 export const ALIAS_PATTERN = /^[A-Za-z0-9._-]{1,50}$/;
 const NO_SCOPE = Buffer.alloc(0);
 

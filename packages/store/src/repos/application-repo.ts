@@ -30,7 +30,7 @@ export interface ApplicationRecord {
   artifacts: ApplicationArtifact[];
 }
 
-/** Installed applications (reference §6.1). */
+/** Installed applications. */
 export class ApplicationRepo {
   constructor(private readonly sql: Sql) {}
 

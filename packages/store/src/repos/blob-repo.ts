@@ -3,10 +3,10 @@ import { sha256 } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
 import { BYTEA_ARRAY, INT4_ARRAY, type Sql } from '../postgres.js';
 
-/** Blobs are stored and addressed in 1 MiB chunks (reference §5.1). */
+/** Blobs are stored and addressed in 1 MiB chunks. */
 export const BLOB_CHUNK_BYTES = 1024 * 1024;
 
-/** A blob id is SHA-256 over its chunk hashes, in order (DESIGN §4). */
+/** A blob id is SHA-256 over its chunk hashes, in order. */
 export function blobIdOf(chunkHashes: readonly Uint8Array[]): Buffer {
   return sha256(...chunkHashes);
 }

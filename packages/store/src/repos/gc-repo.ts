@@ -53,7 +53,7 @@ const toRecord = (r: GcRunRow): GcRunRecord => ({
 });
 
 /**
- * The GC service's SQL (reference §8). Every batch is one short transaction (a function of
+ * The GC service's SQL. Every batch is one short transaction (a function of
  * migration 0010) that locks the rows it picks, skipping rows a writer holds (`for update skip
  * locked`), and deletes them by primary key with their condition re-checked, so a collection never
  * blocks live writes for long and never deletes what a write just revived. Tombstones are not in

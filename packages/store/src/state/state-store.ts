@@ -683,14 +683,13 @@ export class StateStore {
     return rows;
   }
 
-  /** The newest HLC among the given deltas (the causal past a new local delta must follow). */
-  async maxHlcOf(contextId: Buffer, deltaIds: readonly Buffer[]): Promise<Hlc | undefined> {
-    const ids = deltaIds.filter((d) => !isZeroId(d));
-    if (ids.length === 0) return undefined;
+  /** The newest HLC among the context's current heads (undefined at genesis): what a local write must follow. */
+  async headsHlc(contextId: Buffer): Promise<Hlc | undefined> {
     const [row] = await this.sql<{ hlc: Buffer | null }[]>`
-      select hlc from deltas
-      where context_id = ${contextId} and delta_id = any (${this.sql.array(ids, BYTEA_ARRAY)}::bytea[])
-      order by hlc desc limit 1`;
+      select d.hlc from contexts c
+      join deltas d on d.context_id = c.id and d.delta_id = any (c.dag_heads)
+      where c.id = ${contextId}
+      order by d.hlc desc limit 1`;
     return row?.hlc ? decodeHlc(row.hlc) : undefined;
   }
 

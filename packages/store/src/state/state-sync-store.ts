@@ -347,8 +347,8 @@ export class StateSyncStore {
   }
 
   /**
-   * Re-anchors the cached root to the live tree under the context lock (reference §3.1: a cached
-   * root may lag the storage). Returns the live root.
+   * Re-anchors the cached root to the live tree under the context lock (a cached root may lag the
+   * storage). Returns the live root.
    */
   liveRoot(contextId: Buffer): Promise<Buffer | undefined> {
     return this.sql.begin(async (tx) => {

@@ -6,7 +6,7 @@ import { emptyCounts, yieldToOthers, type TaskDeps } from './task.js';
 const KIND = 'tombstone';
 
 /**
- * Tombstone GC (the seed's GarbageCollector): deletes tombstones deleted strictly longer than
+ * Tombstone GC (upstream's GarbageCollector): deletes tombstones deleted strictly longer than
  * GC_TOMBSTONE_RETENTION ago, at most GC_MAX_DELETIONS_PER_RUN per run, GC_BATCH_SIZE per statement.
  * Each statement skips rows a writer holds and re-checks every row as it deletes it. A batch that
  * fails is retried key by key; a key that still fails is logged and counted, and left for the next

@@ -4,11 +4,11 @@ import { emptyCounts, yieldToOthers, type TaskDeps } from './task.js';
 
 const KIND = 'delta';
 const BATCH = 1000;
-/** Pruned ids remembered per context (reference §8), so children of pruned deltas stay applicable. */
+/** Pruned ids remembered per context, so children of pruned deltas stay applicable. */
 export const PRUNED_IDS_REMEMBERED = 100_000;
 
 /**
- * DAG compaction (reference §8): contexts with at least DAG_COMPACTION_MIN_DELTAS applied deltas keep
+ * DAG compaction: contexts with at least DAG_COMPACTION_MIN_DELTAS applied deltas keep
  * the newest DAG_COMPACTION_RETAIN_RECENT (and their heads); older applied deltas are pruned in
  * batches, each remembered as a pruned checkpoint in the same statement. Pending deltas are never
  * pruned. A peer asking for pruned history falls back to hash comparison or a snapshot.

@@ -8,7 +8,7 @@ const BATCH = 1000;
 export const PENDING_WARN_THRESHOLD = 100;
 
 /**
- * Pending-delta cleanup (reference §8, every 60 s): pending deltas whose parents did not arrive
+ * Pending-delta cleanup: pending deltas whose parents did not arrive
  * within PENDING_DELTA_MAX_AGE are dropped (a later sync brings the history back if it exists), and
  * contexts holding more than 100 pending deltas are logged.
  */

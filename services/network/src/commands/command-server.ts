@@ -19,7 +19,7 @@ import { handleTopicPeers } from './topic-peers.js';
 import { handleUnsubscribe } from './unsubscribe.js';
 
 /**
- * Serves the network commands (the seed's NetworkClient) over NATS request/reply: one subscription
+ * Serves the network commands (upstream's NetworkClient) over NATS request/reply: one subscription
  * per command in a queue group. A request that does not decode, or a handler that throws, gets an
  * error reply with the error's code; nothing a caller sends can crash the service.
  */

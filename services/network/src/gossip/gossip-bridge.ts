@@ -162,8 +162,9 @@ export class GossipBridge implements Startable {
   };
 
   /**
-   * A state delta on a context topic goes straight to STATE_DELTA. False for anything else (other
-   * variants, and bytes that do not decode, which node-manager refuses and counts as usual).
+   * A state delta on a context topic goes straight to STATE_DELTA, and so does each delta of a
+   * batch (each is checked alone downstream: the batch carries no authority). False for anything
+   * else (other variants, and bytes that do not decode, which node-manager refuses and counts as usual).
    */
   private forwardStateDelta(data: Uint8Array, source: string, msgId: string): boolean {
     let broadcast: wire.BroadcastMessage;
@@ -172,9 +173,16 @@ export class GossipBridge implements Startable {
     } catch {
       return false;
     }
-    if (broadcast.payload?.$case !== 'stateDelta') return false;
-    this.deps.stateDeltas.forward(broadcast.payload.stateDelta, source, msgId);
-    return true;
+    const payload = broadcast.payload;
+    if (payload?.$case === 'stateDelta') {
+      this.deps.stateDeltas.forward(payload.stateDelta, source, msgId);
+      return true;
+    }
+    if (payload?.$case === 'stateDeltaBatch') {
+      for (const delta of payload.stateDeltaBatch.deltas) this.deps.stateDeltas.forward(delta, source, msgId);
+      return true;
+    }
+    return false;
   }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChangeData>): void => {

@@ -15,7 +15,7 @@ export function bundleApplicationId(pkg: string, signerId: string): Buffer {
   );
 }
 
-/** A raw wasm install's id (reference §6.2): over its blob id, size, source and metadata. */
+/** A raw wasm install's id: over its blob id, size, source and metadata. */
 export function wasmApplicationId(blobId: Uint8Array, size: number, source: string, metadata: Uint8Array): Buffer {
   const sizeBytes = Buffer.alloc(8);
   sizeBytes.writeBigUInt64LE(BigInt(size));

@@ -38,7 +38,7 @@ export async function storeStreamAsBlob(
   }
 }
 
-/** The seed's install paths end here: the bytes become a blob, then a bundle or raw wasm application. */
+/** Upstream's install paths end here: the bytes become a blob, then a bundle or raw wasm application. */
 export async function installApplication(deps: ContextDeps, req: InstallRequest): Promise<admin.Application> {
   const stored = await storeStreamAsBlob(deps, req.bytes, 'install');
   try {

@@ -14,7 +14,7 @@ export interface UrlFetchLimits {
   totalTimeoutMs: number;
 }
 
-/** The seed's limits for `install_application_from_url`. */
+/** Upstream's limits for `install_application_from_url`. */
 export const DEFAULT_URL_LIMITS: Omit<UrlFetchLimits, 'allowLoopback' | 'maxBytes'> = {
   maxRedirects: 10,
   connectTimeoutMs: 15_000,
@@ -94,7 +94,7 @@ function requestOnce(
 }
 
 /**
- * Downloads a URL with the seed's SSRF guard: http(s) only, every hop's host resolved and refused
+ * Downloads a URL with upstream's SSRF guard: http(s) only, every hop's host resolved and refused
  * unless public, connections pinned to the vetted address, at most `maxRedirects` redirects (each
  * vetted again), a connect and a total deadline, and the body cut off past `maxBytes`. Yields the
  * body as it arrives; the caller stores it as it goes.

@@ -29,16 +29,16 @@ export interface BlobCacheMetrics {
   bytes: Gauge;
 }
 
-/** One cached blob as the seed's `CachedBlob`: its bytes and when it was last read. */
+/** One cached blob as upstream's `CachedBlob`: its bytes and when it was last read. */
 export interface CachedBlob {
   data: Buffer;
   lastAccessedMs: number;
 }
 
 /**
- * The seed's `blob_cache`, in Redis so every node-manager replica shares it (DESIGN §2): the bytes
+ * Upstream's `blob_cache`, in Redis so every node-manager replica shares it: the bytes
  * of each blob under its own key, the last access time of each in a sorted set (`touch()` on every
- * read), and the sizes in a hash. evict() runs the seed's three passes: age, then count, then
+ * read), and the sizes in a hash. evict() runs upstream's three passes: age, then count, then
  * bytes, least recently read first; each eviction is counted by reason. The clock is injected.
  */
 export class BlobCache {
@@ -108,7 +108,7 @@ export class BlobCache {
     return { entries: sizes.length, bytes: sizes.reduce((sum, s) => sum + Number(s), 0) };
   }
 
-  /** The seed's three eviction passes; returns how many entries each removed. */
+  /** Upstream's three eviction passes; returns how many entries each removed. */
   async evict(): Promise<Record<BlobEvictionReason, number>> {
     const { maxAgeMs, maxCount, maxBytes } = this.deps.limits;
     const redis = this.deps.redis();

@@ -4,7 +4,7 @@ import type { Counter } from 'prom-client';
 import type { BlobCache } from './blob-cache.js';
 
 /**
- * The seed's blob eviction timer (OLD_BLOBS_EVICTION_FREQUENCY_S): every period the cache evicts by
+ * Upstream's blob eviction timer (OLD_BLOBS_EVICTION_FREQUENCY_S): every period the cache evicts by
  * age, count and bytes, and chunks no blob links any more are swept once past their grace. Every
  * replica runs it; both passes are safe to run concurrently. A pass still running skips the next.
  */

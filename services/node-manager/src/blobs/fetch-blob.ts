@@ -55,7 +55,7 @@ export interface BlobFetchRequest {
 }
 
 /**
- * The network leg of the seed's `get_blob` (reference §5.3): up to 6 rounds, each asking the hinted
+ * The network leg of upstream's `get_blob`: up to 6 rounds, each asking the hinted
  * peers and the DHT's providers of (context, blob) in turn, with a token of one of our member
  * identities of the context, backing off 100 ms doubling to 2 s between rounds. Every chunk is
  * re-hashed against the chunk list (whose hash must be the blob id) before it is stored, so a lying

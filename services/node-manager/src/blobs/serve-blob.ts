@@ -18,7 +18,7 @@ export enum BlobServeOutcome {
 }
 
 /**
- * Serves one inbound `/calimero/blob/pb/1` stream (reference §5.3): reads the BlobRequest, serves
+ * Serves one inbound `/calimero/blob/pb/1` stream: reads the BlobRequest, serves
  * the context application's own blob to anyone asking about the context, anything else only to a
  * fresh token of a member identity (checked for the stream's real peer), and streams the chunks one
  * at a time as the relay's credit allows. Unauthorised and missing both answer `found: false`.
@@ -97,7 +97,7 @@ async function refusalOf(deps: BlobTransferDeps, request: wire.BlobRequest, peer
   const blobId = Buffer.from(request.blobId);
   const ctx = await deps.states.context(contextId);
   if (!ctx?.groupId) return BlobServeOutcome.UnknownContext;
-  // The context application's own bundle is public to the context's peers (the seed's rule).
+  // The context application's own bundle is public to the context's peers (upstream's rule).
   if (ctx.applicationId) {
     const app = await deps.applications.get(ctx.applicationId);
     if (app?.blobId.equals(blobId)) return undefined;

@@ -1,25 +1,37 @@
 import { status } from '@grpc/grpc-js';
 import { wire } from '@cnode/proto';
 import { toBase58, type Identity } from '@cnode/primitives';
-import type { ContextState } from '@cnode/store';
+import type { ContextSettings, ContextState } from '@cnode/store';
 import { AdminCallError, AdminErrorCode } from '../grpc/admin-errors.js';
 import { resolveIdArg } from '../grpc/alias-args.js';
 import type { ContextDeps } from './context-deps.js';
 
 export type HostedContext = ContextState & { id: Buffer; groupId: Buffer };
+/** What a call needs to know of a context that does not read its root or heads. */
+export type HostedSettings = ContextSettings & { groupId: Buffer };
 
-/** The context named by a request field (base58 id or alias), or NOT_FOUND. */
+/** The context named by a request field (base58 id or alias), with its current root and heads, or NOT_FOUND. */
 export async function requireContext(deps: ContextDeps, contextIdText: string): Promise<HostedContext> {
-  const id = await resolveIdArg(deps.aliases, 'context', contextIdText, 'context_id');
+  const id = await resolveIdArg(deps.hot, 'context', contextIdText, 'context_id');
   const ctx = await deps.states.context(id);
-  if (!ctx || !ctx.groupId) {
-    throw new AdminCallError(
-      status.NOT_FOUND,
-      AdminErrorCode.ContextUnknown,
-      `context ${contextIdText} is not hosted here`,
-    );
-  }
+  if (!ctx?.groupId) throw contextUnknown(contextIdText);
   return { ...ctx, id, groupId: ctx.groupId };
+}
+
+/** The context named by a request field, its settings from the hot state (no read), or NOT_FOUND. */
+export async function requireContextSettings(deps: ContextDeps, contextIdText: string): Promise<HostedSettings> {
+  const id = await resolveIdArg(deps.hot, 'context', contextIdText, 'context_id');
+  const ctx = await deps.hot.contextSettings(id);
+  if (!ctx?.groupId) throw contextUnknown(contextIdText);
+  return { ...ctx, groupId: ctx.groupId };
+}
+
+function contextUnknown(contextIdText: string): AdminCallError {
+  return new AdminCallError(
+    status.NOT_FOUND,
+    AdminErrorCode.ContextUnknown,
+    `context ${contextIdText} is not hosted here`,
+  );
 }
 
 /**
@@ -28,13 +40,13 @@ export async function requireContext(deps: ContextDeps, contextIdText: string): 
  */
 export async function actingMember(
   deps: ContextDeps,
-  ctx: HostedContext,
+  ctx: { id: Buffer; groupId: Buffer },
   named: string,
   opts: { admin?: boolean } = {},
 ): Promise<Identity> {
-  const owned = await deps.identities.owned(ctx.id);
+  const owned = await deps.hot.ownedIdentities(ctx.id);
   // The identity may be named by an alias scoped to the context.
-  const aliased = named ? await deps.aliases.lookup('identity', named, ctx.id) : undefined;
+  const aliased = named ? await deps.hot.alias('identity', named, ctx.id) : undefined;
   const wanted = aliased ? toBase58(aliased) : named;
   const candidates = named ? owned.filter((i) => toBase58(i.publicKey) === wanted) : owned;
   if (named && candidates.length === 0) {
@@ -45,7 +57,7 @@ export async function actingMember(
     );
   }
   for (const identity of candidates) {
-    const role = await deps.groups.role(ctx.groupId, identity.publicKey);
+    const role = await deps.hot.role(ctx.groupId, identity.publicKey);
     if (role === undefined) continue;
     if (opts.admin && role !== wire.GroupRole.GROUP_ROLE_ADMIN) continue;
     return identity;
@@ -60,8 +72,8 @@ export async function actingMember(
 }
 
 /** The group key new deltas are sealed with, or FAILED_PRECONDITION. */
-export async function currentGroupKey(deps: ContextDeps, ctx: HostedContext): Promise<Buffer> {
-  const key = await deps.groups.currentKey(ctx.groupId);
+export async function currentGroupKey(deps: ContextDeps, ctx: { groupId: Buffer }): Promise<Buffer> {
+  const key = await deps.hot.currentKey(ctx.groupId);
   if (!key) {
     throw new AdminCallError(
       status.FAILED_PRECONDITION,

@@ -8,6 +8,7 @@ import type {
   BlobRepo,
   GcRepo,
   GroupStore,
+  HotState,
   IdentityRepo,
   Redis,
   StateStore,
@@ -29,6 +30,12 @@ export interface ContextDeps {
   groups: GroupStore;
   identities: IdentityRepo;
   aliases: AliasRepo;
+  /**
+   * Cached context settings, our identities, group keys, governance heads, standings and aliases.
+   * A call that changes one of them here invalidates it at once (other processes hear it from the
+   * database).
+   */
+  hot: HotState;
   applications: ApplicationRepo;
   blobs: BlobRepo;
   blobCache: BlobCache;

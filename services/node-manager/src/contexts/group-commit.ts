@@ -44,16 +44,31 @@ export interface GroupCommitMetrics {
  * commits queue up and form its next batch — whatever is queued, up to `maxBatch`; no timer waits
  * for more, so a lone call commits at once. One batch is one transaction (`commitLocalBatch`): its
  * deltas chain in arrival order, each sealed with its own author's key and its own post-apply root.
- * Each caller is answered once its delta is committed. A context's queue holds at most
+ * A committed batch leaves the node as one gossip message (a `StateDeltaBatch`), and each caller is
+ * answered once its delta is committed and handed to gossip. A context's queue holds at most
  * `maxQueuedPerContext` calls, and all contexts together `maxQueued`; beyond, calls are refused
  * with RESOURCE_EXHAUSTED and counted.
  */
 export class GroupCommitter {
   private readonly queues = new Map<string, Queued[]>();
+  /** Per context, the gossip of its last committed batch (gone once handed over): at most one per context with writes in flight. */
+  private readonly gossipTails = new Map<string, Promise<void>>();
   private queued = 0;
 
   constructor(
-    private readonly deps: { states: () => StateStore; clock: HlcClock; metrics: GroupCommitMetrics; logger: Logger },
+    private readonly deps: {
+      states: () => StateStore;
+      clock: HlcClock;
+      metrics: GroupCommitMetrics;
+      logger: Logger;
+      /**
+       * Hands a committed batch's deltas (in chain order) to gossip; never rejects. Callers are
+       * answered when it settles, while the next batch already commits.
+       */
+      gossip: (contextId: Buffer, deltas: wire.StateDelta[]) => Promise<void>;
+      /** Told after every commit (the node events wait in the outbox). */
+      committed: () => void;
+    },
     private readonly limits: { maxBatch: number; maxQueuedPerContext: number; maxQueued: number },
   ) {}
 
@@ -95,6 +110,20 @@ export class GroupCommitter {
     this.queues.delete(key);
   }
 
+  /**
+   * Gossips a committed batch once the context's previous batch was handed to gossip: the next batch
+   * commits meanwhile, but its message never overtakes the one its first delta chains to (a
+   * receiver would hold the batch pending and fetch the parents it is about to receive).
+   */
+  private gossipInOrder(contextId: Buffer, deltas: wire.StateDelta[]): Promise<void> {
+    const key = contextId.toString('hex');
+    const tail = (this.gossipTails.get(key) ?? Promise.resolve()).then(() => this.deps.gossip(contextId, deltas));
+    this.gossipTails.set(key, tail);
+    return tail.finally(() => {
+      if (this.gossipTails.get(key) === tail) this.gossipTails.delete(key);
+    });
+  }
+
   /** Commits a batch; a write whose seal fails is refused and the others are committed again without it. */
   private async commitBatch(contextId: Buffer, batch: Queued[]): Promise<void> {
     let jobs = batch;
@@ -122,7 +151,11 @@ export class GroupCommitter {
             throw new SealFailure(index, err);
           }
         });
-        results.forEach((r, i) => jobs[i]!.resolve({ ...r, gossip: gossip[i]! }));
+        this.deps.committed();
+        const settled = jobs;
+        void this.gossipInOrder(contextId, gossip).then(() =>
+          results.forEach((r, i) => settled[i]!.resolve({ ...r, gossip: gossip[i]! })),
+        );
         return;
       } catch (err) {
         if (err instanceof SealFailure) {

@@ -7,7 +7,7 @@ import { queueSync } from '../contexts/queue-sync.js';
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /**
- * Re-evaluates what this node does for a group after its governance changed (the seed's reaction to
+ * Re-evaluates what this node does for a group after its governance changed (upstream's reaction to
  * GroupMutationNotification): with no identity of ours a member any more (removed), leave the topics
  * of the group and of its contexts; otherwise leave the topics of contexts unregistered from the
  * group, and join those of contexts `applied` newly registers (hosting them uninitialised and
@@ -60,6 +60,7 @@ export async function reconcileGroup(
         initialized: false,
       });
       await deps.identities.addOwned(contextId, me);
+      deps.hot.invalidate('context', contextId);
       await deps.subscriptions.join(contextId, groupId);
       await queueSync(
         deps,

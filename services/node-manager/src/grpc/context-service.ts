@@ -3,6 +3,7 @@ import type { ContextDeps } from '../contexts/context-deps.js';
 import { createContext } from './context/create-context.js';
 import { createIdentity } from './context/create-identity.js';
 import { execute } from './context/execute.js';
+import { executeBatch } from './context/execute-batch.js';
 import { inviteMember } from './context/invite-member.js';
 import { joinContext } from './context/join-context.js';
 import { leaveContext } from './context/leave-context.js';
@@ -24,6 +25,7 @@ export function contextService(deps: ContextDeps): admin.ContextServiceServer {
     inviteMember: unary('InviteMember', deps, (req: admin.InviteMemberRequest) => inviteMember(deps, req)),
     joinContext: unary('JoinContext', deps, (req: admin.JoinContextRequest) => joinContext(deps, req)),
     execute: unary('Execute', deps, (req: admin.ExecuteRequest) => execute(deps, req)),
+    executeBatch: unary('ExecuteBatch', deps, (req: admin.ExecuteBatchRequest) => executeBatch(deps, req)),
     subscribeEvents: serverStreaming('SubscribeEvents', deps, (call) => subscribeEvents(deps, call)),
     getPeersCount: unary('GetPeersCount', deps, (req: admin.GetPeersCountRequest) => getPeersCount(deps, req)),
     triggerSync: unary('TriggerSync', deps, (req: admin.TriggerSyncRequest) => triggerSync(deps, req)),

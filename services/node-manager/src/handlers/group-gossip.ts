@@ -129,7 +129,7 @@ export async function handleGroupMutation(
   deps.metrics.groupMutations.inc({ outcome: known ? 'known' : 'caught_up' });
 }
 
-/** A peer subscribed to a group topic of ours: sync the group's governance with it (seed: Group Topics). */
+/** A peer subscribed to a group topic of ours: sync the group's governance with it (as upstream does on group topics). */
 export async function handleGroupPeerSubscribed(deps: GroupGossipDeps, groupId: Buffer, peer: string): Promise<void> {
   await catchUpFrom(deps, groupId, peer, 'peer_subscribed');
 }

@@ -38,7 +38,7 @@ export interface HashHeartbeatDeps {
 }
 
 /**
- * A peer's HashHeartbeat (reference §3.1). Equal roots → nothing, whatever the heads. Same heads but
+ * A peer's HashHeartbeat. Equal roots → nothing, whatever the heads. Same heads but
  * another root → re-read our live root first (the cached one may lag); still different → count it,
  * and escalate to a sync only when the same pair of roots was seen twice from that peer (a transient
  * difference mid-apply is normal). Different heads and roots → if the peer has heads we lack, ask for

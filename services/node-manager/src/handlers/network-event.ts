@@ -5,7 +5,8 @@ import type { NodeManagerMetrics } from '../metrics.js';
 
 /** Where the dispatch sends what other modules handle (each in its own file). */
 export interface NetworkEventRoutes {
-  stateDelta(delta: wire.StateDelta, gossip: bus.GossipMessage): Promise<void>;
+  /** A state delta, or the deltas of a batch, on a topic that is not a context's (the network service forwards those). */
+  stateDeltas(deltas: wire.StateDelta[], gossip: bus.GossipMessage): Promise<void>;
   groupOp(op: wire.SignedGroupOpV1, gossip: bus.GossipMessage): Promise<void>;
   groupGovernanceDelta(delta: wire.GroupGovernanceDelta, gossip: bus.GossipMessage): Promise<void>;
   groupHeartbeat(heartbeat: wire.GroupStateHeartbeat, gossip: bus.GossipMessage): Promise<void>;
@@ -27,7 +28,7 @@ export function decodeNetworkEvent(data: Uint8Array): bus.NetworkEvent {
 }
 
 /**
- * Dispatch of one network event (the seed's Handler<NetworkEvent>): routes by variant and counts it.
+ * Dispatch of one network event (upstream's Handler<NetworkEvent>): routes by variant and counts it.
  * This file only switches; each kind's behaviour lives in its own handler module as it lands.
  */
 export async function handleNetworkEvent(deps: NetworkEventDeps, message: bus.NetworkEvent): Promise<void> {
@@ -88,7 +89,9 @@ async function dispatchBroadcast(deps: NetworkEventDeps, gossip: bus.GossipMessa
   deps.metrics.broadcastMessages.inc({ variant: payload.$case });
   switch (payload.$case) {
     case 'stateDelta':
-      return deps.routes.stateDelta(payload.stateDelta, gossip);
+      return deps.routes.stateDeltas([payload.stateDelta], gossip);
+    case 'stateDeltaBatch':
+      return deps.routes.stateDeltas(payload.stateDeltaBatch.deltas, gossip);
     case 'signedGroupOp':
       return deps.routes.groupOp(payload.signedGroupOp, gossip);
     case 'hashHeartbeat':

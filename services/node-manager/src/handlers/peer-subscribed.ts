@@ -15,7 +15,7 @@ export type PeerSubscribedDeps = QueueSyncDeps & {
 const GROUP_TOPIC = /^group\/([0-9a-f]{64})$/;
 
 /**
- * A peer subscribed to the topic of a context we host (reference §7): sync with that peer now (a
+ * A peer subscribed to the topic of a context we host: sync with that peer now (a
  * restarted or partitioned node shows up this way). On a group topic, sync the group's governance with
  * it. Contexts we do not host are ignored.
  */

@@ -1,5 +1,5 @@
 /**
- * The hot blob cache (reference §5.5) in the real Redis, with an injected clock: touch on read, and
+ * The hot blob cache in the real Redis, with an injected clock: touch on read, and
  * eviction by age, by count and by bytes, each counted by reason.
  */
 import { randomBytes } from 'node:crypto';

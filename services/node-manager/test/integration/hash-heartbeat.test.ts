@@ -1,5 +1,5 @@
 /**
- * HashHeartbeat judgement (reference §3.1) against the real Postgres (the context and its tree),
+ * HashHeartbeat judgement against the real Postgres (the context and its tree),
  * Redis (streaks, debounce) and NATS (the SYNC_REQUESTS mailbox it queues syncs on).
  */
 import { randomBytes } from 'node:crypto';

@@ -17,7 +17,7 @@ import { applyAuthorized } from './apply-authorized.js';
 import { crossCheckGrant, deltaFields } from './authorize.js';
 import type { PipelineDeps } from './deps.js';
 
-/** Labels of governance_drain_outcome (the seed's, without the retired lookup_error). */
+/** Labels of governance_drain_outcome (upstream's, without the retired lookup_error). */
 export enum DrainOutcome {
   /** The cut names the author a member: the delta was re-run through the apply path. */
   Applied = 'applied',
@@ -65,7 +65,7 @@ export async function parkForGovernance(
 }
 
 /**
- * Drains one context's governance-pending deltas (reference §2.6), over the queue as it is when the
+ * Drains one context's governance-pending deltas, over the queue as it is when the
  * drain starts. The projection at each delta's cited cut is the sole authority: member → re-apply;
  * not member → drop (labelled removed / never_member when the live view agrees, not_member with a
  * membership-cut divergence when it does not); unknown → keep, dropped after 16 attempts. The live

@@ -12,7 +12,7 @@ import { governanceBeforeIntervalSync } from './pre-sync-governance.js';
 import type { BusMetrics, Catalog } from '@cnode/bus';
 import type { JetStreamClient } from '@nats-io/jetstream';
 
-/** Failure backoff: 2^n seconds, at most 2^8 = 256 s (reference §4.3). */
+/** Failure backoff: 2^n seconds, at most 2^8 = 256 s. */
 export const BACKOFF_BASE_MS = 1_000;
 export const BACKOFF_MAX_MS = 256_000;
 /** A full permit set redelivers the request after this long. */
@@ -45,7 +45,7 @@ const reasonLabel = (reason: bus.SyncReason): string =>
   bus.syncReasonToJSON(reason).replace('SYNC_REASON_', '').toLowerCase();
 
 /**
- * One SyncRequest (reference §4.3): unless forced, skipped inside the minimum spacing or the failure
+ * One SyncRequest: unless forced, skipped inside the minimum spacing or the failure
  * backoff; then the context's initiator lock (one session per context across replicas) and a global
  * permit (`SYNC_MAX_CONCURRENT` across replicas; none free → redelivered shortly); then the session,
  * and its outcome recorded: success resets the failures, "no peers" and "not materialised" are benign,

@@ -6,7 +6,7 @@ import { PRE_SYNC_GOVERNANCE_PEERS } from '../constants.js';
 import type { DriverDeps } from './handle-sync-request.js';
 
 /**
- * Before an interval sync of a context with governance-pending deltas (reference §2.6 trigger c):
+ * Before an interval sync of a context with governance-pending deltas:
  * pull the group's ops we lack from a few member peers (subscribers of the context, those that
  * proved membership recently first), then ask state-delta to drain the context's queue.
  */

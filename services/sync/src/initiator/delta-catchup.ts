@@ -21,7 +21,7 @@ export interface CatchupResult {
 }
 
 /**
- * DAG-heads catch-up (reference §4.6): asks the peer for the deltas behind its heads we lack and the
+ * DAG-heads catch-up: asks the peer for the deltas behind its heads we lack and the
  * parents our pending deltas wait on, down to our own heads. The peer answers the oldest of the gap
  * first, so every answer applies as it arrives; rounds continue until nothing is missing, a round
  * brings nothing new (`unavailable` unless it brought deltas we had meanwhile received), or the

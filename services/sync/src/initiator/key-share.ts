@@ -5,7 +5,7 @@ import { MAX_KEYS_SHARED } from '../constants.js';
 import type { InitiatorDeps } from './deps.js';
 
 /**
- * Key share (reference §4.10, GroupKeyRequest): asks a member peer for the group's keys, sealed to
+ * Key share: asks a member peer for the group's keys, sealed to
  * our member identity, and keeps every one that opens. For a member that joined with an invitation
  * carrying no key, and for deltas sealed with a key we do not hold. The peer proves its own
  * membership like any sync answer; envelopes not addressed to us, or that do not open, are skipped

@@ -45,7 +45,7 @@ export interface SyncRunResult {
 }
 
 /**
- * One sync of one context (reference §4.4): replay leftover buffered deltas, find peers (members
+ * One sync of one context: replay leftover buffered deltas, find peers (members
  * first), for a node without state find a peer that has state, then open a session, compare heads
  * and roots, run the cheapest applicable protocol, and close. Throws on failure (the driver counts
  * it and backs off); benign outcomes are returned.
@@ -296,8 +296,8 @@ async function discoverPeers(
 }
 
 /**
- * A node without state asks peers (a few at a time) for their heads and takes the first with state
- * (reference §4.4 step 5). A peer whose state is empty also counts: both then start empty.
+ * A node without state asks peers (a few at a time) for their heads and takes the first with
+ * state. A peer whose state is empty also counts: both then start empty.
  */
 async function probeForState(
   deps: InitiatorDeps,

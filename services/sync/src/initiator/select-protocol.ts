@@ -31,7 +31,7 @@ export interface SyncSide {
 export const LEVEL_WISE_DIVERGENCE = 0.1;
 
 /**
- * Protocol choice (reference §4.4, adapted to our fixed-depth tree):
+ * Protocol choice:
  * 1. the peer has no state → nothing it can give (the caller treats it as "not materialised");
  * 2. equal roots → nothing;
  * 3. we have no state → snapshot (never for an initialized node: invariant I5);

@@ -14,7 +14,7 @@ export interface SnapshotResult {
 }
 
 /**
- * Snapshot sync for a context without state (reference §4.9, invariants I5 and I7): the peer sends
+ * Snapshot sync for a context without state: the peer sends
  * its boundary (root, heads, entry count) and compressed pages from one point in time. Pages are
  * written into a transaction that nobody else sees; only when the recomputed root equals the
  * boundary root do state, root, heads (as checkpoints) and `initialized` commit together. A broken

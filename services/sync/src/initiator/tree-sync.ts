@@ -95,7 +95,7 @@ export function verifyNode(node: wire.TreeNodeData, entries: SyncEntry[], digest
 }
 
 /**
- * Merkle comparison with a peer, bidirectional (reference §4.7, §4.8): walks the tree from the
+ * Merkle comparison with a peer, bidirectional: walks the tree from the
  * root, descending only where children differ (compared by salted digests, see TreeNodeRequest); at
  * the buckets, entries (tombstones included) are compared one by one, last writer wins: the peer's
  * winners are merged here, ours are pushed to the peer. `breadthFirst` asks for every differing

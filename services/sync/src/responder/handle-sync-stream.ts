@@ -189,7 +189,7 @@ async function admit(
 }
 
 /**
- * Inbound sync authorisation (the seed's `peer_is_group_member`), the one check every responder
+ * Inbound sync authorisation (upstream's `peer_is_group_member`), the one check every responder
  * path goes through: the requester's proof verifies for its transport peer id, and the identity it
  * proves is a member of the group — by the projection at our governance heads, falling back to the
  * live view only when the projection cannot tell (a disagreement is logged as

@@ -23,5 +23,5 @@ export async function aliasTarget(
     return { kind, scope: undefined };
   }
   if (!scopeText) throw badArgument('an identity alias needs scope: the context it is scoped to');
-  return { kind, scope: await resolveIdArg(deps.aliases, 'context', scopeText, 'scope') };
+  return { kind, scope: await resolveIdArg(deps.hot, 'context', scopeText, 'scope') };
 }

@@ -14,6 +14,7 @@ export async function createAlias(
   const value = idArg(req.value, 'value');
   if (!req.name) throw badArgument('name is required');
   await deps.aliases.create(kind, req.name, value, scope);
+  deps.hot.invalidate('aliases');
   deps.logger.info({ kind, name: req.name, value: req.value }, 'Created an alias');
   return {};
 }
@@ -24,7 +25,9 @@ export async function deleteAlias(
   req: admin.DeleteAliasRequest,
 ): Promise<admin.DeleteAliasResponse> {
   const { kind, scope } = await aliasTarget(deps, req.kind, req.scope);
-  return { deleted: await deps.aliases.delete(kind, req.name, scope) };
+  const deleted = await deps.aliases.delete(kind, req.name, scope);
+  deps.hot.invalidate('aliases');
+  return { deleted };
 }
 
 /** AliasService.LookupAlias: the exact alias, or NOT_FOUND. */

@@ -8,7 +8,7 @@ import { resolveIdArg } from '../alias-args.js';
 
 /** The installed application a request names (base58 id or alias), or NOT_FOUND. */
 async function requireApplication(deps: ContextDeps, text: string) {
-  const id = await resolveIdArg(deps.aliases, 'application', text, 'application_id');
+  const id = await resolveIdArg(deps.hot, 'application', text, 'application_id');
   const app = await deps.applications.get(id);
   if (!app)
     throw new AdminCallError(
@@ -36,7 +36,7 @@ export async function listApplications(deps: ContextDeps): Promise<admin.ListApp
   };
 }
 
-/** The seed's list_packages / list_versions / get_latest_version in one answer. */
+/** Upstream's list_packages / list_versions / get_latest_version in one answer. */
 export async function listPackages(deps: ContextDeps): Promise<admin.ListPackagesResponse> {
   const packages = await deps.applications.packages();
   return {
@@ -47,7 +47,7 @@ export async function listPackages(deps: ContextDeps): Promise<admin.ListPackage
   };
 }
 
-/** Deletes the row only (the seed's uninstall): the blobs stay until deleted, now unprotected. */
+/** Deletes the row only (upstream's uninstall): the blobs stay until deleted, now unprotected. */
 export async function uninstallApplication(
   deps: ContextDeps,
   req: admin.UninstallApplicationRequest,

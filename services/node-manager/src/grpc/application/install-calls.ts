@@ -13,7 +13,7 @@ import { badArgument, optionalHashArg } from '../admin-errors.js';
 import { requireBlob } from '../blob/get-blob.js';
 import { headerThenData } from '../header-then-data.js';
 
-/** A path (or URL path) naming a bundle: `.mpk`, as the seed decides. */
+/** A path (or URL path) naming a bundle: `.mpk`, as upstream decides. */
 const isBundlePath = (path: string) => path.toLowerCase().endsWith('.mpk');
 const formatFor = (path: string) =>
   isBundlePath(path) ? admin.InstallFormat.INSTALL_FORMAT_BUNDLE : admin.InstallFormat.INSTALL_FORMAT_WASM;

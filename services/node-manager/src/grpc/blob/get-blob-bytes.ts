@@ -6,7 +6,7 @@ import { blobInfoView } from '../../blobs/blob-views.js';
 import { AdminCallError, AdminErrorCode } from '../admin-errors.js';
 import { requireBlob } from './get-blob.js';
 
-/** How long a cache read may take before the store is read instead (the seed's 1 s actor leg). */
+/** How long a cache read may take before the store is read instead (upstream's 1 s actor leg). */
 const CACHE_READ_TIMEOUT_MS = 1_000;
 
 /**

@@ -15,7 +15,7 @@ import { resolveIdArg } from '../alias-args.js';
  */
 export async function applicationIdOf(deps: ContextDeps, name: string): Promise<Buffer> {
   if (name === '' || name === KV_APPLICATION_NAME) return KV_APPLICATION_ID;
-  const id = await resolveIdArg(deps.aliases, 'application', name, 'application').catch(() => undefined);
+  const id = await resolveIdArg(deps.hot, 'application', name, 'application').catch(() => undefined);
   if (id && (await deps.applications.get(id))) return id;
   throw new AdminCallError(
     status.NOT_FOUND,
@@ -51,6 +51,7 @@ export async function createContext(
 
   await deps.states.createContext(contextId, { applicationId, groupId });
   await deps.identities.addOwned(contextId, member);
+  deps.hot.invalidate('context', contextId);
   await deps.subscriptions.join(contextId, groupId);
   deps.logger.info({ context: toBase58(contextId), group: groupId.toString('hex') }, 'Created context');
   return { contextId: toBase58(contextId), groupId: toBase58(groupId), member: toBase58(member.publicKey) };
@@ -74,6 +75,7 @@ async function createContextInGroup(
   await commitAndPublish(deps, groupId, ops);
   await deps.states.createContext(contextId, { applicationId, groupId });
   await deps.identities.addOwned(contextId, admin);
+  deps.hot.invalidate('context', contextId);
   await deps.subscriptions.join(contextId, groupId);
   deps.logger.info({ context: toBase58(contextId), group: groupId.toString('hex') }, 'Created context in a group');
   return { contextId: toBase58(contextId), groupId: toBase58(groupId), member: toBase58(admin.publicKey) };

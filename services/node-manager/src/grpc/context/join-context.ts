@@ -80,6 +80,7 @@ export async function joinContext(
     initialized: false,
   });
   await deps.identities.addOwned(contextId, me);
+  deps.hot.invalidate('context', contextId);
   await deps.subscriptions.join(contextId, groupId);
   await deps.states.queueNodeEvent(contextId, {
     $case: 'contextJoined',

@@ -13,6 +13,8 @@ export async function leaveContext(
   await deps.states.deleteContext(ctx.id);
   // Names of its identities go with it; an alias of the context itself stays (it may be joined again).
   await deps.aliases.deleteScope(ctx.id);
+  deps.hot.invalidate('context', ctx.id);
+  deps.hot.invalidate('aliases');
   await deps.states.queueNodeEvent(ctx.id, { $case: 'contextLeft', contextLeft: {} });
   deps.outbox.kick();
   deps.logger.info({ context: toBase58(ctx.id) }, 'Left context');

@@ -3,7 +3,7 @@ import type { admin } from '@cnode/proto';
 import { requireContext } from '../../contexts/context-access.js';
 import type { ContextDeps } from '../../contexts/context-deps.js';
 
-/** ContextService.GetPeersCount (the seed's `get_peers_count`): mesh peers and known subscribers. */
+/** ContextService.GetPeersCount (upstream's `get_peers_count`): mesh peers and known subscribers. */
 export async function getPeersCount(
   deps: ContextDeps,
   req: admin.GetPeersCountRequest,

@@ -11,7 +11,8 @@ function deps() {
   const registry = new Registry();
   const routed: string[] = [];
   const routes: NetworkEventRoutes = {
-    stateDelta: (delta) => Promise.resolve(void routed.push(`stateDelta:${delta.deltaId.length}`)),
+    stateDeltas: (deltas) =>
+      Promise.resolve(void routed.push(`stateDeltas:${deltas.map((d) => d.deltaId.length).join(',')}`)),
     groupOp: (op) => Promise.resolve(void routed.push(`groupOp:${op.nonce}`)),
     streamOpened: (opened) => Promise.resolve(void routed.push(`stream:${opened.protocol}`)),
     hashHeartbeat: (hb) => Promise.resolve(void routed.push(`heartbeat:${hb.dagHeads.length}`)),
@@ -44,12 +45,22 @@ async function rejection(promise: Promise<void>): Promise<{ action: ProcessingAc
 }
 
 describe('handleNetworkEvent', () => {
-  it('routes deltas, group ops, governance deltas, both heartbeats, mutation notes, opened streams and peer subscriptions to their handlers', async () => {
+  it('routes deltas, delta batches, group ops, governance deltas, both heartbeats, mutation notes, opened streams and peer subscriptions to their handlers', async () => {
     const d = deps();
     const delta = wire.BroadcastMessage.encode({
       payload: {
         $case: 'stateDelta',
         stateDelta: wire.StateDelta.fromPartial({ contextId: Buffer.alloc(32), deltaId: Buffer.alloc(32, 1) }),
+      },
+    }).finish();
+    const batch = wire.BroadcastMessage.encode({
+      payload: {
+        $case: 'stateDeltaBatch',
+        stateDeltaBatch: {
+          deltas: [16, 32].map((n) =>
+            wire.StateDelta.fromPartial({ contextId: Buffer.alloc(32), deltaId: Buffer.alloc(n) }),
+          ),
+        },
       },
     }).finish();
     const op = wire.BroadcastMessage.encode({
@@ -81,7 +92,7 @@ describe('handleNetworkEvent', () => {
         }),
       },
     }).finish();
-    for (const data of [delta, op, heartbeat, groupHeartbeat, governanceDelta, mutation]) {
+    for (const data of [delta, batch, op, heartbeat, groupHeartbeat, governanceDelta, mutation]) {
       await handleNetworkEvent(d, gossip(data));
     }
     await handleNetworkEvent(d, {
@@ -106,7 +117,8 @@ describe('handleNetworkEvent', () => {
       },
     });
     expect(d.routed).toEqual([
-      'stateDelta:32',
+      'stateDeltas:32',
+      'stateDeltas:16,32',
       'groupOp:7',
       'heartbeat:1',
       'groupHeartbeat:2',

@@ -2064,7 +2064,7 @@ export const ListPackagesResponse: MessageFns<ListPackagesResponse> = {
 };
 
 /**
- * Applications (the seed's application functions of the NodeClient façade). A bundle is a gzip tar
+ * Applications (upstream's application functions of the NodeClient façade). A bundle is a gzip tar
  * with a top-level manifest.json signed with Ed25519; installs verify it strictly unless
  * `allow_unsigned` (dev installs), which still verifies a signature that is present. Raw wasm
  * installs take the bytes as they are. Refusals are INVALID_ARGUMENT with a code in the message:

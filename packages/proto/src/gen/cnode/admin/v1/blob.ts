@@ -1703,7 +1703,7 @@ export const FindBlobProvidersResponse: MessageFns<FindBlobProvidersResponse> = 
 };
 
 /**
- * Content-addressed blobs (the seed's blob functions of the NodeClient façade). A blob id is the
+ * Content-addressed blobs (upstream's blob functions of the NodeClient façade). A blob id is the
  * base58 SHA-256 over the SHA-256 of each 1 MiB chunk; `content_hash` is the hex SHA-256 of the
  * whole content (what `sha256sum` prints). Blobs stream in and out in pieces of at most 1 MiB, so
  * no call holds a whole large blob in memory.

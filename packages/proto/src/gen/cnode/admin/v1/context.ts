@@ -137,6 +137,37 @@ export interface ExecuteResponse {
   rootHash: string;
 }
 
+export interface ExecuteBatchRequest {
+  contextId: string;
+  /** At most 1024 calls; the whole request is at most 4 MiB (the admin server's message limit). */
+  calls: ExecuteCall[];
+}
+
+export interface ExecuteCall {
+  method: string;
+  args: Buffer;
+  executor: string;
+}
+
+export interface ExecuteBatchResponse {
+  /** One per call, in order. */
+  results: ExecuteCallResult[];
+}
+
+export interface ExecuteCallResult {
+  outcome?: { $case: "ok"; ok: ExecuteResponse } | { $case: "error"; error: ExecuteCallError } | undefined;
+}
+
+/**
+ * Why one call of a batch failed: the gRPC status code and stable error code a lone Execute would
+ * have failed with, and its message.
+ */
+export interface ExecuteCallError {
+  status: number;
+  code: string;
+  message: string;
+}
+
 export interface SubscribeEventsRequest {
   /** Only this context's events; empty means all. */
   contextId: string;
@@ -1725,6 +1756,469 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
   },
 };
 
+function createBaseExecuteBatchRequest(): ExecuteBatchRequest {
+  return { contextId: "", calls: [] };
+}
+
+export const ExecuteBatchRequest: MessageFns<ExecuteBatchRequest> = {
+  encode(message: ExecuteBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId !== "") {
+      writer.uint32(10).string(message.contextId);
+    }
+    for (const v of message.calls) {
+      ExecuteCall.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecuteBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecuteBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.calls.push(ExecuteCall.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecuteBatchRequest {
+    return {
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+      calls: globalThis.Array.isArray(object?.calls) ? object.calls.map((e: any) => ExecuteCall.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ExecuteBatchRequest): unknown {
+    const obj: any = {};
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    if (message.calls?.length) {
+      obj.calls = message.calls.map((e) => ExecuteCall.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecuteBatchRequest>): ExecuteBatchRequest {
+    return ExecuteBatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecuteBatchRequest>): ExecuteBatchRequest {
+    const message = createBaseExecuteBatchRequest();
+    message.contextId = object.contextId ?? "";
+    message.calls = object.calls?.map((e) => ExecuteCall.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseExecuteCall(): ExecuteCall {
+  return { method: "", args: Buffer.alloc(0), executor: "" };
+}
+
+export const ExecuteCall: MessageFns<ExecuteCall> = {
+  encode(message: ExecuteCall, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.method !== "") {
+      writer.uint32(10).string(message.method);
+    }
+    if (message.args.length !== 0) {
+      writer.uint32(18).bytes(message.args);
+    }
+    if (message.executor !== "") {
+      writer.uint32(26).string(message.executor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecuteCall {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecuteCall();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.args = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.executor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecuteCall {
+    return {
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      args: isSet(object.args) ? Buffer.from(bytesFromBase64(object.args)) : Buffer.alloc(0),
+      executor: isSet(object.executor) ? globalThis.String(object.executor) : "",
+    };
+  },
+
+  toJSON(message: ExecuteCall): unknown {
+    const obj: any = {};
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.args.length !== 0) {
+      obj.args = base64FromBytes(message.args);
+    }
+    if (message.executor !== "") {
+      obj.executor = message.executor;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecuteCall>): ExecuteCall {
+    return ExecuteCall.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecuteCall>): ExecuteCall {
+    const message = createBaseExecuteCall();
+    message.method = object.method ?? "";
+    message.args = object.args ?? Buffer.alloc(0);
+    message.executor = object.executor ?? "";
+    return message;
+  },
+};
+
+function createBaseExecuteBatchResponse(): ExecuteBatchResponse {
+  return { results: [] };
+}
+
+export const ExecuteBatchResponse: MessageFns<ExecuteBatchResponse> = {
+  encode(message: ExecuteBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      ExecuteCallResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecuteBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecuteBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(ExecuteCallResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecuteBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => ExecuteCallResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ExecuteBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => ExecuteCallResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecuteBatchResponse>): ExecuteBatchResponse {
+    return ExecuteBatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecuteBatchResponse>): ExecuteBatchResponse {
+    const message = createBaseExecuteBatchResponse();
+    message.results = object.results?.map((e) => ExecuteCallResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseExecuteCallResult(): ExecuteCallResult {
+  return { outcome: undefined };
+}
+
+export const ExecuteCallResult: MessageFns<ExecuteCallResult> = {
+  encode(message: ExecuteCallResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.outcome?.$case) {
+      case "ok":
+        ExecuteResponse.encode(message.outcome.ok, writer.uint32(10).fork()).join();
+        break;
+      case "error":
+        ExecuteCallError.encode(message.outcome.error, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecuteCallResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecuteCallResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = { $case: "ok", ok: ExecuteResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "error", error: ExecuteCallError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecuteCallResult {
+    return {
+      outcome: isSet(object.ok)
+        ? { $case: "ok", ok: ExecuteResponse.fromJSON(object.ok) }
+        : isSet(object.error)
+        ? { $case: "error", error: ExecuteCallError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ExecuteCallResult): unknown {
+    const obj: any = {};
+    if (message.outcome?.$case === "ok") {
+      obj.ok = ExecuteResponse.toJSON(message.outcome.ok);
+    } else if (message.outcome?.$case === "error") {
+      obj.error = ExecuteCallError.toJSON(message.outcome.error);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecuteCallResult>): ExecuteCallResult {
+    return ExecuteCallResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecuteCallResult>): ExecuteCallResult {
+    const message = createBaseExecuteCallResult();
+    switch (object.outcome?.$case) {
+      case "ok": {
+        if (object.outcome?.ok !== undefined && object.outcome?.ok !== null) {
+          message.outcome = { $case: "ok", ok: ExecuteResponse.fromPartial(object.outcome.ok) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.outcome?.error !== undefined && object.outcome?.error !== null) {
+          message.outcome = { $case: "error", error: ExecuteCallError.fromPartial(object.outcome.error) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseExecuteCallError(): ExecuteCallError {
+  return { status: 0, code: "", message: "" };
+}
+
+export const ExecuteCallError: MessageFns<ExecuteCallError> = {
+  encode(message: ExecuteCallError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).uint32(message.status);
+    }
+    if (message.code !== "") {
+      writer.uint32(18).string(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecuteCallError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecuteCallError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecuteCallError {
+    return {
+      status: isSet(object.status) ? globalThis.Number(object.status) : 0,
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: ExecuteCallError): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = Math.round(message.status);
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecuteCallError>): ExecuteCallError {
+    return ExecuteCallError.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecuteCallError>): ExecuteCallError {
+    const message = createBaseExecuteCallError();
+    message.status = object.status ?? 0;
+    message.code = object.code ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
 function createBaseSubscribeEventsRequest(): SubscribeEventsRequest {
   return { contextId: "", fromSequence: 0n };
 }
@@ -2337,7 +2831,7 @@ export const GetSyncStatusResponse: MessageFns<GetSyncStatusResponse> = {
 };
 
 /**
- * Contexts, their members and their applications (the seed's NodeClient façade). Ids are base58
+ * Contexts, their members and their applications (upstream's NodeClient façade). Ids are base58
  * text throughout; a malformed id is INVALID_ARGUMENT, an unknown one NOT_FOUND.
  */
 export type ContextServiceService = typeof ContextServiceService;
@@ -2433,6 +2927,21 @@ export const ContextServiceService = {
     responseSerialize: (value: ExecuteResponse): Buffer => Buffer.from(ExecuteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExecuteResponse => ExecuteResponse.decode(value),
   },
+  /**
+   * Runs several calls on one context in order and answers each (for importers and load
+   * generators): mutating calls commit together and leave the node as one gossip message; a call
+   * that fails is answered with its error and the others go on.
+   */
+  executeBatch: {
+    path: "/cnode.admin.v1.ContextService/ExecuteBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExecuteBatchRequest): Buffer => Buffer.from(ExecuteBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExecuteBatchRequest => ExecuteBatchRequest.decode(value),
+    responseSerialize: (value: ExecuteBatchResponse): Buffer =>
+      Buffer.from(ExecuteBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExecuteBatchResponse => ExecuteBatchResponse.decode(value),
+  },
   /** Node events, live, optionally from a past sequence and for one context. */
   subscribeEvents: {
     path: "/cnode.admin.v1.ContextService/SubscribeEvents" as const,
@@ -2501,6 +3010,12 @@ export interface ContextServiceServer extends UntypedServiceImplementation {
   joinContext: handleUnaryCall<JoinContextRequest, JoinContextResponse>;
   /** Runs an application method. A mutating call commits a delta before answering. */
   execute: handleUnaryCall<ExecuteRequest, ExecuteResponse>;
+  /**
+   * Runs several calls on one context in order and answers each (for importers and load
+   * generators): mutating calls commit together and leave the node as one gossip message; a call
+   * that fails is answered with its error and the others go on.
+   */
+  executeBatch: handleUnaryCall<ExecuteBatchRequest, ExecuteBatchResponse>;
   /** Node events, live, optionally from a past sequence and for one context. */
   subscribeEvents: handleServerStreamingCall<SubscribeEventsRequest, SubscribeEventsResponse>;
   /** Peers this node knows to subscribe to the context's topic. */
@@ -2644,6 +3159,26 @@ export interface ContextServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExecuteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Runs several calls on one context in order and answers each (for importers and load
+   * generators): mutating calls commit together and leave the node as one gossip message; a call
+   * that fails is answered with its error and the others go on.
+   */
+  executeBatch(
+    request: ExecuteBatchRequest,
+    callback: (error: ServiceError | null, response: ExecuteBatchResponse) => void,
+  ): ClientUnaryCall;
+  executeBatch(
+    request: ExecuteBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExecuteBatchResponse) => void,
+  ): ClientUnaryCall;
+  executeBatch(
+    request: ExecuteBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExecuteBatchResponse) => void,
   ): ClientUnaryCall;
   /** Node events, live, optionally from a past sequence and for one context. */
   subscribeEvents(

@@ -637,7 +637,7 @@ export const GetGcStatusResponse: MessageFns<GetGcStatusResponse> = {
 };
 
 /**
- * Periodic maintenance (reference §8): tombstone GC, pending-delta expiry and DAG compaction, run by
+ * Periodic maintenance: tombstone GC, pending-delta expiry and DAG compaction, run by
  * the one leading gc replica on timers. `cnode gc run` and `cnode gc status`.
  */
 export type GcServiceService = typeof GcServiceService;

@@ -2278,7 +2278,7 @@ export const ListOpsResponse: MessageFns<ListOpsResponse> = {
 };
 
 /**
- * Groups and their governance (the seed's group operations of the NodeClient façade). Every change
+ * Groups and their governance (upstream's group operations of the NodeClient façade). Every change
  * is a SignedGroupOpV1 signed by one of this node's admin identities of the group, applied here and
  * published on the group topic. Ids and keys are base58 text; a malformed one is INVALID_ARGUMENT,
  * an unknown group NOT_FOUND, a change without an admin identity of ours PERMISSION_DENIED.

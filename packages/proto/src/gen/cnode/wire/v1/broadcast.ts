@@ -26,7 +26,17 @@ export interface BroadcastMessage {
     | { $case: "groupStateHeartbeat"; groupStateHeartbeat: GroupStateHeartbeat }
     | { $case: "groupGovernanceDelta"; groupGovernanceDelta: GroupGovernanceDelta }
     | { $case: "groupMutationNotification"; groupMutationNotification: GroupMutationNotification }
+    | { $case: "stateDeltaBatch"; stateDeltaBatch: StateDeltaBatch }
     | undefined;
+}
+
+/**
+ * Deltas of one context that left their node together (one group commit), in order: one gossip
+ * message instead of one each. Every delta inside is signed by its own author and checked alone;
+ * the batch itself carries no authority. At most 1 MiB encoded, like any gossip message.
+ */
+export interface StateDeltaBatch {
+  deltas: StateDelta[];
 }
 
 /** A signed, encrypted CRDT delta of one context. */
@@ -84,6 +94,9 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
         break;
       case "groupMutationNotification":
         GroupMutationNotification.encode(message.payload.groupMutationNotification, writer.uint32(50).fork()).join();
+        break;
+      case "stateDeltaBatch":
+        StateDeltaBatch.encode(message.payload.stateDeltaBatch, writer.uint32(58).fork()).join();
         break;
     }
     return writer;
@@ -162,6 +175,17 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
             };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.payload = {
+              $case: "stateDeltaBatch",
+              stateDeltaBatch: StateDeltaBatch.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -218,6 +242,10 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
           $case: "groupMutationNotification",
           groupMutationNotification: GroupMutationNotification.fromJSON(object.group_mutation_notification),
         }
+        : isSet(object.stateDeltaBatch)
+        ? { $case: "stateDeltaBatch", stateDeltaBatch: StateDeltaBatch.fromJSON(object.stateDeltaBatch) }
+        : isSet(object.state_delta_batch)
+        ? { $case: "stateDeltaBatch", stateDeltaBatch: StateDeltaBatch.fromJSON(object.state_delta_batch) }
         : undefined,
     };
   },
@@ -236,6 +264,8 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
       obj.groupGovernanceDelta = GroupGovernanceDelta.toJSON(message.payload.groupGovernanceDelta);
     } else if (message.payload?.$case === "groupMutationNotification") {
       obj.groupMutationNotification = GroupMutationNotification.toJSON(message.payload.groupMutationNotification);
+    } else if (message.payload?.$case === "stateDeltaBatch") {
+      obj.stateDeltaBatch = StateDeltaBatch.toJSON(message.payload.stateDeltaBatch);
     }
     return obj;
   },
@@ -299,7 +329,85 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
         }
         break;
       }
+      case "stateDeltaBatch": {
+        if (object.payload?.stateDeltaBatch !== undefined && object.payload?.stateDeltaBatch !== null) {
+          message.payload = {
+            $case: "stateDeltaBatch",
+            stateDeltaBatch: StateDeltaBatch.fromPartial(object.payload.stateDeltaBatch),
+          };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseStateDeltaBatch(): StateDeltaBatch {
+  return { deltas: [] };
+}
+
+export const StateDeltaBatch: MessageFns<StateDeltaBatch> = {
+  encode(message: StateDeltaBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deltas) {
+      StateDelta.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StateDeltaBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStateDeltaBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deltas.push(StateDelta.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StateDeltaBatch {
+    return {
+      deltas: globalThis.Array.isArray(object?.deltas) ? object.deltas.map((e: any) => StateDelta.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: StateDeltaBatch): unknown {
+    const obj: any = {};
+    if (message.deltas?.length) {
+      obj.deltas = message.deltas.map((e) => StateDelta.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StateDeltaBatch>): StateDeltaBatch {
+    return StateDeltaBatch.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StateDeltaBatch>): StateDeltaBatch {
+    const message = createBaseStateDeltaBatch();
+    message.deltas = object.deltas?.map((e) => StateDelta.fromPartial(e)) || [];
     return message;
   },
 };

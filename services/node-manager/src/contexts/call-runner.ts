@@ -1,0 +1,144 @@
+import { status } from '@grpc/grpc-js';
+import { KV_APPLICATION_ID, KvError, executeKv, type KvState } from '@cnode/kv-app';
+import { MAX_GOVERNANCE_HEADS, toBase58 } from '@cnode/primitives';
+import type { admin } from '@cnode/proto';
+import { errorMessage, memoPerBatch } from '@cnode/runtime';
+import { AdminCallError, AdminErrorCode, badArgument } from '../grpc/admin-errors.js';
+import { actingMember, currentGroupKey, requireContextSettings } from './context-access.js';
+import type { ContextDeps } from './context-deps.js';
+import type { CommitJob, CommittedDelta } from './group-commit.js';
+
+/** Largest JSON argument object accepted (a value is at most 1 MiB; leave room for the rest). */
+export const MAX_ARGS_BYTES = 1024 * 1024 + 64 * 1024;
+
+/** One method call on a context's application. */
+export interface Call {
+  method: string;
+  /** JSON object of arguments. */
+  args: Uint8Array;
+  /** Which of our identities acts (id or alias); empty means the first one. */
+  executor: string;
+}
+
+/** What became of one call: its response, or why it failed (what a lone Execute would have thrown). */
+export type CallOutcome = { ok: true; response: admin.ExecuteResponse } | { ok: false; error: unknown };
+
+/**
+ * Runs calls on one context in order, for Execute (one call) and ExecuteBatch. Reads answer from the
+ * state as it is after every earlier call of the run. A mutating call becomes one delta: its actions
+ * are stamped with the node's clock (moved past the context's heads first, so they follow everything
+ * applied here), and it joins the context's group commit without waiting for the call before it —
+ * the committer chains a run's deltas in call order, commits them together and gossips them as one
+ * message. Each call is answered once its delta is committed (and handed to gossip: if that fails,
+ * the delta stays committed and peers fetch it on catch-up). A call that fails is answered with its
+ * error and the others go on; an unknown or unready context refuses the whole run.
+ */
+export async function runCalls(
+  deps: ContextDeps,
+  contextIdText: string,
+  calls: readonly Call[],
+): Promise<CallOutcome[]> {
+  const ctx = await requireContextSettings(deps, contextIdText);
+  if (ctx.applicationId && !ctx.applicationId.equals(KV_APPLICATION_ID)) {
+    throw new AdminCallError(
+      status.UNIMPLEMENTED,
+      AdminErrorCode.ApplicationUnknown,
+      'this context runs an installed application; only the built-in kv application executes until the WASM runtime lands',
+    );
+  }
+  if (!ctx.initialized) {
+    throw new AdminCallError(
+      status.UNAVAILABLE,
+      AdminErrorCode.ContextNotReady,
+      'the context is still syncing its initial state',
+    );
+  }
+  const past = await deps.states.headsHlc(ctx.id);
+  if (past) {
+    try {
+      deps.clock.update(past);
+    } catch (err) {
+      // Only if our wall clock jumped back by more than the drift bound: write with our own clock.
+      deps.logger.warn({ err: errorMessage(err) }, 'The context is ahead of our clock');
+    }
+  }
+
+  const member = memoPerBatch(
+    (executor: string) => actingMember(deps, ctx, executor),
+    (executor) => executor,
+  );
+  const sealing = memoPerBatch(
+    async () => ({
+      groupKey: await currentGroupKey(deps, ctx),
+      governanceHeads: (await deps.hot.headsOf(ctx.groupId)).slice(0, MAX_GOVERNANCE_HEADS),
+    }),
+    () => '',
+  );
+  // Writes are handed to the committer together, when a read needs them or the run ends: they arrive
+  // in one turn and share a group commit (and a gossip message). A read waits for the writes before
+  // it, so it sees what the calls before it did.
+  let unsubmitted: { job: CommitJob; resolve: (c: CommittedDelta) => void; reject: (err: unknown) => void }[] = [];
+  const submit = (): void => {
+    for (const u of unsubmitted) deps.committer.commit(ctx.id, u.job).then(u.resolve, u.reject);
+    unsubmitted = [];
+  };
+  const writes: Promise<unknown>[] = [];
+  const writesDone = async (): Promise<void> => {
+    submit();
+    await Promise.allSettled(writes);
+  };
+  const state: KvState = {
+    get: async (key) => {
+      await writesDone();
+      return deps.states.get(ctx.id, key);
+    },
+    scan: async (prefix, after, limit) => {
+      await writesDone();
+      return deps.states.scan(ctx.id, prefix, after, limit);
+    },
+  };
+
+  const outcomes: Promise<CallOutcome>[] = [];
+  for (const call of calls) {
+    try {
+      if (call.args.length > MAX_ARGS_BYTES) throw badArgument('args are too large');
+      const author = await member(call.executor);
+      const result = await runKv(call, state, () => deps.clock.now());
+      const output = Buffer.from(JSON.stringify(result.output ?? null));
+      if (result.kind === 'read' || result.actions.length === 0) {
+        const now = await deps.states.context(ctx.id);
+        outcomes.push(Promise.resolve(answered({ output, deltaId: '', rootHash: now ? toBase58(now.rootHash) : '' })));
+        continue;
+      }
+      const job: CommitJob = { author, actions: result.actions, events: [], ...(await sealing()) };
+      const committed = new Promise<CommittedDelta>((resolve, reject) => unsubmitted.push({ job, resolve, reject }));
+      writes.push(committed);
+      outcomes.push(
+        committed.then(
+          (c) => {
+            deps.metrics.localDeltas.inc();
+            return answered({ output, deltaId: toBase58(c.delta.deltaId), rootHash: toBase58(c.rootHash) });
+          },
+          (error: unknown) => failed(error),
+        ),
+      );
+    } catch (error) {
+      outcomes.push(Promise.resolve(failed(error)));
+    }
+  }
+  submit();
+  return Promise.all(outcomes);
+}
+
+async function runKv(call: Call, state: KvState, now: Parameters<typeof executeKv>[3]) {
+  try {
+    return await executeKv(call.method, call.args, state, now);
+  } catch (err) {
+    if (err instanceof KvError)
+      throw new AdminCallError(status.INVALID_ARGUMENT, AdminErrorCode.BadArgument, err.message);
+    throw err;
+  }
+}
+
+const answered = (response: admin.ExecuteResponse): CallOutcome => ({ ok: true, response });
+const failed = (error: unknown): CallOutcome => ({ ok: false, error });
