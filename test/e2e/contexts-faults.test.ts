@@ -123,6 +123,11 @@ describe('StateDelta pipeline under faults', () => {
       b.metric(key, 'bus_messages_consumed_total', { consumer: 'state-delta', outcome: 'acked' });
     expect(await acked('state-delta')).toBeGreaterThan(0);
     expect(await acked(replica)).toBeGreaterThan(0);
+    // Every batch ran under the context's lane lock, shared by both replicas; none gave up waiting.
+    const locks = (outcome: string) => stateDeltaMetric(b, 'state_delta_lane_locks_total', { outcome });
+    expect((await locks('acquired')) + (await locks('waited'))).toBeGreaterThan(0);
+    expect(await locks('timeout')).toBe(0);
+    expect(await locks('unavailable')).toBe(0);
   }, 180_000);
 
   it('kill -9 of every state-delta mid-stream, then a restart: every delta applied, once', async () => {

@@ -68,11 +68,11 @@ export const DEFAULT_CATALOG_LIMITS: Readonly<CatalogLimits> = {
   syncRequestDedupWindowMs: 5_000,
 };
 
-/** Protocol ids of the relayed stream protocols (DESIGN §3); the version suffix keeps us off Rust nodes. */
+/** Protocol ids of the relayed stream protocols; the version suffix keeps us off Rust nodes. */
 export const SYNC_PROTOCOL = '/calimero/stream/pb/1';
 export const BLOB_PROTOCOL = '/calimero/blob/pb/1';
 
-/** Network commands answered by the network service over NATS request/reply (the seed's NetworkClient). */
+/** Network commands answered by the network service over NATS request/reply (upstream's NetworkClient). */
 export enum NetworkCommand {
   Info = 'info',
   Subscribe = 'subscribe',
@@ -88,7 +88,7 @@ export enum NetworkCommand {
   DhtGetRecord = 'dht-get-record',
 }
 
-/** The gc service's tasks (reference §8): what `gc.cmd.run` names, metric labels, gc_runs.task values. */
+/** The gc service's tasks: what `gc.cmd.run` names, metric labels, gc_runs.task values. */
 export enum GcTask {
   Tombstones = 'tombstones',
   Pending = 'pending',
@@ -215,6 +215,8 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     memberPeers: (groupHex: string) => `sync:member-peers:${groupHex}`,
     /** One governance-pending drain per context at a time, across state-delta replicas. */
     governanceDrainLock: (contextB58: string) => `governance:drain-lock:${contextB58}`,
+    /** One lane per context at a time across state-delta replicas (held while a batch runs). */
+    stateDeltaLane: (contextB58: string) => `state-delta:lane:${contextB58}`,
     /** One parent fetch per context at a time, across state-delta replicas. */
     parentFetchLock: (contextB58: string) => `parent-fetch:lock:${contextB58}`,
     /** Consecutive failed parent fetches from one peer for one context (TTL). */

@@ -28,3 +28,9 @@ export const GOVERNANCE_DRAIN_LOCK_MS = 30_000;
 export const GOVERNANCE_DRAIN_RETRY_MS = 500;
 /** Contexts remembered as waiting for a parent fetch until their lane drains (oldest forgotten first). */
 export const DEFERRED_FETCHES_MAX = 10_000;
+/** The per-context lane lock across replicas: its TTL (renewed every third while a batch runs)… */
+export const LANE_LOCK_TTL_MS = 5_000;
+/** …how long a lane waits for another replica's lane before its batch is retried… */
+export const LANE_LOCK_WAIT_MS = 10_000;
+/** …and how often it asks meanwhile. */
+export const LANE_LOCK_POLL_MS = 2;

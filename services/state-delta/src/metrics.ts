@@ -10,6 +10,12 @@ export function createStateDeltaMetrics(registry: Registry) {
       labelNames: ['outcome', 'via'],
       registers: [registry],
     }),
+    laneLocks: new Counter({
+      name: 'state_delta_lane_locks_total',
+      help: 'Per-context lane locks taken for a batch across replicas, by outcome (acquired, waited, timeout, unavailable)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     parentFetches: new Counter({
       name: 'state_delta_parent_fetches_total',
       help: 'Missing-parent fetches from a source peer, by outcome (ok, empty, failed, backoff, busy, no_identity)',

@@ -5,7 +5,13 @@ import type { StateDeltaConfig } from './config.js';
 import { DEFERRED_FETCHES_MAX, SERVICE_NAME } from './constants.js';
 import { createStateDeltaMetrics, type StateDeltaMetrics } from './metrics.js';
 import type { PipelineDeps } from './pipeline/deps.js';
-import { decodeStateDeltaReceived, handleDeltaBatch, laneOfDelta } from './pipeline/handle-delta-batch.js';
+import {
+  MALFORMED_LANE,
+  decodeStateDeltaReceived,
+  handleDeltaBatch,
+  laneOfDelta,
+} from './pipeline/handle-delta-batch.js';
+import { withLaneLock } from './pipeline/lane-lock.js';
 import { HeartbeatPublisher } from './pipeline/heartbeat.js';
 import { handleDrainRequest } from './pipeline/governance-drain.js';
 import { bus } from '@cnode/proto';
@@ -17,7 +23,8 @@ export interface StateDeltaService extends ServiceHandle {
 /**
  * Composition root of state-delta: infra → stores → event outbox → the STATE_DELTA consumer running
  * the pipeline in per-context lanes. Replicas share the durable consumer; within a replica a context's
- * deltas are applied batch after batch, and the context row lock orders batches across replicas.
+ * deltas are applied batch after batch, and across replicas a per-context lane lock (Redis) lets one
+ * lane of a context run at a time.
  */
 export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceContext): StateDeltaService {
   const masterKey = requireMasterKey(config);
@@ -82,12 +89,15 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
     spec: infra.catalog.consumers.stateDelta,
     decode: decodeStateDeltaReceived,
     laneOf: laneOfDelta,
-    handleBatch: async (_lane, items, more) => {
-      await handleDeltaBatch(
-        pipeline(),
-        items.map((i) => i.message),
-        more,
-      );
+    handleBatch: async (lane, items, more) => {
+      const run = () =>
+        handleDeltaBatch(
+          pipeline(),
+          items.map((i) => i.message),
+          more,
+        );
+      // Malformed messages share one lane that touches no context: no lock to take.
+      await (lane === MALFORMED_LANE ? run() : withLaneLock(pipeline(), lane, run));
       return items.map(() => undefined);
     },
     maxInFlight: config.stateDelta.maxInFlight,
