@@ -16,9 +16,26 @@ import {
   type ServiceContext,
   type ServiceHandle,
 } from '@cnode/runtime';
-import { HotState, hotStateChannel, type HotStateOptions } from '@cnode/store';
+import {
+  HotState,
+  hotStateChannel,
+  type AliasRepo,
+  type GovernancePendingRepo,
+  type GroupStore,
+  type IdentityRepo,
+  type StateStore,
+} from '@cnode/store';
 import { addInfra, type Infra } from './infra.js';
 import { addStatusReporter } from './service-status.js';
+
+/** The stores a process's hot state reads through (built once Postgres is up). */
+export interface HotStateStores {
+  states: StateStore;
+  groups: GroupStore;
+  identities: IdentityRepo;
+  aliases: AliasRepo;
+  pending: GovernancePendingRepo;
+}
 
 /** How often a node-event outbox is swept for events a commit did not publish right away. */
 const OUTBOX_SWEEP_MS = 1_000;
@@ -99,10 +116,14 @@ export class ServiceBuilder {
    * Adds the process's hot state (cached context settings, identities, group keys, heads, standings,
    * aliases), invalidated through the node's Postgres notifications.
    */
-  addHotState(stores: Pick<HotStateOptions, 'states' | 'groups' | 'identities' | 'aliases' | 'pending'>): HotState {
+  addHotState(stores: () => HotStateStores): HotState {
     return this.lifecycle.add(
       new HotState({
-        ...stores,
+        states: () => stores().states,
+        groups: () => stores().groups,
+        identities: () => stores().identities,
+        aliases: () => stores().aliases,
+        pending: () => stores().pending,
         sql: () => this.infra.postgres.sql,
         channel: hotStateChannel(this.infra.catalog.postgres.schema),
         limits: this.config.hotState,

@@ -29,6 +29,7 @@ import type { NodeManagerConfig } from './config.js';
 import { GROUP_COMMIT_LIMITS, SERVICE_NAME, SUBSCRIPTION_RETRY_MS } from './constants.js';
 import { GroupCommitter } from './contexts/group-commit.js';
 import { gossipDeltas } from './contexts/delta-gossip.js';
+import { HeadsClock } from './contexts/heads-clock.js';
 import type { ContextDeps } from './contexts/context-deps.js';
 import { TopicSubscriptions } from './contexts/topic-subscriptions.js';
 import { AdminServer } from './grpc/admin-server.js';
@@ -99,13 +100,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   });
   let stores: ReturnType<typeof newStores> | undefined;
   const store = () => (stores ??= newStores());
-  const hot = builder.addHotState({
-    states: () => store().states,
-    groups: () => store().groups,
-    identities: () => store().identities,
-    aliases: () => store().aliases,
-    pending: () => store().pending,
-  });
+  const hot = builder.addHotState(store);
   lifecycle.add(
     startable('stores', async () => {
       const filled = await store().groups.fillProjectionColumns();
@@ -185,9 +180,11 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     },
     GROUP_COMMIT_LIMITS,
   );
+  const headsClock = new HeadsClock({ states: () => store().states, clock, logger: log('contexts') });
   const contextDeps = (): ContextDeps => ({
     ...store(),
     hot,
+    headsClock,
     network,
     outbox,
     subscriptions,

@@ -59,13 +59,7 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
     pending: new GovernancePendingRepo(infra.postgres.sql),
   });
   const store = () => (stores ??= newStores());
-  const hot = builder.addHotState({
-    states: () => store().states,
-    groups: () => store().groups,
-    identities: () => store().identities,
-    aliases: () => store().aliases,
-    pending: () => store().pending,
-  });
+  const hot = builder.addHotState(store);
 
   let deps: PipelineDeps | undefined;
   const pipeline = (): PipelineDeps =>

@@ -341,11 +341,7 @@ export class StateStore {
       const lookup = uniqueIds([...deltas.map((d) => d.deltaId), ...deltas.flatMap((d) => d.parents)]);
       const rows = lookup.length
         ? await tx<{ delta_id: Buffer; applied: boolean }[]>`
-            select delta_id, applied from deltas
-            where context_id = ${contextId} and delta_id = any (${tx.array(lookup, BYTEA_ARRAY)}::bytea[])
-            union all
-            select delta_id, true from dag_checkpoints
-            where context_id = ${contextId} and delta_id = any (${tx.array(lookup, BYTEA_ARRAY)}::bytea[])`
+            select delta_id, applied from deltas_known(${contextId}, ${tx.array(lookup, BYTEA_ARRAY)}::bytea[])`
         : [];
       /** Known ids: true once applied (here, or earlier in this batch), false while pending. */
       const known = new Map<string, boolean>();
@@ -419,8 +415,7 @@ export class StateStore {
       }
       if (cascaded.length > 0) {
         await tx`
-          update deltas set applied = true, applied_at = now()
-          where context_id = ${contextId} and delta_id = any (${tx.array(
+          select deltas_mark_applied(${contextId}, ${tx.array(
             cascaded.map((d) => d.deltaId),
             BYTEA_ARRAY,
           )}::bytea[])`;
@@ -537,8 +532,8 @@ export class StateStore {
   ): Promise<DagDelta[]> {
     const rows = await tx<(DeltaEnvelopeRow & { delta_id: Buffer; actions: Buffer })[]>`
       select d.delta_id, d.parents, d.hlc, d.author, d.governance_heads, d.key_id, d.nonce, d.ciphertext, d.signature, d.actions
-      from deltas d
-      where d.context_id = ${contextId} and d.delta_id = any (${tx.array([...ids], BYTEA_ARRAY)}::bytea[])
+      from deltas_by_id(${contextId}, ${tx.array(uniqueIds(ids), BYTEA_ARRAY)}::bytea[]) d
+      where true
         ${
           readyOnly
             ? tx`and not d.applied and not exists (
@@ -592,11 +587,8 @@ export class StateStore {
   /** Which of the ids are stored (applied or pending) or covered by a checkpoint, as hex. */
   async knownDeltas(contextId: Buffer, deltaIds: readonly Buffer[]): Promise<Set<string>> {
     if (deltaIds.length === 0) return new Set();
-    const ids = this.sql.array([...deltaIds], BYTEA_ARRAY);
     const rows = await this.sql<{ delta_id: Buffer }[]>`
-      select delta_id from deltas where context_id = ${contextId} and delta_id = any (${ids}::bytea[])
-      union
-      select delta_id from dag_checkpoints where context_id = ${contextId} and delta_id = any (${ids}::bytea[])`;
+      select delta_id from deltas_known(${contextId}, ${this.sql.array(uniqueIds(deltaIds), BYTEA_ARRAY)}::bytea[])`;
     return new Set(rows.map((r) => hex(r.delta_id)));
   }
 
@@ -755,12 +747,11 @@ export class StateStore {
       .map((g) => ({ id: g.delta_id }));
     const rows = chosen.length
       ? await this.sql<(DeltaEnvelopeRow & { delta_id: Buffer })[]>`
-          select delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature from deltas
-          where context_id = ${contextId}
-            and delta_id = any (${this.sql.array(
-              chosen.map((c) => c.id),
-              BYTEA_ARRAY,
-            )}::bytea[])`
+          select delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature
+          from deltas_by_id(${contextId}, ${this.sql.array(
+            uniqueIds(chosen.map((c) => c.id)),
+            BYTEA_ARRAY,
+          )}::bytea[])`
       : [];
     const byId = new Map(rows.map((r) => [hex(r.delta_id), r]));
     const deltas: wire.StateDelta[] = [];

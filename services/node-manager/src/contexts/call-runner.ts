@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { KV_APPLICATION_ID, KvError, executeKv, type KvState } from '@cnode/kv-app';
 import { MAX_GOVERNANCE_HEADS, toBase58 } from '@cnode/primitives';
 import type { admin } from '@cnode/proto';
-import { errorMessage, memoPerBatch } from '@cnode/runtime';
+import { memoPerBatch } from '@cnode/runtime';
 import { AdminCallError, AdminErrorCode, badArgument } from '../grpc/admin-errors.js';
 import { actingMember, currentGroupKey, requireContextSettings } from './context-access.js';
 import type { ContextDeps } from './context-deps.js';
@@ -53,15 +53,7 @@ export async function runCalls(
       'the context is still syncing its initial state',
     );
   }
-  const past = await deps.states.headsHlc(ctx.id);
-  if (past) {
-    try {
-      deps.clock.update(past);
-    } catch (err) {
-      // Only if our wall clock jumped back by more than the drift bound: write with our own clock.
-      deps.logger.warn({ err: errorMessage(err) }, 'The context is ahead of our clock');
-    }
-  }
+  await deps.headsClock.follow(ctx.id);
 
   const member = memoPerBatch(
     (executor: string) => actingMember(deps, ctx, executor),

@@ -22,6 +22,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { NodeManagerMetrics } from '../metrics.js';
 import type { TopicSubscriptions } from './topic-subscriptions.js';
 import type { GroupCommitter } from './group-commit.js';
+import type { HeadsClock } from './heads-clock.js';
 
 /** What the context RPCs and gossip handlers of node-manager work with. */
 export interface ContextDeps {
@@ -47,6 +48,8 @@ export interface ContextDeps {
   outbox: NodeEventOutbox;
   subscriptions: TopicSubscriptions;
   clock: HlcClock;
+  /** Moves the clock past a context's heads before a local write (one read per context at a time). */
+  headsClock: HeadsClock;
   /** Group commit of local writes (Execute): one transaction per context per batch. */
   committer: GroupCommitter;
   catalog: Catalog;
