@@ -318,9 +318,9 @@ const batchedPhases = results.filter((r) => r.offered !== null && batched(r));
 const closed1 = results.find((r) => r.label === 'closed, 1 ctx');
 const closed8 = results.find((r) => r.label === `closed, ${CONTEXTS} ctx`);
 const closedBatch = results.find((r) => r.label === 'closed, batch');
-/** Rates B kept up with: offered rates, and closed loops at the rate they reached. */
+/** Rates B kept up with (offered rates, and closed loops): the lower of what A wrote and B applied. */
 const sustainedOf = (phases: (PhaseResult | undefined)[]): number[] =>
-  phases.filter((r): r is PhaseResult => r?.keptUp === true).map((r) => r.achievedA);
+  phases.filter((r): r is PhaseResult => r?.keptUp === true).map((r) => Math.min(r.achievedA, r.appliedB));
 const sustainedPerCall = sustainedOf([...ratePhases, closed1, closed8]);
 const sustained = [...sustainedPerCall, ...sustainedOf([...batchedPhases, closedBatch])];
 const summary = {
