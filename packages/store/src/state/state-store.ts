@@ -748,10 +748,7 @@ export class StateStore {
     const rows = chosen.length
       ? await this.sql<(DeltaEnvelopeRow & { delta_id: Buffer })[]>`
           select delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext, signature
-          from deltas_by_id(${contextId}, ${this.sql.array(
-            uniqueIds(chosen.map((c) => c.id)),
-            BYTEA_ARRAY,
-          )}::bytea[])`
+          from deltas_by_id(${contextId}, ${this.sql.array(uniqueIds(chosen.map((c) => c.id)), BYTEA_ARRAY)}::bytea[])`
       : [];
     const byId = new Map(rows.map((r) => [hex(r.delta_id), r]));
     const deltas: wire.StateDelta[] = [];
