@@ -108,6 +108,20 @@ describe('batched delta path', () => {
     }
     const entries = await b.entries(contextId);
     for (let w = 0; w < 32; w++) expect(entries[`w${w}/1`]).toBe('7');
+
+    // The caches on the path are bounded and visible: A signed with cached keys and served the
+    // writes' settings from its hot state; B verified with cached keys, judged cuts from cached
+    // projections and read group keys from its hot state.
+    const lookups = (node: ProcessNode, service: string, cache: string, result: string) =>
+      node.metric(service, 'cache_lookups_total', { cache, result });
+    expect(await lookups(a, 'node-manager', 'signing_keys', 'hit')).toBeGreaterThan(200);
+    expect(await lookups(a, 'node-manager', 'hot_context_settings', 'hit')).toBeGreaterThan(200);
+    expect(await lookups(b, 'state-delta', 'verification_keys', 'hit')).toBeGreaterThan(200);
+    expect(await lookups(b, 'state-delta', 'group_projections', 'hit')).toBeGreaterThan(0);
+    expect(await lookups(b, 'state-delta', 'hot_group_keys', 'hit')).toBeGreaterThan(0);
+    for (const cache of ['signing_keys', 'group_projections', 'hot_group_keys', 'hot_member_standing']) {
+      expect(await b.metric('state-delta', 'cache_capacity', { cache })).toBeGreaterThan(0);
+    }
   }, 180_000);
 
   it('ExecuteBatch runs calls in order, answers each, commits the writes together and gossips them as one message', async () => {

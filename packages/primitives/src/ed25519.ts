@@ -7,6 +7,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
+import { processWideCache } from '@cnode/runtime';
 import { PrimitiveError, PrimitiveErrorCode } from './errors.js';
 
 /** DER prefixes that wrap a raw 32-byte Ed25519 seed / public key for node:crypto (RFC 8410). */
@@ -32,7 +33,7 @@ export function generateIdentity(): Identity {
  * delta with the same few identities. Bounded; keyed by a hash of the private key, never the key itself.
  */
 const PRIVATE_KEY_CACHE_MAX = 1024;
-const privateKeyCache = new Map<string, KeyObject>();
+const privateKeyCache = processWideCache<string, KeyObject>('signing_keys', PRIVATE_KEY_CACHE_MAX);
 
 function privateKeyObject(seed: Uint8Array): KeyObject {
   if (seed.length !== 32) throw new PrimitiveError(PrimitiveErrorCode.BadKey, 'an Ed25519 private key is 32 bytes');
@@ -40,7 +41,6 @@ function privateKeyObject(seed: Uint8Array): KeyObject {
   let key = privateKeyCache.get(cacheKey);
   if (!key) {
     key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
-    if (privateKeyCache.size >= PRIVATE_KEY_CACHE_MAX) privateKeyCache.delete(privateKeyCache.keys().next().value!);
     privateKeyCache.set(cacheKey, key);
   }
   return key;
@@ -48,7 +48,7 @@ function privateKeyObject(seed: Uint8Array): KeyObject {
 
 /** Verification keys are cached: the same authors sign delta after delta. Bounded. */
 const PUBLIC_KEY_CACHE_MAX = 1024;
-const publicKeyCache = new Map<string, KeyObject>();
+const publicKeyCache = processWideCache<string, KeyObject>('verification_keys', PUBLIC_KEY_CACHE_MAX);
 
 function publicKeyObject(publicKey: Uint8Array): KeyObject | undefined {
   if (publicKey.length !== 32) return undefined;
@@ -60,7 +60,6 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject | undefined {
     } catch {
       return undefined;
     }
-    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_MAX) publicKeyCache.delete(publicKeyCache.keys().next().value!);
     publicKeyCache.set(cacheKey, key);
   }
   return key;

@@ -19,6 +19,9 @@ interface CacheMetrics {
   capacity: Gauge<'cache'>;
 }
 
+/** Registries one cache exports to at most. */
+const MAX_EXPORTS = 4;
+
 /** Cache metrics are registered once per registry; every cache of the process labels its own series. */
 const metricsByRegistry = new WeakMap<Registry, CacheMetrics>();
 
@@ -63,7 +66,8 @@ function cacheMetrics(registry: Registry): CacheMetrics {
  */
 export class BoundedCache<K, V> {
   private readonly map = new Map<K, V>();
-  private readonly metrics: CacheMetrics | undefined;
+  /** The registries it is exported to (usually one; a process-wide cache, one per service built). */
+  private readonly exports: CacheMetrics[] = [];
   private readonly label: { cache: string };
 
   constructor(
@@ -73,9 +77,20 @@ export class BoundedCache<K, V> {
   ) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('a cache holds at least one entry');
     this.label = { cache: name };
-    this.metrics = registry && cacheMetrics(registry);
-    this.metrics?.capacity.set(this.label, maxEntries);
-    this.metrics?.entries.set(this.label, 0);
+    if (registry) this.exportTo(registry);
+  }
+
+  /**
+   * Exports its lookups, evictions, size and bound to `registry` too (once per registry; a process
+   * that builds many services, as tests do, exports to the newest few).
+   */
+  exportTo(registry: Registry): void {
+    const metrics = cacheMetrics(registry);
+    if (this.exports.includes(metrics)) return;
+    this.exports.push(metrics);
+    if (this.exports.length > MAX_EXPORTS) this.exports.shift();
+    metrics.capacity.set(this.label, this.maxEntries);
+    metrics.entries.set(this.label, this.map.size);
   }
 
   get size(): number {
@@ -86,12 +101,12 @@ export class BoundedCache<K, V> {
   get(key: K): V | undefined {
     const value = this.map.get(key);
     if (value === undefined) {
-      this.metrics?.lookups.inc({ ...this.label, result: 'miss' });
+      for (const m of this.exports) m.lookups.inc({ ...this.label, result: 'miss' });
       return undefined;
     }
     this.map.delete(key);
     this.map.set(key, value);
-    this.metrics?.lookups.inc({ ...this.label, result: 'hit' });
+    for (const m of this.exports) m.lookups.inc({ ...this.label, result: 'hit' });
     return value;
   }
 
@@ -104,9 +119,9 @@ export class BoundedCache<K, V> {
     this.map.set(key, value);
     while (this.map.size > this.maxEntries) {
       this.map.delete(this.map.keys().next().value as K);
-      this.metrics?.evictions.inc({ ...this.label, reason: CacheEviction.Capacity });
+      for (const m of this.exports) m.evictions.inc({ ...this.label, reason: CacheEviction.Capacity });
     }
-    this.metrics?.entries.set(this.label, this.map.size);
+    for (const m of this.exports) m.entries.set(this.label, this.map.size);
   }
 
   /** Removes the entry because what it stood for changed. */
@@ -118,8 +133,10 @@ export class BoundedCache<K, V> {
   discard(key: K, reason: CacheEviction): boolean {
     const had = this.map.delete(key);
     if (had) {
-      this.metrics?.evictions.inc({ ...this.label, reason });
-      this.metrics?.entries.set(this.label, this.map.size);
+      for (const m of this.exports) {
+        m.evictions.inc({ ...this.label, reason });
+        m.entries.set(this.label, this.map.size);
+      }
     }
     return had;
   }
@@ -139,8 +156,10 @@ export class BoundedCache<K, V> {
       }
     }
     if (n > 0) {
-      this.metrics?.evictions.inc({ ...this.label, reason: CacheEviction.Invalidated }, n);
-      this.metrics?.entries.set(this.label, this.map.size);
+      for (const m of this.exports) {
+        m.evictions.inc({ ...this.label, reason: CacheEviction.Invalidated }, n);
+        m.entries.set(this.label, this.map.size);
+      }
     }
     return n;
   }
@@ -148,4 +167,23 @@ export class BoundedCache<K, V> {
   clear(): void {
     this.deleteWhere(() => true);
   }
+}
+
+/** Caches that belong to the process, not to one component (key objects, cut projections). */
+const processWideCaches = new Set<BoundedCache<unknown, unknown>>();
+
+/**
+ * A cache shared by everything in the process, exported to every service registry that calls
+ * `exportProcessWideCaches` (each service does when it is built). For values that are the same
+ * whoever asks: an imported key, the projection of a content-addressed cut.
+ */
+export function processWideCache<K, V>(name: string, maxEntries: number): BoundedCache<K, V> {
+  const cache = new BoundedCache<K, V>(name, maxEntries);
+  processWideCaches.add(cache);
+  return cache;
+}
+
+/** Exports every process-wide cache (they are created when their modules load) to `registry`. */
+export function exportProcessWideCaches(registry: Registry): void {
+  for (const cache of processWideCaches) cache.exportTo(registry);
 }

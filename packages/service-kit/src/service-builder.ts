@@ -12,6 +12,7 @@ import {
   Lifecycle,
   LifecycleStatus,
   errorMessage,
+  exportProcessWideCaches,
   type Logger,
   type ServiceContext,
   type ServiceHandle,
@@ -57,6 +58,8 @@ export class ServiceBuilder {
   ) {
     this.lifecycle = new Lifecycle(ctx.logger);
     this.infra = addInfra(this.lifecycle, config, ctx);
+    // Imported keys and cut projections are cached for the whole process: this service reports them.
+    exportProcessWideCaches(ctx.registry);
   }
 
   /** The typed client of this node's network service. */

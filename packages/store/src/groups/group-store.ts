@@ -1,6 +1,7 @@
 import type postgres from 'postgres';
 import { wire } from '@cnode/proto';
 import { groupIdOf, verifyGroupOp, type VerifiedGroupOp } from '@cnode/primitives';
+import { processWideCache } from '@cnode/runtime';
 import { BYTEA_ARRAY, type Sql } from '../postgres.js';
 import { seal, unseal } from '../sealed-box.js';
 import { CutProjection, GroupOpKind, opSlot, type MemberStanding } from './projection.js';
@@ -10,8 +11,12 @@ const GROUP_KEY_AAD = 'cnode/group-key/v1';
 export const MAX_PENDING_GROUP_OPS = 1_000;
 /** Most ops served in one GroupOpsResponse. */
 export const MAX_GROUP_OPS_SERVED = 1_000;
-/** Cut projections kept in memory per store; a cut's projection never changes, so this is a pure cache. */
+/**
+ * Cut projections kept in memory. A cut names content-addressed ops, so its projection is the same
+ * on every node and never changes: one pure cache for the whole process.
+ */
 export const PROJECTION_CACHE_ENTRIES = 256;
+const projections = processWideCache<string, CutProjection>('group_projections', PROJECTION_CACHE_ENTRIES);
 
 export enum GroupOpOutcome {
   Applied = 'applied',
@@ -65,8 +70,6 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
  *   cross-check and log the disagreement.
  */
 export class GroupStore {
-  private readonly projections = new Map<string, CutProjection>();
-
   constructor(
     private readonly sql: Sql,
     private readonly masterKey: Uint8Array,
@@ -214,13 +217,8 @@ export class GroupStore {
   private async projectionIn(q: Query, groupId: Buffer, heads: readonly Buffer[]): Promise<CutProjection | undefined> {
     const unique = [...new Map(heads.map((h) => [hex(h), Buffer.from(h)])).values()];
     const cacheKey = `${hex(groupId)}:${unique.map(hex).sort().join(',')}`;
-    const cached = this.projections.get(cacheKey);
-    if (cached) {
-      // Least recently used goes first: move the hit to the end.
-      this.projections.delete(cacheKey);
-      this.projections.set(cacheKey, cached);
-      return cached;
-    }
+    const cached = projections.get(cacheKey);
+    if (cached) return cached;
     if (unique.length === 0) return this.remember(cacheKey, CutProjection.fold([]));
     const headArray = q.array(unique, BYTEA_ARRAY);
     const [known] = await q<{ n: number }[]>`
@@ -243,10 +241,7 @@ export class GroupStore {
   }
 
   private remember(key: string, projection: CutProjection): CutProjection {
-    this.projections.set(key, projection);
-    if (this.projections.size > PROJECTION_CACHE_ENTRIES) {
-      this.projections.delete(this.projections.keys().next().value!);
-    }
+    projections.set(key, projection);
     return projection;
   }
 
