@@ -323,6 +323,16 @@ const sustainedOf = (phases: (PhaseResult | undefined)[]): number[] =>
   phases.filter((r): r is PhaseResult => r?.keptUp === true).map((r) => Math.min(r.achievedA, r.appliedB));
 const sustainedPerCall = sustainedOf([...ratePhases, closed1, closed8]);
 const sustained = [...sustainedPerCall, ...sustainedOf([...batchedPhases, closedBatch])];
+/** An offered-rate phase as the JSON summary lists it. */
+const rateRow = (r: PhaseResult) => ({
+  offered: r.offered!,
+  achievedA: r.achievedA,
+  appliedB: r.appliedB,
+  p50Ms: r.p50Ms,
+  p99Ms: r.p99Ms,
+  keptUp: r.keptUp,
+  cpuMsPerDelta: r.cpuMsPerDelta,
+});
 const summary = {
   benchmark: 'propagation',
   quick,
@@ -337,25 +347,8 @@ const summary = {
   closedLoopBatchPerSec: closedBatch ? Math.min(closedBatch.achievedA, closedBatch.appliedB) : 0,
   cpuMsPerDelta: closed1?.cpuMsPerDelta ?? 0,
   cpuMsPerDeltaBatched: closedBatch?.cpuMsPerDelta ?? 0,
-  rates: ratePhases.map((r) => ({
-    offered: r.offered!,
-    achievedA: r.achievedA,
-    appliedB: r.appliedB,
-    p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms,
-    keptUp: r.keptUp,
-    p50OverRawHop: round(r.p50Ms / rawHopP50Ms, 1),
-    cpuMsPerDelta: r.cpuMsPerDelta,
-  })),
-  batchedRates: batchedPhases.map((r) => ({
-    offered: r.offered!,
-    achievedA: r.achievedA,
-    appliedB: r.appliedB,
-    p50Ms: r.p50Ms,
-    p99Ms: r.p99Ms,
-    keptUp: r.keptUp,
-    cpuMsPerDelta: r.cpuMsPerDelta,
-  })),
+  rates: ratePhases.map((r) => ({ ...rateRow(r), p50OverRawHop: round(r.p50Ms / rawHopP50Ms, 1) })),
+  batchedRates: batchedPhases.map(rateRow),
   phases: results,
   ...(stoppedEarly ? { stoppedEarly } : {}),
 };
