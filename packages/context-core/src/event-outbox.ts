@@ -39,12 +39,18 @@ export class NodeEventOutbox implements Startable {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly published: Counter<'outcome'>;
+  private readonly unlockedDrains: Counter;
 
   constructor(private readonly opts: EventOutboxOptions) {
     this.published = new Counter({
       name: 'node_events_outbox_total',
-      help: 'Node events moved from the outbox to NODE_EVENTS, by outcome (published, failed; unlocked: a drain that ran without the Redis lock)',
+      help: 'Node events moved from the outbox to NODE_EVENTS, by outcome (published, failed)',
       labelNames: ['outcome'],
+      registers: [opts.registry],
+    });
+    this.unlockedDrains = new Counter({
+      name: 'node_events_outbox_unlocked_drains_total',
+      help: 'Outbox drains that ran without the Redis lock (Redis unavailable; the broker still drops repeated events)',
       registers: [opts.registry],
     });
   }
@@ -86,7 +92,7 @@ export class NodeEventOutbox implements Startable {
         return;
       }
     } catch (err) {
-      this.published.inc({ outcome: 'unlocked' });
+      this.unlockedDrains.inc();
       this.opts.logger.debug({ err: errorMessage(err) }, 'Outbox lock unavailable (Redis): draining unlocked');
     }
     try {

@@ -97,9 +97,16 @@ export class BoundedCache<K, V> {
     return this.map.size;
   }
 
-  /** The entry, now the most recently used; counted as a hit or a miss. */
-  get(key: K): V | undefined {
-    const value = this.map.get(key);
+  /**
+   * The entry, now the most recently used; counted as a hit or a miss. With `fresh`, an entry it
+   * rejects is dropped (counted as expired) and the lookup is a miss.
+   */
+  get(key: K, fresh?: (value: V) => boolean): V | undefined {
+    let value = this.map.get(key);
+    if (value !== undefined && fresh && !fresh(value)) {
+      this.discard(key, CacheEviction.Expired);
+      value = undefined;
+    }
     if (value === undefined) {
       for (const m of this.exports) m.lookups.inc({ ...this.label, result: 'miss' });
       return undefined;

@@ -244,9 +244,8 @@ export class HotState implements Startable {
     keep: (value: V) => boolean = () => true,
   ): Promise<V> {
     const now = this.now();
-    const hit = cache.get(key);
-    if (hit && now - hit.at <= this.opts.limits.maxAgeMs) return hit.value;
-    if (hit) cache.discard(key, CacheEviction.Expired);
+    const hit = cache.get(key, (e) => now - e.at <= this.opts.limits.maxAgeMs);
+    if (hit) return hit.value;
     const entry: Entry<V> = { at: now, value: load() };
     cache.set(key, entry);
     entry.value.then(

@@ -117,7 +117,15 @@ export class GroupCommitter {
    */
   private gossipInOrder(contextId: Buffer, deltas: wire.StateDelta[]): Promise<void> {
     const key = contextId.toString('hex');
-    const tail = (this.gossipTails.get(key) ?? Promise.resolve()).then(() => this.deps.gossip(contextId, deltas));
+    // Gossip never rejects (failures are counted there); should it ever, the chain and the callers go on.
+    const tail = (this.gossipTails.get(key) ?? Promise.resolve())
+      .then(() => this.deps.gossip(contextId, deltas))
+      .catch((err: unknown) =>
+        this.deps.logger.warn(
+          { err: errorMessage(err) },
+          'Gossip of committed deltas failed; catch-up will carry them',
+        ),
+      );
     this.gossipTails.set(key, tail);
     return tail.finally(() => {
       if (this.gossipTails.get(key) === tail) this.gossipTails.delete(key);
