@@ -167,6 +167,14 @@ function decodeContent(bytes: Uint8Array): { actions: Action[]; events: wire.Exe
 const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
 
 /** Distinct non-zero ids, in first-seen order. */
+/** Node events as outbox payloads, stamped now. */
+function eventPayloads(contextId: Buffer, events: admin.NodeEvent['event'][]): Buffer[] {
+  const emittedAtMs = BigInt(Date.now());
+  return events.map((event) =>
+    Buffer.from(admin.NodeEvent.encode({ contextId: toBase58(contextId), emittedAtMs, event }).finish()),
+  );
+}
+
 function uniqueIds(ids: readonly Buffer[]): Buffer[] {
   const seen = new Map<string, Buffer>();
   for (const id of ids) if (!isZeroId(id) && !seen.has(hex(id))) seen.set(hex(id), id);
@@ -295,14 +303,13 @@ export class StateStore {
         contextId,
         deltas.map((d) => ({ delta: d, applied: true })),
       );
-      await this.insertEvents(
+      await this.recordApplied(
         tx,
         contextId,
         planned.sealed.map((s) => mutationEvent(s.delta, s.result.rootHash, s.result.heads, true)),
+        rootHash,
+        [deltas.at(-1)!.deltaId],
       );
-      await tx`
-        update contexts set root_hash = ${rootHash}, dag_heads = ${tx.array([deltas.at(-1)!.deltaId], BYTEA_ARRAY)}::bytea[], updated_at = now()
-        where id = ${contextId}`;
       return planned.sealed.map((s) => s.result);
     });
   }
@@ -333,8 +340,9 @@ export class StateStore {
       if (!d.contextId.equals(contextId)) throw new Error('addDeltas: a delta of another context');
     }
     return this.sql.begin(async (tx) => {
-      const [ctx] = await tx<{ root_hash: Buffer; dag_heads: Buffer[] }[]>`
-        select root_hash, dag_heads from contexts where id = ${contextId} for update`;
+      const [ctx] = await tx<{ root_hash: Buffer; dag_heads: Buffer[]; waiting: boolean }[]>`
+        select root_hash, dag_heads, exists (select 1 from delta_waits w where w.context_id = c.id) as waiting
+        from contexts c where id = ${contextId} for update`;
       if (!ctx) throw new CodedError(StateErrorCode.ContextUnknown, `context ${hex(contextId)} is not hosted here`);
       const heads = new Map(ctx.dag_heads.map((h) => [hex(h), h]));
 
@@ -401,8 +409,10 @@ export class StateStore {
       }
 
       // The cascade, generation by generation: stored deltas whose last missing parent just applied.
+      // Only deltas stored before this batch can be waiting for one of it (a batch's own pending
+      // deltas wait for parents it does not have), so without earlier waits there is none.
       const cascaded: DagDelta[] = [];
-      for (let frontier = fresh.map((d) => d.deltaId); frontier.length > 0;) {
+      for (let frontier = ctx.waiting ? fresh.map((d) => d.deltaId) : []; frontier.length > 0;) {
         const unblocked = await tx<{ delta_id: Buffer }[]>`
           delete from delta_waits w
           where w.context_id = ${contextId} and w.parent_id = any (${tx.array(frontier, BYTEA_ARRAY)}::bytea[])
@@ -438,14 +448,13 @@ export class StateStore {
           headsAfter.push([...heads.values()]);
         }
         rootHash = await tree.persist(tx);
-        await this.insertEvents(
+        await this.recordApplied(
           tx,
           contextId,
           appliedDeltas.map((d, i) => mutationEvent(d, rootHash, headsAfter[i]!, false)),
+          rootHash,
+          [...heads.values()],
         );
-        await tx`
-          update contexts set root_hash = ${rootHash}, dag_heads = ${tx.array([...heads.values()], BYTEA_ARRAY)}::bytea[], updated_at = now()
-          where id = ${contextId}`;
       }
       return {
         outcomes,
@@ -482,13 +491,28 @@ export class StateStore {
   /** Node events, in order, in one statement (the outbox sequence follows the list). */
   private async insertEvents(tx: Tx | Sql, contextId: Buffer, events: admin.NodeEvent['event'][]): Promise<void> {
     if (events.length === 0) return;
-    const emittedAtMs = BigInt(Date.now());
-    const payloads = events.map((event) =>
-      Buffer.from(admin.NodeEvent.encode({ contextId: toBase58(contextId), emittedAtMs, event }).finish()),
-    );
     await tx`
       insert into node_event_outbox (context_id, payload)
-      select ${contextId}, p from unnest(${tx.array(payloads, BYTEA_ARRAY)}::bytea[]) with ordinality as t(p, n) order by n`;
+      select ${contextId}, p from unnest(${tx.array(eventPayloads(contextId, events), BYTEA_ARRAY)}::bytea[])
+        with ordinality as t(p, n) order by n`;
+  }
+
+  /** The node events of applied deltas and the context's new root and heads, in one statement. */
+  private async recordApplied(
+    tx: Tx,
+    contextId: Buffer,
+    events: admin.NodeEvent['event'][],
+    rootHash: Buffer,
+    heads: Buffer[],
+  ): Promise<void> {
+    await tx`
+      with events as (
+        insert into node_event_outbox (context_id, payload)
+        select ${contextId}, p from unnest(${tx.array(eventPayloads(contextId, events), BYTEA_ARRAY)}::bytea[])
+          with ordinality as t(p, n) order by n
+        returning 1)
+      update contexts set root_hash = ${rootHash}, dag_heads = ${tx.array(heads, BYTEA_ARRAY)}::bytea[], updated_at = now()
+      where id = ${contextId}`;
   }
 
   /** New delta rows, in one statement. */
