@@ -76,6 +76,13 @@ export function checkEnvelope(delta: wire.StateDelta): VerifiedDelta {
   return verifyDelta(delta);
 }
 
+/** The outcome label of what the store did with a delta. */
+export const STORE_OUTCOME_LABEL: Record<DeltaOutcome, DeltaOutcomeLabel> = {
+  [DeltaOutcome.Applied]: DeltaOutcomeLabel.Applied,
+  [DeltaOutcome.Pending]: DeltaOutcomeLabel.Pending,
+  [DeltaOutcome.Duplicate]: DeltaOutcomeLabel.Duplicate,
+};
+
 /**
  * Opens a delta with the group's keys (recomputing its content address) and adds it to the DAG.
  * Membership and buffering are the caller's: this is the common tail of gossip and fetched deltas.
@@ -97,13 +104,7 @@ export async function openAndAdd(
   }
   const result = await deps.states.addDelta(opened);
   if (result.applied.length > 0) deps.outbox.kick();
-  const label =
-    result.outcome === DeltaOutcome.Applied
-      ? DeltaOutcomeLabel.Applied
-      : result.outcome === DeltaOutcome.Pending
-        ? DeltaOutcomeLabel.Pending
-        : DeltaOutcomeLabel.Duplicate;
-  return { label, result };
+  return { label: STORE_OUTCOME_LABEL[result.outcome], result };
 }
 
 /** What became of each of a batch of fetched deltas, in input order, and the store's answer. */
@@ -112,13 +113,6 @@ export interface FetchedAdmission {
   /** Set when anything reached the store (applied, pending or found known under the lock). */
   result?: AddDeltasResult;
 }
-
-/** The outcome label of what the store did with a delta. */
-export const STORE_OUTCOME_LABEL: Record<DeltaOutcome, DeltaOutcomeLabel> = {
-  [DeltaOutcome.Applied]: DeltaOutcomeLabel.Applied,
-  [DeltaOutcome.Pending]: DeltaOutcomeLabel.Pending,
-  [DeltaOutcome.Duplicate]: DeltaOutcomeLabel.Duplicate,
-};
 
 /**
  * Deltas fetched from a peer (history: parents, catch-up, a replayed buffer) go through the same

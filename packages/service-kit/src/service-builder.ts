@@ -17,26 +17,9 @@ import {
   type ServiceContext,
   type ServiceHandle,
 } from '@cnode/runtime';
-import {
-  HotState,
-  hotStateChannel,
-  type AliasRepo,
-  type GovernancePendingRepo,
-  type GroupStore,
-  type IdentityRepo,
-  type StateStore,
-} from '@cnode/store';
+import { HotState, hotStateChannel, type HotStateStores } from '@cnode/store';
 import { addInfra, type Infra } from './infra.js';
 import { addStatusReporter } from './service-status.js';
-
-/** The stores a process's hot state reads through (built once Postgres is up). */
-export interface HotStateStores {
-  states: StateStore;
-  groups: GroupStore;
-  identities: IdentityRepo;
-  aliases: AliasRepo;
-  pending: GovernancePendingRepo;
-}
 
 /** How often a node-event outbox is swept for events a commit did not publish right away. */
 const OUTBOX_SWEEP_MS = 1_000;
@@ -122,11 +105,7 @@ export class ServiceBuilder {
   addHotState(stores: () => HotStateStores): HotState {
     return this.lifecycle.add(
       new HotState({
-        states: () => stores().states,
-        groups: () => stores().groups,
-        identities: () => stores().identities,
-        aliases: () => stores().aliases,
-        pending: () => stores().pending,
+        stores,
         sql: () => this.infra.postgres.sql,
         channel: hotStateChannel(this.infra.catalog.postgres.schema),
         limits: this.config.hotState,

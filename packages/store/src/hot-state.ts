@@ -31,15 +31,21 @@ export interface HotStateLimits {
   maxAgeMs: number;
 }
 
+/** The stores the hot state reads through. */
+export interface HotStateStores {
+  states: StateStore;
+  groups: GroupStore;
+  identities: IdentityRepo;
+  aliases: AliasRepo;
+  pending: GovernancePendingRepo;
+}
+
 export interface HotStateOptions {
   sql: () => Sql;
   /** The node's notification channel ("<schema>.hot", written by the migration 0012 triggers). */
   channel: string;
-  states: () => StateStore;
-  groups: () => GroupStore;
-  identities: () => IdentityRepo;
-  aliases: () => AliasRepo;
-  pending: () => GovernancePendingRepo;
+  /** The stores, built once Postgres is up. */
+  stores: () => HotStateStores;
   limits: HotStateLimits;
   registry?: Registry;
   logger: Logger;
@@ -137,7 +143,7 @@ export class HotState implements Startable {
       this.contexts,
       hex(contextId),
       async () => {
-        const ctx = await this.opts.states().context(contextId);
+        const ctx = await this.opts.stores().states.context(contextId);
         return (
           ctx && { id: contextId, groupId: ctx.groupId, applicationId: ctx.applicationId, initialized: ctx.initialized }
         );
@@ -148,7 +154,7 @@ export class HotState implements Startable {
 
   /** Our identities in the context, private keys opened, oldest first. */
   ownedIdentities(contextId: Buffer): Promise<Identity[]> {
-    return this.read(this.owned, hex(contextId), () => this.opts.identities().owned(contextId));
+    return this.read(this.owned, hex(contextId), () => this.opts.stores().identities.owned(contextId));
   }
 
   async isOwned(contextId: Buffer, publicKey: Buffer): Promise<boolean> {
@@ -160,7 +166,7 @@ export class HotState implements Startable {
     return this.read(
       this.pendingEmpty,
       hex(contextId),
-      async () => (await this.opts.pending().count(contextId)) === 0,
+      async () => (await this.opts.stores().pending.count(contextId)) === 0,
       (empty) => empty,
     );
   }
@@ -170,23 +176,23 @@ export class HotState implements Startable {
   /** Every key of the group we hold, by key id (hex). `fresh` reads past the cache (and refreshes it). */
   keysOf(groupId: Buffer, opts: { fresh?: boolean } = {}): Promise<Map<string, Buffer>> {
     if (opts.fresh) this.groupKeys.delete(hex(groupId));
-    return this.read(this.groupKeys, hex(groupId), () => this.opts.groups().keys(groupId));
+    return this.read(this.groupKeys, hex(groupId), () => this.opts.stores().groups.keys(groupId));
   }
 
   /** The key new deltas are sealed with (see GroupStore.currentKey). */
   currentKey(groupId: Buffer): Promise<Buffer | undefined> {
-    return this.read(this.currentKeys, hex(groupId), () => this.opts.groups().currentKey(groupId));
+    return this.read(this.currentKeys, hex(groupId), () => this.opts.stores().groups.currentKey(groupId));
   }
 
   /** The group's governance DAG heads: the cut new deltas cite. */
   headsOf(groupId: Buffer): Promise<Buffer[]> {
-    return this.read(this.governanceHeads, hex(groupId), () => this.opts.groups().heads(groupId));
+    return this.read(this.governanceHeads, hex(groupId), () => this.opts.stores().groups.heads(groupId));
   }
 
   /** An identity's live standing in the group, with its role while a member. */
   standing(groupId: Buffer, member: Buffer): Promise<LiveStanding> {
     return this.read(this.standings, `${hex(groupId)}:${hex(member)}`, async () => {
-      const groups = this.opts.groups();
+      const groups = this.opts.stores().groups;
       const role = await groups.role(groupId, member);
       if (role !== undefined) return { live: 'member', role };
       return { live: await groups.liveStanding(groupId, member) };
@@ -202,7 +208,7 @@ export class HotState implements Startable {
   /** The alias's target, or undefined when there is no such alias (remembered too: ids are looked up first). */
   alias(kind: AliasKind, name: string, scope?: Buffer): Promise<Buffer | undefined> {
     return this.read(this.aliases, `${kind}:${scope ? hex(scope) : ''}:${name}`, () =>
-      this.opts.aliases().lookup(kind, name, scope),
+      this.opts.stores().aliases.lookup(kind, name, scope),
     );
   }
 

@@ -50,11 +50,7 @@ beforeAll(async () => {
   hot = new HotState({
     sql: () => db.sql,
     channel: hotStateChannel(db.schema),
-    states: () => mine.states,
-    groups: () => mine.groups,
-    identities: () => mine.identities,
-    aliases: () => mine.aliases,
-    pending: () => mine.pending,
+    stores: () => mine,
     limits: { entries: 100, maxAgeMs: 60_000 },
     registry,
     logger: testLogger(),

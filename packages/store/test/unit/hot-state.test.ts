@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import pino from 'pino';
-import { HotState, type GroupStore, type HotStateOptions } from '../../src/index.js';
+import { HotState, type GroupStore, type HotStateOptions, type HotStateStores } from '../../src/index.js';
 
 /** A group store whose `keys` answers only when the test says so, counting reads. */
 function slowKeys() {
@@ -22,11 +22,7 @@ function hotState(groups: GroupStore, now: () => number, maxAgeMs = 1_000): HotS
   const opts: HotStateOptions = {
     sql: unused,
     channel: 'unused',
-    states: unused,
-    groups: () => groups,
-    identities: unused,
-    aliases: unused,
-    pending: unused,
+    stores: () => ({ groups }) as unknown as HotStateStores,
     limits: { entries: 10, maxAgeMs },
     logger: pino({ level: 'silent' }),
     now,
