@@ -217,6 +217,8 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     governanceDrainLock: (contextB58: string) => `governance:drain-lock:${contextB58}`,
     /** One lane per context at a time across state-delta replicas (held while a batch runs). */
     stateDeltaLane: (contextB58: string) => `state-delta:lane:${contextB58}`,
+    /** The live state-delta replicas (sorted set: instance id → last refresh); lanes lock only when several are. */
+    stateDeltaReplicas: 'state-delta:replicas',
     /** One parent fetch per context at a time, across state-delta replicas. */
     parentFetchLock: (contextB58: string) => `parent-fetch:lock:${contextB58}`,
     /** Consecutive failed parent fetches from one peer for one context (TTL). */

@@ -15,7 +15,6 @@ import {
   type GroupStore,
   type StateStore,
 } from '@cnode/store';
-import type { NodeEventOutbox } from './event-outbox.js';
 
 /** What became of one received delta: label values of the delta outcome metrics. */
 export enum DeltaOutcomeLabel {
@@ -66,8 +65,6 @@ export interface HostedContext {
 export interface AdmissionDeps {
   states: StateStore;
   groups: GroupStore;
-  /** Woken when deltas applied (their node events wait in the outbox). */
-  outbox: Pick<NodeEventOutbox, 'kick'>;
   logger: Logger;
 }
 
@@ -103,7 +100,6 @@ export async function openAndAdd(
     return { label };
   }
   const result = await deps.states.addDelta(opened);
-  if (result.applied.length > 0) deps.outbox.kick();
   return { label: STORE_OUTCOME_LABEL[result.outcome], result };
 }
 
@@ -171,6 +167,5 @@ export async function admitFetchedDeltas(
     opened.map((o) => o.delta),
   );
   opened.forEach((o, k) => (labels[o.index] = STORE_OUTCOME_LABEL[result.outcomes[k]!]));
-  if (result.applied.length > 0) deps.outbox.kick();
   return { labels, result };
 }

@@ -2,13 +2,15 @@ import { publishToStream, type BusMetrics, type Catalog } from '@cnode/bus';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { toBase58 } from '@cnode/primitives';
 import { Counter, errorMessage, type Logger, type Registry, type Startable } from '@cnode/runtime';
-import { RedisLock, type Redis, type Sql } from '@cnode/store';
+import { RedisLock, type CommittedEvents, type CommittedEventsSink, type Redis, type Sql } from '@cnode/store';
 
 const BATCH = 256;
 /** The drainer's lock lapses this long after its holder stops renewing it (renewed every batch). */
 const LOCK_TTL_MS = 10_000;
 /** A drain that found another process draining tries again this soon (its rows may be newer). */
 const BUSY_RETRY_MS = 5;
+/** Committed batches being published at once, at most; beyond it the drain publishes them. */
+const MAX_DIRECT_IN_FLIGHT = 64;
 
 export interface EventOutboxOptions {
   sql: () => Sql;
@@ -24,28 +26,37 @@ export interface EventOutboxOptions {
 
 /**
  * Publishes the node events that transactions wrote to `node_event_outbox` onto NODE_EVENTS, in
- * order, then deletes them. One process of the node drains at a time (a Redis lock, so no Postgres
- * connection is held while publishing); a batch's publishes are pipelined on one connection (sent in
- * sequence order, awaited together). An event is published at least once (the outbox sequence is
- * the Nats-Msg-Id, so the broker drops repeats); a failed publish leaves the batch for the next
- * round. Without Redis the drain goes on unlocked (the broker still drops repeats; two drainers may
- * then interleave their batches).
+ * order, then deletes them. An event is published at least once (the outbox sequence is the
+ * Nats-Msg-Id, so the broker drops repeats); a failed publish leaves it for the next round.
+ *
+ * Two ways out. Directly (`publishCommitted`): the process that committed events publishes them at
+ * once when no earlier event of their context waited in the outbox, then deletes them — a context's
+ * commits are ordered by its row lock, so its events stay in order, and a drain that publishes them
+ * too is dropped as a repeat. The drain (`kick`, and a sweep every `intervalMs` for leftovers of a
+ * crash or an outage) takes everything else: one process of the node drains at a time (a Redis lock,
+ * so no Postgres connection is held while publishing), publishes a batch pipelined in sequence
+ * order, then deletes it. Without Redis the drain goes on unlocked (the broker still drops repeats;
+ * two drainers may then interleave their batches).
  */
-export class NodeEventOutbox implements Startable {
+export class NodeEventOutbox implements Startable, CommittedEventsSink {
   readonly name = 'node-event-outbox';
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly published: Counter<'outcome'>;
+  private readonly published: Counter<'outcome' | 'via'>;
+  /** Direct publishes under way (bounded by MAX_DIRECT_IN_FLIGHT). */
+  private readonly direct = new Set<Promise<void>>();
+  /** Per context (hex) with direct publishes under way: their outbox rows and the last one's outcome. */
+  private readonly chains = new Map<string, { seqs: Set<string>; tail: Promise<boolean> }>();
   private readonly unlockedDrains: Counter;
 
   constructor(private readonly opts: EventOutboxOptions) {
     this.published = new Counter({
       name: 'node_events_outbox_total',
-      help: 'Node events moved from the outbox to NODE_EVENTS, by outcome (published, failed)',
-      labelNames: ['outcome'],
+      help: 'Node events moved from the outbox to NODE_EVENTS, by outcome (published, failed) and way (direct after the commit, drain)',
+      labelNames: ['outcome', 'via'],
       registers: [opts.registry],
     });
     this.unlockedDrains = new Counter({
@@ -70,7 +81,7 @@ export class NodeEventOutbox implements Startable {
     }
     this.running = this.drain()
       .catch((err: unknown) => {
-        this.published.inc({ outcome: 'failed' });
+        this.published.inc({ outcome: 'failed', via: 'drain' });
         this.opts.logger.warn({ err: errorMessage(err) }, 'Publishing node events failed; will retry');
       })
       .finally(() => {
@@ -80,6 +91,69 @@ export class NodeEventOutbox implements Startable {
           this.kick();
         }
       });
+  }
+
+  /**
+   * Events a transaction of this process just committed: published at once when they come first in
+   * their context's order (else, or past the in-flight bound, by the drain). A context's direct
+   * publishes follow each other: one waits for the previous one's acknowledgement, and after a
+   * failure the ones behind it go to the drain too, so none overtakes another.
+   */
+  publishCommitted(committed: CommittedEvents): void {
+    if (this.stopped || committed.events.length === 0) return;
+    if (!committed.first || this.direct.size >= MAX_DIRECT_IN_FLIGHT) {
+      this.kick();
+      return;
+    }
+    const key = committed.contextId.toString('hex');
+    const chain = this.chains.get(key) ?? { seqs: new Set<string>(), tail: Promise.resolve(true) };
+    this.chains.set(key, chain);
+    for (const e of committed.events) chain.seqs.add(e.seq);
+    const published = chain.tail.then((ok) => ok && this.publishEvents(committed));
+    chain.tail = published;
+    const run = published
+      .then((ok) => (ok ? this.deleteRows(committed) : this.kick()))
+      .finally(() => {
+        for (const e of committed.events) chain.seqs.delete(e.seq);
+        if (chain.tail === published) this.chains.delete(key);
+        this.direct.delete(run);
+      });
+    this.direct.add(run);
+  }
+
+  publishingFor(contextId: Buffer): readonly string[] {
+    const chain = this.chains.get(contextId.toString('hex'));
+    return chain ? [...chain.seqs] : [];
+  }
+
+  /** Publishes committed events (pipelined); false when that failed (their rows stay for the drain). */
+  private async publishEvents({ contextId, events }: CommittedEvents): Promise<boolean> {
+    try {
+      const deps = { js: this.opts.js(), metrics: this.opts.busMetrics };
+      const subject = this.opts.catalog.subjects.nodeEventFor(toBase58(contextId));
+      await Promise.all(
+        events.map((e) =>
+          publishToStream(deps, this.opts.catalog.streams.nodeEvents, subject, e.payload, { msgId: `evt-${e.seq}` }),
+        ),
+      );
+      this.published.inc({ outcome: 'published', via: 'direct' }, events.length);
+      return true;
+    } catch (err) {
+      this.published.inc({ outcome: 'failed', via: 'direct' });
+      this.opts.logger.warn({ err: errorMessage(err) }, 'Publishing committed node events failed; the drain retries');
+      return false;
+    }
+  }
+
+  private async deleteRows({ events }: CommittedEvents): Promise<void> {
+    const sql = this.opts.sql();
+    try {
+      await sql`delete from node_event_outbox where seq = any (${sql.array(events.map((e) => e.seq))}::bigint[])`;
+    } catch (err) {
+      // Published already: the drain publishes them again (the broker drops the repeats) and deletes them.
+      this.opts.logger.warn({ err: errorMessage(err) }, 'Deleting published node events failed; the drain retries');
+      this.kick();
+    }
   }
 
   private async drain(): Promise<void> {
@@ -116,7 +190,7 @@ export class NodeEventOutbox implements Startable {
         await this.opts.sql()`delete from node_event_outbox where seq = any (${this.opts
           .sql()
           .array(rows.map((r) => r.seq))}::bigint[])`;
-        this.published.inc({ outcome: 'published' }, rows.length);
+        this.published.inc({ outcome: 'published', via: 'drain' }, rows.length);
         if (rows.length < BATCH) return;
         // A drainer that lost its lock (it stalled past the TTL) stops: another one drains now.
         if (lock && !(await lock.extend(LOCK_TTL_MS))) return;
@@ -138,6 +212,6 @@ export class NodeEventOutbox implements Startable {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    await this.running;
+    await Promise.all([this.running, ...this.direct]);
   }
 }

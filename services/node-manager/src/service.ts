@@ -88,7 +88,8 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   }));
   // Stores are built once Postgres is up (the pool exists only after start).
   const newStores = () => ({
-    states: new StateStore(infra.postgres.sql),
+    // Events of a commit are published at once (the outbox drain takes what could not be).
+    states: new StateStore(infra.postgres.sql, undefined, outbox),
     stateSync: new StateSyncStore(infra.postgres.sql),
     groups: new GroupStore(infra.postgres.sql, masterKey),
     identities: new IdentityRepo(infra.postgres.sql, masterKey),
@@ -176,7 +177,6 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
       metrics: metrics.groupCommit,
       logger: log('group-commit'),
       gossip: (contextId, deltas) => gossipDeltas({ network, metrics, logger: gossipLog }, contextId, deltas),
-      committed: () => outbox.kick(),
     },
     GROUP_COMMIT_LIMITS,
   );

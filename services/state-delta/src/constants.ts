@@ -34,3 +34,7 @@ export const LANE_LOCK_TTL_MS = 5_000;
 export const LANE_LOCK_WAIT_MS = 10_000;
 /** …and how often it asks meanwhile. */
 export const LANE_LOCK_POLL_MS = 2;
+/** Each replica renews its presence this often (lanes skip their lock while a replica is alone)… */
+export const PRESENCE_REFRESH_MS = 1_000;
+/** …and one not heard of for this long is gone. */
+export const PRESENCE_TTL_MS = 3_000;

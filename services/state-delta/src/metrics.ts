@@ -1,4 +1,4 @@
-import { Counter, type Registry } from '@cnode/runtime';
+import { Counter, Gauge, type Registry } from '@cnode/runtime';
 
 export { DeltaOutcomeLabel } from '@cnode/context-core';
 
@@ -10,9 +10,14 @@ export function createStateDeltaMetrics(registry: Registry) {
       labelNames: ['outcome', 'via'],
       registers: [registry],
     }),
+    replicasLive: new Gauge({
+      name: 'state_delta_replicas_live',
+      help: 'State-delta replicas of this node seen live at the last presence refresh (0: Redis did not answer)',
+      registers: [registry],
+    }),
     laneLocks: new Counter({
       name: 'state_delta_lane_locks_total',
-      help: 'Per-context lane locks taken for a batch across replicas, by outcome (acquired, waited, timeout, unavailable)',
+      help: 'Per-context lane locks for a batch across replicas, by outcome (acquired, waited, timeout, unavailable; alone: not taken, no other replica live)',
       labelNames: ['outcome'],
       registers: [registry],
     }),

@@ -1,8 +1,16 @@
 import { BoundedCache, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
-import { ServiceBuilder, requireMasterKey } from '@cnode/service-kit';
-import { AliasRepo, DeltaBufferRepo, GovernancePendingRepo, GroupStore, IdentityRepo, StateStore } from '@cnode/store';
+import { ServiceBuilder, newInstanceId, requireMasterKey } from '@cnode/service-kit';
+import {
+  AliasRepo,
+  DeltaBufferRepo,
+  ReplicaPresence,
+  GovernancePendingRepo,
+  GroupStore,
+  IdentityRepo,
+  StateStore,
+} from '@cnode/store';
 import type { StateDeltaConfig } from './config.js';
-import { DEFERRED_FETCHES_MAX, SERVICE_NAME } from './constants.js';
+import { DEFERRED_FETCHES_MAX, PRESENCE_REFRESH_MS, PRESENCE_TTL_MS, SERVICE_NAME } from './constants.js';
 import { createStateDeltaMetrics, type StateDeltaMetrics } from './metrics.js';
 import type { PipelineDeps } from './pipeline/deps.js';
 import {
@@ -46,12 +54,24 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
       await builder.governanceApplied(groupId, governanceLog);
     },
   }));
+  // Counted before the consumer starts, so a replica that joins others locks its lanes from its first batch.
+  const presence = lifecycle.add(
+    new ReplicaPresence({
+      redis: () => infra.redis.redis,
+      key: infra.catalog.redis.stateDeltaReplicas,
+      instanceId: newInstanceId(),
+      refreshMs: PRESENCE_REFRESH_MS,
+      ttlMs: PRESENCE_TTL_MS,
+      onCount: (live) => metrics.replicasLive.set(live),
+    }),
+  );
   const heartbeat = new HeartbeatPublisher({ network, metrics, logger: log('heartbeat') });
 
   // Stores are built once Postgres is up (the pool exists only after start).
   let stores: ReturnType<typeof newStores> | undefined;
   const newStores = () => ({
-    states: new StateStore(infra.postgres.sql),
+    // Events of a commit are published at once (the outbox drain takes what could not be).
+    states: new StateStore(infra.postgres.sql, undefined, outbox),
     groups: new GroupStore(infra.postgres.sql, masterKey),
     identities: new IdentityRepo(infra.postgres.sql, masterKey),
     aliases: new AliasRepo(infra.postgres.sql),
@@ -67,6 +87,7 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
       ...store(),
       hot,
       redis: infra.redis.redis,
+      presence,
       catalog: infra.catalog,
       network,
       sync,

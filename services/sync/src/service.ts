@@ -52,7 +52,8 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
   const parts = () => {
     if (built) return built;
     const sql = infra.postgres.sql;
-    const states = new StateStore(sql);
+    // Events of a commit are published at once (the outbox drain takes what could not be).
+    const states = new StateStore(sql, undefined, outbox);
     const stateSync = new StateSyncStore(sql);
     const groups = new GroupStore(sql, masterKey);
     const identities = new IdentityRepo(sql, masterKey);

@@ -12,20 +12,23 @@ import {
   ZERO_ID,
   type Identity,
 } from '@cnode/primitives';
-import { GroupOpOutcome, GroupStore, StateStore } from '@cnode/store';
+import { GroupOpOutcome, GroupStore, StateStore, type CommittedEvents } from '@cnode/store';
 import { freshSchema, testLogger } from '@cnode/testing';
 import { DeltaOutcomeLabel, admitFetchedDeltas, type AdmissionDeps, type HostedContext } from '../../src/index.js';
 
 let db: Awaited<ReturnType<typeof freshSchema>>;
 let deps: AdmissionDeps;
-let kicks = 0;
+/** What the store reported committed to the outbox (a service publishes it at once). */
+const committed: CommittedEvents[] = [];
 
 beforeAll(async () => {
   db = await freshSchema();
   deps = {
-    states: new StateStore(db.sql),
+    states: new StateStore(db.sql, undefined, {
+      publishCommitted: (events) => void committed.push(events),
+      publishingFor: () => [],
+    }),
     groups: new GroupStore(db.sql, randomBytes(32)),
-    outbox: { kick: () => void kicks++ },
     logger: testLogger(),
   };
 });
@@ -101,7 +104,7 @@ describe('admitFetchedDeltas (real Postgres)', () => {
     const bad = [forged, nonMember, wrongKey, otherContext];
     const batch = shuffled([...chain, ...bad, chain[7]!], 7);
 
-    const kicksBefore = kicks;
+    committed.length = 0;
     const { labels, result } = await admitFetchedDeltas(deps, ctx, batch);
     const labelOf = (d: wire.StateDelta) => labels[batch.indexOf(d)];
     expect(labelOf(forged)).toBe(DeltaOutcomeLabel.BadSignature);
@@ -114,7 +117,10 @@ describe('admitFetchedDeltas (real Postgres)', () => {
     expect(chainLabels.filter((l) => l === DeltaOutcomeLabel.Applied)).toHaveLength(20);
     expect(chainLabels.filter((l) => l === DeltaOutcomeLabel.Duplicate)).toHaveLength(1);
     expect(result!.applied).toHaveLength(20);
-    expect(kicks).toBe(kicksBefore + 1);
+    // One commit, one node event per applied delta, first in the context's order (none waited).
+    expect(committed).toHaveLength(1);
+    expect(committed[0]!.events).toHaveLength(20);
+    expect(committed[0]!.first).toBe(true);
     expect(await deps.states.pendingCount(ctx.id)).toBe(0);
     const state = (await deps.states.context(ctx.id))!;
     expect(state.heads).toEqual([parent]);

@@ -17,8 +17,9 @@ import {
   toBase58,
 } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
-import { BOOL_ARRAY, BYTEA_ARRAY, type Sql } from '../postgres.js';
-import { TreeWorkspace } from './tree-workspace.js';
+import { BOOL_ARRAY, BYTEA_ARRAY, INT8_ARRAY, type Sql } from '../postgres.js';
+import { PipelinedTx } from '../pipelined-tx.js';
+import { TreeWorkspace, type TreeRows } from './tree-workspace.js';
 
 /** MAX_PENDING_DELTAS upstream: beyond it the oldest pending delta of the context is evicted. */
 export const MAX_PENDING_DELTAS = 10_000;
@@ -92,6 +93,26 @@ export interface AddDeltasResult {
   heads: Buffer[];
 }
 
+/**
+ * Node events a transaction just committed to the outbox, in order. `first` when no event of their
+ * context was waiting in the outbox before them: publishing them at once keeps the context's order.
+ */
+export interface CommittedEvents {
+  contextId: Buffer;
+  events: { seq: string; payload: Buffer }[];
+  first: boolean;
+}
+
+/** Where committed node events go at once (the outbox of the process): told after every commit. */
+export interface CommittedEventsSink {
+  publishCommitted(events: CommittedEvents): void;
+  /**
+   * Outbox rows of the context this process is publishing right now (published or on their way,
+   * not yet deleted): they come before a new commit's events without making them wait.
+   */
+  publishingFor(contextId: Buffer): readonly string[];
+}
+
 export interface ContextState {
   rootHash: Buffer;
   heads: Buffer[];
@@ -114,7 +135,11 @@ export interface TreeNode {
   hash: Buffer;
 }
 
-type Tx = postgres.TransactionSql;
+interface ContextVersionRow {
+  version: string;
+  root_hash: Buffer;
+  dag_heads: Buffer[];
+}
 
 interface ContextDbRow {
   id: Buffer;
@@ -214,6 +239,7 @@ export class StateStore {
       maxPending: MAX_PENDING_DELTAS,
       maxMissing: MAX_MISSING_PARENTS,
     },
+    private readonly eventSink?: CommittedEventsSink,
   ) {}
 
   async createContext(
@@ -258,23 +284,22 @@ export class StateStore {
     writes: readonly LocalWrite[],
     seal: SealLocalDelta,
   ): Promise<LocalDeltaResult[]> {
-    return this.sql.begin(async (tx) => {
+    return PipelinedTx.run(this.sql, async (tx) => {
+      const sql = tx.sql;
       const read = async (lock: boolean) => {
-        const [row] = lock
-          ? await tx<{ version: string; root_hash: Buffer; dag_heads: Buffer[] }[]>`
-              select xmin::text as version, root_hash, dag_heads from contexts where id = ${contextId} for update`
-          : await tx<{ version: string; root_hash: Buffer; dag_heads: Buffer[] }[]>`
-              select xmin::text as version, root_hash, dag_heads from contexts where id = ${contextId}`;
+        const [row] = await tx.send(
+          lock
+            ? sql<ContextVersionRow[]>`
+                select xmin::text as version, root_hash, dag_heads from contexts where id = ${contextId} for update`
+            : sql<ContextVersionRow[]>`
+                select xmin::text as version, root_hash, dag_heads from contexts where id = ${contextId}`,
+        );
         if (!row) throw new CodedError(StateErrorCode.ContextUnknown, `context ${hex(contextId)} is not hosted here`);
         return row;
       };
-      const plan = async (ctx: { root_hash: Buffer; dag_heads: Buffer[] }) => {
-        const tree = await TreeWorkspace.load(
-          tx,
-          contextId,
-          ctx.root_hash,
-          writes.flatMap((w) => reduceActions(w.actions)),
-        );
+      const actions = writes.flatMap((w) => reduceActions(w.actions));
+      const plan = (ctx: ContextVersionRow, rows: TreeRows) => {
+        const tree = TreeWorkspace.from(contextId, ctx.root_hash, rows);
         let parents = ctx.dag_heads;
         const sealed: { delta: DagDelta; result: LocalDeltaResult }[] = [];
         writes.forEach((write, index) => {
@@ -290,26 +315,35 @@ export class StateStore {
         });
         return { tree, sealed };
       };
-      const before = await read(false);
-      let planned = await plan(before);
+      // Read and plan (sealing signs) before the lock; the lock read goes with the tree's writes.
+      const beforeRead = read(false);
+      const beforeTree = TreeWorkspace.fetch(tx, contextId, actions);
+      const before = await beforeRead;
+      let planned = plan(before, await beforeTree);
       const locked = await read(true);
       // Every writer of a context's state updates its row: an unchanged row version means nothing
       // the plan read has changed, and the deltas sealed before the lock stand.
-      if (locked.version !== before.version) planned = await plan(locked);
-      const rootHash = await planned.tree.persist(tx);
+      if (locked.version !== before.version) planned = plan(locked, await TreeWorkspace.fetch(tx, contextId, actions));
       const deltas = planned.sealed.map((s) => s.delta);
-      await this.insertDeltas(
-        tx,
-        contextId,
-        deltas.map((d) => ({ delta: d, applied: true })),
-      );
-      await this.recordApplied(
+      const recorded = this.recordApplied(
         tx,
         contextId,
         planned.sealed.map((s) => mutationEvent(s.delta, s.result.rootHash, s.result.heads, true)),
-        rootHash,
+        planned.tree.rootHash,
         [deltas.at(-1)!.deltaId],
       );
+      await tx.commit([
+        ...planned.tree.persist(tx),
+        tx.send(
+          this.insertDeltas(
+            sql,
+            contextId,
+            deltas.map((d) => ({ delta: d, applied: true })),
+          ),
+        ),
+        recorded,
+      ]);
+      this.eventSink?.publishCommitted(await recorded);
       return planned.sealed.map((s) => s.result);
     });
   }
@@ -339,21 +373,32 @@ export class StateStore {
     for (const d of deltas) {
       if (!d.contextId.equals(contextId)) throw new Error('addDeltas: a delta of another context');
     }
-    return this.sql.begin(async (tx) => {
-      const [ctx] = await tx<{ root_hash: Buffer; dag_heads: Buffer[]; waiting: boolean }[]>`
-        select root_hash, dag_heads, exists (select 1 from delta_waits w where w.context_id = c.id) as waiting
-        from contexts c where id = ${contextId} for update`;
+    return PipelinedTx.run(this.sql, async (tx) => {
+      const sql = tx.sql;
+      // One round trip: the lock, which ids are known, and the tree under every delta's actions.
+      const lookup = uniqueIds([...deltas.map((d) => d.deltaId), ...deltas.flatMap((d) => d.parents)]);
+      const ctxRead = tx.send(sql<{ root_hash: Buffer; dag_heads: Buffer[] }[]>`
+        select root_hash, dag_heads from contexts where id = ${contextId} for update`);
+      // Its own statement: one that waited for the row lock reads the row's latest version, but
+      // everything else as of its start — before the commit it waited for.
+      const waitsRead = tx.send(sql<{ waiting: boolean }[]>`
+        select exists (select 1 from delta_waits where context_id = ${contextId}) as waiting`);
+      const knownRead = lookup.length
+        ? tx.send(sql<{ delta_id: Buffer; applied: boolean }[]>`
+            select delta_id, applied from deltas_known(${contextId}, ${sql.array(lookup, BYTEA_ARRAY)}::bytea[])`)
+        : Promise.resolve([]);
+      const treeRead = TreeWorkspace.fetch(
+        tx,
+        contextId,
+        deltas.flatMap((d) => reduceActions(d.actions)),
+      );
+      const [ctx] = await ctxRead;
       if (!ctx) throw new CodedError(StateErrorCode.ContextUnknown, `context ${hex(contextId)} is not hosted here`);
       const heads = new Map(ctx.dag_heads.map((h) => [hex(h), h]));
-
-      const lookup = uniqueIds([...deltas.map((d) => d.deltaId), ...deltas.flatMap((d) => d.parents)]);
-      const rows = lookup.length
-        ? await tx<{ delta_id: Buffer; applied: boolean }[]>`
-            select delta_id, applied from deltas_known(${contextId}, ${tx.array(lookup, BYTEA_ARRAY)}::bytea[])`
-        : [];
       /** Known ids: true once applied (here, or earlier in this batch), false while pending. */
       const known = new Map<string, boolean>();
-      for (const r of rows) known.set(hex(r.delta_id), r.applied || known.get(hex(r.delta_id)) === true);
+      const knownRows = await knownRead;
+      for (const r of knownRows) known.set(hex(r.delta_id), r.applied || known.get(hex(r.delta_id)) === true);
 
       const outcomes: DeltaOutcome[] = new Array<DeltaOutcome>(deltas.length).fill(DeltaOutcome.Duplicate);
       let waiting: { delta: DagDelta; index: number }[] = [];
@@ -384,62 +429,76 @@ export class StateStore {
       }
       const pending = waiting.map((w) => w.delta);
       for (const w of waiting) outcomes[w.index] = DeltaOutcome.Pending;
-      await this.insertDeltas(tx, contextId, [
-        ...fresh.map((delta) => ({ delta, applied: true })),
-        ...pending.map((delta) => ({ delta, applied: false })),
-      ]);
+      const writes: Promise<unknown>[] = [];
+      if (fresh.length + pending.length > 0) {
+        writes.push(
+          tx.send(
+            this.insertDeltas(sql, contextId, [
+              ...fresh.map((delta) => ({ delta, applied: true })),
+              ...pending.map((delta) => ({ delta, applied: false })),
+            ]),
+          ),
+        );
+      }
       let evicted = 0;
       const missing = new Map<string, Buffer>();
       if (pending.length > 0) {
         const waits = pending.flatMap((d) => d.parents.filter((p) => !applied(p)).map((p) => ({ p, d: d.deltaId })));
-        await tx`
-          insert into delta_waits (context_id, parent_id, delta_id)
-          select ${contextId}, p, d from unnest(
-            ${tx.array(
-              waits.map((w) => w.p),
-              BYTEA_ARRAY,
-            )}::bytea[],
-            ${tx.array(
-              waits.map((w) => w.d),
-              BYTEA_ARRAY,
-            )}::bytea[]) as t(p, d)
-          on conflict do nothing`;
+        writes.push(
+          tx.send(sql`
+            insert into delta_waits (context_id, parent_id, delta_id)
+            select ${contextId}, p, d from unnest(
+              ${sql.array(
+                waits.map((w) => w.p),
+                BYTEA_ARRAY,
+              )}::bytea[],
+              ${sql.array(
+                waits.map((w) => w.d),
+                BYTEA_ARRAY,
+              )}::bytea[]) as t(p, d)
+            on conflict do nothing`),
+        );
         for (const w of waits) if (!known.has(hex(w.p)) && !inBatch.has(hex(w.p))) missing.set(hex(w.p), w.p);
-        evicted = await this.evictPending(tx, contextId);
+        evicted = await this.evictPending(sql, contextId);
       }
 
       // The cascade, generation by generation: stored deltas whose last missing parent just applied.
       // Only deltas stored before this batch can be waiting for one of it (a batch's own pending
       // deltas wait for parents it does not have), so without earlier waits there is none.
       const cascaded: DagDelta[] = [];
-      for (let frontier = ctx.waiting ? fresh.map((d) => d.deltaId) : []; frontier.length > 0;) {
-        const unblocked = await tx<{ delta_id: Buffer }[]>`
+      const [{ waiting: earlierWaits } = { waiting: true }] = await waitsRead;
+      for (let frontier = earlierWaits ? fresh.map((d) => d.deltaId) : []; frontier.length > 0;) {
+        const unblocked = await tx.send(sql<{ delta_id: Buffer }[]>`
           delete from delta_waits w
-          where w.context_id = ${contextId} and w.parent_id = any (${tx.array(frontier, BYTEA_ARRAY)}::bytea[])
-          returning w.delta_id`;
+          where w.context_id = ${contextId} and w.parent_id = any (${sql.array(frontier, BYTEA_ARRAY)}::bytea[])
+          returning w.delta_id`);
         const candidates = uniqueIds(unblocked.map((u) => u.delta_id));
         if (candidates.length === 0) break;
-        const ready = (await this.loadDeltas(tx, contextId, candidates, true)).sort(compareCausal);
+        const ready = (await this.loadDeltas(sql, contextId, candidates, true)).sort(compareCausal);
         cascaded.push(...ready);
         frontier = ready.map((d) => d.deltaId);
       }
       if (cascaded.length > 0) {
-        await tx`
-          select deltas_mark_applied(${contextId}, ${tx.array(
-            cascaded.map((d) => d.deltaId),
-            BYTEA_ARRAY,
-          )}::bytea[])`;
+        writes.push(
+          tx.send(sql`
+            select deltas_mark_applied(${contextId}, ${sql.array(
+              cascaded.map((d) => d.deltaId),
+              BYTEA_ARRAY,
+            )}::bytea[])`),
+        );
       }
 
       const appliedDeltas = [...fresh, ...cascaded];
       let rootHash = ctx.root_hash;
+      let recorded: Promise<CommittedEvents> | undefined;
       if (appliedDeltas.length > 0) {
-        const tree = await TreeWorkspace.load(
-          tx,
-          contextId,
-          ctx.root_hash,
-          appliedDeltas.flatMap((d) => reduceActions(d.actions)),
-        );
+        const treeRows = await treeRead;
+        const tree = TreeWorkspace.from(contextId, ctx.root_hash, treeRows);
+        if (cascaded.length > 0)
+          await tree.extend(
+            tx,
+            cascaded.flatMap((d) => reduceActions(d.actions)),
+          );
         const headsAfter: Buffer[][] = [];
         for (const d of appliedDeltas) {
           tree.apply(reduceActions(d.actions), d.author);
@@ -447,8 +506,9 @@ export class StateStore {
           heads.set(hex(d.deltaId), d.deltaId);
           headsAfter.push([...heads.values()]);
         }
-        rootHash = await tree.persist(tx);
-        await this.recordApplied(
+        rootHash = tree.rootHash;
+        writes.push(...tree.persist(tx));
+        recorded = this.recordApplied(
           tx,
           contextId,
           appliedDeltas.map((d, i) => mutationEvent(d, rootHash, headsAfter[i]!, false)),
@@ -456,6 +516,8 @@ export class StateStore {
           [...heads.values()],
         );
       }
+      await tx.commit(recorded ? [...writes, recorded] : writes);
+      if (recorded) this.eventSink?.publishCommitted(await recorded);
       return {
         outcomes,
         applied: appliedDeltas.map((d) => d.deltaId),
@@ -489,7 +551,7 @@ export class StateStore {
   }
 
   /** Node events, in order, in one statement (the outbox sequence follows the list). */
-  private async insertEvents(tx: Tx | Sql, contextId: Buffer, events: admin.NodeEvent['event'][]): Promise<void> {
+  private async insertEvents(tx: Sql, contextId: Buffer, events: admin.NodeEvent['event'][]): Promise<void> {
     if (events.length === 0) return;
     await tx`
       insert into node_event_outbox (context_id, payload)
@@ -497,37 +559,57 @@ export class StateStore {
         with ordinality as t(p, n) order by n`;
   }
 
-  /** The node events of applied deltas and the context's new root and heads, in one statement. */
-  private async recordApplied(
-    tx: Tx,
+  /**
+   * Sends the node events of applied deltas and the context's new root and heads, in one statement.
+   * Whether an event of the context waits in the outbox (other than those this process is
+   * publishing) is read in the same statement, whose snapshot does not see the rows it inserts; the
+   * context row is locked, so no event of its deltas can be added before them.
+   */
+  private recordApplied(
+    tx: PipelinedTx,
     contextId: Buffer,
     events: admin.NodeEvent['event'][],
     rootHash: Buffer,
     heads: Buffer[],
-  ): Promise<void> {
-    await tx`
-      with events as (
-        insert into node_event_outbox (context_id, payload)
-        select ${contextId}, p from unnest(${tx.array(eventPayloads(contextId, events), BYTEA_ARRAY)}::bytea[])
-          with ordinality as t(p, n) order by n
-        returning 1)
-      update contexts set root_hash = ${rootHash}, dag_heads = ${tx.array(heads, BYTEA_ARRAY)}::bytea[], updated_at = now()
-      where id = ${contextId}`;
+  ): Promise<CommittedEvents> {
+    const sql = tx.sql;
+    const payloads = eventPayloads(contextId, events);
+    const publishing = this.eventSink?.publishingFor(contextId) ?? [];
+    return tx
+      .send(
+        sql<{ seq: string; first: boolean }[]>`
+        with events as (
+          insert into node_event_outbox (context_id, payload)
+          select ${contextId}, p from unnest(${sql.array(payloads, BYTEA_ARRAY)}::bytea[])
+            with ordinality as t(p, n) order by n
+          returning seq),
+        context as (
+          update contexts set root_hash = ${rootHash}, dag_heads = ${sql.array(heads, BYTEA_ARRAY)}::bytea[], updated_at = now()
+          where id = ${contextId})
+        select seq::text as seq,
+               not exists (select 1 from node_event_outbox o where o.context_id = ${contextId}
+                             and o.seq <> all (${sql.array(publishing as string[], INT8_ARRAY)}::bigint[])) as first
+        from events order by events.seq`,
+      )
+      .then((rows) => ({
+        contextId,
+        events: rows.map((r, i) => ({ seq: r.seq, payload: payloads[i]! })),
+        first: rows[0]?.first ?? true,
+      }));
   }
 
   /** New delta rows, in one statement. */
-  private async insertDeltas(
-    tx: Tx,
+  private insertDeltas(
+    tx: Sql,
     contextId: Buffer,
     rows: readonly { delta: DagDelta; applied: boolean }[],
-  ): Promise<void> {
-    if (rows.length === 0) return;
+  ): postgres.PendingQuery<postgres.Row[]> {
     const col = (f: (d: DagDelta) => Buffer) =>
       tx.array(
         rows.map((r) => f(r.delta)),
         BYTEA_ARRAY,
       );
-    await tx`
+    return tx`
       insert into deltas (context_id, delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext,
                           signature, actions, applied, applied_at)
       select ${contextId}, id, split_ids(parents), hlc, author, split_ids(heads), key_id, nonce, ct, sig, actions,
@@ -548,12 +630,7 @@ export class StateStore {
    * Stored deltas by id. With `readyOnly`, only pending ones that wait on nothing any more (the
    * cascade's next generation).
    */
-  private async loadDeltas(
-    tx: Tx | Sql,
-    contextId: Buffer,
-    ids: readonly Buffer[],
-    readyOnly = false,
-  ): Promise<DagDelta[]> {
+  private async loadDeltas(tx: Sql, contextId: Buffer, ids: readonly Buffer[], readyOnly = false): Promise<DagDelta[]> {
     const rows = await tx<(DeltaEnvelopeRow & { delta_id: Buffer; actions: Buffer })[]>`
       select d.delta_id, d.parents, d.hlc, d.author, d.governance_heads, d.key_id, d.nonce, d.ciphertext, d.signature, d.actions
       from deltas_by_id(${contextId}, ${tx.array(uniqueIds(ids), BYTEA_ARRAY)}::bytea[]) d
@@ -580,7 +657,7 @@ export class StateStore {
   }
 
   /** Keeps at most maxPending pending deltas in the context, evicting the oldest. */
-  private async evictPending(tx: Tx, contextId: Buffer): Promise<number> {
+  private async evictPending(tx: Sql, contextId: Buffer): Promise<number> {
     const [{ n } = { n: '0' }] = await tx<{ n: string }[]>`
       select count(*) as n from deltas where context_id = ${contextId} and not applied`;
     const excess = Number(n) - this.limits.maxPending;

@@ -1,4 +1,3 @@
-import type postgres from 'postgres';
 import {
   TREE_DEPTH,
   ZERO_ID,
@@ -12,15 +11,31 @@ import {
   type Action,
   type LiveEntry,
 } from '@cnode/primitives';
+import type { PipelinedTx } from '../pipelined-tx.js';
 import { BYTEA_ARRAY, INT2_ARRAY, INT8_ARRAY, TEXT_ARRAY } from '../postgres.js';
-
-type Tx = postgres.TransactionSql;
 
 /** The stored operation on one key (write or tombstone): what a new operation must beat. */
 interface StoredOp {
   hlc: Buffer;
   rank: number;
   valueHash: Buffer;
+}
+
+/** A stored entry of a touched bucket, as the tree reads return it. */
+interface EntryRow {
+  key_hash: Buffer;
+  bucket: string;
+  value_hash: Buffer;
+  op_hlc: Buffer;
+  op_rank: number;
+}
+
+/** What `TreeWorkspace.fetch` read: the buckets and ancestor paths it covers, and their rows. */
+export interface TreeRows {
+  buckets: string[];
+  parents: string[];
+  entries: EntryRow[];
+  children: { path: string; hash: Buffer }[];
 }
 
 /** An operation that beat the stored one, with the author of the delta that carried it. */
@@ -59,6 +74,8 @@ export class TreeWorkspace {
   private readonly nodes = new Map<string, Buffer>();
   private readonly winners = new Map<string, WinningOp>();
   private readonly changedPaths = new Set<string>();
+  /** Ancestor paths whose children are loaded. */
+  private readonly loadedParents = new Set<string>();
   private root: Buffer;
 
   private constructor(
@@ -68,27 +85,54 @@ export class TreeWorkspace {
     this.root = root;
   }
 
-  /** Loads what applying `actions` will touch. `root` is the context's current root hash. */
-  static async load(tx: Tx, contextId: Buffer, root: Buffer, actions: readonly Action[]): Promise<TreeWorkspace> {
+  /**
+   * Sends the reads of what applying `actions` will touch (every entry of each touched bucket, every
+   * child of each touched bucket's ancestors), to build the workspace with `from` once they answer.
+   * Sent before the batch knows which of its deltas are new, the reads cover them all.
+   */
+  static fetch(
+    tx: PipelinedTx,
+    contextId: Buffer,
+    actions: readonly Action[],
+    skip?: TreeWorkspace,
+  ): Promise<TreeRows> {
+    const buckets = [...new Set(actions.map((a) => bucketOf(keyHashOf(a.key))))].filter((b) => !skip?.live.has(b));
+    const parents = [...new Set(buckets.flatMap(ancestorsOf))].filter((p) => !skip?.loadedParents.has(p));
+    if (buckets.length === 0) return Promise.resolve({ buckets, parents, entries: [], children: [] });
+    const sql = tx.sql;
+    const entries = tx.send(sql<EntryRow[]>`
+      select key_hash, bucket, value_hash, op_hlc, op_rank from state_entries_in_buckets(${contextId}, ${sql.array(buckets, TEXT_ARRAY)}::text[])`);
+    const children = tx.send(sql<{ path: string; hash: Buffer }[]>`
+      select path, hash from state_tree_children(${contextId}, ${sql.array(parents, TEXT_ARRAY)}::text[])`);
+    return Promise.all([entries, children]).then(([e, c]) => ({ buckets, parents, entries: e, children: c }));
+  }
+
+  /** The workspace over what `fetch` read; `root` is the context's current root hash. */
+  static from(contextId: Buffer, root: Buffer, rows: TreeRows): TreeWorkspace {
     const ws = new TreeWorkspace(contextId, root);
-    const buckets = [...new Set(actions.map((a) => bucketOf(keyHashOf(a.key))))];
-    if (buckets.length === 0) return ws;
-    for (const b of buckets) ws.live.set(b, new Map());
-    const parents = [...new Set(buckets.flatMap(ancestorsOf))];
-    const [entries, children] = await Promise.all([
-      tx<{ key_hash: Buffer; bucket: string; value_hash: Buffer; op_hlc: Buffer; op_rank: number }[]>`
-        select key_hash, bucket, value_hash, op_hlc, op_rank from state_entries_in_buckets(${contextId}, ${tx.array(buckets, TEXT_ARRAY)}::text[])`,
-      tx<{ path: string; hash: Buffer }[]>`
-        select path, hash from state_tree_children(${contextId}, ${tx.array(parents, TEXT_ARRAY)}::text[])`,
-    ]);
-    for (const e of entries) {
-      ws.ops.set(hexOf(e.key_hash), { hlc: e.op_hlc, rank: e.op_rank, valueHash: e.value_hash });
+    ws.add(rows);
+    return ws;
+  }
+
+  /** Loads what `actions` touch beyond what is loaded already (deltas a batch unblocked). */
+  async extend(tx: PipelinedTx, actions: readonly Action[]): Promise<void> {
+    this.add(await TreeWorkspace.fetch(tx, this.contextId, actions, this));
+  }
+
+  private add(rows: TreeRows): void {
+    for (const b of rows.buckets) this.live.set(b, new Map());
+    for (const p of rows.parents) this.loadedParents.add(p);
+    for (const e of rows.entries) {
+      this.ops.set(hexOf(e.key_hash), { hlc: e.op_hlc, rank: e.op_rank, valueHash: e.value_hash });
       if (e.op_rank === 0) {
-        ws.live.get(e.bucket)?.set(hexOf(e.key_hash), { keyHash: e.key_hash, valueHash: e.value_hash, hlc: e.op_hlc });
+        this.live
+          .get(e.bucket)
+          ?.set(hexOf(e.key_hash), { keyHash: e.key_hash, valueHash: e.value_hash, hlc: e.op_hlc });
       }
     }
-    for (const c of children) ws.nodes.set(c.path, c.hash);
-    return ws;
+    // A node changed in memory already is newer than the stored one (never the case for the
+    // children of a parent loaded only now: nothing under it was touched).
+    for (const c of rows.children) if (!this.changedPaths.has(c.path)) this.nodes.set(c.path, c.hash);
   }
 
   /** The root hash after everything applied so far. */
@@ -152,65 +196,73 @@ export class TreeWorkspace {
   }
 
   /**
-   * Writes what the batch changed: the winning operation per key (the upsert guard is kept, so a
-   * write never replaces a greater stored op) and every changed tree node. Returns the final root.
+   * Sends the writes of what the batch changed: the winning operation per key (the upsert guard is
+   * kept, so a write never replaces a greater stored op) and every changed tree node. The caller
+   * commits them (`PipelinedTx.commit`); `rootHash` is the final root.
    */
-  async persist(tx: Tx): Promise<Buffer> {
+  persist(tx: PipelinedTx): Promise<unknown>[] {
+    const sql = tx.sql;
+    const sent: Promise<unknown>[] = [];
     const won = [...this.winners.values()];
     if (won.length > 0) {
       const actions = won.map((w) => w.action);
-      await tx`
-        insert into state_entries (context_id, key, key_hash, bucket, value, value_hash, op_hlc, op_rank, author, deleted_at_ms)
-        select ${this.contextId}, k, kh, b, v, vh, h, r, a, dms
-        from unnest(
-          ${tx.array(
-            actions.map((a) => a.key),
-            BYTEA_ARRAY,
-          )}::bytea[],
-          ${tx.array(
-            won.map((w) => w.keyHash),
-            BYTEA_ARRAY,
-          )}::bytea[],
-          ${tx.array(
-            won.map((w) => w.bucket),
-            TEXT_ARRAY,
-          )}::text[],
-          ${tx.array(
-            actions.map((a) => (a.kind === 'set' ? a.value : null)),
-            BYTEA_ARRAY,
-          )}::bytea[],
-          ${tx.array(actions.map(opValueHash), BYTEA_ARRAY)}::bytea[],
-          ${tx.array(
-            actions.map((a) => encodeHlc(a.at)),
-            BYTEA_ARRAY,
-          )}::bytea[],
-          ${tx.array(actions.map(opRank), INT2_ARRAY)}::int2[],
-          ${tx.array(
-            won.map((w) => w.author),
-            BYTEA_ARRAY,
-          )}::bytea[],
-          ${tx.array(
-            actions.map((a) => (a.kind === 'remove' ? String(a.at.wallTimeMs) : null)),
-            INT8_ARRAY,
-          )}::int8[]
-        ) as t(k, kh, b, v, vh, h, r, a, dms)
-        on conflict (context_id, key) do update set
-          value = excluded.value, value_hash = excluded.value_hash, op_hlc = excluded.op_hlc,
-          op_rank = excluded.op_rank, author = excluded.author, deleted_at_ms = excluded.deleted_at_ms
-        where (excluded.op_hlc, excluded.op_rank, excluded.value_hash)
-            > (state_entries.op_hlc, state_entries.op_rank, state_entries.value_hash)`;
+      const col = <T>(values: T[], oid: number) => sql.array(values as never[], oid);
+      sent.push(
+        tx.send(sql`
+          insert into state_entries (context_id, key, key_hash, bucket, value, value_hash, op_hlc, op_rank, author, deleted_at_ms)
+          select ${this.contextId}, k, kh, b, v, vh, h, r, a, dms
+          from unnest(
+            ${col(
+              actions.map((a) => a.key),
+              BYTEA_ARRAY,
+            )}::bytea[],
+            ${col(
+              won.map((w) => w.keyHash),
+              BYTEA_ARRAY,
+            )}::bytea[],
+            ${col(
+              won.map((w) => w.bucket),
+              TEXT_ARRAY,
+            )}::text[],
+            ${col(
+              actions.map((a) => (a.kind === 'set' ? a.value : null)),
+              BYTEA_ARRAY,
+            )}::bytea[],
+            ${col(actions.map(opValueHash), BYTEA_ARRAY)}::bytea[],
+            ${col(
+              actions.map((a) => encodeHlc(a.at)),
+              BYTEA_ARRAY,
+            )}::bytea[],
+            ${col(actions.map(opRank), INT2_ARRAY)}::int2[],
+            ${col(
+              won.map((w) => w.author),
+              BYTEA_ARRAY,
+            )}::bytea[],
+            ${col(
+              actions.map((a) => (a.kind === 'remove' ? String(a.at.wallTimeMs) : null)),
+              INT8_ARRAY,
+            )}::int8[]
+          ) as t(k, kh, b, v, vh, h, r, a, dms)
+          on conflict (context_id, key) do update set
+            value = excluded.value, value_hash = excluded.value_hash, op_hlc = excluded.op_hlc,
+            op_rank = excluded.op_rank, author = excluded.author, deleted_at_ms = excluded.deleted_at_ms
+          where (excluded.op_hlc, excluded.op_rank, excluded.value_hash)
+              > (state_entries.op_hlc, state_entries.op_rank, state_entries.value_hash)`),
+      );
     }
     const paths = [...this.changedPaths];
     if (paths.length > 0) {
       const present = paths.filter((p) => this.nodes.has(p));
-      await tx`
-        select state_tree_write(${this.contextId}, ${tx.array(paths, TEXT_ARRAY)}::text[],
-          ${tx.array(present, TEXT_ARRAY)}::text[], ${tx.array(
-            present.map((p) => this.nodes.get(p)!),
-            BYTEA_ARRAY,
-          )}::bytea[])`;
+      sent.push(
+        tx.send(sql`
+          select state_tree_write(${this.contextId}, ${sql.array(paths, TEXT_ARRAY)}::text[],
+            ${sql.array(present, TEXT_ARRAY)}::text[], ${sql.array(
+              present.map((p) => this.nodes.get(p)!),
+              BYTEA_ARRAY,
+            )}::bytea[])`),
+      );
     }
-    return this.root;
+    return sent;
   }
 }
 

@@ -55,6 +55,55 @@ describe('state store under concurrency and crashes (real Postgres)', () => {
     }
   });
 
+  it('a batch that waited for the row lock sees what the holder committed: its parent unblocks a child stored meanwhile', async () => {
+    const other = postgres(TEST_INFRA.databaseUrl, {
+      max: 2,
+      onnotice: () => undefined,
+      connection: { search_path: `"${db.schema}",public`, application_name: 'cnode-lock-wait-test' },
+    });
+    const blocker = await other.reserve();
+    try {
+      const store = new StateStore(db.sql);
+      const contextId = randomBytes(32);
+      await store.createContext(contextId);
+      const author = new Author();
+      const parent = author.write(contextId, [{ key: 'p', value: '1' }]);
+      const child = author.write(contextId, [{ key: 'c', value: '2' }]);
+      await blocker`begin`;
+      await blocker`select 1 from contexts where id = ${contextId} for update`;
+      const waiters = async (n: number) => {
+        await waitFor(
+          async () => {
+            await blocker`select pg_stat_clear_snapshot()`;
+            const [row] = await blocker<{ n: number }[]>`
+              select count(*)::int as n from pg_stat_activity
+              where application_name = 'cnode-crash-test' and wait_event_type = 'Lock' and state = 'active'`;
+            return row!.n >= n || undefined;
+          },
+          { message: `${n} transactions to wait for the context row` },
+        );
+      };
+      // The child queues for the lock first and will be stored pending; the parent's batch queues
+      // behind it, so its statements started before the child's transaction committed.
+      const childAdded = store.addDeltas(contextId, [child]);
+      await waiters(1);
+      const parentAdded = store.addDeltas(contextId, [parent]);
+      await waiters(2);
+      await blocker`commit`;
+      expect((await childAdded).outcomes).toEqual([DeltaOutcome.Pending]);
+      const result = await parentAdded;
+      expect(result.outcomes).toEqual([DeltaOutcome.Applied]);
+      expect(result.applied.map((id) => id.toString('hex'))).toEqual(
+        [parent.deltaId, child.deltaId].map((id) => id.toString('hex')),
+      );
+      expect(await store.pendingCount(contextId)).toBe(0);
+      expect((await store.context(contextId))!.heads).toEqual([child.deltaId]);
+    } finally {
+      blocker.release();
+      await other.end();
+    }
+  });
+
   it('a delta application killed mid-transaction leaves no partial state, and applies afterwards', async () => {
     const store = new StateStore(db.sql);
     const contextId = randomBytes(32);
@@ -86,7 +135,7 @@ describe('state store under concurrency and crashes (real Postgres)', () => {
         },
         { message: 'the apply transaction to block on the deltas lock' },
       );
-      // It has written state_entries and state_tree_nodes by now; uncommitted, so invisible here.
+      // It blocks on its first write; nothing it did is visible here.
       const [partial] = await conn<
         { n: string }[]
       >`select count(*) as n from state_entries where context_id = ${contextId}`;

@@ -66,8 +66,6 @@ export class GroupCommitter {
        * answered when it settles, while the next batch already commits.
        */
       gossip: (contextId: Buffer, deltas: wire.StateDelta[]) => Promise<void>;
-      /** Told after every commit (the node events wait in the outbox). */
-      committed: () => void;
     },
     private readonly limits: { maxBatch: number; maxQueuedPerContext: number; maxQueued: number },
   ) {}
@@ -159,7 +157,6 @@ export class GroupCommitter {
             throw new SealFailure(index, err);
           }
         });
-        this.deps.committed();
         const settled = jobs;
         void this.gossipInOrder(contextId, gossip).then(() =>
           results.forEach((r, i) => settled[i]!.resolve({ ...r, gossip: gossip[i]! })),

@@ -5,29 +5,27 @@ import type { PipelineDeps } from './deps.js';
 /**
  * Delta authorisation at a cut (the primary gossip path): the author's membership at the governance
  * heads the delta cites decides, the same on every node that knows the cut. When some cited op is
- * not applied here, the group's ops we lack are caught up from the peer that sent the delta (spaced
- * per peer) and the cut is asked again; still unknown means the caller parks the delta.
+ * not applied here and `catchUp` allows, the group's ops we lack are caught up from the peer that
+ * sent the delta (spaced per peer) and the cut is asked again; still unknown means the caller parks
+ * the delta (or, without catch-up, takes the slow path that may catch up).
  *
- * Live membership is the cross-check: a delta the cut accepts from an author the live view does not
- * hold a member (a write signed before a removal this node already applied) is applied, and reported
- * as unified_projection_divergence on the membership-cut-grant plane.
+ * Live membership is the cross-check (`crossCheckGrant`), run by the caller once it knows the delta
+ * is new here: a delta the cut accepts from an author the live view does not hold a member (a write
+ * signed before a removal this node already applied) is applied, and reported as a divergence.
  */
-export async function authorizeAtCut(
+export async function verdictAtCut(
   deps: PipelineDeps,
   ctx: HostedContext,
   delta: VerifiedDelta,
   sourcePeer: string,
-  ourMember: () => Promise<Identity | undefined>,
+  catchUp: { ourMember: () => Promise<Identity | undefined> } | undefined,
 ): Promise<CutVerdict> {
-  let verdict = await authorAtCut(deps.groups, ctx.groupId, delta.author, delta.governanceHeads);
-  if (verdict === CutVerdict.Unknown && sourcePeer) {
-    const me = await ourMember();
-    const caughtUp = me && (await deps.sync.catchUpGovernance(ctx.groupId, sourcePeer, me));
-    deps.metrics.governanceFetches.inc({ outcome: caughtUp ? 'ok' : 'failed' });
-    if (caughtUp) verdict = await authorAtCut(deps.groups, ctx.groupId, delta.author, delta.governanceHeads);
-  }
-  if (verdict === CutVerdict.Member) await crossCheckGrant(deps, ctx, delta, sourcePeer);
-  return verdict;
+  const verdict = await authorAtCut(deps.groups, ctx.groupId, delta.author, delta.governanceHeads);
+  if (verdict !== CutVerdict.Unknown || !sourcePeer || !catchUp) return verdict;
+  const me = await catchUp.ourMember();
+  const caughtUp = me && (await deps.sync.catchUpGovernance(ctx.groupId, sourcePeer, me));
+  deps.metrics.governanceFetches.inc({ outcome: caughtUp ? 'ok' : 'failed' });
+  return caughtUp ? authorAtCut(deps.groups, ctx.groupId, delta.author, delta.governanceHeads) : verdict;
 }
 
 /** After the cut granted a delta: report when the live view would have refused its author. */

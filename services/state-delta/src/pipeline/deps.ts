@@ -8,6 +8,7 @@ import type {
   HotState,
   IdentityRepo,
   Redis,
+  ReplicaPresence,
   StateStore,
 } from '@cnode/store';
 
@@ -24,6 +25,8 @@ export interface PipelineDeps {
   /** Cached context settings, identities, group keys and standings (invalidated by Postgres notifications). */
   hot: HotState;
   redis: Redis;
+  /** The live state-delta replicas: a lane takes its lock only when this one is not alone. */
+  presence: Pick<ReplicaPresence, 'alone'>;
   catalog: Catalog;
   network: NetworkClient;
   sync: SyncClient;

@@ -5,7 +5,7 @@ import { memoPerBatch } from '@cnode/runtime';
 import { DeltaOutcome, ParkOutcome } from '@cnode/store';
 import { DeltaOutcomeLabel } from '../metrics.js';
 import { applyAuthorized, ourMember } from './apply-authorized.js';
-import { authorizeAtCut, deltaFields } from './authorize.js';
+import { crossCheckGrant, deltaFields, verdictAtCut } from './authorize.js';
 import type { PipelineDeps } from './deps.js';
 import { drainGovernancePending, parkForGovernance } from './governance-drain.js';
 import { fetchMissingParents } from './parent-fetcher.js';
@@ -29,19 +29,28 @@ const REFUSED_AT_CUT: Partial<Record<CutVerdict, DeltaOutcomeLabel>> = {
   [CutVerdict.NoPosition]: DeltaOutcomeLabel.NoGovernancePosition,
 };
 
+/** One lane batch as the pipeline works through it: its messages, checked envelopes and labels. */
+interface LaneBatch {
+  ctx: HostedContext;
+  messages: readonly bus.StateDeltaReceived[];
+  verified: Map<number, VerifiedDelta>;
+  labels: DeltaOutcomeLabel[];
+}
+
 /**
  * The StateDelta pipeline over one lane batch: received deltas of one context, in arrival order
- * (per batch). Once per batch: the context, a drain of its governance-pending
- * deltas, one lookup of which deltas are known, the group keys, and one transaction that adds every
- * authorised delta to the DAG in causal order. Per delta: the envelope (structure, HLC, signature),
- * own echo or duplicate, the author's membership at the governance cut it cites (memoised per
- * author and cut; an unknown cut is caught up from the source, else the delta is parked), buffering
- * while the context has no state, then opening with the group key and checking the content address.
- * A delta that fails any check is refused alone and counted; the rest of its batch goes on. Missing
- * parents are fetched from the source once per batch, and only when no more deltas may follow
- * (queued for the context, or not yet delivered: they may be the parents; if they are not, the next
- * batch of the context fetches, and interval sync repairs the rest). Refusals are acked, never retried; an infrastructure failure
- * throws, and the whole batch is redelivered (every step is idempotent by delta id).
+ * (per batch). Once per batch: the context, a drain of its governance-pending deltas, the group keys,
+ * and one transaction that finds which deltas are known and adds the new authorised ones to the DAG
+ * in causal order. Per delta: the envelope (structure, HLC, signature), the author's membership at
+ * the governance cut it cites (memoised per author and cut), then opening with the group key and
+ * checking the content address. A delta whose cut is not known here takes the slow path: is it
+ * known already, else catch the cut up from the source, else park it. While the context has no state
+ * yet, deltas take the slow path and are buffered. A delta that fails any check is refused alone and
+ * counted; the rest of its batch goes on. Missing parents are fetched from the source once per batch,
+ * and only when no more deltas may follow (queued for the context, or not yet delivered: they may be
+ * the parents; if they are not, the next batch of the context fetches, and interval sync repairs the
+ * rest). Refusals are acked, never retried; an infrastructure failure throws, and the whole batch is
+ * redelivered (every step is idempotent by delta id).
  */
 export async function handleDeltaBatch(
   deps: PipelineDeps,
@@ -70,27 +79,79 @@ async function processBatch(
   const ctx: HostedContext = { id: contextId, groupId: state.groupId };
   await drainGovernancePending(deps, ctx.id, bus.DrainTrigger.DRAIN_TRIGGER_DELTA_RECEIPT);
 
-  const verified = new Map<number, VerifiedDelta>();
+  const batch: LaneBatch = { ctx, messages, verified: new Map(), labels };
   for (const i of live) {
     try {
-      verified.set(i, checkEnvelope(messages[i]!.delta!));
+      batch.verified.set(i, checkEnvelope(messages[i]!.delta!));
     } catch (err) {
       const refusal = refusalOf(err);
       if (!refusal) throw err;
       labels[i] = refusal;
     }
   }
+  // No state yet (a snapshot is due): each delta is buffered durably, as one would be alone. (A
+  // context never goes back to uninitialized: a cached "initialized" stands.)
+  if (!state.initialized) {
+    await slowPath(deps, batch, [...batch.verified.keys()], false);
+    return labels;
+  }
+
+  // The cuts cited are known here almost always: decided from the cached projections, no I/O.
+  const verdicts = memoPerBatch((v: VerifiedDelta) => verdictAtCut(deps, ctx, v, '', undefined), cutKey);
+  const authorised: number[] = [];
+  const unresolved: number[] = [];
+  for (const [i, v] of batch.verified) {
+    const verdict = await verdicts(v);
+    if (verdict === CutVerdict.Unknown) unresolved.push(i);
+    else if (!refusedAtCut(deps, batch, i, verdict)) authorised.push(i);
+  }
+  await addAuthorised(deps, batch, authorised, unresolved.length > 0 ? () => true : more, true);
+  if (unresolved.length > 0) await slowPath(deps, batch, unresolved, true, more);
+  return labels;
+}
+
+/** A delta's author and the cut it cites: what a verdict depends on. */
+function cutKey(v: VerifiedDelta): string {
+  return `${v.author.toString('hex')}:${v.governanceHeads.map((h) => h.toString('hex')).join(',')}`;
+}
+
+/** Labels and logs a delta whose author may not write at its cut; false when the verdict admits it. */
+function refusedAtCut(deps: PipelineDeps, batch: LaneBatch, i: number, verdict: CutVerdict): boolean {
+  const refused = REFUSED_AT_CUT[verdict];
+  if (!refused) return false;
+  deps.logger.warn(
+    { ...deltaFields(batch.ctx, batch.verified.get(i)!, batch.messages[i]!.sourcePeer), outcome: refused },
+    'Refused a delta: its author may not write at the governance cut it cites',
+  );
+  batch.labels[i] = refused;
+  return true;
+}
+
+/**
+ * Deltas whose cut is not known here, or every delta of a context without state: known ones are
+ * labelled (never caught up for, parked or buffered again); for the rest the cut is caught up from
+ * the source, and a delta whose cut stays unknown is parked until governance catches up.
+ */
+async function slowPath(
+  deps: PipelineDeps,
+  batch: LaneBatch,
+  indices: readonly number[],
+  initialized: boolean,
+  more: () => boolean = () => false,
+): Promise<void> {
+  const { ctx, messages, verified, labels } = batch;
   const known = await deps.states.knownDeltas(
     ctx.id,
-    [...verified.values()].map((v) => v.deltaId),
+    indices.map((i) => verified.get(i)!.deltaId),
   );
+  const catchUp = { ourMember: () => ourMember(deps, ctx) };
   const verdicts = memoPerBatch(
-    (v: VerifiedDelta, source: string) => authorizeAtCut(deps, ctx, v, source, () => ourMember(deps, ctx)),
-    (v, source) => `${v.author.toString('hex')}:${v.governanceHeads.map((h) => h.toString('hex')).join(',')}:${source}`,
+    (v: VerifiedDelta, source: string) => verdictAtCut(deps, ctx, v, source, catchUp),
+    (v, source) => `${cutKey(v)}:${source}`,
   );
-
   const authorised: number[] = [];
-  for (const [i, v] of verified) {
+  for (const i of indices) {
+    const v = verified.get(i)!;
     const message = messages[i]!;
     if (known.has(v.deltaId.toString('hex'))) {
       labels[i] = (await deps.hot.isOwned(ctx.id, v.author)) ? DeltaOutcomeLabel.OwnEcho : DeltaOutcomeLabel.Duplicate;
@@ -102,29 +163,28 @@ async function processBatch(
       labels[i] = parked === ParkOutcome.Duplicate ? DeltaOutcomeLabel.Duplicate : DeltaOutcomeLabel.GovernancePending;
       continue;
     }
-    const refused = REFUSED_AT_CUT[verdict];
-    if (refused) {
-      deps.logger.warn(
-        { ...deltaFields(ctx, v, message.sourcePeer), outcome: refused },
-        'Refused a delta: its author may not write at the governance cut it cites',
-      );
-      labels[i] = refused;
-      continue;
-    }
-    authorised.push(i);
+    if (refusedAtCut(deps, batch, i, verdict)) continue;
+    await crossCheckGrant(deps, ctx, v, message.sourcePeer);
+    if (initialized) authorised.push(i);
+    else labels[i] = await applyAuthorized(deps, ctx, v, message.delta!, message.sourcePeer);
   }
-  if (authorised.length === 0) return labels;
+  await addAuthorised(deps, batch, authorised, more, false);
+}
 
-  // No state yet (a snapshot is due): each delta is buffered durably, as one would be alone. (A
-  // context never goes back to uninitialized: a cached "initialized" stands.)
-  if (!state.initialized) {
-    for (const i of authorised) {
-      const m = messages[i]!;
-      labels[i] = await applyAuthorized(deps, ctx, verified.get(i)!, m.delta!, m.sourcePeer);
-    }
-    return labels;
-  }
-
+/**
+ * Opens authorised deltas with the group keys and adds them to the DAG in one transaction; the live
+ * cross-check (`crossCheck`) runs for those that were new. Fetches missing parents when the lane has
+ * no more deltas on the way.
+ */
+async function addAuthorised(
+  deps: PipelineDeps,
+  batch: LaneBatch,
+  authorised: readonly number[],
+  more: () => boolean,
+  crossCheck: boolean,
+): Promise<void> {
+  if (authorised.length === 0) return;
+  const { ctx, messages, verified, labels } = batch;
   let keys = await deps.hot.keysOf(ctx.groupId);
   // A key stored a moment ago (a key share, a rotation) may not have reached our cache yet.
   if (authorised.some((i) => !keys.has(verified.get(i)!.keyId.toString('hex')))) {
@@ -148,15 +208,25 @@ async function processBatch(
       labels[i] = refusal;
     }
   }
-  if (opened.length === 0) return labels;
+  if (opened.length === 0) return;
   const result = await deps.states.addDeltas(
     ctx.id,
     opened.map((o) => o.delta),
   );
-  opened.forEach((o, k) => (labels[o.index] = STORE_OUTCOME_LABEL[result.outcomes[k]!]));
   if (result.applied.length > 0) {
-    deps.outbox.kick();
     deps.heartbeat.afterApply(ctx.id, result.rootHash, result.heads);
+  }
+  for (const [k, o] of opened.entries()) {
+    const outcome = result.outcomes[k]!;
+    const v = verified.get(o.index)!;
+    if (outcome === DeltaOutcome.Duplicate) {
+      labels[o.index] = (await deps.hot.isOwned(ctx.id, v.author))
+        ? DeltaOutcomeLabel.OwnEcho
+        : DeltaOutcomeLabel.Duplicate;
+      continue;
+    }
+    labels[o.index] = STORE_OUTCOME_LABEL[outcome];
+    if (crossCheck) await crossCheckGrant(deps, ctx, v, messages[o.index]!.sourcePeer);
   }
 
   const pendingSource = opened.find(
@@ -180,5 +250,4 @@ async function processBatch(
       }
     }
   }
-  return labels;
 }
