@@ -46,8 +46,9 @@ try {
   const catalog = createCatalog(b.name);
   nc.subscribe(catalog.subjects.stateDeltaFor(contextId), {
     callback: (_err, m) => {
-      const delta = bus.StateDeltaReceived.decode(m.data).delta;
-      if (delta) forwarded.set(toBase58(delta.deltaId), now());
+      const received = bus.StateDeltaReceived.decode(m.data);
+      for (const delta of received.delta ? [received.delta] : received.batch)
+        forwarded.set(toBase58(delta.deltaId), now());
     },
   });
   nc.subscribe(catalog.subjects.nodeEventFor(contextId), {

@@ -260,20 +260,21 @@ describe('batched delta path', () => {
       const js = jetstream(nc);
       const catalog = createCatalog(b.name);
       const peer = (await a.api.info()).peerId;
-      const shuffled = [
-        ...chain.slice(10).reverse(),
-        bad[0]![0],
-        ...chain.slice(0, 10).reverse(),
-        bad[1]![0],
-        bad[2]![0],
-      ];
-      for (const delta of shuffled) {
-        const received: bus.StateDeltaReceived = {
+      // One mailbox message carrying a gossip batch (the later half of the chain, reversed, and an
+      // invalid delta among them), then the rest one message per delta.
+      const batch = [...chain.slice(10).reverse(), bad[0]![0]];
+      const singles = [...chain.slice(0, 10).reverse(), bad[1]![0], bad[2]![0]];
+      const messages: bus.StateDeltaReceived[] = [
+        { sourcePeer: peer, messageId: '', delta: undefined, receivedAtMs: BigInt(Date.now()), batch },
+        ...singles.map((delta) => ({
           sourcePeer: peer,
           messageId: '',
           delta,
           receivedAtMs: BigInt(Date.now()),
-        };
+          batch: [],
+        })),
+      ];
+      for (const received of messages) {
         await js.publish(catalog.subjects.stateDeltaFor(contextId), bus.StateDeltaReceived.encode(received).finish());
       }
     } finally {

@@ -162,9 +162,10 @@ export class GossipBridge implements Startable {
   };
 
   /**
-   * A state delta on a context topic goes straight to STATE_DELTA, and so does each delta of a
-   * batch (each is checked alone downstream: the batch carries no authority). False for anything
-   * else (other variants, and bytes that do not decode, which node-manager refuses and counts as usual).
+   * A state delta on a context topic goes straight to STATE_DELTA, and so does a batch, as one
+   * message (each delta is checked alone downstream: the batch carries no authority). False for
+   * anything else (other variants, and bytes that do not decode, which node-manager refuses and
+   * counts as usual).
    */
   private forwardStateDelta(data: Uint8Array, source: string, msgId: string): boolean {
     let broadcast: wire.BroadcastMessage;
@@ -175,11 +176,11 @@ export class GossipBridge implements Startable {
     }
     const payload = broadcast.payload;
     if (payload?.$case === 'stateDelta') {
-      this.deps.stateDeltas.forward(payload.stateDelta, source, msgId);
+      this.deps.stateDeltas.forward([payload.stateDelta], source, msgId);
       return true;
     }
     if (payload?.$case === 'stateDeltaBatch') {
-      for (const delta of payload.stateDeltaBatch.deltas) this.deps.stateDeltas.forward(delta, source, msgId);
+      this.deps.stateDeltas.forward(payload.stateDeltaBatch.deltas, source, msgId);
       return true;
     }
     return false;

@@ -1,6 +1,6 @@
 import { CutVerdict, STORE_OUTCOME_LABEL, checkEnvelope, refusalOf, type HostedContext } from '@cnode/context-core';
 import { ID_BYTES, openVerifiedDelta, toBase58, type OpenedDelta, type VerifiedDelta } from '@cnode/primitives';
-import { bus } from '@cnode/proto';
+import { bus, type wire } from '@cnode/proto';
 import { memoPerBatch } from '@cnode/runtime';
 import { DeltaOutcome, ParkOutcome } from '@cnode/store';
 import { DeltaOutcomeLabel } from '../metrics.js';
@@ -19,8 +19,25 @@ export function decodeStateDeltaReceived(data: Uint8Array): bus.StateDeltaReceiv
 export const MALFORMED_LANE = '-';
 
 export function laneOfDelta(message: bus.StateDeltaReceived): string {
-  const id = message.delta?.contextId;
+  const id = (message.delta ?? message.batch[0])?.contextId;
   return id && id.length === ID_BYTES ? toBase58(id) : MALFORMED_LANE;
+}
+
+/** One received delta and the peer it came from. */
+interface ReceivedDelta {
+  delta: wire.StateDelta | undefined;
+  sourcePeer: string;
+}
+
+/** The deltas of mailbox messages, in order (a message holds one, or a gossip batch's of one context). */
+function receivedDeltas(messages: readonly bus.StateDeltaReceived[]): ReceivedDelta[] {
+  return messages.flatMap((m): ReceivedDelta[] => {
+    const deltas = m.delta ? [m.delta] : m.batch;
+    // A message with no delta at all is counted as one malformed delta.
+    return deltas.length > 0
+      ? deltas.map((delta) => ({ delta, sourcePeer: m.sourcePeer }))
+      : [{ delta: undefined, sourcePeer: m.sourcePeer }];
+  });
 }
 
 const REFUSED_AT_CUT: Partial<Record<CutVerdict, DeltaOutcomeLabel>> = {
@@ -32,7 +49,7 @@ const REFUSED_AT_CUT: Partial<Record<CutVerdict, DeltaOutcomeLabel>> = {
 /** One lane batch as the pipeline works through it: its messages, checked envelopes and labels. */
 interface LaneBatch {
   ctx: HostedContext;
-  messages: readonly bus.StateDeltaReceived[];
+  messages: readonly ReceivedDelta[];
   verified: Map<number, VerifiedDelta>;
   labels: DeltaOutcomeLabel[];
 }
@@ -57,13 +74,13 @@ export async function handleDeltaBatch(
   messages: readonly bus.StateDeltaReceived[],
   more: () => boolean,
 ): Promise<void> {
-  const labels = await processBatch(deps, messages, more);
+  const labels = await processBatch(deps, receivedDeltas(messages), more);
   for (const label of labels) deps.metrics.outcomes.inc({ outcome: label, via: 'gossip' });
 }
 
 async function processBatch(
   deps: PipelineDeps,
-  messages: readonly bus.StateDeltaReceived[],
+  messages: readonly ReceivedDelta[],
   more: () => boolean,
 ): Promise<DeltaOutcomeLabel[]> {
   const labels: DeltaOutcomeLabel[] = messages.map(() => DeltaOutcomeLabel.Malformed);

@@ -13,17 +13,24 @@ export const protobufPackage = "cnode.bus.v1";
 
 export const protobufFileName = "cnode/bus/v1/state_delta.proto";
 
-/** A StateDelta received by gossip, as node-manager routes it to the STATE_DELTA mailbox. */
+/**
+ * State deltas received by gossip, as the network service publishes them to the STATE_DELTA
+ * mailbox: one delta, or the deltas of one context that arrived in one gossip batch (one mailbox
+ * message for the whole batch; each delta is still checked alone).
+ */
 export interface StateDeltaReceived {
   /** libp2p peer id that propagated the message: missing parents are fetched from it. */
   sourcePeer: string;
   messageId: string;
+  /** A lone delta (unset when `batch` holds them). */
   delta?: StateDelta | undefined;
   receivedAtMs: bigint;
+  /** The deltas of one context from one gossip batch, in the order they were sent. */
+  batch: StateDelta[];
 }
 
 function createBaseStateDeltaReceived(): StateDeltaReceived {
-  return { sourcePeer: "", messageId: "", delta: undefined, receivedAtMs: 0n };
+  return { sourcePeer: "", messageId: "", delta: undefined, receivedAtMs: 0n, batch: [] };
 }
 
 export const StateDeltaReceived: MessageFns<StateDeltaReceived> = {
@@ -42,6 +49,9 @@ export const StateDeltaReceived: MessageFns<StateDeltaReceived> = {
         throw new globalThis.Error("value provided for field message.receivedAtMs of type uint64 too large");
       }
       writer.uint32(32).uint64(message.receivedAtMs);
+    }
+    for (const v of message.batch) {
+      StateDelta.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -91,6 +101,14 @@ export const StateDeltaReceived: MessageFns<StateDeltaReceived> = {
             message.receivedAtMs = reader.uint64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.batch.push(StateDelta.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -121,6 +139,7 @@ export const StateDeltaReceived: MessageFns<StateDeltaReceived> = {
         : isSet(object.received_at_ms)
         ? BigInt(object.received_at_ms)
         : 0n,
+      batch: globalThis.Array.isArray(object?.batch) ? object.batch.map((e: any) => StateDelta.fromJSON(e)) : [],
     };
   },
 
@@ -138,6 +157,9 @@ export const StateDeltaReceived: MessageFns<StateDeltaReceived> = {
     if (message.receivedAtMs !== 0n) {
       obj.receivedAtMs = message.receivedAtMs.toString();
     }
+    if (message.batch?.length) {
+      obj.batch = message.batch.map((e) => StateDelta.toJSON(e));
+    }
     return obj;
   },
 
@@ -154,6 +176,7 @@ export const StateDeltaReceived: MessageFns<StateDeltaReceived> = {
     message.receivedAtMs = (object.receivedAtMs !== undefined && object.receivedAtMs !== null)
       ? BigInt(object.receivedAtMs)
       : 0n;
+    message.batch = object.batch?.map((e) => StateDelta.fromPartial(e)) || [];
     return message;
   },
 };
