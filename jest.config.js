@@ -8,7 +8,7 @@ const shared = {
   setupFiles: ['<rootDir>/packages/testing/src/setup-polyfills.ts'],
   moduleNameMapper: {
     '^@cnode/runtime/polyfills$': '<rootDir>/packages/runtime/src/polyfills.ts',
-    '^@cnode/(proto|primitives|runtime|config|bus|store|context-core|kv-app|app-bundle|service-kit|testing|cli|launcher)$':
+    '^@cnode/(proto|primitives|runtime|config|bus|store|context-core|kv-app|wasm-runtime|app-bundle|service-kit|testing|cli|launcher)$':
       '<rootDir>/packages/$1/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
