@@ -11,7 +11,7 @@ import { BLOB_PROTOCOL } from '@cnode/bus';
 import { buildBundle } from '@cnode/app-bundle';
 import { createBlobAuth, fromBase58, generateIdentity, sha256, type Identity } from '@cnode/primitives';
 import { wire } from '@cnode/proto';
-import { ProcessNode, framedStream, plainLibp2pNode, waitFor, type PlainLibp2pNode } from '@cnode/testing';
+import { ProcessNode, framedStream, plainLibp2pNode, testModule, waitFor, type PlainLibp2pNode } from '@cnode/testing';
 
 const MIB = 1024 * 1024;
 
@@ -189,7 +189,7 @@ describe('blob protocol', () => {
     const { bundle } = await buildBundle({
       package: 'com.example.shared',
       appVersion: '1.0.0',
-      wasm: { path: 'app.wasm', data: Buffer.from('\0asm shared between nodes') },
+      wasm: { path: 'app.wasm', data: testModule('shared between nodes') },
       signingKey: signer.privateKey,
     });
     const app = await a.api.installApplication(

@@ -107,19 +107,23 @@ export class AdminApi {
     );
   }
 
-  /** Runs a method with JSON arguments; resolves with the parsed JSON output and the delta, if any. */
+  /**
+   * Runs a method with JSON arguments; resolves with the parsed JSON output, the delta (if any) and
+   * the lines the application logged.
+   */
   async execute(
     contextId: string,
     method: string,
     args: unknown = {},
     executor = '',
-  ): Promise<{ output: unknown; deltaId: string; rootHash: string }> {
+  ): Promise<{ output: unknown; deltaId: string; rootHash: string; logs: string[] }> {
     const req = { contextId, method, args: Buffer.from(JSON.stringify(args)), executor };
     const res = await this.call<admin.ExecuteResponse>((md, o, cb) => this.client.execute(req, md, o, cb));
     return {
       output: JSON.parse(Buffer.from(res.output).toString('utf8')) as unknown,
       deltaId: res.deltaId,
       rootHash: res.rootHash,
+      logs: res.logs,
     };
   }
 

@@ -63,6 +63,16 @@ export interface NodeConfig {
   };
   netEvents: { queueMax: number; maxInFlight: number };
   apps: { urlAllowLoopback: boolean };
+  wasm: {
+    workers: number;
+    queueMax: number;
+    maxExecMs: number;
+    maxMemoryPages: number;
+    maxModuleBytes: number;
+    workerHeapBytes: number;
+    /** Prepared (compiled) application modules kept per process. */
+    moduleCache: number;
+  };
   blobs: {
     cacheMaxCount: number;
     cacheMaxBytes: number;
@@ -164,6 +174,15 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
     },
     netEvents: { queueMax: e.NET_EVENTS_QUEUE_MAX, maxInFlight: e.NET_EVENTS_MAX_IN_FLIGHT },
     apps: { urlAllowLoopback: e.APP_INSTALL_URL_ALLOW_LOOPBACK },
+    wasm: {
+      workers: e.WASM_WORKERS,
+      queueMax: e.WASM_QUEUE_MAX,
+      maxExecMs: e.WASM_MAX_EXEC_MS,
+      maxMemoryPages: e.WASM_MAX_MEMORY_PAGES,
+      maxModuleBytes: e.WASM_MAX_MODULE_SIZE,
+      workerHeapBytes: e.WASM_WORKER_HEAP,
+      moduleCache: e.WASM_MODULE_CACHE,
+    },
     blobs: {
       cacheMaxCount: e.BLOB_CACHE_MAX_COUNT,
       cacheMaxBytes: e.BLOB_CACHE_MAX_BYTES,

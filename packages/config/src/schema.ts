@@ -107,6 +107,14 @@ export function nodeEnvSchema(service: ServiceName) {
     BLOB_SERVE_MAX_CONCURRENT: f.int(16, { min: 1 }),
     // --- applications ---
     APP_INSTALL_URL_ALLOW_LOOPBACK: f.bool(false),
+    // --- WASM runtime (VMLimits where they apply) ---
+    WASM_WORKERS: f.int(2, { min: 1, max: 64 }),
+    WASM_QUEUE_MAX: f.int(64, { min: 0, max: 100_000 }),
+    WASM_MAX_EXEC_MS: f.duration('10s', { min: 10 }),
+    WASM_MAX_MEMORY_PAGES: f.int(1024, { min: 1, max: 65_536 }),
+    WASM_MAX_MODULE_SIZE: f.size('20MiB'),
+    WASM_WORKER_HEAP: f.size('256MiB'),
+    WASM_MODULE_CACHE: f.int(32, { min: 1, max: 10_000 }),
     // --- gc ---
     GC_INTERVAL: f.duration('12h', { min: 1000 }),
     GC_TOMBSTONE_RETENTION: f.duration('1d', { min: 0 }),

@@ -7,3 +7,4 @@ export * from './plain-libp2p.js';
 export * from './process-node.js';
 export * from './store-harness.js';
 export * from './insider.js';
+export * from './wasm-module.js';

@@ -1,3 +1,6 @@
+import { DEFAULT_WASM_LIMITS, WasmRuntime, type WasmLimits } from '@cnode/wasm-runtime';
+import { WasmModules } from './apps/wasm-modules.js';
+import { ContextCallLocks } from './contexts/wasm-calls.js';
 import { randomBytes } from 'node:crypto';
 import { HLC_NODE_ID_BYTES, HlcClock, type VerifiedGroupOp } from '@cnode/primitives';
 import {
@@ -180,6 +183,31 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     },
     GROUP_COMMIT_LIMITS,
   );
+  const wasmLimits: WasmLimits = {
+    ...DEFAULT_WASM_LIMITS,
+    maxModuleBytes: config.wasm.maxModuleBytes,
+    maxMemoryPages: config.wasm.maxMemoryPages,
+    maxExecMs: config.wasm.maxExecMs,
+    workerHeapMb: Math.max(16, Math.floor(config.wasm.workerHeapBytes / (1024 * 1024))),
+  };
+  const wasm = {
+    runtime: lifecycle.add(
+      new WasmRuntime({
+        workers: config.wasm.workers,
+        queueMax: config.wasm.queueMax,
+        limits: wasmLimits,
+        registry: ctx.registry,
+        logger: log('wasm'),
+        storage: {
+          read: async (contextId, key) => store().states.get(Buffer.from(contextId), Buffer.from(key)),
+          // Node-local private storage is not kept yet (a call that writes it is refused).
+          readPrivate: () => Promise.resolve(undefined),
+        },
+      }),
+    ),
+    modules: new WasmModules({ blobs: () => store().blobs, limits: wasmLimits }, config.wasm.moduleCache, ctx.registry),
+    locks: new ContextCallLocks(),
+  };
   const headsClock = new HeadsClock({ states: () => store().states, clock, logger: log('contexts') });
   const contextDeps = (): ContextDeps => ({
     ...store(),
@@ -198,6 +226,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     },
     clock,
     committer,
+    wasm,
     catalog: infra.catalog,
     js: () => infra.nats.js,
     nc: () => infra.nats.nc,

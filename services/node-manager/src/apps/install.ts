@@ -5,6 +5,8 @@ import type { ApplicationArtifact, ApplicationRecord, BlobWriteOptions, StoredBl
 import type { ContextDeps } from '../contexts/context-deps.js';
 import { applicationView } from './application-views.js';
 import { bundleApplicationId, wasmApplicationId } from './application-ids.js';
+import { moduleBlobOf } from './wasm-modules.js';
+import { badArgument } from '../grpc/admin-errors.js';
 
 /** gzip's magic bytes: what an auto-detected bundle starts with. */
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
@@ -111,6 +113,16 @@ export async function installFromStoredBlob(
       manifest: {},
       artifacts: [],
     };
+  }
+  // A module the runtime would refuse is refused now, with the reason, not at its first call.
+  const moduleBlob = moduleBlobOf(record);
+  const bytes = moduleBlob && (await deps.blobs.get(moduleBlob));
+  if (!bytes) throw badArgument('the application has no module (a bundle needs a wasm artifact)');
+  try {
+    deps.wasm.modules.check(bytes);
+  } catch (err) {
+    deps.metrics.appInstalls.inc({ kind: record.kind, outcome: 'module_refused' });
+    throw err;
   }
   await deps.applications.upsert(record);
   deps.metrics.appInstalls.inc({ kind: record.kind, outcome: 'installed' });

@@ -7,6 +7,7 @@ import { AdminCallError, AdminErrorCode, badArgument } from '../grpc/admin-error
 import { actingMember, currentGroupKey, requireContextSettings } from './context-access.js';
 import type { ContextDeps } from './context-deps.js';
 import type { CommitJob, CommittedDelta } from './group-commit.js';
+import { requireRecord, runWasmCall } from './wasm-calls.js';
 
 /** Largest JSON argument object accepted (a value is at most 1 MiB; leave room for the rest). */
 export const MAX_ARGS_BYTES = 1024 * 1024 + 64 * 1024;
@@ -39,13 +40,10 @@ export async function runCalls(
   calls: readonly Call[],
 ): Promise<CallOutcome[]> {
   const ctx = await requireContextSettings(deps, contextIdText);
-  if (ctx.applicationId && !ctx.applicationId.equals(KV_APPLICATION_ID)) {
-    throw new AdminCallError(
-      status.UNIMPLEMENTED,
-      AdminErrorCode.ApplicationUnknown,
-      'this context runs an installed application; only the built-in kv application executes until the WASM runtime lands',
-    );
-  }
+  const installed =
+    ctx.applicationId && !ctx.applicationId.equals(KV_APPLICATION_ID)
+      ? requireRecord(await deps.applications.get(ctx.applicationId), toBase58(ctx.applicationId))
+      : undefined;
   if (!ctx.initialized) {
     throw new AdminCallError(
       status.UNAVAILABLE,
@@ -90,6 +88,63 @@ export async function runCalls(
     },
   };
 
+  if (installed) {
+    const prepared = await deps.wasm.modules.of(installed);
+    const outcomes: CallOutcome[] = [];
+    for (const call of calls) {
+      try {
+        if (call.args.length > MAX_ARGS_BYTES) throw badArgument('args are too large');
+        const author = await member(call.executor);
+        const run = () =>
+          runWasmCall(
+            deps.wasm,
+            { prepared, method: call.method, args: call.args, contextId: ctx.id, executor: author.publicKey },
+            () => deps.clock.now(),
+          );
+        if (prepared.readOnly.has(call.method)) {
+          const result = await run();
+          const now = await deps.states.context(ctx.id);
+          outcomes.push(
+            answered({
+              output: result.output,
+              deltaId: '',
+              rootHash: now ? toBase58(now.rootHash) : '',
+              logs: result.logs,
+            }),
+          );
+          continue;
+        }
+        // A mutating call holds the context's call lock until its delta is committed.
+        outcomes.push(
+          await deps.wasm.locks.run(ctx.id.toString('hex'), async () => {
+            const result = await run();
+            if (result.actions.length === 0) {
+              const now = await deps.states.context(ctx.id);
+              return answered({
+                output: result.output,
+                deltaId: '',
+                rootHash: now ? toBase58(now.rootHash) : '',
+                logs: result.logs,
+              });
+            }
+            const job: CommitJob = { author, actions: result.actions, events: result.events, ...(await sealing()) };
+            const c = await deps.committer.commit(ctx.id, job);
+            deps.metrics.localDeltas.inc();
+            return answered({
+              output: result.output,
+              deltaId: toBase58(c.delta.deltaId),
+              rootHash: toBase58(c.rootHash),
+              logs: result.logs,
+            });
+          }),
+        );
+      } catch (error) {
+        outcomes.push(failed(error));
+      }
+    }
+    return outcomes;
+  }
+
   const outcomes: Promise<CallOutcome>[] = [];
   for (const call of calls) {
     try {
@@ -99,7 +154,9 @@ export async function runCalls(
       const output = Buffer.from(JSON.stringify(result.output ?? null));
       if (result.kind === 'read' || result.actions.length === 0) {
         const now = await deps.states.context(ctx.id);
-        outcomes.push(Promise.resolve(answered({ output, deltaId: '', rootHash: now ? toBase58(now.rootHash) : '' })));
+        outcomes.push(
+          Promise.resolve(answered({ output, deltaId: '', rootHash: now ? toBase58(now.rootHash) : '', logs: [] })),
+        );
         continue;
       }
       const job: CommitJob = { author, actions: result.actions, events: [], ...(await sealing()) };
@@ -109,7 +166,7 @@ export async function runCalls(
         committed.then(
           (c) => {
             deps.metrics.localDeltas.inc();
-            return answered({ output, deltaId: toBase58(c.delta.deltaId), rootHash: toBase58(c.rootHash) });
+            return answered({ output, deltaId: toBase58(c.delta.deltaId), rootHash: toBase58(c.rootHash), logs: [] });
           },
           (error: unknown) => failed(error),
         ),

@@ -23,6 +23,7 @@ import type { NodeManagerMetrics } from '../metrics.js';
 import type { TopicSubscriptions } from './topic-subscriptions.js';
 import type { GroupCommitter } from './group-commit.js';
 import type { HeadsClock } from './heads-clock.js';
+import type { WasmCallDeps } from './wasm-calls.js';
 
 /** What the context RPCs and gossip handlers of node-manager work with. */
 export interface ContextDeps {
@@ -52,6 +53,8 @@ export interface ContextDeps {
   headsClock: HeadsClock;
   /** Group commit of local writes (Execute): one transaction per context per batch. */
   committer: GroupCommitter;
+  /** Installed applications' calls: the WASM runtime, prepared modules, per-context call locks. */
+  wasm: WasmCallDeps;
   catalog: Catalog;
   js: () => JetStreamClient;
   nc: () => NatsConnection;

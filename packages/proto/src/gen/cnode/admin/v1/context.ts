@@ -135,6 +135,8 @@ export interface ExecuteResponse {
   /** The committed delta of a mutating call; empty for reads and no-op writes. */
   deltaId: string;
   rootHash: string;
+  /** Lines the application logged during the call (log_utf8); they go to the caller only. */
+  logs: string[];
 }
 
 export interface ExecuteBatchRequest {
@@ -1648,7 +1650,7 @@ export const ExecuteRequest: MessageFns<ExecuteRequest> = {
 };
 
 function createBaseExecuteResponse(): ExecuteResponse {
-  return { output: Buffer.alloc(0), deltaId: "", rootHash: "" };
+  return { output: Buffer.alloc(0), deltaId: "", rootHash: "", logs: [] };
 }
 
 export const ExecuteResponse: MessageFns<ExecuteResponse> = {
@@ -1661,6 +1663,9 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
     }
     if (message.rootHash !== "") {
       writer.uint32(26).string(message.rootHash);
+    }
+    for (const v of message.logs) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -1702,6 +1707,14 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
             message.rootHash = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.logs.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1727,6 +1740,7 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
         : isSet(object.root_hash)
         ? globalThis.String(object.root_hash)
         : "",
+      logs: globalThis.Array.isArray(object?.logs) ? object.logs.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -1741,6 +1755,9 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
     if (message.rootHash !== "") {
       obj.rootHash = message.rootHash;
     }
+    if (message.logs?.length) {
+      obj.logs = message.logs;
+    }
     return obj;
   },
 
@@ -1752,6 +1769,7 @@ export const ExecuteResponse: MessageFns<ExecuteResponse> = {
     message.output = object.output ?? Buffer.alloc(0);
     message.deltaId = object.deltaId ?? "";
     message.rootHash = object.rootHash ?? "";
+    message.logs = object.logs?.map((e) => e) || [];
     return message;
   },
 };

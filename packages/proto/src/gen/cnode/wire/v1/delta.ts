@@ -35,6 +35,8 @@ export interface Action {
 export interface ExecutionEvent {
   kind: string;
   data: Buffer;
+  /** The application method receivers run with `data` once the delta applied (emit_with_handler). */
+  handler?: string | undefined;
 }
 
 /** The plaintext inside StateDelta.ciphertext. */
@@ -345,7 +347,7 @@ export const Action: MessageFns<Action> = {
 };
 
 function createBaseExecutionEvent(): ExecutionEvent {
-  return { kind: "", data: Buffer.alloc(0) };
+  return { kind: "", data: Buffer.alloc(0), handler: undefined };
 }
 
 export const ExecutionEvent: MessageFns<ExecutionEvent> = {
@@ -355,6 +357,9 @@ export const ExecutionEvent: MessageFns<ExecutionEvent> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(18).bytes(message.data);
+    }
+    if (message.handler !== undefined) {
+      writer.uint32(26).string(message.handler);
     }
     return writer;
   },
@@ -388,6 +393,14 @@ export const ExecutionEvent: MessageFns<ExecutionEvent> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.handler = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -404,6 +417,7 @@ export const ExecutionEvent: MessageFns<ExecutionEvent> = {
     return {
       kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      handler: isSet(object.handler) ? globalThis.String(object.handler) : undefined,
     };
   },
 
@@ -415,6 +429,9 @@ export const ExecutionEvent: MessageFns<ExecutionEvent> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.handler !== undefined) {
+      obj.handler = message.handler;
+    }
     return obj;
   },
 
@@ -425,6 +442,7 @@ export const ExecutionEvent: MessageFns<ExecutionEvent> = {
     const message = createBaseExecutionEvent();
     message.kind = object.kind ?? "";
     message.data = object.data ?? Buffer.alloc(0);
+    message.handler = object.handler ?? undefined;
     return message;
   },
 };

@@ -1,0 +1,133 @@
+import { status } from '@grpc/grpc-js';
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Action, type Hlc } from '@cnode/primitives';
+import type { wire } from '@cnode/proto';
+import type { ApplicationRecord } from '@cnode/store';
+import { WasmError, WasmErrorCode, type PreparedModule, type WasmOutcome, type WasmRuntime } from '@cnode/wasm-runtime';
+import { AdminCallError, AdminErrorCode } from '../grpc/admin-errors.js';
+import type { WasmModules } from '../apps/wasm-modules.js';
+
+/** The WASM side of Execute: the runtime, the prepared modules, and one mutating call per context at a time. */
+export interface WasmCallDeps {
+  runtime: WasmRuntime;
+  modules: WasmModules;
+  locks: ContextCallLocks;
+}
+
+/** What a WASM call did, as the call runner needs it. */
+export interface WasmCallResult {
+  /** JSON output (`null` when the method returned nothing). */
+  output: Buffer;
+  logs: string[];
+  events: wire.ExecutionEvent[];
+  /** The call's writes as delta actions (empty for a view call or one that wrote nothing). */
+  actions: Action[];
+}
+
+/**
+ * Mutating calls of one context run one at a time, from the start of the call until its delta is
+ * committed, so each sees everything the one before it wrote (as upstream's exclusive context lock
+ * does); view calls do not wait. At most one waiting chain per context with calls under way.
+ */
+export class ContextCallLocks {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async run<T>(contextHex: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(contextHex) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous.then(() => mine);
+    this.tails.set(contextHex, tail);
+    await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+      if (this.tails.get(contextHex) === tail) this.tails.delete(contextHex);
+    }
+  }
+}
+
+/** The gRPC status of each runtime error code. */
+const WASM_STATUS: Readonly<Record<WasmErrorCode, status>> = {
+  [WasmErrorCode.ModuleTooLarge]: status.INVALID_ARGUMENT,
+  [WasmErrorCode.ModuleInvalid]: status.INVALID_ARGUMENT,
+  [WasmErrorCode.MethodNotFound]: status.NOT_FOUND,
+  [WasmErrorCode.Timeout]: status.DEADLINE_EXCEEDED,
+  [WasmErrorCode.MemoryExceeded]: status.RESOURCE_EXHAUSTED,
+  [WasmErrorCode.Trap]: status.ABORTED,
+  [WasmErrorCode.Panic]: status.ABORTED,
+  [WasmErrorCode.HostError]: status.ABORTED,
+  [WasmErrorCode.ExecutionError]: status.ABORTED,
+  [WasmErrorCode.Busy]: status.RESOURCE_EXHAUSTED,
+  [WasmErrorCode.Stopped]: status.UNAVAILABLE,
+};
+
+/** A runtime error as the caller sees it: its code and status, and an application error's JSON. */
+export function wasmCallError(err: WasmError): Error {
+  const detail =
+    err.code === WasmErrorCode.ExecutionError && err.data ? `: ${Buffer.from(err.data).toString('utf8')}` : '';
+  return Object.assign(new WasmError(err.code, `${err.message}${detail}`, err.data), {
+    grpcCode: WASM_STATUS[err.code],
+  });
+}
+
+/**
+ * Runs one method of an installed application and turns what it did into the call's result: the
+ * output must be JSON (none is `null`); each touched key's last operation becomes one action,
+ * stamped in first-touch order; events keep their handler. A view call's writes were silenced by
+ * the runtime. Private storage is not kept by this node yet: a call that writes it is refused.
+ */
+export async function runWasmCall(
+  deps: WasmCallDeps,
+  call: { prepared: PreparedModule; method: string; args: Uint8Array; contextId: Buffer; executor: Buffer },
+  now: () => Hlc,
+): Promise<WasmCallResult> {
+  let outcome: WasmOutcome;
+  try {
+    outcome = await deps.runtime.run({
+      prepared: call.prepared,
+      method: call.method,
+      input: call.args,
+      contextId: call.contextId,
+      executorId: call.executor,
+    });
+  } catch (err) {
+    throw err instanceof WasmError ? wasmCallError(err) : err;
+  }
+  if (outcome.privateWrites.length > 0) {
+    throw wasmCallError(new WasmError(WasmErrorCode.HostError, 'private storage is not supported by this node yet'));
+  }
+  const output = outcome.output ? Buffer.from(outcome.output) : Buffer.from('null');
+  try {
+    JSON.parse(output.toString('utf8'));
+  } catch {
+    throw wasmCallError(new WasmError(WasmErrorCode.HostError, 'the method returned a value that is not JSON'));
+  }
+  const actions: Action[] = outcome.writes.map((w) => {
+    if (w.key.length > MAX_KEY_BYTES || (w.value && w.value.length > MAX_VALUE_BYTES)) {
+      throw wasmCallError(new WasmError(WasmErrorCode.HostError, 'a key or value is over the node limits'));
+    }
+    const key = Buffer.from(w.key);
+    return w.value === null
+      ? { kind: 'remove', key, at: now() }
+      : { kind: 'set', key, value: Buffer.from(w.value), at: now() };
+  });
+  const events: wire.ExecutionEvent[] = outcome.events.map((e) => ({
+    kind: e.kind,
+    data: Buffer.from(e.data),
+    ...(e.handler === undefined ? {} : { handler: e.handler }),
+  }));
+  return { output, logs: outcome.logs, events, actions };
+}
+
+/** The installed application a context runs, or UNAVAILABLE/FAILED_PRECONDITION when it is not here. */
+export function requireRecord(record: ApplicationRecord | undefined, name: string): ApplicationRecord {
+  if (!record) {
+    throw new AdminCallError(
+      status.FAILED_PRECONDITION,
+      AdminErrorCode.ApplicationUnknown,
+      `the context's application ${name} is not installed on this node`,
+    );
+  }
+  return record;
+}

@@ -1,0 +1,101 @@
+/**
+ * Installed WebAssembly applications run in contexts (every service a process, libp2p on loopback):
+ * a module is checked at install, its mutating calls become deltas that another member applies,
+ * and an `Err`, a trap or an endless loop leaves state and heads as they were.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { status } from '@grpc/grpc-js';
+import { ProcessNode, waitFor } from '@cnode/testing';
+import { appWat, compileWat } from '../../packages/wasm-runtime/test/fixtures/wat.js';
+
+let a: ProcessNode;
+let b: ProcessNode;
+let applicationId: string;
+let contextId: string;
+
+const bytesOf = (bytes: Uint8Array) =>
+  (async function* () {
+    yield bytes;
+  })();
+
+async function refusal(call: Promise<unknown>): Promise<{ code: number; details: string }> {
+  const err = (await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { code: number; details: string } | undefined;
+  if (!err) throw new Error('the call succeeded');
+  return err;
+}
+
+beforeAll(async () => {
+  // A short deadline, so the endless loop below ends quickly.
+  const env = { WASM_MAX_EXEC_MS: '1s' };
+  [a, b] = await Promise.all([ProcessNode.start({ env }), ProcessNode.start({ env })]);
+  const wasm = await compileWat(appWat());
+  applicationId = (await a.api.installApplication(bytesOf(wasm))).applicationId;
+  await b.api.installApplication(bytesOf(wasm));
+  contextId = (await a.api.createContext({ application: applicationId })).contextId;
+  const { publicKey } = await b.api.createIdentity();
+  await b.api.joinContext((await a.api.inviteMember(contextId, publicKey)).invitationText);
+  await Promise.all([a.waitForPeers(contextId, 1), b.waitForPeers(contextId, 1)]);
+  await b.waitForState(contextId);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([a, b].filter(Boolean).map((n) => n.stop()));
+}, 60_000);
+
+describe('WASM applications in contexts', () => {
+  it('refuses at install a module that breaks the contract, saying why', async () => {
+    const noMemory = await compileWat('(module (func (export "f")))');
+    const unknownImport = await compileWat('(module (import "env" "launch" (func)) (memory (export "memory") 1))');
+    for (const [bytes, reason] of [
+      [noMemory, /exports no memory named "memory"/],
+      [unknownImport, /imports env.launch, which this node does not provide/],
+    ] as const) {
+      const err = await refusal(a.api.installApplication(bytesOf(bytes)));
+      expect(err.code).toBe(status.INVALID_ARGUMENT);
+      expect(err.details).toMatch(reason);
+    }
+  });
+
+  it('runs a mutating call as a delta every member applies, and reads it back on both nodes', async () => {
+    const set = await a.api.execute(contextId, 'set', { note: 'from A' });
+    expect(set.deltaId).not.toBe('');
+    expect((await a.api.execute(contextId, 'get')).output).toEqual({ note: 'from A' });
+    await waitFor(async () => (await b.api.getContext(contextId)).rootHash === set.rootHash, {
+      message: "B to apply A's delta",
+    });
+    expect((await b.api.execute(contextId, 'get')).output).toEqual({ note: 'from A' });
+    // B writes too; A applies it.
+    const fromB = await b.api.execute(contextId, 'set', { note: 'from B' });
+    await waitFor(async () => (await a.api.getContext(contextId)).rootHash === fromB.rootHash, {
+      message: "A to apply B's delta",
+    });
+    expect((await a.api.execute(contextId, 'get')).output).toEqual({ note: 'from B' });
+  });
+
+  it('returns the logs of a call that writes nothing, with no delta', async () => {
+    const out = await a.api.execute(contextId, 'log_and_emit');
+    expect(out.logs).toEqual(['hello from the guest']);
+    expect(out.deltaId).toBe('');
+  });
+
+  it('leaves state and heads as they were after an Err, a panic, a trap and an endless loop', async () => {
+    const before = await a.api.getContext(contextId);
+    const failed = await refusal(a.api.execute(contextId, 'set_then_fail', { note: 'never' }));
+    expect(failed.code).toBe(status.ABORTED);
+    expect(failed.details).toMatch(/^EXECUTION_ERROR: the method returned an error: \{"error":"nope"\}/);
+    expect((await refusal(a.api.execute(contextId, 'panic'))).details).toMatch(/^WASM_PANIC: guest panicked: boom/);
+    expect((await refusal(a.api.execute(contextId, 'trap'))).details).toMatch(/^WASM_TRAP/);
+    const started = Date.now();
+    const spun = await refusal(a.api.execute(contextId, 'spin'));
+    expect(spun.code).toBe(status.DEADLINE_EXCEEDED);
+    expect(spun.details).toMatch(/^WASM_TIMEOUT/);
+    expect(Date.now() - started).toBeLessThan(1_000 + 1_000);
+    expect(await a.api.getContext(contextId)).toMatchObject({ rootHash: before.rootHash, heads: before.heads });
+    // The next call on the context works.
+    expect((await a.api.execute(contextId, 'get')).output).toEqual({ note: 'from B' });
+    expect((await refusal(a.api.execute(contextId, 'no_such_method'))).code).toBe(status.NOT_FOUND);
+  });
+});
