@@ -75,6 +75,22 @@ describe('WASM applications in contexts', () => {
     expect((await a.api.execute(contextId, 'get')).output).toEqual({ note: 'from B' });
   });
 
+  it("runs the application's init with the creation parameters; a failing init creates nothing", async () => {
+    const created = await a.api.createContext({
+      application: applicationId,
+      initParams: Buffer.from(JSON.stringify({ note: 'initial' })),
+    });
+    expect((await a.api.execute(created.contextId, 'get')).output).toEqual({ note: 'initial' });
+    expect((await a.api.getContext(created.contextId)).heads).toHaveLength(1);
+
+    const failingInit = await compileWat('(module (memory (export "memory") 1) (func (export "init") unreachable))');
+    const failing = (await a.api.installApplication(bytesOf(failingInit))).applicationId;
+    const before = (await a.api.listContexts()).contexts.length;
+    const refused = await refusal(a.api.createContext({ application: failing }));
+    expect(refused.details).toMatch(/^WASM_TRAP/);
+    expect((await a.api.listContexts()).contexts.length).toBe(before);
+  });
+
   it('returns the logs of a call that writes nothing, with no delta', async () => {
     const out = await a.api.execute(contextId, 'log_and_emit');
     expect(out.logs).toEqual(['hello from the guest']);

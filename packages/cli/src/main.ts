@@ -25,6 +25,7 @@ options:
   --timeout MS      call deadline (default 5000)
   --app NAME        application of 'context create' (default kv)
   --group GROUP     'context create' in this existing group of ours
+  --init JSON       'context create': arguments of the application's init method
   --limit N         most ops 'group ops' lists (default 100), most reports 'gc status' prints (default 10)
   --from N          first event sequence of 'context watch' (default: new events only)
   --context CTX     context of 'blob add/get', 'app install-blob' and identity aliases
@@ -56,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
       from: { type: 'string', default: '0' },
       'key-from-peers': { type: 'boolean', default: false },
       group: { type: 'string', default: '' },
+      init: { type: 'string', default: '' },
       limit: { type: 'string', default: '0' },
       context: { type: 'string', default: '' },
       peer: { type: 'string', multiple: true, default: [] },
@@ -152,6 +154,7 @@ async function main(argv: string[]): Promise<number> {
       return runContextCommand(endpoint(), positionals.slice(1), {
         app: values.app,
         group: values.group,
+        init: values.init,
         from: values.from,
         keyFromPeers: values['key-from-peers'],
         json: values.json,

@@ -27,6 +27,8 @@ export interface ContextCommandOptions {
   app: string;
   /** `context create --group`: an existing group of ours. */
   group?: string;
+  /** `context create --init`: JSON arguments of the application's init method. */
+  init?: string;
   from: string;
   /** `context invite --key-from-peers`. */
   keyFromPeers?: boolean;
@@ -83,7 +85,11 @@ export async function runContextCommand(
   return withAdminApi(endpoint, opts.timeoutMs, async (api) => {
     switch (sub) {
       case 'create': {
-        const res = await api.createContext({ application: opts.app, groupId: opts.group ?? '' });
+        const res = await api.createContext({
+          application: opts.app,
+          groupId: opts.group ?? '',
+          initParams: Buffer.from(opts.init ?? ''),
+        });
         out(res, `context   ${res.contextId}\ngroup     ${res.groupId}\nmember    ${res.member}\n`);
         return 0;
       }

@@ -131,3 +131,6 @@ export function requireRecord(record: ApplicationRecord | undefined, name: strin
   }
   return record;
 }
+
+/** The method a context's application runs once, when the context is created. */
+export const INIT_METHOD = 'init';

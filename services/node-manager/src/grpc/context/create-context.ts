@@ -1,3 +1,4 @@
+import { commitInit, runInit } from '../../contexts/app-init.js';
 import { status } from '@grpc/grpc-js';
 import { ingestGroupOps } from '@cnode/context-core';
 import { KV_APPLICATION_ID, KV_APPLICATION_NAME } from '@cnode/kv-app';
@@ -35,10 +36,13 @@ export async function createContext(
   req: admin.CreateContextRequest,
 ): Promise<admin.CreateContextResponse> {
   const applicationId = await applicationIdOf(deps, req.application);
-  if (req.groupId) return createContextInGroup(deps, idArg(req.groupId, 'group_id'), applicationId);
+  if (req.groupId) {
+    return createContextInGroup(deps, idArg(req.groupId, 'group_id'), applicationId, req.initParams);
+  }
   const member = generateIdentity();
-  await deps.identities.create(member);
   const contextId = generateIdentity().publicKey;
+  const init = await runInit(deps, applicationId, contextId, member, req.initParams);
+  await deps.identities.create(member);
   const { groupId, genesis } = signGenesis(member);
   const register = signGroupOp({
     groupId,
@@ -53,6 +57,7 @@ export async function createContext(
   await deps.identities.addOwned(contextId, member);
   deps.hot.invalidate('context', contextId);
   await deps.subscriptions.join(contextId, groupId);
+  if (init) await commitInit(deps, { id: contextId, groupId }, member, init);
   deps.logger.info({ context: toBase58(contextId), group: groupId.toString('hex') }, 'Created context');
   return { contextId: toBase58(contextId), groupId: toBase58(groupId), member: toBase58(member.publicKey) };
 }
@@ -66,9 +71,11 @@ async function createContextInGroup(
   deps: ContextDeps,
   groupId: Buffer,
   applicationId: Buffer,
+  initParams: Uint8Array,
 ): Promise<admin.CreateContextResponse> {
   const admin = await groupAdmin(deps, groupId);
   const contextId = generateIdentity().publicKey;
+  const init = await runInit(deps, applicationId, contextId, admin, initParams);
   const ops = await signOpChain(deps, groupId, admin, [
     { kind: { $case: 'registerContext', registerContext: { contextId, applicationId } } },
   ]);
@@ -77,6 +84,7 @@ async function createContextInGroup(
   await deps.identities.addOwned(contextId, admin);
   deps.hot.invalidate('context', contextId);
   await deps.subscriptions.join(contextId, groupId);
+  if (init) await commitInit(deps, { id: contextId, groupId }, admin, init);
   deps.logger.info({ context: toBase58(contextId), group: groupId.toString('hex') }, 'Created context in a group');
   return { contextId: toBase58(contextId), groupId: toBase58(groupId), member: toBase58(admin.publicKey) };
 }

@@ -35,6 +35,8 @@ export interface CreateContextRequest {
    * RegisterContext op, and the group's members join its topic. Empty creates a new group.
    */
   groupId: string;
+  /** JSON given to the application's `init` method, when it has one (empty: `{}`). */
+  initParams: Buffer;
 }
 
 export interface CreateContextResponse {
@@ -209,7 +211,7 @@ export interface GetSyncStatusResponse {
 }
 
 function createBaseCreateContextRequest(): CreateContextRequest {
-  return { application: "", groupId: "" };
+  return { application: "", groupId: "", initParams: Buffer.alloc(0) };
 }
 
 export const CreateContextRequest: MessageFns<CreateContextRequest> = {
@@ -219,6 +221,9 @@ export const CreateContextRequest: MessageFns<CreateContextRequest> = {
     }
     if (message.groupId !== "") {
       writer.uint32(18).string(message.groupId);
+    }
+    if (message.initParams.length !== 0) {
+      writer.uint32(26).bytes(message.initParams);
     }
     return writer;
   },
@@ -252,6 +257,14 @@ export const CreateContextRequest: MessageFns<CreateContextRequest> = {
             message.groupId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.initParams = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -272,6 +285,11 @@ export const CreateContextRequest: MessageFns<CreateContextRequest> = {
         : isSet(object.group_id)
         ? globalThis.String(object.group_id)
         : "",
+      initParams: isSet(object.initParams)
+        ? Buffer.from(bytesFromBase64(object.initParams))
+        : isSet(object.init_params)
+        ? Buffer.from(bytesFromBase64(object.init_params))
+        : Buffer.alloc(0),
     };
   },
 
@@ -283,6 +301,9 @@ export const CreateContextRequest: MessageFns<CreateContextRequest> = {
     if (message.groupId !== "") {
       obj.groupId = message.groupId;
     }
+    if (message.initParams.length !== 0) {
+      obj.initParams = base64FromBytes(message.initParams);
+    }
     return obj;
   },
 
@@ -293,6 +314,7 @@ export const CreateContextRequest: MessageFns<CreateContextRequest> = {
     const message = createBaseCreateContextRequest();
     message.application = object.application ?? "";
     message.groupId = object.groupId ?? "";
+    message.initParams = object.initParams ?? Buffer.alloc(0);
     return message;
   },
 };
