@@ -2,7 +2,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'packages/proto/src/gen/**', '.cnode/**', 'coverage/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'packages/proto/src/gen/**',
+      '.cnode/**',
+      'coverage/**',
+      // AssemblyScript (compiled by asc, which type-checks it), and what it builds.
+      '**/assembly/**',
+      'apps/*/build/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

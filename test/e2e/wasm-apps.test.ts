@@ -3,7 +3,12 @@
  * a module is checked at install, its mutating calls become deltas that another member applies,
  * and an `Err`, a trap or an endless loop leaves state and heads as they were.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { admin } from '@cnode/proto';
 import { status } from '@grpc/grpc-js';
 import { ProcessNode, waitFor } from '@cnode/testing';
 import { appWat, compileWat } from '../../packages/wasm-runtime/test/fixtures/wat.js';
@@ -113,5 +118,46 @@ describe('WASM applications in contexts', () => {
     // The next call on the context works.
     expect((await a.api.execute(contextId, 'get')).output).toEqual({ note: 'from B' });
     expect((await refusal(a.api.execute(contextId, 'no_such_method'))).code).toBe(status.NOT_FOUND);
+  });
+
+  it('runs the AssemblyScript key-value example, and its events reach the other member', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'cnode-kv-app-')), 'kv.wasm');
+    execFileSync(process.execPath, ['scripts/build-app.mjs', 'apps/kv', out]);
+    const kv = (await a.api.installApplication(bytesOf(readFileSync(out)))).applicationId;
+    await b.api.installApplication(bytesOf(readFileSync(out)));
+    const kvContext = (await a.api.createContext({ application: kv })).contextId;
+    const { publicKey } = await b.api.createIdentity();
+    await b.api.joinContext((await a.api.inviteMember(kvContext, publicKey)).invitationText);
+    await b.waitForState(kvContext);
+    const events: admin.SubscribeEventsResponse[] = [];
+    const stream = b.api.subscribeEvents(kvContext);
+    stream.on('data', (e: admin.SubscribeEventsResponse) => events.push(e));
+    stream.on('error', () => undefined);
+
+    const set = await a.api.execute(kvContext, 'set', { key: 'greeting', value: 'hello "world"' });
+    expect(set.output).toBeNull();
+    expect((await a.api.execute(kvContext, 'get', { key: 'greeting' })).output).toBe('hello "world"');
+    expect((await a.api.execute(kvContext, 'get', { key: 'absent' })).output).toBeNull();
+    await waitFor(async () => (await b.api.getContext(kvContext)).rootHash === set.rootHash, {
+      message: 'B to apply the set',
+    });
+    expect((await b.api.execute(kvContext, 'get', { key: 'greeting' })).output).toBe('hello "world"');
+    // The app's event travelled with the delta and reached B's event stream.
+    await waitFor(
+      () =>
+        events.some(
+          (e) =>
+            e.event?.event?.$case === 'stateMutation' &&
+            e.event.event.stateMutation.events.some(
+              (x) => x.kind === 'set' && Buffer.from(x.data).toString() === '{"key":"greeting"}',
+            ),
+        ),
+      { message: "the app's event on B's stream" },
+    );
+    expect((await a.api.execute(kvContext, 'remove', { key: 'greeting' })).output).toBe(true);
+    expect((await a.api.execute(kvContext, 'get', { key: 'greeting' })).output).toBeNull();
+    const missing = await refusal(a.api.execute(kvContext, 'set', { key: 'no value' }));
+    expect(missing.details).toMatch(/^WASM_PANIC: guest panicked: missing argument "value"/);
+    stream.cancel();
   });
 });

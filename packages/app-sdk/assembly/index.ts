@@ -1,0 +1,108 @@
+// The cnode application SDK for AssemblyScript: a method is an exported `function name(): void`;
+// it reads its JSON arguments with `args()`, answers with `returnJson` (or `returnError`), and uses
+// `storage`, `emit` and `log`. Build with `npm run app:build -- <app dir>`.
+import * as env from './env';
+export { parseStringObject, jsonString } from './json';
+import { parseStringObject } from './json';
+
+/** The register the SDK reads host answers through. */
+const REGISTER: u64 = 0;
+
+// Descriptors the host reads: Buffer{ptr u64, len u64} (16 bytes) and ValueReturn{tag u64, Buffer}.
+const BUF_A = memory.data(16);
+const BUF_B = memory.data(16);
+const BUF_C = memory.data(16);
+const RETURN = memory.data(24);
+
+function describe(at: usize, data: Uint8Array): u64 {
+  store<u64>(at, <u64>data.dataStart);
+  store<u64>(at, <u64>data.length, 8);
+  return <u64>at;
+}
+
+function bytes(text: string): Uint8Array {
+  return Uint8Array.wrap(String.UTF8.encode(text));
+}
+
+function text(data: Uint8Array): string {
+  return String.UTF8.decode(data.buffer);
+}
+
+function register(): Uint8Array {
+  const length = env.register_len(REGISTER);
+  const out = new Uint8Array(<i32>length);
+  env.read_register(REGISTER, describe(BUF_A, out));
+  return out;
+}
+
+/** The call's input, as bytes. */
+export function input(): Uint8Array {
+  env.input(REGISTER);
+  return register();
+}
+
+/** The call's arguments: a JSON object of strings. */
+export function args(): Map<string, string> {
+  return parseStringObject(text(input()));
+}
+
+/** A required string argument (panics with a clear message when it is missing). */
+export function arg(fields: Map<string, string>, name: string): string {
+  if (!fields.has(name)) panic('missing argument "' + name + '"');
+  return fields.get(name);
+}
+
+/** Answers the call with `json` (already JSON text). */
+export function returnJson(json: string): void {
+  store<u64>(RETURN, 0);
+  describe(RETURN + 8, bytes(json));
+  env.value_return(<u64>RETURN);
+}
+
+/** Answers the call with an application error (`json` is JSON text): nothing the call wrote is kept. */
+export function returnError(json: string): void {
+  store<u64>(RETURN, 1);
+  describe(RETURN + 8, bytes(json));
+  env.value_return(<u64>RETURN);
+}
+
+export { panic } from './panic';
+import { panic } from './panic';
+
+/** A log line for the caller. */
+export function log(line: string): void {
+  env.log_utf8(describe(BUF_A, bytes(line)));
+}
+
+/** Emits an event (`data` is JSON text) that travels with the call's delta. */
+export function emit(kind: string, data: string): void {
+  const event = memory.data(32);
+  describe(event, bytes(kind));
+  describe(event + 16, bytes(data));
+  env.emit(<u64>event);
+}
+
+/** Emits an event whose `handler` method each receiving node runs with `data`. */
+export function emitWithHandler(kind: string, data: string, handler: string): void {
+  const event = memory.data(32);
+  describe(event, bytes(kind));
+  describe(event + 16, bytes(data));
+  env.emit_with_handler(<u64>event, describe(BUF_C, bytes(handler)));
+}
+
+/** The context's replicated state, string keys and values. */
+export namespace storage {
+  export function get(key: string): string | null {
+    if (env.storage_read(describe(BUF_A, bytes(key)), REGISTER) == 0) return null;
+    return text(register());
+  }
+
+  export function set(key: string, value: string): void {
+    env.storage_write(describe(BUF_A, bytes(key)), describe(BUF_B, bytes(value)), REGISTER);
+  }
+
+  /** Removes a key; whether it existed. */
+  export function remove(key: string): bool {
+    return env.storage_remove(describe(BUF_A, bytes(key)), REGISTER) == 1;
+  }
+}
