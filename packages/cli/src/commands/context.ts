@@ -57,7 +57,9 @@ function formatEvent(e: admin.SubscribeEventsResponse): string {
   switch (ev?.event?.$case) {
     case 'stateMutation': {
       const m = ev.event.stateMutation;
-      return `${head} mutation delta=${m.deltaId} root=${m.rootHash} author=${m.author}${m.local ? ' (local)' : ''}\n`;
+      // The application's events, one line each: kind and data (its JSON, as the app wrote it).
+      const events = m.events.map((x) => `    event ${x.kind} ${Buffer.from(x.data).toString('utf8')}\n`).join('');
+      return `${head} mutation delta=${m.deltaId} root=${m.rootHash} author=${m.author}${m.local ? ' (local)' : ''}\n${events}`;
     }
     case 'contextJoined':
       return `${head} joined as ${ev.event.contextJoined.member}\n`;
