@@ -8,6 +8,7 @@
  *   npm run bench -- latency [--writes N] [--interval MS] [--json]
  */
 import '@cnode/runtime/polyfills';
+import { flag, numberOption } from './lib/args.js';
 import { connect } from '@nats-io/transport-node';
 import { createCatalog } from '@cnode/bus';
 import { toBase58 } from '@cnode/primitives';
@@ -15,14 +16,9 @@ import { admin, bus } from '@cnode/proto';
 import { ProcessNode, TEST_INFRA } from '@cnode/testing';
 import { percentile, rawGossipLatency } from './lib/raw-gossip.js';
 
-const argv = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : fallback;
-};
-const writes = option('--writes', 300);
-const intervalMs = option('--interval', 20);
-const json = argv.includes('--json');
+const writes = numberOption('--writes', 300);
+const intervalMs = numberOption('--interval', 20);
+const json = flag('--json');
 /** The first writes warm connections and the JIT; they are left out. */
 const WARM_UP = 50;
 

@@ -9,6 +9,7 @@
  *   npm run bench -- wasm [--calls N] [--writers W] [--json]
  */
 import '@cnode/runtime/polyfills';
+import { flag, numberOption } from './lib/args.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,14 +18,9 @@ import { ProcessNode } from '@cnode/testing';
 import { DEFAULT_WASM_LIMITS, HOST_IMPORTS, prepareModule } from '@cnode/wasm-runtime';
 import { percentile } from './lib/raw-gossip.js';
 
-const argv = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : fallback;
-};
-const calls = option('--calls', 300);
-const writers = option('--writers', 16);
-const json = argv.includes('--json');
+const calls = numberOption('--calls', 300);
+const writers = numberOption('--writers', 16);
+const json = flag('--json');
 const WARM_UP = 30;
 const now = (): number => performance.now();
 

@@ -8,17 +8,13 @@
  *   npm run bench -- network/gossip-sign [--count N] [--bytes B] [--json]
  */
 import '@cnode/runtime/polyfills';
+import { flag, numberOption } from '../lib/args.js';
 import { randomBytes } from 'node:crypto';
 import { plainLibp2pNode, waitFor } from '@cnode/testing';
 
-const argv = process.argv.slice(2);
-const option = (name: string, fallback: number): number => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : fallback;
-};
-const count = option('--count', 5000);
-const bytes = option('--bytes', 600);
-const json = argv.includes('--json');
+const count = numberOption('--count', 5000);
+const bytes = numberOption('--bytes', 600);
+const json = flag('--json');
 const TOPIC = 'bench-sign-topic';
 /** Publishes in flight at once: enough to keep the pipe full without flooding gossipsub's queues. */
 const WINDOW = 64;

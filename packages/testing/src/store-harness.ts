@@ -75,3 +75,23 @@ export class Author {
     return delta;
   }
 }
+
+/**
+ * A seal for `commitLocal`/`commitLocalBatch` in store tests: the draft's ids and the author, with
+ * stand-in key id, nonce and signature (the store never checks them) and the draft's root as the
+ * ciphertext (so a test can read back which root a delta was sealed with).
+ */
+export function standInSeal(contextId: Buffer, author: Buffer, clock: HlcClock) {
+  return (draft: { deltaId: Buffer; parents: Buffer[]; rootHash: Buffer }) => ({
+    contextId,
+    deltaId: draft.deltaId,
+    parents: draft.parents,
+    hlc: clock.now(),
+    author,
+    governanceHeads: [],
+    keyId: randomBytes(32),
+    nonce: randomBytes(12),
+    ciphertext: draft.rootHash,
+    signature: randomBytes(64),
+  });
+}

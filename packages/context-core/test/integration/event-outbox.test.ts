@@ -10,7 +10,7 @@ import { createBusMetrics, createCatalog, deleteStreams, ensureStream, type Cata
 import { HlcClock, generateIdentity, toBase58 } from '@cnode/primitives';
 import { admin } from '@cnode/proto';
 import { StateStore } from '@cnode/store';
-import { TEST_INFRA, freshSchema, metricValue, testLogger, uniqueNodeName } from '@cnode/testing';
+import { TEST_INFRA, freshSchema, metricValue, standInSeal, testLogger, uniqueNodeName } from '@cnode/testing';
 import { NodeEventOutbox } from '../../src/index.js';
 
 let db: Awaited<ReturnType<typeof freshSchema>>;
@@ -62,18 +62,7 @@ const write = (contextId: Buffer, key: string) =>
     me.publicKey,
     [{ kind: 'set', key: Buffer.from(key), value: Buffer.from('v'), at: clock.now() }],
     [],
-    (draft) => ({
-      contextId,
-      deltaId: draft.deltaId,
-      parents: draft.parents,
-      hlc: clock.now(),
-      author: me.publicKey,
-      governanceHeads: [],
-      keyId: randomBytes(32),
-      nonce: randomBytes(12),
-      ciphertext: draft.rootHash,
-      signature: randomBytes(64),
-    }),
+    standInSeal(contextId, me.publicKey, clock),
   );
 
 /** The node events of a context on NODE_EVENTS, in stream order, once `count` are there. */

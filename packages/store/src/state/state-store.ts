@@ -575,7 +575,7 @@ export class StateStore {
     const sql = tx.sql;
     const payloads = eventPayloads(contextId, events);
     const publishing = this.eventSink?.publishingFor(contextId) ?? [];
-    return tx
+    const recorded = tx
       .send(
         sql<{ seq: string; first: boolean }[]>`
         with events as (
@@ -596,11 +596,14 @@ export class StateStore {
         events: rows.map((r, i) => ({ seq: r.seq, payload: payloads[i]! })),
         first: rows[0]?.first ?? true,
       }));
+    // Awaited by the commit; should the transaction fail before it, no unhandled rejection.
+    recorded.catch(() => undefined);
+    return recorded;
   }
 
   /** New delta rows, in one statement. */
   private insertDeltas(
-    tx: Sql,
+    tx: Sql | postgres.TransactionSql,
     contextId: Buffer,
     rows: readonly { delta: DagDelta; applied: boolean }[],
   ): postgres.PendingQuery<postgres.Row[]> {
@@ -630,7 +633,12 @@ export class StateStore {
    * Stored deltas by id. With `readyOnly`, only pending ones that wait on nothing any more (the
    * cascade's next generation).
    */
-  private async loadDeltas(tx: Sql, contextId: Buffer, ids: readonly Buffer[], readyOnly = false): Promise<DagDelta[]> {
+  private async loadDeltas(
+    tx: Sql | postgres.TransactionSql,
+    contextId: Buffer,
+    ids: readonly Buffer[],
+    readyOnly = false,
+  ): Promise<DagDelta[]> {
     const rows = await tx<(DeltaEnvelopeRow & { delta_id: Buffer; actions: Buffer })[]>`
       select d.delta_id, d.parents, d.hlc, d.author, d.governance_heads, d.key_id, d.nonce, d.ciphertext, d.signature, d.actions
       from deltas_by_id(${contextId}, ${tx.array(uniqueIds(ids), BYTEA_ARRAY)}::bytea[]) d
@@ -657,7 +665,7 @@ export class StateStore {
   }
 
   /** Keeps at most maxPending pending deltas in the context, evicting the oldest. */
-  private async evictPending(tx: Sql, contextId: Buffer): Promise<number> {
+  private async evictPending(tx: Sql | postgres.TransactionSql, contextId: Buffer): Promise<number> {
     const [{ n } = { n: '0' }] = await tx<{ n: string }[]>`
       select count(*) as n from deltas where context_id = ${contextId} and not applied`;
     const excess = Number(n) - this.limits.maxPending;

@@ -1,7 +1,8 @@
+import { upsertEntries } from './entry-upsert.js';
 import { ZERO_ID, bucketOf, decodeHlc, isZeroId, keyHashOf, sha256, TREE_DEPTH } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
 import type postgres from 'postgres';
-import { BYTEA_ARRAY, TEXT_ARRAY, INT2_ARRAY, INT8_ARRAY, type Sql } from '../postgres.js';
+import { BYTEA_ARRAY, TEXT_ARRAY, type Sql } from '../postgres.js';
 
 type Tx = postgres.TransactionSql;
 
@@ -200,44 +201,21 @@ export class StateSyncStore {
     }
     const list = [...best.values()];
     const keyHashes = list.map((e) => keyHashOf(e.key));
-    const changed = await tx<{ bucket: string }[]>`
-      insert into state_entries (context_id, key, key_hash, bucket, value, value_hash, op_hlc, op_rank, author, deleted_at_ms)
-      select ${contextId}, k, kh, b, v, vh, h, r, a, dms
-      from unnest(
-        ${tx.array(
-          list.map((e) => e.key),
-          BYTEA_ARRAY,
-        )}::bytea[],
-        ${tx.array(keyHashes, BYTEA_ARRAY)}::bytea[],
-        ${tx.array(keyHashes.map(bucketOf), TEXT_ARRAY)}::text[],
-        ${tx.array(
-          list.map((e) => (e.deleted ? null : e.value)),
-          BYTEA_ARRAY,
-        )}::bytea[],
-        ${tx.array(list.map(entryValueHash), BYTEA_ARRAY)}::bytea[],
-        ${tx.array(
-          list.map((e) => e.hlc),
-          BYTEA_ARRAY,
-        )}::bytea[],
-        ${tx.array(
-          list.map((e) => (e.deleted ? 1 : 0)),
-          INT2_ARRAY,
-        )}::int2[],
-        ${tx.array(
-          list.map((e) => e.author),
-          BYTEA_ARRAY,
-        )}::bytea[],
-        ${tx.array(
-          list.map((e) => (e.deleted ? String(decodeHlc(e.hlc).wallTimeMs) : null)),
-          INT8_ARRAY,
-        )}::int8[]
-      ) as t(k, kh, b, v, vh, h, r, a, dms)
-      on conflict (context_id, key) do update set
-        value = excluded.value, value_hash = excluded.value_hash, op_hlc = excluded.op_hlc,
-        op_rank = excluded.op_rank, author = excluded.author, deleted_at_ms = excluded.deleted_at_ms
-      where (excluded.op_hlc, excluded.op_rank, excluded.value_hash)
-          > (state_entries.op_hlc, state_entries.op_rank, state_entries.value_hash)
-      returning bucket`;
+    const changed = await upsertEntries(
+      tx,
+      contextId,
+      list.map((e, i) => ({
+        key: e.key,
+        keyHash: keyHashes[i]!,
+        bucket: bucketOf(keyHashes[i]!),
+        value: e.deleted ? null : e.value,
+        valueHash: entryValueHash(e),
+        hlc: e.hlc,
+        rank: e.deleted ? 1 : 0,
+        author: e.author,
+        deletedAtMs: e.deleted ? String(decodeHlc(e.hlc).wallTimeMs) : null,
+      })),
+    );
     result.push(...new Set(changed.map((r) => r.bucket)));
     result.changed = changed.length;
     return result;

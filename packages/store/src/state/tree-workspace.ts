@@ -12,7 +12,8 @@ import {
   type LiveEntry,
 } from '@cnode/primitives';
 import type { PipelinedTx } from '../pipelined-tx.js';
-import { BYTEA_ARRAY, INT2_ARRAY, INT8_ARRAY, TEXT_ARRAY } from '../postgres.js';
+import { BYTEA_ARRAY, TEXT_ARRAY } from '../postgres.js';
+import { upsertEntries } from './entry-upsert.js';
 
 /** The stored operation on one key (write or tombstone): what a new operation must beat. */
 interface StoredOp {
@@ -104,7 +105,10 @@ export class TreeWorkspace {
       select key_hash, bucket, value_hash, op_hlc, op_rank from state_entries_in_buckets(${contextId}, ${sql.array(buckets, TEXT_ARRAY)}::text[])`);
     const children = tx.send(sql<{ path: string; hash: Buffer }[]>`
       select path, hash from state_tree_children(${contextId}, ${sql.array(parents, TEXT_ARRAY)}::text[])`);
-    return Promise.all([entries, children]).then(([e, c]) => ({ buckets, parents, entries: e, children: c }));
+    const rows = Promise.all([entries, children]).then(([e, c]) => ({ buckets, parents, entries: e, children: c }));
+    // A transaction that fails before it needs the rows never awaits them: that is no unhandled rejection.
+    rows.catch(() => undefined);
+    return rows;
   }
 
   /** The workspace over what `fetch` read; `root` is the context's current root hash. */
@@ -205,49 +209,24 @@ export class TreeWorkspace {
     const sent: Promise<unknown>[] = [];
     const won = [...this.winners.values()];
     if (won.length > 0) {
-      const actions = won.map((w) => w.action);
-      const col = <T>(values: T[], oid: number) => sql.array(values as never[], oid);
       sent.push(
-        tx.send(sql`
-          insert into state_entries (context_id, key, key_hash, bucket, value, value_hash, op_hlc, op_rank, author, deleted_at_ms)
-          select ${this.contextId}, k, kh, b, v, vh, h, r, a, dms
-          from unnest(
-            ${col(
-              actions.map((a) => a.key),
-              BYTEA_ARRAY,
-            )}::bytea[],
-            ${col(
-              won.map((w) => w.keyHash),
-              BYTEA_ARRAY,
-            )}::bytea[],
-            ${col(
-              won.map((w) => w.bucket),
-              TEXT_ARRAY,
-            )}::text[],
-            ${col(
-              actions.map((a) => (a.kind === 'set' ? a.value : null)),
-              BYTEA_ARRAY,
-            )}::bytea[],
-            ${col(actions.map(opValueHash), BYTEA_ARRAY)}::bytea[],
-            ${col(
-              actions.map((a) => encodeHlc(a.at)),
-              BYTEA_ARRAY,
-            )}::bytea[],
-            ${col(actions.map(opRank), INT2_ARRAY)}::int2[],
-            ${col(
-              won.map((w) => w.author),
-              BYTEA_ARRAY,
-            )}::bytea[],
-            ${col(
-              actions.map((a) => (a.kind === 'remove' ? String(a.at.wallTimeMs) : null)),
-              INT8_ARRAY,
-            )}::int8[]
-          ) as t(k, kh, b, v, vh, h, r, a, dms)
-          on conflict (context_id, key) do update set
-            value = excluded.value, value_hash = excluded.value_hash, op_hlc = excluded.op_hlc,
-            op_rank = excluded.op_rank, author = excluded.author, deleted_at_ms = excluded.deleted_at_ms
-          where (excluded.op_hlc, excluded.op_rank, excluded.value_hash)
-              > (state_entries.op_hlc, state_entries.op_rank, state_entries.value_hash)`),
+        tx.send(
+          upsertEntries(
+            sql,
+            this.contextId,
+            won.map(({ action, keyHash, bucket, author }) => ({
+              key: action.key,
+              keyHash,
+              bucket,
+              value: action.kind === 'set' ? action.value : null,
+              valueHash: opValueHash(action),
+              hlc: encodeHlc(action.at),
+              rank: opRank(action),
+              author,
+              deletedAtMs: action.kind === 'remove' ? String(action.at.wallTimeMs) : null,
+            })),
+          ),
+        ),
       );
     }
     const paths = [...this.changedPaths];

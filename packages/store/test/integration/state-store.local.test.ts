@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { admin } from '@cnode/proto';
 import { HlcClock, ZERO_ID, generateIdentity, toBase58, type Action } from '@cnode/primitives';
 import { StateStore } from '../../src/index.js';
+import { standInSeal } from '@cnode/testing';
 import { Author, freshSchema } from './state-harness.js';
 
 let db: Awaited<ReturnType<typeof freshSchema>>;
@@ -25,18 +26,7 @@ const set = (key: string, value: string): Action => ({
   value: Buffer.from(value),
   at: clock.now(),
 });
-const seal = (contextId: Buffer) => (draft: { deltaId: Buffer; parents: Buffer[]; rootHash: Buffer }) => ({
-  contextId,
-  deltaId: draft.deltaId,
-  parents: draft.parents,
-  hlc: clock.now(),
-  author: me.publicKey,
-  governanceHeads: [],
-  keyId: randomBytes(32),
-  nonce: randomBytes(12),
-  ciphertext: draft.rootHash,
-  signature: randomBytes(64),
-});
+const seal = (contextId: Buffer) => standInSeal(contextId, me.publicKey, clock);
 
 async function outboxEvents(contextId: Buffer): Promise<admin.NodeEvent[]> {
   const rows = await db.sql<{ payload: Buffer }[]>`
