@@ -55,6 +55,24 @@ const patches = [
       ],
     ],
   },
+  {
+    // porsager/postgres 3.4.9: `sql.reserve()`'s `release()` puts the connection back in the open
+    // queue without looking at it. A reserved connection whose socket closed (the server terminated
+    // the backend mid-transaction) was already moved to the closed queue; releasing it then makes a
+    // dead connection "open", and the next queries on it fail with CONNECTION_CLOSED. Leave a closed
+    // or ended connection where it is: the pool reconnects it on demand.
+    name: 'postgres: releasing a reserved connection that closed keeps it closed',
+    package: 'postgres',
+    version: '3.4.9',
+    files: ['src/index.js', 'cjs/src/index.js', 'cf/src/index.js'],
+    marker: 'cnode-patch: release-closed',
+    replacements: [
+      [
+        '    sql.release = () => {\n      c.reserved = null\n      onopen(c)\n    }',
+        '    sql.release = () => {\n      // cnode-patch: release-closed\n      if (c.queue === closed || c.queue === ended)\n        return\n      c.reserved = null\n      onopen(c)\n    }',
+      ],
+    ],
+  },
 ];
 
 let failed = false;

@@ -7,29 +7,36 @@ export type Sent<T extends readonly object[] = postgres.Row[]> = postgres.Pendin
 const ignore = (): void => undefined;
 
 /**
- * A transaction whose statements are pipelined: each is sent the moment it is issued and awaited
- * only where its answer is needed, so the reads a step needs share one round trip and every write
- * shares the last one. The server runs them in the order they were sent (a statement behind a row
- * lock waits for it, and those behind it see what it saw and more).
+ * A transaction on one reserved connection whose statements are pipelined: each is sent the moment
+ * it is issued and awaited only where its answer is needed, so BEGIN travels with the first
+ * statements and COMMIT with the last writes. The server runs them in the order they were sent (a
+ * statement behind a row lock waits for it, and those behind it see what it saw and more).
  *
- * It runs inside `sql.begin` (BEGIN and COMMIT are round trips of their own): postgres.js then owns
- * the connection's fate when it breaks mid-transaction. (A reserved connection handed back after
- * its socket closed would return a dead connection to the pool.)
+ * After a failed statement the server refuses the rest of the transaction and answers COMMIT with
+ * ROLLBACK, so `commit` checks every write it was given and the answer to COMMIT itself. A
+ * connection that broke mid-transaction stays out of the pool when released (a postgres.js patch
+ * in scripts/patch-dependencies.mjs), and the pool reconnects it on demand.
  */
 export class PipelinedTx {
   private ended = false;
 
-  private constructor(readonly sql: postgres.TransactionSql) {}
+  private constructor(readonly sql: postgres.ReservedSql) {}
 
   /** Runs `body` in a transaction; it must end with `commit`, or everything is rolled back. */
   static async run<R>(pool: Sql, body: (tx: PipelinedTx) => Promise<R>): Promise<R> {
-    const result = await pool.begin(async (sql) => {
-      const tx = new PipelinedTx(sql);
-      const out = await body(tx);
+    const reserved = await pool.reserve();
+    const tx = new PipelinedTx(reserved);
+    try {
+      void tx.send(reserved`begin`);
+      const result = await body(tx);
       if (!tx.ended) throw new Error('pipelined transaction: the body returned without committing');
-      return [out] as const;
-    });
-    return result[0];
+      return result;
+    } catch (err) {
+      if (!tx.ended) await reserved`rollback`.catch(ignore);
+      throw err;
+    } finally {
+      reserved.release();
+    }
   }
 
   /**
@@ -42,14 +49,14 @@ export class PipelinedTx {
     return query;
   }
 
-  /**
-   * Waits for the transaction's writes; any failure fails the transaction (it rolls back, and the
-   * error is the first write's). COMMIT follows when the body returns.
-   */
+  /** Sends COMMIT behind `writes` and waits for all of them: they commit together or not at all. */
   async commit(writes: readonly Promise<unknown>[]): Promise<void> {
+    const commit = this.send(this.sql`commit`);
     this.ended = true;
-    const settled = await Promise.allSettled(writes);
+    const settled = await Promise.allSettled([...writes, commit]);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
+    const { command } = await commit;
+    if (command !== 'COMMIT') throw new Error(`pipelined transaction ended in ${command}, not COMMIT`);
   }
 }

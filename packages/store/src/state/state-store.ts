@@ -272,6 +272,19 @@ export class StateStore {
   }
 
   /**
+   * A pipelined transaction whose body may write node events (`committed(events)`): once the
+   * transaction has committed, and only then, they go to the event sink to be published.
+   */
+  private async committing<R>(
+    body: (tx: PipelinedTx, committed: (events: Promise<CommittedEvents>) => void) => Promise<R>,
+  ): Promise<R> {
+    let events: Promise<CommittedEvents> | undefined;
+    const result = await PipelinedTx.run(this.sql, (tx) => body(tx, (e) => (events = e)));
+    if (events) this.eventSink?.publishCommitted(await events);
+    return result;
+  }
+
+  /**
    * Commits deltas produced on this node, one per write, as one batch (group commit): they chain in
    * order (the first one's parents are the current heads, each next one's the previous delta), each
    * gets the root hash after it, and `seal` builds each signed envelope. The batch is planned and
@@ -284,7 +297,7 @@ export class StateStore {
     writes: readonly LocalWrite[],
     seal: SealLocalDelta,
   ): Promise<LocalDeltaResult[]> {
-    return PipelinedTx.run(this.sql, async (tx) => {
+    return this.committing(async (tx, committed) => {
       const sql = tx.sql;
       const read = async (lock: boolean) => {
         const [row] = await tx.send(
@@ -343,7 +356,7 @@ export class StateStore {
         ),
         recorded,
       ]);
-      this.eventSink?.publishCommitted(await recorded);
+      committed(recorded);
       return planned.sealed.map((s) => s.result);
     });
   }
@@ -373,7 +386,7 @@ export class StateStore {
     for (const d of deltas) {
       if (!d.contextId.equals(contextId)) throw new Error('addDeltas: a delta of another context');
     }
-    return PipelinedTx.run(this.sql, async (tx) => {
+    return this.committing(async (tx, committed) => {
       const sql = tx.sql;
       // One round trip: the lock, which ids are known, and the tree under every delta's actions.
       const lookup = uniqueIds([...deltas.map((d) => d.deltaId), ...deltas.flatMap((d) => d.parents)]);
@@ -517,7 +530,7 @@ export class StateStore {
         );
       }
       await tx.commit(recorded ? [...writes, recorded] : writes);
-      if (recorded) this.eventSink?.publishCommitted(await recorded);
+      if (recorded) committed(recorded);
       return {
         outcomes,
         applied: appliedDeltas.map((d) => d.deltaId),
@@ -603,7 +616,7 @@ export class StateStore {
 
   /** New delta rows, in one statement. */
   private insertDeltas(
-    tx: Sql | postgres.TransactionSql,
+    tx: Sql,
     contextId: Buffer,
     rows: readonly { delta: DagDelta; applied: boolean }[],
   ): postgres.PendingQuery<postgres.Row[]> {
@@ -633,12 +646,7 @@ export class StateStore {
    * Stored deltas by id. With `readyOnly`, only pending ones that wait on nothing any more (the
    * cascade's next generation).
    */
-  private async loadDeltas(
-    tx: Sql | postgres.TransactionSql,
-    contextId: Buffer,
-    ids: readonly Buffer[],
-    readyOnly = false,
-  ): Promise<DagDelta[]> {
+  private async loadDeltas(tx: Sql, contextId: Buffer, ids: readonly Buffer[], readyOnly = false): Promise<DagDelta[]> {
     const rows = await tx<(DeltaEnvelopeRow & { delta_id: Buffer; actions: Buffer })[]>`
       select d.delta_id, d.parents, d.hlc, d.author, d.governance_heads, d.key_id, d.nonce, d.ciphertext, d.signature, d.actions
       from deltas_by_id(${contextId}, ${tx.array(uniqueIds(ids), BYTEA_ARRAY)}::bytea[]) d
@@ -665,7 +673,7 @@ export class StateStore {
   }
 
   /** Keeps at most maxPending pending deltas in the context, evicting the oldest. */
-  private async evictPending(tx: Sql | postgres.TransactionSql, contextId: Buffer): Promise<number> {
+  private async evictPending(tx: Sql, contextId: Buffer): Promise<number> {
     const [{ n } = { n: '0' }] = await tx<{ n: string }[]>`
       select count(*) as n from deltas where context_id = ${contextId} and not applied`;
     const excess = Number(n) - this.limits.maxPending;

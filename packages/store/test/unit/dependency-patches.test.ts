@@ -14,4 +14,11 @@ describe('dependency patches', () => {
       expect(text).not.toContain('(!q.options.onexecute || q.options.onexecute(connection))');
     }
   });
+
+  it('postgres.js keeps a reserved connection that closed out of the open queue when released', () => {
+    for (const file of ['src/index.js', 'cjs/src/index.js']) {
+      const text = readFileSync(new URL(file, postgresDir), 'utf8');
+      expect(text).toContain('cnode-patch: release-closed');
+    }
+  });
 });
