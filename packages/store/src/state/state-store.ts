@@ -279,7 +279,11 @@ export class StateStore {
     body: (tx: PipelinedTx, committed: (events: Promise<CommittedEvents>) => void) => Promise<R>,
   ): Promise<R> {
     let events: Promise<CommittedEvents> | undefined;
-    const result = await PipelinedTx.run(this.sql, (tx) => body(tx, (e) => (events = e)));
+    const result = await PipelinedTx.run(this.sql, (tx) =>
+      body(tx, (e) => {
+        events = e;
+      }),
+    );
     if (events) this.eventSink?.publishCommitted(await events);
     return result;
   }
