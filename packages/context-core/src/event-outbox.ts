@@ -112,7 +112,7 @@ export class NodeEventOutbox implements Startable, CommittedEventsSink {
     const published = chain.tail.then((ok) => ok && this.publishEvents(committed));
     chain.tail = published;
     const run = published
-      .then((ok) => (ok ? this.deleteRows(committed) : this.kick()))
+      .then((ok) => (ok ? this.deletePublished(committed) : this.kick()))
       .finally(() => {
         for (const e of committed.events) chain.seqs.delete(e.seq);
         if (chain.tail === published) this.chains.delete(key);
@@ -129,13 +129,7 @@ export class NodeEventOutbox implements Startable, CommittedEventsSink {
   /** Publishes committed events (pipelined); false when that failed (their rows stay for the drain). */
   private async publishEvents({ contextId, events }: CommittedEvents): Promise<boolean> {
     try {
-      const deps = { js: this.opts.js(), metrics: this.opts.busMetrics };
-      const subject = this.opts.catalog.subjects.nodeEventFor(toBase58(contextId));
-      await Promise.all(
-        events.map((e) =>
-          publishToStream(deps, this.opts.catalog.streams.nodeEvents, subject, e.payload, { msgId: `evt-${e.seq}` }),
-        ),
-      );
+      await this.publishRows(events.map((e) => ({ ...e, contextId })));
       this.published.inc({ outcome: 'published', via: 'direct' }, events.length);
       return true;
     } catch (err) {
@@ -145,15 +139,36 @@ export class NodeEventOutbox implements Startable, CommittedEventsSink {
     }
   }
 
-  private async deleteRows({ events }: CommittedEvents): Promise<void> {
-    const sql = this.opts.sql();
+  private async deletePublished({ events }: CommittedEvents): Promise<void> {
     try {
-      await sql`delete from node_event_outbox where seq = any (${sql.array(events.map((e) => e.seq))}::bigint[])`;
+      await this.deleteRows(events.map((e) => e.seq));
     } catch (err) {
       // Published already: the drain publishes them again (the broker drops the repeats) and deletes them.
       this.opts.logger.warn({ err: errorMessage(err) }, 'Deleting published node events failed; the drain retries');
       this.kick();
     }
+  }
+
+  /** Publishes outbox rows, pipelined in their order; the sequence is the Nats-Msg-Id (repeats are dropped). */
+  private async publishRows(rows: readonly { seq: string; contextId: Buffer; payload: Buffer }[]): Promise<void> {
+    const deps = { js: this.opts.js(), metrics: this.opts.busMetrics };
+    await Promise.all(
+      rows.map((r) =>
+        publishToStream(
+          deps,
+          this.opts.catalog.streams.nodeEvents,
+          this.opts.catalog.subjects.nodeEventFor(toBase58(r.contextId)),
+          r.payload,
+          { msgId: `evt-${r.seq}` },
+        ),
+      ),
+    );
+  }
+
+  /** Deletes outbox rows by their sequences, not by a range: a transaction that took a lower one may commit meanwhile. */
+  private async deleteRows(seqs: readonly string[]): Promise<void> {
+    const sql = this.opts.sql();
+    await sql`delete from node_event_outbox where seq = any (${sql.array([...seqs])}::bigint[])`;
   }
 
   private async drain(): Promise<void> {
@@ -174,22 +189,8 @@ export class NodeEventOutbox implements Startable, CommittedEventsSink {
         const rows = await this.opts.sql()<{ seq: string; context_id: Buffer; payload: Buffer }[]>`
           select seq, context_id, payload from node_event_outbox order by seq limit ${BATCH}`;
         if (rows.length === 0) return;
-        const deps = { js: this.opts.js(), metrics: this.opts.busMetrics };
-        await Promise.all(
-          rows.map((row) =>
-            publishToStream(
-              deps,
-              this.opts.catalog.streams.nodeEvents,
-              this.opts.catalog.subjects.nodeEventFor(toBase58(row.context_id)),
-              row.payload,
-              { msgId: `evt-${row.seq}` },
-            ),
-          ),
-        );
-        // By the rows read, not by a range: a transaction that took a lower seq may commit meanwhile.
-        await this.opts.sql()`delete from node_event_outbox where seq = any (${this.opts
-          .sql()
-          .array(rows.map((r) => r.seq))}::bigint[])`;
+        await this.publishRows(rows.map((r) => ({ seq: r.seq, contextId: r.context_id, payload: r.payload })));
+        await this.deleteRows(rows.map((r) => r.seq));
         this.published.inc({ outcome: 'published', via: 'drain' }, rows.length);
         if (rows.length < BATCH) return;
         // A drainer that lost its lock (it stalled past the TTL) stops: another one drains now.

@@ -65,6 +65,11 @@ interface Slot {
   running?: { id: number; pending: Pending; timer: NodeJS.Timeout };
 }
 
+/** A view call: asked as one, or a method the ABI declares `read_only`. Its writes are silenced. */
+function isView(call: WasmCall): boolean {
+  return call.readOnly === true || call.prepared.readOnly.has(call.method);
+}
+
 /** The worker script: beside this module once built; from the build when this runs as TypeScript (tests). */
 function defaultWorkerEntry(): URL {
   const here = new URL(import.meta.url);
@@ -180,7 +185,7 @@ export class WasmRuntime implements Startable {
       );
     }, this.opts.limits.maxExecMs);
     slot.running = { id, pending, timer };
-    this.busy.set(this.slots.filter((s) => s.running).length);
+    this.countBusy();
     const message: WorkerCall = {
       id,
       module: call.prepared.module,
@@ -189,7 +194,7 @@ export class WasmRuntime implements Startable {
       input: call.input,
       contextId: call.contextId,
       executorId: call.executorId,
-      readOnly: call.readOnly === true || call.prepared.readOnly.has(call.method),
+      readOnly: isView(call),
       limits: this.opts.limits,
       bridge: slot.bridge,
     };
@@ -236,7 +241,7 @@ export class WasmRuntime implements Startable {
       writes: reply.writes ?? [],
       privateWrites: reply.privateWrites ?? [],
       committed: reply.committed ?? false,
-      readOnly: pending.call.readOnly === true || pending.call.prepared.readOnly.has(pending.call.method),
+      readOnly: isView(pending.call),
     });
   }
 
@@ -270,11 +275,15 @@ export class WasmRuntime implements Startable {
     this.next(fresh);
   }
 
+  private countBusy(): void {
+    this.busy.set(this.slots.filter((s) => s.running).length);
+  }
+
   private next(slot: Slot): void {
     const pending = this.queue.shift();
     this.queued.set(this.queue.length);
     if (pending) this.dispatch(slot, pending);
-    else this.busy.set(this.slots.filter((s) => s.running).length);
+    else this.countBusy();
   }
 
   async stop(): Promise<void> {

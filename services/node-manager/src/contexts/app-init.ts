@@ -1,11 +1,10 @@
 import { KV_APPLICATION_ID } from '@cnode/kv-app';
-import { MAX_GOVERNANCE_HEADS, type Identity } from '@cnode/primitives';
+import { toBase58, type Identity } from '@cnode/primitives';
 import { badArgument } from '../grpc/admin-errors.js';
 import { MAX_ARGS_BYTES } from './call-runner.js';
-import { currentGroupKey } from './context-access.js';
+import { sealingOf } from './context-access.js';
 import type { ContextDeps } from './context-deps.js';
 import { INIT_METHOD, requireRecord, runWasmCall, type WasmCallResult } from './wasm-calls.js';
-import { toBase58 } from '@cnode/primitives';
 
 /**
  * Runs an installed application's `init` for a context about to be created, before anything of the
@@ -51,8 +50,7 @@ export async function commitInit(
     author: member,
     actions: result.actions,
     events: result.events,
-    groupKey: await currentGroupKey(deps, ctx),
-    governanceHeads: (await deps.hot.headsOf(ctx.groupId)).slice(0, MAX_GOVERNANCE_HEADS),
+    ...(await sealingOf(deps, ctx)),
   });
   deps.metrics.localDeltas.inc();
 }

@@ -1,10 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import { KV_APPLICATION_ID, KvError, executeKv, type KvState } from '@cnode/kv-app';
-import { MAX_GOVERNANCE_HEADS, toBase58 } from '@cnode/primitives';
+import { toBase58 } from '@cnode/primitives';
 import type { admin } from '@cnode/proto';
 import { memoPerBatch } from '@cnode/runtime';
 import { AdminCallError, AdminErrorCode, badArgument } from '../grpc/admin-errors.js';
-import { actingMember, currentGroupKey, requireContextSettings } from './context-access.js';
+import { actingMember, requireContextSettings, sealingOf } from './context-access.js';
 import type { ContextDeps } from './context-deps.js';
 import type { CommitJob, CommittedDelta } from './group-commit.js';
 import { requireRecord, runWasmCall } from './wasm-calls.js';
@@ -58,12 +58,14 @@ export async function runCalls(
     (executor) => executor,
   );
   const sealing = memoPerBatch(
-    async () => ({
-      groupKey: await currentGroupKey(deps, ctx),
-      governanceHeads: (await deps.hot.headsOf(ctx.groupId)).slice(0, MAX_GOVERNANCE_HEADS),
-    }),
+    () => sealingOf(deps, ctx),
     () => '',
   );
+  /** The answer of a call that made no delta: the context's root as it is now. */
+  const withoutDelta = async (output: Buffer, logs: string[]): Promise<CallOutcome> => {
+    const now = await deps.states.context(ctx.id);
+    return answered({ output, deltaId: '', rootHash: now ? toBase58(now.rootHash) : '', logs });
+  };
   // Writes are handed to the committer together, when a read needs them or the run ends: they arrive
   // in one turn and share a group commit (and a gossip message). A read waits for the writes before
   // it, so it sees what the calls before it did.
@@ -103,30 +105,14 @@ export async function runCalls(
           );
         if (prepared.readOnly.has(call.method)) {
           const result = await run();
-          const now = await deps.states.context(ctx.id);
-          outcomes.push(
-            answered({
-              output: result.output,
-              deltaId: '',
-              rootHash: now ? toBase58(now.rootHash) : '',
-              logs: result.logs,
-            }),
-          );
+          outcomes.push(await withoutDelta(result.output, result.logs));
           continue;
         }
         // A mutating call holds the context's call lock until its delta is committed.
         outcomes.push(
           await deps.wasm.locks.run(ctx.id.toString('hex'), async () => {
             const result = await run();
-            if (result.actions.length === 0) {
-              const now = await deps.states.context(ctx.id);
-              return answered({
-                output: result.output,
-                deltaId: '',
-                rootHash: now ? toBase58(now.rootHash) : '',
-                logs: result.logs,
-              });
-            }
+            if (result.actions.length === 0) return withoutDelta(result.output, result.logs);
             const job: CommitJob = { author, actions: result.actions, events: result.events, ...(await sealing()) };
             const c = await deps.committer.commit(ctx.id, job);
             deps.metrics.localDeltas.inc();
@@ -153,10 +139,7 @@ export async function runCalls(
       const result = await runKv(call, state, () => deps.clock.now());
       const output = Buffer.from(JSON.stringify(result.output ?? null));
       if (result.kind === 'read' || result.actions.length === 0) {
-        const now = await deps.states.context(ctx.id);
-        outcomes.push(
-          Promise.resolve(answered({ output, deltaId: '', rootHash: now ? toBase58(now.rootHash) : '', logs: [] })),
-        );
+        outcomes.push(Promise.resolve(await withoutDelta(output, [])));
         continue;
       }
       const job: CommitJob = { author, actions: result.actions, events: [], ...(await sealing()) };

@@ -1,3 +1,4 @@
+import { MAX_GOVERNANCE_HEADS } from '@cnode/primitives';
 import { status } from '@grpc/grpc-js';
 import { wire } from '@cnode/proto';
 import { toBase58, type Identity } from '@cnode/primitives';
@@ -82,4 +83,15 @@ export async function currentGroupKey(deps: ContextDeps, ctx: { groupId: Buffer 
     );
   }
   return key;
+}
+
+/** What sealing a local delta needs: the group's current key and our governance heads (as many as a delta cites). */
+export async function sealingOf(
+  deps: ContextDeps,
+  ctx: { groupId: Buffer },
+): Promise<{ groupKey: Buffer; governanceHeads: Buffer[] }> {
+  return {
+    groupKey: await currentGroupKey(deps, ctx),
+    governanceHeads: (await deps.hot.headsOf(ctx.groupId)).slice(0, MAX_GOVERNANCE_HEADS),
+  };
 }

@@ -127,6 +127,11 @@ async function processBatch(
   return labels;
 }
 
+/** A delta stored here already: our own one coming back, or another's repeat. */
+async function knownLabel(deps: PipelineDeps, ctx: HostedContext, v: VerifiedDelta): Promise<DeltaOutcomeLabel> {
+  return (await deps.hot.isOwned(ctx.id, v.author)) ? DeltaOutcomeLabel.OwnEcho : DeltaOutcomeLabel.Duplicate;
+}
+
 /** A delta's author and the cut it cites: what a verdict depends on. */
 function cutKey(v: VerifiedDelta): string {
   return `${v.author.toString('hex')}:${v.governanceHeads.map((h) => h.toString('hex')).join(',')}`;
@@ -171,7 +176,7 @@ async function slowPath(
     const v = verified.get(i)!;
     const message = messages[i]!;
     if (known.has(v.deltaId.toString('hex'))) {
-      labels[i] = (await deps.hot.isOwned(ctx.id, v.author)) ? DeltaOutcomeLabel.OwnEcho : DeltaOutcomeLabel.Duplicate;
+      labels[i] = await knownLabel(deps, ctx, v);
       continue;
     }
     const verdict = await verdicts(v, message.sourcePeer);
@@ -237,9 +242,7 @@ async function addAuthorised(
     const outcome = result.outcomes[k]!;
     const v = verified.get(o.index)!;
     if (outcome === DeltaOutcome.Duplicate) {
-      labels[o.index] = (await deps.hot.isOwned(ctx.id, v.author))
-        ? DeltaOutcomeLabel.OwnEcho
-        : DeltaOutcomeLabel.Duplicate;
+      labels[o.index] = await knownLabel(deps, ctx, v);
       continue;
     }
     labels[o.index] = STORE_OUTCOME_LABEL[outcome];
