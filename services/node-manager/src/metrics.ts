@@ -65,7 +65,7 @@ export function createNodeManagerMetrics(registry: Registry) {
       }),
       rejected: new Counter({
         name: 'node_manager_group_commit_rejected_total',
-        help: 'Local writes refused before commit, by reason (queue_full)',
+        help: 'Local writes refused before commit, by reason (queue_full; call_lock_full: too many application calls wait for their context)',
         labelNames: ['reason'],
         registers: [registry],
       }),

@@ -206,7 +206,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
       }),
     ),
     modules: new WasmModules({ blobs: () => store().blobs, limits: wasmLimits }, config.wasm.moduleCache, ctx.registry),
-    locks: new ContextCallLocks(),
+    locks: new ContextCallLocks(GROUP_COMMIT_LIMITS, metrics.groupCommit.rejected),
   };
   const headsClock = new HeadsClock({ states: () => store().states, clock, logger: log('contexts') });
   const contextDeps = (): ContextDeps => ({

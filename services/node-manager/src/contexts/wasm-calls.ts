@@ -26,23 +26,47 @@ export interface WasmCallResult {
 /**
  * Mutating calls of one context run one at a time, from the start of the call until its delta is
  * committed, so each sees everything the one before it wrote (as upstream's exclusive context lock
- * does); view calls do not wait. At most one waiting chain per context with calls under way.
+ * does); view calls do not wait. A call is refused (RESOURCE_EXHAUSTED, counted as
+ * `node_manager_group_commit_rejected_total{reason="call_lock_full"}`) when too many wait for its
+ * context or for all contexts: the group commit's bounds.
  */
 export class ContextCallLocks {
   private readonly tails = new Map<string, Promise<void>>();
+  private readonly waiting = new Map<string, number>();
+  private waitingTotal = 0;
+
+  constructor(
+    private readonly limits: { maxQueuedPerContext: number; maxQueued: number },
+    private readonly rejected: { inc(labels: { reason: string }): void },
+  ) {}
 
   async run<T>(contextHex: string, work: () => Promise<T>): Promise<T> {
+    const queued = this.waiting.get(contextHex) ?? 0;
+    if (queued >= this.limits.maxQueuedPerContext || this.waitingTotal >= this.limits.maxQueued) {
+      this.rejected.inc({ reason: 'call_lock_full' });
+      throw new AdminCallError(
+        status.RESOURCE_EXHAUSTED,
+        AdminErrorCode.WritesBusy,
+        'too many application calls are waiting for this context; retry shortly',
+      );
+    }
+    this.waiting.set(contextHex, queued + 1);
+    this.waitingTotal++;
     const previous = this.tails.get(contextHex) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((resolve) => (release = resolve));
     const tail = previous.then(() => mine);
     this.tails.set(contextHex, tail);
-    await previous;
     try {
+      await previous;
       return await work();
     } finally {
       release();
       if (this.tails.get(contextHex) === tail) this.tails.delete(contextHex);
+      const left = (this.waiting.get(contextHex) ?? 1) - 1;
+      if (left > 0) this.waiting.set(contextHex, left);
+      else this.waiting.delete(contextHex);
+      this.waitingTotal--;
     }
   }
 }
