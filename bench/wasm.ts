@@ -1,8 +1,8 @@
 /**
  * The WASM runtime's cost next to the built-in kv application, in one run on one node (every
  * service a process): the AssemblyScript key-value example (apps/kv) and the built-in kv answer the
- * same Execute(set) and Execute(get) calls. Cold: the first call after install (the module is
- * compiled on first use). Warm: sequential calls (p50, calls/s) and a closed loop of concurrent
+ * same Execute(set) and Execute(get) calls. Cold: the first call after install (the module was
+ * compiled at install; the first call warms a worker). Warm: sequential calls (p50, calls/s) and a closed loop of concurrent
  * writers on one context (calls/s). Also the cost of the fresh instance every call gets, measured in
  * this process. Prints numbers and ratios; asserts nothing.
  *

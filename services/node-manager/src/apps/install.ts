@@ -118,13 +118,15 @@ export async function installFromStoredBlob(
   const moduleBlob = moduleBlobOf(record);
   const bytes = moduleBlob && (await deps.blobs.get(moduleBlob));
   if (!bytes) throw badArgument('the application has no module (a bundle needs a wasm artifact)');
+  let prepared;
   try {
-    deps.wasm.modules.check(bytes);
+    prepared = deps.wasm.modules.check(bytes);
   } catch (err) {
     deps.metrics.appInstalls.inc({ kind: record.kind, outcome: 'module_refused' });
     throw err;
   }
   await deps.applications.upsert(record);
+  deps.wasm.modules.remember(record.id, prepared);
   deps.metrics.appInstalls.inc({ kind: record.kind, outcome: 'installed' });
   deps.logger.info(
     {

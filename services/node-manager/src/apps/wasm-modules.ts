@@ -43,6 +43,11 @@ export class WasmModules {
     }
   }
 
+  /** Keeps a module just prepared for an application (at install), so its first call compiles nothing. */
+  remember(applicationId: Buffer, prepared: PreparedModule): void {
+    this.cache.set(applicationId.toString('hex'), prepared);
+  }
+
   /** The prepared module of an installed application (read from its blob on a cache miss). */
   async of(record: ApplicationRecord): Promise<PreparedModule> {
     const key = record.id.toString('hex');
