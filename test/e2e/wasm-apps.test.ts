@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { admin } from '@cnode/proto';
 import { status } from '@grpc/grpc-js';
-import { ProcessNode, waitFor } from '@cnode/testing';
+import { ProcessNode, waitFor, withCustomSection } from '@cnode/testing';
 import { appWat, compileWat } from '../../packages/wasm-runtime/test/fixtures/wat.js';
 
 let a: ProcessNode;
@@ -119,6 +119,32 @@ describe('WASM applications in contexts', () => {
     expect((await a.api.execute(contextId, 'get')).output).toEqual({ note: 'from B' });
     expect((await refusal(a.api.execute(contextId, 'no_such_method'))).code).toBe(status.NOT_FOUND);
   });
+
+  it('answers a view call on one context while 20 slow calls on others fill the worker pool', async () => {
+    // The test app with `get` declared read-only; one context for the view, twenty for slow writes.
+    const abi = { methods: [{ name: 'get', intent: 'read_only' }] };
+    const wasm = withCustomSection(await compileWat(appWat()), 'calimero_abi_v1', Buffer.from(JSON.stringify(abi)));
+    const app = (await a.api.installApplication(bytesOf(wasm))).applicationId;
+    const contexts: string[] = [];
+    for (let i = 0; i < 21; i++) contexts.push((await a.api.createContext({ application: app })).contextId);
+    const [viewContext, ...slowContexts] = contexts;
+    let slowDone = 0;
+    // Two workers (the default) and 300 ms per slow call: ten rounds, about 3 s in all.
+    const slow = slowContexts.map((ctx) => a.api.execute(ctx, 'slow').then(() => slowDone++));
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    const view = await a.api.execute(viewContext!, 'get');
+    const waited = Date.now() - started;
+    const doneAtView = slowDone;
+    // What the app's init stored at creation (its empty parameters).
+    expect(view.output).toEqual({});
+    expect(view.deltaId).toBe('');
+    await Promise.all(slow);
+    // The view took the next free worker: it waited for at most the calls running then (one slow
+    // call's 300 ms, bounded by WASM_MAX_EXEC_MS), not for the sixteen or more queued before it.
+    expect(doneAtView).toBeLessThan(10);
+    expect(waited).toBeLessThan(1_000 + 1_000);
+  }, 120_000);
 
   it('runs the AssemblyScript key-value example, and its events reach the other member', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'cnode-kv-app-')), 'kv.wasm');

@@ -15,5 +15,6 @@ export * from './repos/identity-repo.js';
 export * from './groups/projection.js';
 export * from './repos/governance-pending-repo.js';
 export * from './repos/gc-repo.js';
+export * from './repos/handler-job-repo.js';
 export * from './hot-state.js';
 export * from './pipelined-tx.js';

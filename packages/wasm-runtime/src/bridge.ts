@@ -15,6 +15,8 @@ export enum BridgeState {
 export enum BridgeOp {
   Read = 1,
   ReadPrivate = 2,
+  /** An ordered read (`scan.ts`): the request and the reply are encoded. */
+  Scan = 3,
 }
 
 export enum BridgeStatus {
@@ -25,8 +27,13 @@ export enum BridgeStatus {
 
 const HEADER_BYTES = 16;
 
+/** Room for the largest value, or the largest scan request, or a scan page of one largest entry. */
 export function newBridgeBuffer(maxValueBytes: number, maxKeyBytes: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(HEADER_BYTES + Math.max(maxValueBytes, maxKeyBytes));
+  return new SharedArrayBuffer(HEADER_BYTES + bridgeDataBytes(maxValueBytes, maxKeyBytes));
+}
+
+export function bridgeDataBytes(maxValueBytes: number, maxKeyBytes: number): number {
+  return maxValueBytes + 2 * maxKeyBytes + 64;
 }
 
 /** The worker side: a blocking read. `post` tells the parent a request waits. */

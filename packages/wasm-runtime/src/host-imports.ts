@@ -1,6 +1,7 @@
 import './webassembly.js';
 import { createPublicKey, randomFillSync, verify } from 'node:crypto';
 import type { WasmLimits } from './limits.js';
+import { MAX_SCAN_ENTRIES, encodeEntries, inScanRange, overlayPage, type ScanEntry, type ScanRequest } from './scan.js';
 
 /** Host functions this node implements (module `env`). */
 const SUPPORTED = [
@@ -39,6 +40,8 @@ const SUPPORTED = [
   'random_bytes',
   'time_now',
   'ed25519_verify',
+  // This node's extension (see scan.ts): an ordered read of the replicated state.
+  'cnode_storage_scan',
 ] as const;
 
 /** Host functions of the Calimero ABI a module may import but whose call traps here (not yet wired). */
@@ -77,6 +80,7 @@ const hostError = (message: string): HostTrap => new HostTrap('host', message);
 export interface HostStorage {
   read(key: Uint8Array): Uint8Array | undefined;
   readPrivate(key: Uint8Array): Uint8Array | undefined;
+  scan(request: ScanRequest): ScanEntry[];
 }
 
 export interface HostCallInfo {
@@ -318,6 +322,24 @@ export class Host {
         if (old === undefined) return 0;
         this.put(record.writes, k, null);
         this.setRegister(reg, old);
+        return 1;
+      },
+      cnode_storage_scan: (prefix: bigint, after: bigint, limit: bigint, reg: bigint) => {
+        const request: ScanRequest = {
+          prefix: this.copy(prefix, 'prefix'),
+          after: BigInt.asUintN(64, after) === 0n ? undefined : this.copy(after, 'after'),
+          limit: this.num(limit, 'limit'),
+        };
+        if (request.after?.length === 0) request.after = undefined;
+        if (request.limit < 1 || request.limit > MAX_SCAN_ENTRIES) {
+          throw hostError(`cnode_storage_scan: limit must be 1..${MAX_SCAN_ENTRIES}`);
+        }
+        // This call's own writes in range are seen as they are now.
+        const own = [...record.writes.values()].filter((op) => inScanRange(op.key, request));
+        const removals = own.filter((op) => op.value === null).length;
+        const base = storage.scan({ ...request, limit: request.limit + removals });
+        const page = overlayPage(base, base.length === request.limit + removals, own, request.limit);
+        this.setRegister(reg, encodeEntries(page, limits.maxRegisterBytes));
         return 1;
       },
       // The node-local ordered index is inert here, as on upstream's non-index backends.

@@ -19,7 +19,8 @@ export interface WorkerCall {
 }
 
 /** A worker's messages: a storage read waiting on the bridge, or the end of a call. */
-export type WorkerMessage = { type: 'read'; id: number } | WorkerReply;
+/** `ready` once the worker has loaded and listens: its first call's deadline does not pay for its start. */
+export type WorkerMessage = { type: 'ready' } | { type: 'read'; id: number } | WorkerReply;
 
 export interface WorkerReply {
   type: 'done';

@@ -1,7 +1,8 @@
 import './webassembly.js';
 import { Worker } from 'node:worker_threads';
 import { Counter, Gauge, Histogram, errorMessage, type Logger, type Registry, type Startable } from '@cnode/runtime';
-import { BridgeOp, BridgeStatus, bridgeReply, bridgeRequest, newBridgeBuffer } from './bridge.js';
+import { BridgeOp, BridgeStatus, bridgeDataBytes, bridgeReply, bridgeRequest, newBridgeBuffer } from './bridge.js';
+import { decodeScanRequest, encodeEntries, type ScanEntry, type ScanRequest } from './scan.js';
 import { WasmError, WasmErrorCode } from './errors.js';
 import type { EmittedEvent, StorageOp } from './host-imports.js';
 import type { WasmLimits } from './limits.js';
@@ -12,6 +13,8 @@ import type { WorkerCall, WorkerMessage, WorkerReply } from './protocol.js';
 export interface WasmStorage {
   read(contextId: Uint8Array, key: Uint8Array): Promise<Uint8Array | undefined>;
   readPrivate(contextId: Uint8Array, key: Uint8Array): Promise<Uint8Array | undefined>;
+  /** Live entries in key order (`cnode_storage_scan`). */
+  scan(contextId: Uint8Array, request: ScanRequest): Promise<ScanEntry[]>;
 }
 
 export interface WasmCall {
@@ -62,6 +65,10 @@ interface Pending {
 interface Slot {
   worker: Worker;
   bridge: SharedArrayBuffer;
+  /** The worker has started and listens (a call's deadline covers its run, not a worker's start). */
+  ready: boolean;
+  started: Promise<void>;
+  markStarted: () => void;
   running?: { id: number; pending: Pending; timer: NodeJS.Timeout };
 }
 
@@ -85,7 +92,8 @@ function defaultWorkerEntry(): URL {
 export class WasmRuntime implements Startable {
   readonly name = 'wasm-runtime';
   private readonly slots: Slot[] = [];
-  private readonly queue: Pending[] = [];
+  /** Calls waiting for a worker: views and mutating calls apart, views first (see `next`). */
+  private readonly queue = new CallQueue();
   private nextId = 1;
   private stopped = false;
   private readonly calls: Counter<'outcome'>;
@@ -122,9 +130,15 @@ export class WasmRuntime implements Startable {
     });
   }
 
-  start(): Promise<void> {
+  /** Starts the workers and waits until each listens. */
+  async start(): Promise<void> {
     for (let i = 0; i < this.opts.workers; i++) this.slots.push(this.spawn());
-    return Promise.resolve();
+    await this.ready();
+  }
+
+  /** Resolves once every worker (a replaced one included) has started. */
+  async ready(): Promise<void> {
+    while (!this.stopped && this.slots.some((s) => !s.ready)) await Promise.all(this.slots.map((s) => s.started));
   }
 
   /** Runs a method. Resolves with what it did, or rejects with a WasmError (nothing of it is kept). */
@@ -132,17 +146,17 @@ export class WasmRuntime implements Startable {
     if (this.stopped) return Promise.reject(new WasmError(WasmErrorCode.Stopped, 'the WASM runtime is stopped'));
     return new Promise<WasmOutcome>((resolve, reject) => {
       const pending: Pending = { call, resolve, reject, queuedAt: performance.now() };
-      const free = this.slots.find((s) => !s.running);
+      const free = this.slots.find((s) => s.ready && !s.running);
       if (free) return this.dispatch(free, pending);
-      if (this.queue.length >= this.opts.queueMax) {
+      if (this.queue.size >= this.opts.queueMax) {
         this.settle(
           pending,
-          new WasmError(WasmErrorCode.Busy, `every WASM worker is busy and ${this.queue.length} calls wait`),
+          new WasmError(WasmErrorCode.Busy, `every WASM worker is busy and ${this.queue.size} calls wait`),
         );
         return;
       }
-      this.queue.push(pending);
-      this.queued.set(this.queue.length);
+      this.queue.push(pending, isView(call));
+      this.queued.set(this.queue.size);
     });
   }
 
@@ -151,9 +165,14 @@ export class WasmRuntime implements Startable {
     const worker = new Worker(this.opts.workerEntry ?? defaultWorkerEntry(), {
       resourceLimits: { maxOldGenerationSizeMb: limits.workerHeapMb, stackSizeMb: limits.workerStackMb },
     });
+    let markStarted!: () => void;
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
     const slot: Slot = {
       worker,
       bridge: newBridgeBuffer(limits.maxStorageValueBytes, limits.maxStorageKeyBytes),
+      ready: false,
+      started,
+      markStarted,
     };
     worker.on('message', (message: WorkerMessage) => this.onMessage(slot, message));
     worker.on('error', (err: Error & { code?: string }) => {
@@ -202,6 +221,12 @@ export class WasmRuntime implements Startable {
   }
 
   private onMessage(slot: Slot, message: WorkerMessage): void {
+    if (message.type === 'ready') {
+      slot.ready = true;
+      slot.markStarted();
+      if (!slot.running && !this.stopped) this.next(slot);
+      return;
+    }
     const running = slot.running;
     if (!running || message.id !== running.id) return;
     if (message.type === 'read') {
@@ -219,9 +244,14 @@ export class WasmRuntime implements Startable {
     if (!request) return;
     try {
       const value =
-        request.op === BridgeOp.ReadPrivate
-          ? await this.opts.storage.readPrivate(contextId, request.key)
-          : await this.opts.storage.read(contextId, request.key);
+        request.op === BridgeOp.Scan
+          ? encodeEntries(
+              await this.opts.storage.scan(contextId, decodeScanRequest(request.key)),
+              bridgeDataBytes(this.opts.limits.maxStorageValueBytes, this.opts.limits.maxStorageKeyBytes),
+            )
+          : request.op === BridgeOp.ReadPrivate
+            ? await this.opts.storage.readPrivate(contextId, request.key)
+            : await this.opts.storage.read(contextId, request.key);
       bridgeReply(slot.bridge, value === undefined ? BridgeStatus.Missing : BridgeStatus.Found, value);
     } catch (err) {
       this.opts.logger.warn({ err: errorMessage(err) }, 'A guest storage read failed');
@@ -264,15 +294,17 @@ export class WasmRuntime implements Startable {
       this.settle(running.pending, error);
     }
     void slot.worker.terminate();
+    // Whoever waits for this worker to start waits for its replacement instead.
+    slot.markStarted();
     this.restarts.inc({ reason });
     this.opts.logger.warn({ reason, err: error.message }, 'Replaced a WASM worker');
     if (this.stopped) {
       this.slots.splice(index, 1);
       return;
     }
-    const fresh = this.spawn();
-    this.slots[index] = fresh;
-    this.next(fresh);
+    // The fresh worker takes the next queued call once it is ready.
+    this.slots[index] = this.spawn();
+    this.countBusy();
   }
 
   private countBusy(): void {
@@ -281,19 +313,20 @@ export class WasmRuntime implements Startable {
 
   private next(slot: Slot): void {
     const pending = this.queue.shift();
-    this.queued.set(this.queue.length);
+    this.queued.set(this.queue.size);
     if (pending) this.dispatch(slot, pending);
     else this.countBusy();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const pending of this.queue.splice(0)) {
+    for (const pending of this.queue.drain()) {
       this.settle(pending, new WasmError(WasmErrorCode.Stopped, 'the WASM runtime stopped'));
     }
     this.queued.set(0);
     await Promise.all(
       this.slots.splice(0).map(async (slot) => {
+        slot.markStarted();
         if (slot.running) {
           clearTimeout(slot.running.timer);
           this.settle(slot.running.pending, new WasmError(WasmErrorCode.Stopped, 'the WASM runtime stopped'));
@@ -301,5 +334,39 @@ export class WasmRuntime implements Startable {
         await slot.worker.terminate();
       }),
     );
+  }
+}
+
+/**
+ * The calls waiting for a worker, in two FIFO lanes: a view call (a read, short as a rule) takes the
+ * next free worker ahead of queued mutating calls, so slow writes on other contexts hold a view back
+ * by at most one call's run — but after `VIEW_STREAK` views in a row a waiting mutating call goes,
+ * so a flood of views cannot starve writes.
+ */
+class CallQueue {
+  static readonly VIEW_STREAK = 8;
+  private readonly views: Pending[] = [];
+  private readonly mutations: Pending[] = [];
+  private streak = 0;
+
+  get size(): number {
+    return this.views.length + this.mutations.length;
+  }
+
+  push(pending: Pending, view: boolean): void {
+    (view ? this.views : this.mutations).push(pending);
+  }
+
+  shift(): Pending | undefined {
+    if (this.views.length > 0 && (this.mutations.length === 0 || this.streak < CallQueue.VIEW_STREAK)) {
+      this.streak++;
+      return this.views.shift();
+    }
+    this.streak = 0;
+    return this.mutations.shift();
+  }
+
+  drain(): Pending[] {
+    return [...this.views.splice(0), ...this.mutations.splice(0)];
   }
 }

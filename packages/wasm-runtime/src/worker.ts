@@ -7,6 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import { BridgeOp, BridgeStatus, bridgeRead } from './bridge.js';
 import { Host, HostTrap, type StorageOp } from './host-imports.js';
 import { WasmErrorCode } from './errors.js';
+import { decodeEntries, encodeScanRequest } from './scan.js';
 import type { WorkerCall, WorkerReply } from './protocol.js';
 
 /** Method names as the Calimero runtime accepts them. */
@@ -22,7 +23,11 @@ function run(call: WorkerCall): WorkerReply {
   };
   const host = new Host(
     { input: call.input, contextId: call.contextId, executorId: call.executorId, readOnly: call.readOnly },
-    { read: read(BridgeOp.Read), readPrivate: read(BridgeOp.ReadPrivate) },
+    {
+      read: read(BridgeOp.Read),
+      readPrivate: read(BridgeOp.ReadPrivate),
+      scan: (request) => decodeEntries(read(BridgeOp.Scan)(encodeScanRequest(request)) ?? new Uint8Array(4)),
+    },
     limits,
   );
   const failed = (code: WasmErrorCode, message: string, data?: Uint8Array): WorkerReply => ({
@@ -98,3 +103,4 @@ function classify(err: unknown, pages: number, memoryCap: number): [WasmErrorCod
 parentPort?.on('message', (call: WorkerCall) => {
   parentPort!.postMessage(run(call));
 });
+parentPort?.postMessage({ type: 'ready' });

@@ -56,6 +56,17 @@ export function createNodeManagerMetrics(registry: Registry) {
       labelNames: ['reason'],
       registers: [registry],
     }),
+    appHandlers: new Counter({
+      name: 'node_manager_app_handlers_total',
+      help: 'Handlers received deltas named (emit_with_handler), by outcome (ran, retried, failed, run_elsewhere, context_gone, dropped_backlog)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    appHandlerJobs: new Gauge({
+      name: 'node_manager_app_handler_jobs',
+      help: 'Handler jobs waiting to run on this node (read at each drain)',
+      registers: [registry],
+    }),
     groupCommit: {
       batchSize: new Histogram({
         name: 'node_manager_group_commit_batch_size',

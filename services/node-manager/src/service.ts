@@ -1,6 +1,7 @@
-import { DEFAULT_WASM_LIMITS, WasmRuntime, type WasmLimits } from '@cnode/wasm-runtime';
+import { DEFAULT_WASM_LIMITS, WasmRuntime, overlayPage, type WasmLimits } from '@cnode/wasm-runtime';
 import { WasmModules } from './apps/wasm-modules.js';
-import { ContextCallLocks } from './contexts/wasm-calls.js';
+import { ContextCallLocks, QueuedWrites } from './contexts/wasm-calls.js';
+import { AppHandlerRunner, handlerJobsChannel } from './contexts/app-handlers.js';
 import { randomBytes } from 'node:crypto';
 import { HLC_NODE_ID_BYTES, HlcClock, type VerifiedGroupOp } from '@cnode/primitives';
 import {
@@ -18,6 +19,7 @@ import {
   BlobRepo,
   GcRepo,
   GovernancePendingRepo,
+  HandlerJobRepo,
   GroupStore,
   IdentityRepo,
   StateStore,
@@ -101,6 +103,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     blobs: new BlobRepo(infra.postgres.sql),
     gcRuns: new GcRepo(infra.postgres.sql),
     pending: new GovernancePendingRepo(infra.postgres.sql),
+    handlerJobs: new HandlerJobRepo(infra.postgres.sql),
   });
   let stores: ReturnType<typeof newStores> | undefined;
   const store = () => (stores ??= newStores());
@@ -190,6 +193,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     maxExecMs: config.wasm.maxExecMs,
     workerHeapMb: Math.max(16, Math.floor(config.wasm.workerHeapBytes / (1024 * 1024))),
   };
+  const queuedWrites = new QueuedWrites();
   const wasm = {
     runtime: lifecycle.add(
       new WasmRuntime({
@@ -199,7 +203,23 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
         registry: ctx.registry,
         logger: log('wasm'),
         storage: {
-          read: async (contextId, key) => store().states.get(Buffer.from(contextId), Buffer.from(key)),
+          // What calls whose deltas still commit wrote comes first.
+          read: async (contextId, key) => {
+            const queued = queuedWrites.lookup(contextId, key);
+            if (queued) return queued.value ?? undefined;
+            return store().states.get(Buffer.from(contextId), Buffer.from(key));
+          },
+          scan: async (contextId, request) => {
+            const queued = queuedWrites.inRange(contextId, request);
+            const removals = queued.filter((op) => op.value === null).length;
+            const base = await store().states.scan(
+              Buffer.from(contextId),
+              Buffer.from(request.prefix),
+              request.after && Buffer.from(request.after),
+              request.limit + removals,
+            );
+            return overlayPage(base, base.length === request.limit + removals, queued, request.limit);
+          },
           // Node-local private storage is not kept yet (a call that writes it is refused).
           readPrivate: () => Promise.resolve(undefined),
         },
@@ -207,6 +227,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     ),
     modules: new WasmModules({ blobs: () => store().blobs, limits: wasmLimits }, config.wasm.moduleCache, ctx.registry),
     locks: new ContextCallLocks(GROUP_COMMIT_LIMITS, metrics.groupCommit.rejected),
+    queued: queuedWrites,
   };
   const headsClock = new HeadsClock({ states: () => store().states, clock, logger: log('contexts') });
   const contextDeps = (): ContextDeps => ({
@@ -236,6 +257,16 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     logger: log('contexts'),
     ...governance,
   });
+
+  lifecycle.add(
+    new AppHandlerRunner({
+      contexts: contextDeps,
+      sql: () => infra.postgres.sql,
+      channel: handlerJobsChannel(infra.catalog.postgres.schema),
+      metrics,
+      logger: log('app-handlers'),
+    }),
+  );
 
   const groupGossip = (): GroupGossipDeps => ({
     ...store(),

@@ -17,7 +17,7 @@ import {
   toBase58,
 } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
-import { BOOL_ARRAY, BYTEA_ARRAY, INT8_ARRAY, type Sql } from '../postgres.js';
+import { BOOL_ARRAY, BYTEA_ARRAY, INT4_ARRAY, INT8_ARRAY, TEXT_ARRAY, type Sql } from '../postgres.js';
 import { PipelinedTx } from '../pipelined-tx.js';
 import { TreeWorkspace, type TreeRows } from './tree-workspace.js';
 
@@ -29,6 +29,8 @@ export const MAX_MISSING_PARENTS = 3_000;
 export enum StateErrorCode {
   ContextUnknown = 'STORE_CONTEXT_UNKNOWN',
   ContextExists = 'STORE_CONTEXT_EXISTS',
+  /** A write named a handler job that is not there any more (another runner finished it). */
+  HandlerJobGone = 'STORE_HANDLER_JOB_GONE',
 }
 
 export enum DeltaOutcome {
@@ -57,6 +59,11 @@ export interface LocalWrite {
   author: Buffer;
   actions: Action[];
   events: wire.ExecutionEvent[];
+  /**
+   * The handler job (`HandlerJobRepo`) this write is the effect of: deleted in the write's
+   * transaction, and the batch fails (STORE_HANDLER_JOB_GONE) when it is not there any more.
+   */
+  handlerJob?: string;
 }
 
 export interface LocalDeltaResult {
@@ -221,9 +228,32 @@ function mutationEvent(d: DagDelta, rootHash: Buffer, heads: Buffer[], local: bo
       heads: heads.map(toBase58),
       author: toBase58(d.author),
       local,
-      events: (d.events ?? []).map((e) => ({ kind: e.kind, data: e.data })),
+      events: (d.events ?? []).map((e) => ({
+        kind: e.kind,
+        data: e.data,
+        ...(e.handler === undefined ? {} : { handler: e.handler }),
+      })),
     },
   };
+}
+
+/** A handler one applied delta named: its event's place and data. */
+interface NamedHandler {
+  deltaId: Buffer;
+  author: Buffer;
+  eventIndex: number;
+  handler: string;
+  data: Buffer;
+}
+
+function handlerJobsOf(deltas: readonly DagDelta[]): NamedHandler[] {
+  return deltas.flatMap((d) =>
+    (d.events ?? []).flatMap((e, eventIndex) =>
+      e.handler
+        ? [{ deltaId: d.deltaId, author: d.author, eventIndex, handler: e.handler, data: Buffer.from(e.data) }]
+        : [],
+    ),
+  );
 }
 
 /**
@@ -337,7 +367,16 @@ export class StateStore {
       const beforeTree = TreeWorkspace.fetch(tx, contextId, actions);
       const before = await beforeRead;
       let planned = plan(before, await beforeTree);
+      const jobs = writes.flatMap((w) => (w.handlerJob === undefined ? [] : [w.handlerJob]));
+      // Taken with the row lock: a runner that lost a job to another one finds it gone and commits nothing.
+      const jobsTaken = jobs.length
+        ? tx.send(sql<{ seq: string }[]>`
+            delete from app_handler_jobs where seq = any (${sql.array(jobs, INT8_ARRAY)}::bigint[]) returning seq::text as seq`)
+        : Promise.resolve([]);
       const locked = await read(true);
+      if ((await jobsTaken).length !== jobs.length) {
+        throw new CodedError(StateErrorCode.HandlerJobGone, 'a handler job of this write was run elsewhere');
+      }
       // Every writer of a context's state updates its row: an unchanged row version means nothing
       // the plan read has changed, and the deltas sealed before the lock stand.
       if (locked.version !== before.version) planned = plan(locked, await TreeWorkspace.fetch(tx, contextId, actions));
@@ -525,6 +564,8 @@ export class StateStore {
         }
         rootHash = tree.rootHash;
         writes.push(...tree.persist(tx));
+        const jobs = handlerJobsOf(appliedDeltas);
+        if (jobs.length > 0) writes.push(tx.send(this.insertHandlerJobs(sql, contextId, jobs)));
         recorded = this.recordApplied(
           tx,
           contextId,
@@ -616,6 +657,45 @@ export class StateStore {
     // Awaited by the commit; should the transaction fail before it, no unhandled rejection.
     recorded.catch(() => undefined);
     return recorded;
+  }
+
+  /**
+   * The handlers applied deltas named, to run here (`HandlerJobRepo`): none for a delta one of our
+   * identities in the context wrote (handlers run on receivers, never on the author).
+   */
+  private insertHandlerJobs(
+    tx: Sql,
+    contextId: Buffer,
+    jobs: readonly NamedHandler[],
+  ): postgres.PendingQuery<postgres.Row[]> {
+    return tx`
+      insert into app_handler_jobs (context_id, delta_id, event_index, handler, data)
+      select ${contextId}, id, ix, handler, data
+      from unnest(
+        ${tx.array(
+          jobs.map((j) => j.deltaId),
+          BYTEA_ARRAY,
+        )}::bytea[],
+        ${tx.array(
+          jobs.map((j) => j.author),
+          BYTEA_ARRAY,
+        )}::bytea[],
+        ${tx.array(
+          jobs.map((j) => j.eventIndex),
+          INT4_ARRAY,
+        )}::int4[],
+        ${tx.array(
+          jobs.map((j) => j.handler),
+          TEXT_ARRAY,
+        )}::text[],
+        ${tx.array(
+          jobs.map((j) => j.data),
+          BYTEA_ARRAY,
+        )}::bytea[]
+      ) as t(id, author, ix, handler, data)
+      where not exists (select 1 from context_identities i where i.context_id = ${contextId} and i.public_key = t.author
+                          and i.sealed_private_key is not null)
+      on conflict do nothing`;
   }
 
   /** New delta rows, in one statement. */

@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import { metricValue, testLogger } from '@cnode/testing';
@@ -6,6 +10,7 @@ import {
   DEFAULT_WASM_LIMITS,
   WasmErrorCode,
   WasmRuntime,
+  inScanRange,
   prepareModule,
   type PreparedModule,
   type WasmLimits,
@@ -42,6 +47,15 @@ beforeAll(async () => {
         );
       },
       readPrivate: () => Promise.resolve(undefined),
+      scan: (ctx, request) => {
+        const prefix = `${Buffer.from(ctx).toString('hex')}:`;
+        const entries = [...committed]
+          .filter(([k]) => k.startsWith(prefix))
+          .map(([k, value]) => ({ key: Buffer.from(k.slice(prefix.length), 'hex'), value }))
+          .filter((e) => inScanRange(e.key, request))
+          .sort((x, y) => Buffer.compare(x.key, y.key));
+        return Promise.resolve(entries.slice(0, request.limit));
+      },
     },
   });
   await runtime.start();
@@ -93,6 +107,41 @@ describe('WasmRuntime (worker threads, real modules)', () => {
     expect((await call('remove')).writes.map((w) => [text(w.key), w.value])).toEqual([['k', null]]);
   });
 
+  it('lists live entries in key order, page by page, through cnode_storage_scan (the AssemblyScript kv app)', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'cnode-kv-')), 'kv.wasm');
+    execFileSync(process.execPath, ['scripts/build-app.mjs', 'apps/kv', out]);
+    const kv = prepareModule(readFileSync(out), limits);
+    const otherContext = randomBytes(32);
+    const put = (ctx: Buffer, key: string, value: string) =>
+      committed.set(`${ctx.toString('hex')}:${Buffer.from(key).toString('hex')}`, bytes(value));
+    for (const k of ['b/2', 'a/1', 'b/1', 'b/3', 'c']) put(contextId, k, `v:${k}`);
+    put(otherContext, 'b/0', 'elsewhere');
+    const entries = async (args: object) =>
+      JSON.parse(text((await call('entries', JSON.stringify(args), kv)).output) ?? 'null') as {
+        entries: { key: string }[];
+      };
+    expect(await entries({ prefix: 'b/', limit: 2 })).toEqual({
+      entries: [
+        { key: 'b/1', value: 'v:b/1' },
+        { key: 'b/2', value: 'v:b/2' },
+      ],
+      next: 'b/2',
+    });
+    expect(await entries({ prefix: 'b/', after: 'b/2', limit: 2 })).toEqual({
+      entries: [{ key: 'b/3', value: 'v:b/3' }],
+      next: null,
+    });
+    expect((await entries({})).entries.map((e: { key: string }) => e.key)).toEqual([
+      'a/1',
+      'b/1',
+      'b/2',
+      'b/3',
+      'c',
+      'k',
+    ]);
+    await expect(call('entries', '{"limit":0}', kv)).rejects.toMatchObject({ code: WasmErrorCode.Panic });
+  });
+
   it('silences writes of a method the ABI declares read-only', async () => {
     const out = await call('set', '"ignored"', viewApp);
     expect(out.readOnly).toBe(true);
@@ -135,6 +184,7 @@ describe('WasmRuntime (worker threads, real modules)', () => {
     expect(text((await call('echo', '"alive"')).output)).toBe('"alive"');
     expect(await metricValue(registry, 'wasm_worker_restarts_total', { reason: 'timeout' })).toBe(1);
     expect(await metricValue(registry, 'wasm_calls_total', { outcome: WasmErrorCode.Timeout })).toBe(1);
+    await runtime.ready();
   });
 
   it('queues calls beyond the workers, refuses them beyond the queue, and a fast call waits only its turn', async () => {
@@ -150,5 +200,33 @@ describe('WasmRuntime (worker threads, real modules)', () => {
       expect.objectContaining({ code: WasmErrorCode.Timeout }),
       expect.objectContaining({ code: WasmErrorCode.Timeout }),
     ]);
+    await runtime.ready();
+  });
+
+  it('runs a view call on the next free worker, ahead of the mutating calls queued before it', async () => {
+    const finished: string[] = [];
+    // Two slow calls run, two more wait; the view asked after them goes first once a worker frees.
+    const slow = [1, 2, 3, 4].map((i) => call('slow').then(() => finished.push(`slow ${i}`)));
+    await new Promise((r) => setTimeout(r, 50));
+    const view = runtime
+      .run({
+        prepared: app,
+        method: 'echo',
+        input: bytes('"view"'),
+        contextId: randomBytes(32),
+        executorId,
+        readOnly: true,
+      })
+      .then((o) => finished.push(`view ${text(o.output)}`));
+    await Promise.all([...slow, view]);
+    // Done with the first two slow calls (or between them: they end together), before the queued ones.
+    expect(finished.indexOf('view "view"')).toBeGreaterThanOrEqual(1);
+    expect(
+      finished
+        .slice(0, 3)
+        .filter((f) => f.startsWith('slow'))
+        .sort(),
+    ).toEqual(['slow 1', 'slow 2']);
+    expect(finished.slice(3).sort()).toEqual(['slow 3', 'slow 4']);
   });
 });

@@ -1,12 +1,13 @@
 import { status } from '@grpc/grpc-js';
 import { KV_APPLICATION_ID, KvError, executeKv, type KvState } from '@cnode/kv-app';
-import { toBase58 } from '@cnode/primitives';
+import { toBase58, type Identity } from '@cnode/primitives';
 import type { admin } from '@cnode/proto';
 import { memoPerBatch } from '@cnode/runtime';
 import { AdminCallError, AdminErrorCode, badArgument } from '../grpc/admin-errors.js';
 import { actingMember, requireContextSettings, sealingOf } from './context-access.js';
 import type { ContextDeps } from './context-deps.js';
 import type { CommitJob, CommittedDelta } from './group-commit.js';
+import type { PreparedModule } from '@cnode/wasm-runtime';
 import { requireRecord, runWasmCall } from './wasm-calls.js';
 
 /** Largest JSON argument object accepted (a value is at most 1 MiB; leave room for the rest). */
@@ -61,11 +62,6 @@ export async function runCalls(
     () => sealingOf(deps, ctx),
     () => '',
   );
-  /** The answer of a call that made no delta: the context's root as it is now. */
-  const withoutDelta = async (output: Buffer, logs: string[]): Promise<CallOutcome> => {
-    const now = await deps.states.context(ctx.id);
-    return answered({ output, deltaId: '', rootHash: now ? toBase58(now.rootHash) : '', logs });
-  };
   // Writes are handed to the committer together, when a read needs them or the run ends: they arrive
   // in one turn and share a group commit (and a gossip message). A read waits for the writes before
   // it, so it sees what the calls before it did.
@@ -97,33 +93,7 @@ export async function runCalls(
       try {
         if (call.args.length > MAX_ARGS_BYTES) throw badArgument('args are too large');
         const author = await member(call.executor);
-        const run = () =>
-          runWasmCall(
-            deps.wasm,
-            { prepared, method: call.method, args: call.args, contextId: ctx.id, executor: author.publicKey },
-            () => deps.clock.now(),
-          );
-        if (prepared.readOnly.has(call.method)) {
-          const result = await run();
-          outcomes.push(await withoutDelta(result.output, result.logs));
-          continue;
-        }
-        // A mutating call holds the context's call lock until its delta is committed.
-        outcomes.push(
-          await deps.wasm.locks.run(ctx.id.toString('hex'), async () => {
-            const result = await run();
-            if (result.actions.length === 0) return withoutDelta(result.output, result.logs);
-            const job: CommitJob = { author, actions: result.actions, events: result.events, ...(await sealing()) };
-            const c = await deps.committer.commit(ctx.id, job);
-            deps.metrics.localDeltas.inc();
-            return answered({
-              output: result.output,
-              deltaId: toBase58(c.delta.deltaId),
-              rootHash: toBase58(c.rootHash),
-              logs: result.logs,
-            });
-          }),
-        );
+        outcomes.push(answered(await callInstalled(deps, ctx, prepared, { ...call, author })));
       } catch (error) {
         outcomes.push(failed(error));
       }
@@ -139,7 +109,7 @@ export async function runCalls(
       const result = await runKv(call, state, () => deps.clock.now());
       const output = Buffer.from(JSON.stringify(result.output ?? null));
       if (result.kind === 'read' || result.actions.length === 0) {
-        outcomes.push(Promise.resolve(await withoutDelta(output, [])));
+        outcomes.push(Promise.resolve(answered(await withoutDelta(deps, ctx.id, output, []))));
         continue;
       }
       const job: CommitJob = { author, actions: result.actions, events: [], ...(await sealing()) };
@@ -160,6 +130,70 @@ export async function runCalls(
   }
   submit();
   return Promise.all(outcomes);
+}
+
+/**
+ * One method call of an installed application. A view method (ABI `read_only`) runs at once and
+ * writes nothing. A mutating one holds the context's call lock from its start until its delta is
+ * committed, so it sees what the one before it wrote. `handlerJob` names the handler job the call
+ * is the effect of: it leaves the job table with the call's delta, or alone when there is none.
+ */
+export async function callInstalled(
+  deps: ContextDeps,
+  ctx: { id: Buffer; groupId: Buffer },
+  prepared: PreparedModule,
+  call: { method: string; args: Uint8Array; author: Identity; handlerJob?: string },
+): Promise<admin.ExecuteResponse> {
+  const run = () =>
+    runWasmCall(
+      deps.wasm,
+      { prepared, method: call.method, args: call.args, contextId: ctx.id, executor: call.author.publicKey },
+      () => deps.clock.now(),
+    );
+  const noDelta = async (result: { output: Buffer; logs: string[] }) => {
+    if (call.handlerJob !== undefined) await deps.handlerJobs.remove(call.handlerJob);
+    return withoutDelta(deps, ctx.id, result.output, result.logs);
+  };
+  if (prepared.readOnly.has(call.method)) return noDelta(await run());
+  const contextHex = ctx.id.toString('hex');
+  // The lock is held until the delta is queued for commit; the call is answered once it committed.
+  const queued = await deps.wasm.locks.run(contextHex, async () => {
+    const result = await run();
+    if (result.actions.length === 0) return { done: true as const, response: await noDelta(result) };
+    const job: CommitJob = {
+      author: call.author,
+      actions: result.actions,
+      events: result.events,
+      ...(await sealingOf(deps, ctx)),
+      ...(call.handlerJob === undefined ? {} : { handlerJob: call.handlerJob }),
+    };
+    const owner = {};
+    const commit = deps.committer.commit(ctx.id, job);
+    deps.wasm.queued.hold(contextHex, result.actions, owner);
+    const committed = commit.finally(() => deps.wasm.queued.release(contextHex, result.actions, owner));
+    committed.catch(() => undefined);
+    return { done: false as const, result, committed };
+  });
+  if (queued.done) return queued.response;
+  const c = await queued.committed;
+  deps.metrics.localDeltas.inc();
+  return {
+    output: queued.result.output,
+    deltaId: toBase58(c.delta.deltaId),
+    rootHash: toBase58(c.rootHash),
+    logs: queued.result.logs,
+  };
+}
+
+/** The answer of a call that made no delta: the context's root as it is now. */
+async function withoutDelta(
+  deps: ContextDeps,
+  contextId: Buffer,
+  output: Buffer,
+  logs: string[],
+): Promise<admin.ExecuteResponse> {
+  const now = await deps.states.context(contextId);
+  return { output, deltaId: '', rootHash: now ? toBase58(now.rootHash) : '', logs };
 }
 
 async function runKv(call: Call, state: KvState, now: Parameters<typeof executeKv>[3]) {

@@ -8,6 +8,7 @@ import type {
   BlobRepo,
   GcRepo,
   GroupStore,
+  HandlerJobRepo,
   HotState,
   IdentityRepo,
   Redis,
@@ -39,6 +40,8 @@ export interface ContextDeps {
    */
   hot: HotState;
   applications: ApplicationRepo;
+  /** Handlers received deltas named, waiting to run here. */
+  handlerJobs: HandlerJobRepo;
   blobs: BlobRepo;
   blobCache: BlobCache;
   /** Serving and fetching blobs over the blob protocol. */

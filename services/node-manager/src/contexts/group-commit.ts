@@ -12,6 +12,8 @@ export interface CommitJob {
   events: LocalWrite['events'];
   groupKey: Buffer;
   governanceHeads: Buffer[];
+  /** The handler job this write is the effect of (see `LocalWrite.handlerJob`): it commits in a batch of its own. */
+  handlerJob?: string;
 }
 
 /** A committed local delta and its gossip form. */
@@ -100,7 +102,7 @@ export class GroupCommitter {
     // Let the calls that arrived together join the first batch.
     await Promise.resolve();
     while (queue.length > 0) {
-      const batch = queue.splice(0, this.limits.maxBatch);
+      const batch = queue.splice(0, batchLength(queue, this.limits.maxBatch));
       this.queued -= batch.length;
       this.deps.metrics.batchSize.observe(batch.length);
       await this.commitBatch(contextId, batch);
@@ -136,7 +138,12 @@ export class GroupCommitter {
     while (jobs.length > 0) {
       const gossip: wire.StateDelta[] = [];
       try {
-        const writes = jobs.map((j) => ({ author: j.author.publicKey, actions: j.actions, events: j.events }));
+        const writes = jobs.map((j) => ({
+          author: j.author.publicKey,
+          actions: j.actions,
+          events: j.events,
+          ...(j.handlerJob === undefined ? {} : { handlerJob: j.handlerJob }),
+        }));
         const results = await this.deps.states().commitLocalBatch(contextId, writes, (draft, index) => {
           const job = jobs[index]!;
           try {
@@ -173,4 +180,14 @@ export class GroupCommitter {
       }
     }
   }
+}
+
+/**
+ * How many queued writes the next batch takes: up to `maxBatch`, but a handler's write goes alone —
+ * should its job have been run elsewhere, its batch fails, and no other write with it.
+ */
+function batchLength(queue: readonly CommitJob[], maxBatch: number): number {
+  if (queue[0]?.handlerJob !== undefined) return 1;
+  const handler = queue.findIndex((j) => j.handlerJob !== undefined);
+  return Math.min(maxBatch, handler < 0 ? queue.length : handler);
 }

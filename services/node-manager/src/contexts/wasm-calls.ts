@@ -2,7 +2,15 @@ import { status } from '@grpc/grpc-js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Action, type Hlc } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
 import type { ApplicationRecord } from '@cnode/store';
-import { WasmError, WasmErrorCode, type PreparedModule, type WasmOutcome, type WasmRuntime } from '@cnode/wasm-runtime';
+import {
+  WasmError,
+  WasmErrorCode,
+  inScanRange,
+  type PreparedModule,
+  type ScanRequest,
+  type WasmOutcome,
+  type WasmRuntime,
+} from '@cnode/wasm-runtime';
 import { AdminCallError, AdminErrorCode } from '../grpc/admin-errors.js';
 import type { WasmModules } from '../apps/wasm-modules.js';
 
@@ -11,6 +19,8 @@ export interface WasmCallDeps {
   runtime: WasmRuntime;
   modules: WasmModules;
   locks: ContextCallLocks;
+  /** Writes of calls that ran and wait for their commit: what the next call reads. */
+  queued: QueuedWrites;
 }
 
 /** What a WASM call did, as the call runner needs it. */
@@ -23,10 +33,65 @@ export interface WasmCallResult {
   actions: Action[];
 }
 
+interface QueuedWrite {
+  value: Buffer | null;
+  /** The call that wrote it: only its own release lets it go. */
+  owner: object;
+}
+
+/**
+ * Writes of mutating calls that have run and whose deltas wait in the group commit, per context and
+ * key: the next call of the context reads them before the committed state, so it sees everything
+ * the calls before it wrote while their deltas commit together. A call's writes leave when its
+ * commit settles (unless a later call wrote the key again). Bounded by the calls the group commit
+ * holds: a call's writes enter only once the commit queue took it.
+ */
+export class QueuedWrites {
+  private readonly byContext = new Map<string, Map<string, QueuedWrite>>();
+
+  /** The queued value of a key: `null` when a queued call removed it; undefined when none wrote it. */
+  lookup(contextId: Uint8Array, key: Uint8Array): { value: Buffer | null } | undefined {
+    return this.byContext.get(Buffer.from(contextId).toString('hex'))?.get(Buffer.from(key).toString('hex'));
+  }
+
+  /** The queued writes of a context whose keys fall in a scan's range. */
+  inRange(
+    contextId: Uint8Array,
+    range: Pick<ScanRequest, 'prefix' | 'after'>,
+  ): { key: Buffer; value: Buffer | null }[] {
+    const keys = this.byContext.get(Buffer.from(contextId).toString('hex'));
+    if (!keys) return [];
+    const out: { key: Buffer; value: Buffer | null }[] = [];
+    for (const [k, { value }] of keys) {
+      const key = Buffer.from(k, 'hex');
+      if (inScanRange(key, range)) out.push({ key, value });
+    }
+    return out;
+  }
+
+  /** Holds a call's writes until `release` (they replace earlier calls' writes of the same keys). */
+  hold(contextHex: string, actions: readonly Action[], owner: object): void {
+    let keys = this.byContext.get(contextHex);
+    if (!keys) this.byContext.set(contextHex, (keys = new Map<string, QueuedWrite>()));
+    for (const a of actions) keys.set(a.key.toString('hex'), { value: a.kind === 'set' ? a.value : null, owner });
+  }
+
+  /** Lets go of a call's writes once its commit settled; later calls' writes of those keys stay. */
+  release(contextHex: string, actions: readonly Action[], owner: object): void {
+    const keys = this.byContext.get(contextHex);
+    if (!keys) return;
+    for (const a of actions) {
+      const k = a.key.toString('hex');
+      if (keys.get(k)?.owner === owner) keys.delete(k);
+    }
+    if (keys.size === 0) this.byContext.delete(contextHex);
+  }
+}
+
 /**
  * Mutating calls of one context run one at a time, from the start of the call until its delta is
- * committed, so each sees everything the one before it wrote (as upstream's exclusive context lock
- * does); view calls do not wait. A call is refused (RESOURCE_EXHAUSTED, counted as
+ * queued for commit, so each sees everything the one before it wrote (as upstream's exclusive
+ * context lock does; the writes still committing are read from `QueuedWrites`); view calls do not wait. A call is refused (RESOURCE_EXHAUSTED, counted as
  * `node_manager_group_commit_rejected_total{reason="call_lock_full"}`) when too many wait for its
  * context or for all contexts: the group commit's bounds.
  */

@@ -45,6 +45,8 @@ export interface StateMutation {
 export interface AppEvent {
   kind: string;
   data: Buffer;
+  /** The application method that receivers (not the author) run with `data` once the delta applied. */
+  handler?: string | undefined;
 }
 
 export interface ContextJoined {
@@ -489,7 +491,7 @@ export const StateMutation: MessageFns<StateMutation> = {
 };
 
 function createBaseAppEvent(): AppEvent {
-  return { kind: "", data: Buffer.alloc(0) };
+  return { kind: "", data: Buffer.alloc(0), handler: undefined };
 }
 
 export const AppEvent: MessageFns<AppEvent> = {
@@ -499,6 +501,9 @@ export const AppEvent: MessageFns<AppEvent> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(18).bytes(message.data);
+    }
+    if (message.handler !== undefined) {
+      writer.uint32(26).string(message.handler);
     }
     return writer;
   },
@@ -532,6 +537,14 @@ export const AppEvent: MessageFns<AppEvent> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.handler = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -548,6 +561,7 @@ export const AppEvent: MessageFns<AppEvent> = {
     return {
       kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      handler: isSet(object.handler) ? globalThis.String(object.handler) : undefined,
     };
   },
 
@@ -559,6 +573,9 @@ export const AppEvent: MessageFns<AppEvent> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.handler !== undefined) {
+      obj.handler = message.handler;
+    }
     return obj;
   },
 
@@ -569,6 +586,7 @@ export const AppEvent: MessageFns<AppEvent> = {
     const message = createBaseAppEvent();
     message.kind = object.kind ?? "";
     message.data = object.data ?? Buffer.alloc(0);
+    message.handler = object.handler ?? undefined;
     return message;
   },
 };
