@@ -7,3 +7,4 @@ export * from './signing.js';
 export * from './verify.js';
 export * from './versions.js';
 export * from './signing-key.js';
+export * from './wasm-sections.js';

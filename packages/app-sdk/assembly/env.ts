@@ -22,3 +22,10 @@ export declare function emit(event: u64): void;
 export declare function emit_with_handler(event: u64, handler: u64): void;
 @external("env", "panic_utf8")
 export declare function panic_utf8(message: u64, location: u64): void;
+@external("env", "executor_id")
+export declare function executor_id(register: u64): void;
+@external("env", "context_id")
+export declare function context_id(register: u64): void;
+// This node's extension: live entries of the replicated state in key order (prefix, after, limit).
+@external("env", "cnode_storage_scan")
+export declare function cnode_storage_scan(prefix: u64, after: u64, limit: u64, register: u64): u32;

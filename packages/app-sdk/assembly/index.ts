@@ -41,6 +41,27 @@ export function input(): Uint8Array {
   return register();
 }
 
+function hex(data: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i];
+    out += (b < 16 ? '0' : '') + b.toString(16);
+  }
+  return out;
+}
+
+/** The identity running the call (the member who called, or the node running a handler), as hex. */
+export function executorId(): string {
+  env.executor_id(REGISTER);
+  return hex(register());
+}
+
+/** The context the call runs in, as hex. */
+export function contextId(): string {
+  env.context_id(REGISTER);
+  return hex(register());
+}
+
 /** The call's arguments: a JSON object of strings. */
 export function args(): Map<string, string> {
   return parseStringObject(text(input()));
@@ -90,6 +111,14 @@ export function emitWithHandler(kind: string, data: string, handler: string): vo
   env.emit_with_handler(<u64>event, describe(BUF_C, bytes(handler)));
 }
 
+/** A key and its value. */
+export class Entry {
+  constructor(
+    public key: string,
+    public value: string,
+  ) {}
+}
+
 /** The context's replicated state, string keys and values. */
 export namespace storage {
   export function get(key: string): string | null {
@@ -99,6 +128,31 @@ export namespace storage {
 
   export function set(key: string, value: string): void {
     env.storage_write(describe(BUF_A, bytes(key)), describe(BUF_B, bytes(value)), REGISTER);
+  }
+
+  /**
+   * Live entries whose key starts with `prefix`, in key order, strictly after `after` (when not
+   * null), at most `limit` (1..1024): every key this node holds, whichever member wrote it. A page
+   * can come back shorter than `limit` only at the end, or when its entries are very large.
+   */
+  export function entries(prefix: string, after: string | null, limit: i32): Entry[] {
+    const afterDescriptor: u64 = after === null ? 0 : describe(BUF_B, bytes(after));
+    env.cnode_storage_scan(describe(BUF_A, bytes(prefix)), afterDescriptor, <u64>limit, REGISTER);
+    const data = register();
+    const base = data.dataStart;
+    const count = load<u32>(base);
+    const out = new Array<Entry>(0);
+    let at: usize = 4;
+    for (let i: u32 = 0; i < count; i++) {
+      const keyLength = <i32>load<u32>(base + at);
+      const key = String.UTF8.decodeUnsafe(base + at + 4, keyLength);
+      at += 4 + keyLength;
+      const valueLength = <i32>load<u32>(base + at);
+      const value = String.UTF8.decodeUnsafe(base + at + 4, valueLength);
+      at += 4 + valueLength;
+      out.push(new Entry(key, value));
+    }
+    return out;
   }
 
   /** Removes a key; whether it existed. */

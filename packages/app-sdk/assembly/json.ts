@@ -60,7 +60,29 @@ class Reader {
   }
 }
 
-/** A JSON object whose values are all strings (`{}` and empty input are an empty object). */
+/** A JSON number, true or false, as its text; null as null. Anything else panics. */
+function scalar(reader: Reader, name: string): string | null {
+  const start = reader.at;
+  while (reader.at < reader.text.length) {
+    const c = reader.text.charCodeAt(reader.at);
+    const word = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x2b || c == 0x2e;
+    if (!word) break;
+    reader.at++;
+  }
+  const token = reader.text.substring(start, reader.at);
+  if (token == 'null') return null;
+  if (token == 'true' || token == 'false') return token;
+  const first = token.length > 0 ? token.charCodeAt(0) : 0;
+  if (first == 0x2d || (first >= 0x30 && first <= 0x39)) return token;
+  fail('arguments: "' + name + '" must be a string, a number, a boolean or null');
+  return null;
+}
+
+/**
+ * A flat JSON object (`{}` and empty input are an empty object). String values are unescaped;
+ * numbers and booleans are kept as their text (read them with `I32.parseInt`, `== 'true'`); a null
+ * value is left out. Nested objects and arrays are refused.
+ */
 export function parseStringObject(text: string): Map<string, string> {
   const fields = new Map<string, string>();
   const reader = new Reader(text);
@@ -73,8 +95,11 @@ export function parseStringObject(text: string): Map<string, string> {
   while (true) {
     const name = reader.string();
     reader.expect(0x3a);
-    if (reader.peek() != 0x22) fail('arguments: "' + name + '" must be a string');
-    fields.set(name, reader.string());
+    if (reader.peek() == 0x22) fields.set(name, reader.string());
+    else {
+      const value = scalar(reader, name);
+      if (value !== null) fields.set(name, value);
+    }
     const next = reader.peek();
     reader.at++;
     if (next == 0x7d) break;

@@ -1,21 +1,6 @@
-/** ULEB128 of a small non-negative number. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
+import { withCustomSection } from '@cnode/app-bundle';
 
-/** A WebAssembly module's bytes with a custom section appended. */
-export function withCustomSection(bytes: Uint8Array, name: string, payload: Uint8Array): Buffer {
-  const nameBytes = Buffer.from(name);
-  const body = [...leb(nameBytes.length), ...nameBytes, ...payload];
-  return Buffer.from([...bytes, 0x00, ...leb(body.length), ...body]);
-}
+export { withCustomSection };
 
 /**
  * The smallest application module a node accepts at install: one exported page of memory and no

@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { buildBundle, newSigningKeyFile, parseManifest, parseSigningKeyFile } from '@cnode/app-bundle';
 import { type admin } from '@cnode/proto';
+import { buildApp } from '../app-build.js';
 import { withAdminApi } from '../client.js';
 import { CliError, type Endpoint } from '../endpoint.js';
 import { need, printer } from './common.js';
@@ -21,6 +22,9 @@ export const APP_USAGE = `  app install FILE [--dev]           upload a bundle (
   app keygen KEYFILE                 write a new bundle signing key (Ed25519) to KEYFILE
   app bundle --package P --app-version V --wasm FILE [--key KEYFILE] --out FILE
                                      build a bundle; signed with --key (unsigned bundles install only with --dev)
+  app build DIR [--key KEYFILE] [--out FILE]
+                                     compile an AssemblyScript app (DIR/assembly/index.ts, DIR/app.json)
+                                     to DIR/build/app.wasm and a bundle (DIR/build/<package>-<version>.bundle)
   --dev: accept an unsigned bundle (a signature that is present is still verified)
 `;
 
@@ -71,6 +75,25 @@ export async function runAppCommand(
     return 0;
   }
   if (sub === 'bundle') return bundle(opts, out);
+  if (sub === 'build') {
+    const [dir] = need(rest, 1, 'app build DIR [--key KEYFILE] [--out FILE]');
+    const signingKey = opts.key ? parseSigningKeyFile((await readOrFail(opts.key)).toString('utf8')) : undefined;
+    const built = await buildApp(dir!, {
+      ...(signingKey ? { signingKey } : {}),
+      ...(opts.out ? { out: opts.out } : {}),
+    });
+    out(
+      built,
+      [
+        `module    ${built.wasmPath}`,
+        `bundle    ${built.bundlePath} (${built.bytes} bytes)`,
+        `package   ${built.manifest.package} ${built.manifest.appVersion}`,
+        `signer    ${built.manifest.signerId ?? '(unsigned: installs only with --dev)'}`,
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  }
   return withAdminApi(endpoint(), opts.timeoutMs, async (api) => {
     const installed = (app: admin.Application): number => {
       out(app, formatApp(app));
@@ -134,14 +157,17 @@ export async function runAppCommand(
   });
 }
 
+function readOrFail(file: string): Promise<Buffer> {
+  return readFile(file).catch((err: unknown) => {
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
+  });
+}
+
 async function bundle(opts: AppCommandOptions, out: ReturnType<typeof printer>): Promise<number> {
   if (!opts.package || !opts.appVersion || !opts.wasm || !opts.out) {
     throw new CliError('usage: cnode app bundle --package P --app-version V --wasm FILE [--key KEYFILE] --out FILE');
   }
-  const read = (file: string) =>
-    readFile(file).catch((err: unknown) => {
-      throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
-    });
+  const read = readOrFail;
   const signingKey = opts.key ? parseSigningKeyFile((await read(opts.key)).toString('utf8')) : undefined;
   const built = await buildBundle({
     package: opts.package,
