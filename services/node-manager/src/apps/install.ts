@@ -126,7 +126,7 @@ export async function installFromStoredBlob(
     throw err;
   }
   await deps.applications.upsert(record);
-  deps.wasm.modules.remember(record.id, prepared);
+  deps.wasm.modules.remember(record, prepared);
   deps.metrics.appInstalls.inc({ kind: record.kind, outcome: 'installed' });
   deps.logger.info(
     {

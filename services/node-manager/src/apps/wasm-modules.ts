@@ -17,9 +17,10 @@ export function moduleBlobOf(record: ApplicationRecord): Buffer | undefined {
 }
 
 /**
- * Prepared application modules (checked, memory-capped, compiled), one per application, bounded
- * (`WASM_MODULE_CACHE`, least recently used out; `cache_*{cache="wasm_modules"}`). An application
- * is content-addressed by its id, so an entry never goes stale.
+ * Prepared application modules (checked, memory-capped, compiled), one per module blob, bounded
+ * (`WASM_MODULE_CACHE`, least recently used out; `cache_*{cache="wasm_modules"}`). Keyed by the
+ * module's content address, not the application id (a bundle's id covers every version of it), so
+ * an entry never goes stale and two versions never share one.
  */
 export class WasmModules {
   private readonly cache: BoundedCache<string, PreparedModule>;
@@ -44,16 +45,16 @@ export class WasmModules {
   }
 
   /** Keeps a module just prepared for an application (at install), so its first call compiles nothing. */
-  remember(applicationId: Buffer, prepared: PreparedModule): void {
-    this.cache.set(applicationId.toString('hex'), prepared);
+  remember(record: ApplicationRecord, prepared: PreparedModule): void {
+    const blob = moduleBlobOf(record);
+    if (blob) this.cache.set(blob.toString('hex'), prepared);
   }
 
-  /** The prepared module of an installed application (read from its blob on a cache miss). */
+  /** The prepared module of an installed application version (read from its blob on a cache miss). */
   async of(record: ApplicationRecord): Promise<PreparedModule> {
-    const key = record.id.toString('hex');
-    const cached = this.cache.get(key);
-    if (cached) return cached;
     const blob = moduleBlobOf(record);
+    const cached = blob && this.cache.get(blob.toString('hex'));
+    if (cached) return cached;
     const bytes = blob && (await this.deps.blobs().get(blob));
     if (!bytes) {
       throw new AdminCallError(
@@ -63,7 +64,7 @@ export class WasmModules {
       );
     }
     const prepared = this.check(bytes);
-    this.cache.set(key, prepared);
+    this.cache.set(blob.toString('hex'), prepared);
     return prepared;
   }
 }
