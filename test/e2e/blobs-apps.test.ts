@@ -16,7 +16,7 @@ import { status } from '@grpc/grpc-js';
 import { buildBundle, packArchive, type BundleManifest } from '@cnode/app-bundle';
 import { generateIdentity, sha256 } from '@cnode/primitives';
 import { admin } from '@cnode/proto';
-import { ProcessNode, builtEntry, spawnNode, testModule } from '@cnode/testing';
+import { ProcessNode, builtEntry, refusal, spawnNode, testModule } from '@cnode/testing';
 
 let strict: ProcessNode;
 let loopback: ProcessNode;
@@ -53,16 +53,6 @@ afterAll(async () => {
 }, 60_000);
 
 /** The call's gRPC status and the node's message (which starts with the error code). */
-async function refusal(call: Promise<unknown>): Promise<{ code: number; details: string }> {
-  const err = (await call.then(
-    () => {
-      throw new Error('the call was expected to be refused');
-    },
-    (e: unknown) => e,
-  )) as { code: number; details: string };
-  return { code: err.code, details: err.details };
-}
-
 async function* pieces(data: Buffer, size: number): AsyncGenerator<Buffer> {
   for (let off = 0; off < data.length; off += size) yield data.subarray(off, off + size);
 }

@@ -366,7 +366,7 @@ describe('a lying snapshot source', () => {
       op: {
         kind: {
           $case: 'registerContext',
-          registerContext: { contextId: lyingContext, applicationId: KV_APPLICATION_ID },
+          registerContext: { contextId: lyingContext, applicationId: KV_APPLICATION_ID, applicationVersion: '' },
         },
       },
     });

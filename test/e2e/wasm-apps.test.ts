@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { admin } from '@cnode/proto';
 import { status } from '@grpc/grpc-js';
-import { ProcessNode, waitFor, withCustomSection } from '@cnode/testing';
+import { ProcessNode, onePiece, refusal, waitFor, withCustomSection } from '@cnode/testing';
 import { appWat, compileWat } from '../../packages/wasm-runtime/test/fixtures/wat.js';
 
 let a: ProcessNode;
@@ -18,27 +18,13 @@ let b: ProcessNode;
 let applicationId: string;
 let contextId: string;
 
-const bytesOf = (bytes: Uint8Array) =>
-  (async function* () {
-    yield bytes;
-  })();
-
-async function refusal(call: Promise<unknown>): Promise<{ code: number; details: string }> {
-  const err = (await call.then(
-    () => undefined,
-    (e: unknown) => e,
-  )) as { code: number; details: string } | undefined;
-  if (!err) throw new Error('the call succeeded');
-  return err;
-}
-
 beforeAll(async () => {
   // A short deadline, so the endless loop below ends quickly.
   const env = { WASM_MAX_EXEC_MS: '1s' };
   [a, b] = await Promise.all([ProcessNode.start({ env }), ProcessNode.start({ env })]);
   const wasm = await compileWat(appWat());
-  applicationId = (await a.api.installApplication(bytesOf(wasm))).applicationId;
-  await b.api.installApplication(bytesOf(wasm));
+  applicationId = (await a.api.installApplication(onePiece(wasm))).applicationId;
+  await b.api.installApplication(onePiece(wasm));
   contextId = (await a.api.createContext({ application: applicationId })).contextId;
   const { publicKey } = await b.api.createIdentity();
   await b.api.joinContext((await a.api.inviteMember(contextId, publicKey)).invitationText);
@@ -58,7 +44,7 @@ describe('WASM applications in contexts', () => {
       [noMemory, /exports no memory named "memory"/],
       [unknownImport, /imports env.launch, which this node does not provide/],
     ] as const) {
-      const err = await refusal(a.api.installApplication(bytesOf(bytes)));
+      const err = await refusal(a.api.installApplication(onePiece(bytes)));
       expect(err.code).toBe(status.INVALID_ARGUMENT);
       expect(err.details).toMatch(reason);
     }
@@ -89,7 +75,7 @@ describe('WASM applications in contexts', () => {
     expect((await a.api.getContext(created.contextId)).heads).toHaveLength(1);
 
     const failingInit = await compileWat('(module (memory (export "memory") 1) (func (export "init") unreachable))');
-    const failing = (await a.api.installApplication(bytesOf(failingInit))).applicationId;
+    const failing = (await a.api.installApplication(onePiece(failingInit))).applicationId;
     const before = (await a.api.listContexts()).contexts.length;
     const refused = await refusal(a.api.createContext({ application: failing }));
     expect(refused.details).toMatch(/^WASM_TRAP/);
@@ -124,7 +110,7 @@ describe('WASM applications in contexts', () => {
     // The test app with `get` declared read-only; one context for the view, twenty for slow writes.
     const abi = { methods: [{ name: 'get', intent: 'read_only' }] };
     const wasm = withCustomSection(await compileWat(appWat()), 'calimero_abi_v1', Buffer.from(JSON.stringify(abi)));
-    const app = (await a.api.installApplication(bytesOf(wasm))).applicationId;
+    const app = (await a.api.installApplication(onePiece(wasm))).applicationId;
     const contexts: string[] = [];
     for (let i = 0; i < 21; i++) contexts.push((await a.api.createContext({ application: app })).contextId);
     const [viewContext, ...slowContexts] = contexts;
@@ -149,8 +135,8 @@ describe('WASM applications in contexts', () => {
   it('runs the AssemblyScript key-value example, and its events reach the other member', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'cnode-kv-app-')), 'kv.wasm');
     execFileSync(process.execPath, ['scripts/build-app.mjs', 'apps/kv', out]);
-    const kv = (await a.api.installApplication(bytesOf(readFileSync(out)))).applicationId;
-    await b.api.installApplication(bytesOf(readFileSync(out)));
+    const kv = (await a.api.installApplication(onePiece(readFileSync(out)))).applicationId;
+    await b.api.installApplication(onePiece(readFileSync(out)));
     const kvContext = (await a.api.createContext({ application: kv })).contextId;
     const { publicKey } = await b.api.createIdentity();
     await b.api.joinContext((await a.api.inviteMember(kvContext, publicKey)).invitationText);

@@ -12,18 +12,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { fromBase58 } from '@cnode/primitives';
 import type { admin } from '@cnode/proto';
-import { ProcessNode, waitFor } from '@cnode/testing';
+import { ProcessNode, onePiece, waitFor } from '@cnode/testing';
 
 let nodes: ProcessNode[];
 /** Each node's member identity in the chat context, hex (what the app sees as the executor). */
 let chatMembers: string[];
 let kvContext: string;
 let chatContext: string;
-
-const bytesOf = (bytes: Uint8Array) =>
-  (async function* () {
-    yield bytes;
-  })();
 
 function buildApp(dir: string): Buffer {
   const out = join(mkdtempSync(join(tmpdir(), 'cnode-app-')), 'app.wasm');
@@ -69,8 +64,8 @@ beforeAll(async () => {
   const chatApp = buildApp('apps/chat');
   const installed = await Promise.all(
     nodes.map(async (n) => [
-      (await n.api.installApplication(bytesOf(kvApp))).applicationId,
-      (await n.api.installApplication(bytesOf(chatApp))).applicationId,
+      (await n.api.installApplication(onePiece(kvApp))).applicationId,
+      (await n.api.installApplication(onePiece(chatApp))).applicationId,
     ]),
   );
   kvContext = (await sharedContext(installed[0]![0]!)).contextId;

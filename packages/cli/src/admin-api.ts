@@ -177,6 +177,22 @@ export class AdminApi {
     ).then(() => undefined);
   }
 
+  /** Moves a context to another application version (see ContextService.UpdateContextApplication). */
+  updateContextApplication(
+    contextId: string,
+    application: string,
+    opts: { migrateMethod?: string; migrateArgs?: unknown; force?: boolean } = {},
+  ): Promise<admin.UpdateContextApplicationResponse> {
+    const req: admin.UpdateContextApplicationRequest = {
+      contextId,
+      application,
+      migrateMethod: opts.migrateMethod ?? '',
+      migrateArgs: opts.migrateArgs === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(opts.migrateArgs)),
+      force: opts.force ?? false,
+    };
+    return this.call((md, o, cb) => this.client.updateContextApplication(req, md, o, cb));
+  }
+
   syncStatus(contextId: string): Promise<admin.SyncStatus> {
     return this.call<admin.GetSyncStatusResponse>((md, o, cb) =>
       this.client.getSyncStatus({ contextId }, md, o, cb),

@@ -61,6 +61,11 @@ function writeOp(w: CanonicalWriter, op: wire.GroupOp): void {
     case 'registerContext':
       w.u8(5).raw(checkId(kind.registerContext.contextId, 'context id'));
       w.bytes(kind.registerContext.applicationId);
+      // Covered when named; ops without a version keep the encoding (and ids) they always had.
+      if (kind.registerContext.applicationVersion) {
+        if (kind.registerContext.applicationVersion.length > 128) malformed('the application version is too long');
+        w.string(kind.registerContext.applicationVersion);
+      }
       return;
     case 'unregisterContext':
       w.u8(6).raw(checkId(kind.unregisterContext.contextId, 'context id'));

@@ -13,6 +13,8 @@ export interface ContextSettings {
   id: Buffer;
   groupId: Buffer | null;
   applicationId: Buffer | null;
+  /** The version it runs; null: the one installed last. */
+  applicationVersion: string | null;
   /** False while the context waits for a snapshot. */
   initialized: boolean;
 }
@@ -145,7 +147,13 @@ export class HotState implements Startable {
       async () => {
         const ctx = await this.opts.stores().states.context(contextId);
         return (
-          ctx && { id: contextId, groupId: ctx.groupId, applicationId: ctx.applicationId, initialized: ctx.initialized }
+          ctx && {
+            id: contextId,
+            groupId: ctx.groupId,
+            applicationId: ctx.applicationId,
+            applicationVersion: ctx.applicationVersion,
+            initialized: ctx.initialized,
+          }
         );
       },
       (v) => v !== undefined,

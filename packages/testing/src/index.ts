@@ -8,3 +8,4 @@ export * from './process-node.js';
 export * from './store-harness.js';
 export * from './insider.js';
 export * from './wasm-module.js';
+export * from './grpc-refusal.js';

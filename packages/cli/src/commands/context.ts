@@ -21,6 +21,10 @@ export const CONTEXT_USAGE = `  context create [--app kv] [--group G]
   context sync CONTEXT [PEER]        sync now (bypasses spacing and backoff)
   context status CONTEXT             sync status: Idle, Syncing, BackingOff, WaitingForPeers, ReceivingSnapshot
   context watch [CONTEXT] [--from N] stream node events (Ctrl-C to stop)
+  context update CONTEXT APP [--migrate METHOD] [--args JSON] [--force]
+                                     move the context to the installed version of APP (admins; a newer
+                                     version of the same package unless --force); METHOD of the new
+                                     version runs once after the switch
 `;
 
 export interface ContextCommandOptions {
@@ -30,6 +34,10 @@ export interface ContextCommandOptions {
   /** `context create --init`: JSON arguments of the application's init method. */
   init?: string;
   from: string;
+  /** `context update --migrate`, `--args`, `--force`. */
+  migrate?: string;
+  migrateArgs?: string;
+  force?: boolean;
   /** `context invite --key-from-peers`. */
   keyFromPeers?: boolean;
   json: boolean;
@@ -42,7 +50,7 @@ function formatContext(c: admin.ContextInfo): string {
   return [
     `context   ${c.contextId}`,
     `group     ${c.groupId}`,
-    `app       ${c.application}`,
+    `app       ${c.application}${c.applicationVersion ? ` ${c.applicationVersion}` : ''}`,
     `root      ${c.rootHash}`,
     `heads     ${c.heads.join(' ')}`,
     `members   ${c.memberCount} (ours: ${c.ownMembers.join(' ')})`,
@@ -128,6 +136,27 @@ export async function runContextCommand(
         const text = given!.startsWith('@') ? opts.readFile(given!.slice(1)) : given!;
         const res = await api.joinContext(text.trim());
         out(res, `joined    ${res.contextId}\nmember    ${res.member}\n`);
+        return 0;
+      }
+      case 'update': {
+        const [id, app] = need(rest, 2, 'context update CONTEXT APP [--migrate METHOD] [--args JSON] [--force]');
+        let migrateArgs: unknown;
+        if (opts.migrateArgs) {
+          try {
+            migrateArgs = JSON.parse(opts.migrateArgs);
+          } catch {
+            throw new CliError(`--args is not JSON: ${opts.migrateArgs}`);
+          }
+        }
+        const res = await api.updateContextApplication(id!, app!, {
+          ...(opts.migrate ? { migrateMethod: opts.migrate } : {}),
+          ...(migrateArgs === undefined ? {} : { migrateArgs }),
+          force: opts.force ?? false,
+        });
+        const migration = res.migration
+          ? `migration ${Buffer.from(res.migration.output).toString('utf8')}${res.migration.deltaId ? ` (delta ${res.migration.deltaId})` : ''}\n`
+          : '';
+        out(res, `app       ${res.applicationId} ${res.version}\nop        ${res.opId}\n${migration}`);
         return 0;
       }
       case 'call': {

@@ -11,6 +11,14 @@ const GROUP_KEY_AAD = 'cnode/group-key/v1';
 export const MAX_PENDING_GROUP_OPS = 1_000;
 /** Most ops served in one GroupOpsResponse. */
 export const MAX_GROUP_OPS_SERVED = 1_000;
+
+/** What a context's newest registration names. */
+export interface RegisteredApplication {
+  applicationId: Buffer;
+  /** Null: the version each node installed last. */
+  version: string | null;
+}
+
 /**
  * Cut projections kept in memory. A cut names content-addressed ops, so its projection is the same
  * on every node and never changes: one pure cache for the whole process.
@@ -120,6 +128,7 @@ export class GroupStore {
                   select max(p.generation) from group_ops p
                   where p.group_id = ${next.groupId} and p.op_id = any (${tx.array(next.parents, BYTEA_ARRAY)}::bytea[])), 0)
               where group_id = ${next.groupId} and op_id = ${next.opId}`;
+            if (next.op.kind?.$case === 'registerContext') await this.followRegistration(tx, next);
             applied.push(next);
           } else {
             await tx`delete from group_ops where group_id = ${next.groupId} and op_id = ${next.opId}`;
@@ -180,6 +189,23 @@ export class GroupStore {
         // Capabilities, contexts and keys have no live table: they are read from the projection.
         return;
     }
+  }
+
+  /**
+   * A hosted context of the group runs what its newest registration names: an op that moves it to
+   * another application or version takes effect here in the op's own transaction.
+   */
+  private async followRegistration(tx: Tx, op: VerifiedGroupOp): Promise<void> {
+    const kind = op.op.kind;
+    if (kind?.$case !== 'registerContext') return;
+    const contextId = Buffer.from(kind.registerContext.contextId);
+    const current = await this.registrationIn(tx, op.groupId, contextId);
+    if (!current) return;
+    await tx`
+      update contexts set application_id = ${current.applicationId}, application_version = ${current.version}
+      where id = ${contextId} and group_id = ${op.groupId}
+        and (application_id is distinct from ${current.applicationId}
+             or application_version is distinct from ${current.version})`;
   }
 
   private async evictPending(tx: Tx, groupId: Buffer): Promise<void> {
@@ -360,15 +386,29 @@ export class GroupStore {
     return rows.map((r) => ({ opId: r.op_id, signed: wire.SignedGroupOpV1.decode(r.op), generation: r.generation }));
   }
 
-  /** The application a context was registered with (the newest applied RegisterContext naming it). */
-  async registeredApplication(groupId: Buffer, contextId: Buffer): Promise<Buffer | undefined> {
-    const [row] = await this.sql<{ op: Buffer }[]>`
+  /**
+   * The application (and version) a context runs: the newest applied RegisterContext naming it,
+   * newest by generation then op id — the same answer on every node that applied the same ops.
+   */
+  async registeredApplication(groupId: Buffer, contextId: Buffer): Promise<RegisteredApplication | undefined> {
+    return this.registrationIn(this.sql, groupId, contextId);
+  }
+
+  private async registrationIn(
+    tx: Tx | Sql,
+    groupId: Buffer,
+    contextId: Buffer,
+  ): Promise<RegisteredApplication | undefined> {
+    const [row] = await tx<{ op: Buffer }[]>`
       select op from group_ops
       where group_id = ${groupId} and applied and kind = ${GroupOpKind.RegisterContext} and subject = ${contextId}
       order by generation desc, op_id desc limit 1`;
     const kind = row && wire.SignedGroupOpV1.decode(row.op).op?.kind;
     return kind?.$case === 'registerContext' && kind.registerContext.applicationId.length === 32
-      ? Buffer.from(kind.registerContext.applicationId)
+      ? {
+          applicationId: Buffer.from(kind.registerContext.applicationId),
+          version: kind.registerContext.applicationVersion || null,
+        }
       : undefined;
   }
 

@@ -34,9 +34,14 @@ export interface ApplicationRecord {
 export class ApplicationRepo {
   constructor(private readonly sql: Sql) {}
 
-  /** Installs or replaces: a bundle of the same package and signer is one application across versions. */
+  /**
+   * Installs or replaces: a bundle of the same package and signer is one application across
+   * versions; the row shows the version installed last, and every installed version is kept
+   * (`version`), since contexts run the version their group names.
+   */
   async upsert(app: ApplicationRecord): Promise<void> {
-    await this.sql`
+    await this.sql.begin(async (tx) => {
+      await tx`
       insert into applications (id, kind, package, version, signer, blob_id, size, source, metadata, manifest, artifacts)
       values (${app.id}, ${app.kind}, ${app.package}, ${app.version}, ${app.signer}, ${app.blobId}, ${app.size},
               ${app.source}, ${app.metadata}, ${this.sql.json(app.manifest as PostgresJson)},
@@ -45,6 +50,27 @@ export class ApplicationRepo {
         signer = excluded.signer, blob_id = excluded.blob_id, size = excluded.size, source = excluded.source,
         metadata = excluded.metadata, manifest = excluded.manifest, artifacts = excluded.artifacts,
         installed_at = now()`;
+      await tx`
+        insert into application_versions (id, version, kind, blob_id, size, source, metadata, manifest, artifacts)
+        values (${app.id}, ${app.version}, ${app.kind}, ${app.blobId}, ${app.size}, ${app.source}, ${app.metadata},
+                ${tx.json(app.manifest as PostgresJson)}, ${tx.json(app.artifacts as unknown as PostgresJson)})
+        on conflict (id, version) do update set kind = excluded.kind, blob_id = excluded.blob_id,
+          size = excluded.size, source = excluded.source, metadata = excluded.metadata,
+          manifest = excluded.manifest, artifacts = excluded.artifacts, installed_at = now()`;
+    });
+  }
+
+  /**
+   * One installed version of an application (its package and signer from the application), or
+   * undefined when that version is not installed here. No version: the one installed last.
+   */
+  async version(id: Buffer, version: string | null): Promise<ApplicationRecord | undefined> {
+    if (version === null) return this.get(id);
+    const [r] = await this.sql<Row[]>`
+      select v.id, v.kind, a.package, v.version, a.signer, v.blob_id, v.size, v.source, v.metadata, v.manifest, v.artifacts
+      from application_versions v join applications a on a.id = v.id
+      where v.id = ${id} and v.version = ${version}`;
+    return r && toRecord(r);
   }
 
   async get(id: Buffer): Promise<ApplicationRecord | undefined> {
@@ -66,9 +92,12 @@ export class ApplicationRepo {
   /** True when an application installs or ships the blob: such a blob is not deleted under it. */
   async usesBlob(blobId: Buffer): Promise<boolean> {
     const hex = blobId.toString('hex');
+    const shipped = this.sql.json([{ blobId: hex }] as PostgresJson);
     const rows = await this.sql`
-      select 1 from applications
-      where blob_id = ${blobId} or artifacts @> ${this.sql.json([{ blobId: hex }] as PostgresJson)} limit 1`;
+      select 1 from applications where blob_id = ${blobId} or artifacts @> ${shipped}
+      union all
+      select 1 from application_versions where blob_id = ${blobId} or artifacts @> ${shipped}
+      limit 1`;
     return rows.length > 0;
   }
 

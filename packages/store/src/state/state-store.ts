@@ -124,6 +124,8 @@ export interface ContextState {
   rootHash: Buffer;
   heads: Buffer[];
   applicationId: Buffer | null;
+  /** The application version the context runs (its group's newest RegisterContext); null: the one installed last. */
+  applicationVersion: string | null;
   groupId: Buffer | null;
   /** False while the context has no state yet (it waits for a snapshot): deltas are buffered. */
   initialized: boolean;
@@ -153,6 +155,7 @@ interface ContextDbRow {
   root_hash: Buffer;
   dag_heads: Buffer[];
   application_id: Buffer | null;
+  application_version: string | null;
   group_id: Buffer | null;
   initialized: boolean;
 }
@@ -175,6 +178,7 @@ function contextRowOf(row: ContextDbRow): ContextRow {
     rootHash: row.root_hash,
     heads: row.dag_heads,
     applicationId: row.application_id,
+    applicationVersion: row.application_version,
     groupId: row.group_id,
     initialized: row.initialized,
   };
@@ -274,24 +278,27 @@ export class StateStore {
 
   async createContext(
     id: Buffer,
-    opts: { applicationId?: Buffer; groupId?: Buffer; initialized?: boolean } = {},
+    opts: { applicationId?: Buffer; applicationVersion?: string; groupId?: Buffer; initialized?: boolean } = {},
   ): Promise<void> {
     const rows = await this.sql`
-      insert into contexts (id, application_id, group_id, initialized)
-      values (${id}, ${opts.applicationId ?? null}, ${opts.groupId ?? null}, ${opts.initialized ?? true})
+      insert into contexts (id, application_id, application_version, group_id, initialized)
+      values (${id}, ${opts.applicationId ?? null}, ${opts.applicationVersion || null}, ${opts.groupId ?? null},
+              ${opts.initialized ?? true})
       on conflict (id) do nothing returning id`;
     if (rows.length === 0) throw new CodedError(StateErrorCode.ContextExists, `context ${hex(id)} exists`);
   }
 
   async context(id: Buffer): Promise<ContextState | undefined> {
     const [row] = await this.sql<ContextDbRow[]>`
-      select id, root_hash, dag_heads, application_id, group_id, initialized from contexts where id = ${id}`;
+      select id, root_hash, dag_heads, application_id, application_version, group_id, initialized
+      from contexts where id = ${id}`;
     return row && contextRowOf(row);
   }
 
   async listContexts(): Promise<ContextRow[]> {
     const rows = await this.sql<ContextDbRow[]>`
-      select id, root_hash, dag_heads, application_id, group_id, initialized from contexts order by created_at, id`;
+      select id, root_hash, dag_heads, application_id, application_version, group_id, initialized
+      from contexts order by created_at, id`;
     return rows.map(contextRowOf);
   }
 

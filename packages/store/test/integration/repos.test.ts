@@ -217,8 +217,15 @@ describe('repositories (real Postgres)', () => {
       artifacts: [{ name: 'main', path: 'app.wasm', blobId: artifactBlob.toString('hex'), hash: 'ab', size: 3 }],
     };
     await repo.upsert(app);
-    await repo.upsert({ ...app, version: '1.1.0' });
-    expect(await repo.get(id)).toEqual({ ...app, version: '1.1.0' });
+    const next = { ...app, version: '1.1.0', blobId: randomBytes(32), source: 'file:///app-1.1.mpk' };
+    await repo.upsert(next);
+    expect(await repo.get(id)).toEqual(next);
+    // Every installed version stays: a context may still run the older one.
+    expect(await repo.version(id, '1.0.0')).toEqual(app);
+    expect(await repo.version(id, '1.1.0')).toEqual(next);
+    expect(await repo.version(id, null)).toEqual(next);
+    expect(await repo.version(id, '9.9.9')).toBeUndefined();
+    expect(await repo.usesBlob(next.blobId)).toBe(true);
     expect((await repo.list()).length).toBe(1);
     expect(await repo.packages()).toEqual([{ package: 'com.example.kv', versions: ['1.1.0'] }]);
     expect(await repo.usesBlob(blobId)).toBe(true);

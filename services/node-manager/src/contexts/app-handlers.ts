@@ -7,7 +7,7 @@ import type { NodeManagerMetrics } from '../metrics.js';
 import { actingMember } from './context-access.js';
 import type { ContextDeps } from './context-deps.js';
 import { callInstalled } from './call-runner.js';
-import { requireRecord } from './wasm-calls.js';
+import { applicationName, requireRecord } from './wasm-calls.js';
 
 /** How the handler runner takes its work. */
 export interface AppHandlerLimits {
@@ -151,7 +151,10 @@ export class AppHandlerRunner implements Startable {
         return;
       }
       const hosted = { id: job.contextId, groupId: ctx.groupId };
-      const record = requireRecord(await deps.applications.get(ctx.applicationId), toBase58(ctx.applicationId));
+      const record = requireRecord(
+        await deps.applications.version(ctx.applicationId, ctx.applicationVersion),
+        applicationName(ctx.applicationId, ctx.applicationVersion),
+      );
       const prepared = await deps.wasm.modules.of(record);
       const author = await actingMember(deps, hosted, '');
       const response = await callInstalled(deps, hosted, prepared, {

@@ -8,7 +8,7 @@ import { actingMember, requireContextSettings, sealingOf } from './context-acces
 import type { ContextDeps } from './context-deps.js';
 import type { CommitJob, CommittedDelta } from './group-commit.js';
 import type { PreparedModule } from '@cnode/wasm-runtime';
-import { requireRecord, runWasmCall } from './wasm-calls.js';
+import { applicationName, requireRecord, runWasmCall } from './wasm-calls.js';
 
 /** Largest JSON argument object accepted (a value is at most 1 MiB; leave room for the rest). */
 export const MAX_ARGS_BYTES = 1024 * 1024 + 64 * 1024;
@@ -43,7 +43,10 @@ export async function runCalls(
   const ctx = await requireContextSettings(deps, contextIdText);
   const installed =
     ctx.applicationId && !ctx.applicationId.equals(KV_APPLICATION_ID)
-      ? requireRecord(await deps.applications.get(ctx.applicationId), toBase58(ctx.applicationId))
+      ? requireRecord(
+          await deps.applications.version(ctx.applicationId, ctx.applicationVersion),
+          applicationName(ctx.applicationId, ctx.applicationVersion),
+        )
       : undefined;
   if (!ctx.initialized) {
     throw new AdminCallError(

@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { MAX_KEY_BYTES, MAX_VALUE_BYTES, type Action, type Hlc } from '@cnode/primitives';
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, toBase58, type Action, type Hlc } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
 import type { ApplicationRecord } from '@cnode/store';
 import {
@@ -209,7 +209,12 @@ export async function runWasmCall(
   return { output, logs: outcome.logs, events, actions };
 }
 
-/** The installed application a context runs, or UNAVAILABLE/FAILED_PRECONDITION when it is not here. */
+/** How errors name an application a context runs: its id, and the version when one is named. */
+export function applicationName(applicationId: Buffer, version: string | null): string {
+  return version ? `${toBase58(applicationId)} version ${version}` : toBase58(applicationId);
+}
+
+/** The installed application a context runs, or FAILED_PRECONDITION when it is not here. */
 export function requireRecord(record: ApplicationRecord | undefined, name: string): ApplicationRecord {
   if (!record) {
     throw new AdminCallError(

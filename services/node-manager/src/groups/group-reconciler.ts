@@ -54,8 +54,10 @@ export async function reconcileGroup(
     if (await deps.identities.find(op.signer)) continue;
     const contextId = Buffer.from(contextHex, 'hex');
     try {
+      const registered = await deps.groups.registeredApplication(groupId, contextId);
       await deps.states.createContext(contextId, {
-        applicationId: await deps.groups.registeredApplication(groupId, contextId),
+        ...(registered ? { applicationId: registered.applicationId } : {}),
+        ...(registered?.version ? { applicationVersion: registered.version } : {}),
         groupId,
         initialized: false,
       });

@@ -27,6 +27,8 @@ export enum AdminErrorCode {
   GcUnavailable = 'ADMIN_GC_UNAVAILABLE',
   /** Too many writes wait to commit (group commit queues are full). */
   WritesBusy = 'ADMIN_WRITES_BUSY',
+  /** An application update that is no upgrade: another package, or a version that is not newer. */
+  NotAnUpgrade = 'ADMIN_NOT_AN_UPGRADE',
 }
 
 /**

@@ -12,6 +12,7 @@ import { getSyncStatus } from './context/get-sync-status.js';
 import { getPeersCount } from './context/peers-count.js';
 import { subscribeEvents } from './context/subscribe-events.js';
 import { triggerSync } from './context/trigger-sync.js';
+import { updateContextApplication } from './context/update-application.js';
 import { serverStreaming, unary } from './unary.js';
 
 /** ContextService: each method's implementation lives in its own module under ./context. */
@@ -30,5 +31,8 @@ export function contextService(deps: ContextDeps): admin.ContextServiceServer {
     getPeersCount: unary('GetPeersCount', deps, (req: admin.GetPeersCountRequest) => getPeersCount(deps, req)),
     triggerSync: unary('TriggerSync', deps, (req: admin.TriggerSyncRequest) => triggerSync(deps, req)),
     getSyncStatus: unary('GetSyncStatus', deps, (req: admin.GetSyncStatusRequest) => getSyncStatus(deps, req)),
+    updateContextApplication: unary('UpdateContextApplication', deps, (req: admin.UpdateContextApplicationRequest) =>
+      updateContextApplication(deps, req),
+    ),
   };
 }

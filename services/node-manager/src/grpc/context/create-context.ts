@@ -12,12 +12,14 @@ import { resolveIdArg } from '../alias-args.js';
 
 /**
  * The application a request names: empty or "kv" is the built-in kv application; anything else is
- * an installed application's base58 id or alias. (Until the WASM runtime lands, Execute runs only kv.)
+ * an installed application's base58 id or alias, at the version installed last (the version a new
+ * context is registered with and runs until an admin moves it to another).
  */
-export async function applicationIdOf(deps: ContextDeps, name: string): Promise<Buffer> {
-  if (name === '' || name === KV_APPLICATION_NAME) return KV_APPLICATION_ID;
+export async function applicationOf(deps: ContextDeps, name: string): Promise<{ id: Buffer; version: string }> {
+  if (name === '' || name === KV_APPLICATION_NAME) return { id: KV_APPLICATION_ID, version: '' };
   const id = await resolveIdArg(deps.hot, 'application', name, 'application').catch(() => undefined);
-  if (id && (await deps.applications.get(id))) return id;
+  const record = id && (await deps.applications.get(id));
+  if (record) return { id: record.id, version: record.version };
   throw new AdminCallError(
     status.NOT_FOUND,
     AdminErrorCode.ApplicationUnknown,
@@ -35,9 +37,11 @@ export async function createContext(
   deps: ContextDeps,
   req: admin.CreateContextRequest,
 ): Promise<admin.CreateContextResponse> {
-  const applicationId = await applicationIdOf(deps, req.application);
+  const application = await applicationOf(deps, req.application);
+  const applicationId = application.id;
+  const applicationVersion = application.version;
   if (req.groupId) {
-    return createContextInGroup(deps, idArg(req.groupId, 'group_id'), applicationId, req.initParams);
+    return createContextInGroup(deps, idArg(req.groupId, 'group_id'), application, req.initParams);
   }
   const member = generateIdentity();
   const contextId = generateIdentity().publicKey;
@@ -49,11 +53,11 @@ export async function createContext(
     parents: [verifyGroupOp(genesis).opId],
     signer: member,
     nonce: opNonce(),
-    op: { kind: { $case: 'registerContext', registerContext: { contextId, applicationId } } },
+    op: { kind: { $case: 'registerContext', registerContext: { contextId, applicationId, applicationVersion } } },
   });
   await ingestGroupOps(deps, [genesis, register]);
 
-  await deps.states.createContext(contextId, { applicationId, groupId });
+  await deps.states.createContext(contextId, { applicationId, applicationVersion, groupId });
   await deps.identities.addOwned(contextId, member);
   deps.hot.invalidate('context', contextId);
   await deps.subscriptions.join(contextId, groupId);
@@ -70,17 +74,18 @@ export async function createContext(
 async function createContextInGroup(
   deps: ContextDeps,
   groupId: Buffer,
-  applicationId: Buffer,
+  application: { id: Buffer; version: string },
   initParams: Uint8Array,
 ): Promise<admin.CreateContextResponse> {
+  const { id: applicationId, version: applicationVersion } = application;
   const admin = await groupAdmin(deps, groupId);
   const contextId = generateIdentity().publicKey;
   const init = await runInit(deps, applicationId, contextId, admin, initParams);
   const ops = await signOpChain(deps, groupId, admin, [
-    { kind: { $case: 'registerContext', registerContext: { contextId, applicationId } } },
+    { kind: { $case: 'registerContext', registerContext: { contextId, applicationId, applicationVersion } } },
   ]);
   await commitAndPublish(deps, groupId, ops);
-  await deps.states.createContext(contextId, { applicationId, groupId });
+  await deps.states.createContext(contextId, { applicationId, applicationVersion, groupId });
   await deps.identities.addOwned(contextId, admin);
   deps.hot.invalidate('context', contextId);
   await deps.subscriptions.join(contextId, groupId);

@@ -74,8 +74,13 @@ export async function joinContext(
   const withKey = Boolean(await deps.groups.currentKey(groupId));
 
   // No state yet: deltas are buffered until the first sync brings a snapshot (or finds the context empty).
+  // The application and version the group's newest registration of the context names.
+  const registered = await deps.groups.registeredApplication(groupId, contextId);
   await deps.states.createContext(contextId, {
-    applicationId: invitation.applicationId.length === ID_BYTES ? Buffer.from(invitation.applicationId) : undefined,
+    applicationId:
+      registered?.applicationId ??
+      (invitation.applicationId.length === ID_BYTES ? Buffer.from(invitation.applicationId) : undefined),
+    ...(registered?.version ? { applicationVersion: registered.version } : {}),
     groupId,
     initialized: false,
   });

@@ -24,6 +24,7 @@ export async function contextInfo(deps: ContextDeps, ctx: ContextRow): Promise<a
     memberCount: members.length,
     pendingDeltas: pending,
     initialized: ctx.initialized,
+    applicationVersion: ctx.applicationVersion ?? '',
   };
 }
 

@@ -27,6 +27,29 @@ export const protobufPackage = "cnode.admin.v1";
 
 export const protobufFileName = "cnode/admin/v1/context.proto";
 
+export interface UpdateContextApplicationRequest {
+  contextId: string;
+  /** The installed application to run from now on (id or alias), at the version installed last. */
+  application: string;
+  /**
+   * A method of the new version to run once after the switch (empty: none), with `migrate_args`
+   * (a JSON object; empty: `{}`).
+   */
+  migrateMethod: string;
+  migrateArgs: Buffer;
+  /** Switch even to another package, or to a version that is not newer. */
+  force: boolean;
+}
+
+export interface UpdateContextApplicationResponse {
+  applicationId: string;
+  version: string;
+  /** The RegisterContext op that made the switch (base58). */
+  opId: string;
+  /** The migration's result, when one ran. */
+  migration?: ExecuteResponse | undefined;
+}
+
 export interface CreateContextRequest {
   /** Application to run; empty means "kv". */
   application: string;
@@ -61,6 +84,11 @@ export interface ContextInfo {
    * Execute is refused and received deltas are buffered meanwhile).
    */
   initialized: boolean;
+  /**
+   * The application version the context runs (its group's newest registration); empty: the
+   * version installed last here.
+   */
+  applicationVersion: string;
 }
 
 export interface ListContextsRequest {
@@ -209,6 +237,278 @@ export interface GetSyncStatusRequest {
 export interface GetSyncStatusResponse {
   status?: SyncStatus | undefined;
 }
+
+function createBaseUpdateContextApplicationRequest(): UpdateContextApplicationRequest {
+  return { contextId: "", application: "", migrateMethod: "", migrateArgs: Buffer.alloc(0), force: false };
+}
+
+export const UpdateContextApplicationRequest: MessageFns<UpdateContextApplicationRequest> = {
+  encode(message: UpdateContextApplicationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId !== "") {
+      writer.uint32(10).string(message.contextId);
+    }
+    if (message.application !== "") {
+      writer.uint32(18).string(message.application);
+    }
+    if (message.migrateMethod !== "") {
+      writer.uint32(26).string(message.migrateMethod);
+    }
+    if (message.migrateArgs.length !== 0) {
+      writer.uint32(34).bytes(message.migrateArgs);
+    }
+    if (message.force !== false) {
+      writer.uint32(40).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateContextApplicationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateContextApplicationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.application = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.migrateMethod = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.migrateArgs = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateContextApplicationRequest {
+    return {
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+      application: isSet(object.application) ? globalThis.String(object.application) : "",
+      migrateMethod: isSet(object.migrateMethod)
+        ? globalThis.String(object.migrateMethod)
+        : isSet(object.migrate_method)
+        ? globalThis.String(object.migrate_method)
+        : "",
+      migrateArgs: isSet(object.migrateArgs)
+        ? Buffer.from(bytesFromBase64(object.migrateArgs))
+        : isSet(object.migrate_args)
+        ? Buffer.from(bytesFromBase64(object.migrate_args))
+        : Buffer.alloc(0),
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: UpdateContextApplicationRequest): unknown {
+    const obj: any = {};
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    if (message.application !== "") {
+      obj.application = message.application;
+    }
+    if (message.migrateMethod !== "") {
+      obj.migrateMethod = message.migrateMethod;
+    }
+    if (message.migrateArgs.length !== 0) {
+      obj.migrateArgs = base64FromBytes(message.migrateArgs);
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateContextApplicationRequest>): UpdateContextApplicationRequest {
+    return UpdateContextApplicationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateContextApplicationRequest>): UpdateContextApplicationRequest {
+    const message = createBaseUpdateContextApplicationRequest();
+    message.contextId = object.contextId ?? "";
+    message.application = object.application ?? "";
+    message.migrateMethod = object.migrateMethod ?? "";
+    message.migrateArgs = object.migrateArgs ?? Buffer.alloc(0);
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseUpdateContextApplicationResponse(): UpdateContextApplicationResponse {
+  return { applicationId: "", version: "", opId: "", migration: undefined };
+}
+
+export const UpdateContextApplicationResponse: MessageFns<UpdateContextApplicationResponse> = {
+  encode(message: UpdateContextApplicationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.applicationId !== "") {
+      writer.uint32(10).string(message.applicationId);
+    }
+    if (message.version !== "") {
+      writer.uint32(18).string(message.version);
+    }
+    if (message.opId !== "") {
+      writer.uint32(26).string(message.opId);
+    }
+    if (message.migration !== undefined) {
+      ExecuteResponse.encode(message.migration, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateContextApplicationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateContextApplicationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.applicationId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.opId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.migration = ExecuteResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateContextApplicationResponse {
+    return {
+      applicationId: isSet(object.applicationId)
+        ? globalThis.String(object.applicationId)
+        : isSet(object.application_id)
+        ? globalThis.String(object.application_id)
+        : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      opId: isSet(object.opId)
+        ? globalThis.String(object.opId)
+        : isSet(object.op_id)
+        ? globalThis.String(object.op_id)
+        : "",
+      migration: isSet(object.migration) ? ExecuteResponse.fromJSON(object.migration) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateContextApplicationResponse): unknown {
+    const obj: any = {};
+    if (message.applicationId !== "") {
+      obj.applicationId = message.applicationId;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.opId !== "") {
+      obj.opId = message.opId;
+    }
+    if (message.migration !== undefined) {
+      obj.migration = ExecuteResponse.toJSON(message.migration);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateContextApplicationResponse>): UpdateContextApplicationResponse {
+    return UpdateContextApplicationResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateContextApplicationResponse>): UpdateContextApplicationResponse {
+    const message = createBaseUpdateContextApplicationResponse();
+    message.applicationId = object.applicationId ?? "";
+    message.version = object.version ?? "";
+    message.opId = object.opId ?? "";
+    message.migration = (object.migration !== undefined && object.migration !== null)
+      ? ExecuteResponse.fromPartial(object.migration)
+      : undefined;
+    return message;
+  },
+};
 
 function createBaseCreateContextRequest(): CreateContextRequest {
   return { application: "", groupId: "", initParams: Buffer.alloc(0) };
@@ -439,6 +739,7 @@ function createBaseContextInfo(): ContextInfo {
     memberCount: 0,
     pendingDeltas: 0,
     initialized: false,
+    applicationVersion: "",
   };
 }
 
@@ -470,6 +771,9 @@ export const ContextInfo: MessageFns<ContextInfo> = {
     }
     if (message.initialized !== false) {
       writer.uint32(72).bool(message.initialized);
+    }
+    if (message.applicationVersion !== "") {
+      writer.uint32(82).string(message.applicationVersion);
     }
     return writer;
   },
@@ -559,6 +863,14 @@ export const ContextInfo: MessageFns<ContextInfo> = {
             message.initialized = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.applicationVersion = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -606,6 +918,11 @@ export const ContextInfo: MessageFns<ContextInfo> = {
         ? globalThis.Number(object.pending_deltas)
         : 0,
       initialized: isSet(object.initialized) ? globalThis.Boolean(object.initialized) : false,
+      applicationVersion: isSet(object.applicationVersion)
+        ? globalThis.String(object.applicationVersion)
+        : isSet(object.application_version)
+        ? globalThis.String(object.application_version)
+        : "",
     };
   },
 
@@ -638,6 +955,9 @@ export const ContextInfo: MessageFns<ContextInfo> = {
     if (message.initialized !== false) {
       obj.initialized = message.initialized;
     }
+    if (message.applicationVersion !== "") {
+      obj.applicationVersion = message.applicationVersion;
+    }
     return obj;
   },
 
@@ -655,6 +975,7 @@ export const ContextInfo: MessageFns<ContextInfo> = {
     message.memberCount = object.memberCount ?? 0;
     message.pendingDeltas = object.pendingDeltas ?? 0;
     message.initialized = object.initialized ?? false;
+    message.applicationVersion = object.applicationVersion ?? "";
     return message;
   },
 };
@@ -3026,6 +3347,27 @@ export const ContextServiceService = {
       Buffer.from(GetSyncStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetSyncStatusResponse => GetSyncStatusResponse.decode(value),
   },
+  /**
+   * Moves the context to another version of its application (our admin identity of its group signs):
+   * a RegisterContext op naming the application and version, gossiped to the group, so every member
+   * switches when it applies the op; then the optional migration method of the new version runs
+   * once, here, and its writes replicate as a delta. Calls already running finish on the old
+   * version. Refused (FAILED_PRECONDITION) when the new application's package differs from the
+   * current one's or its version is not newer, unless `force`.
+   */
+  updateContextApplication: {
+    path: "/cnode.admin.v1.ContextService/UpdateContextApplication" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateContextApplicationRequest): Buffer =>
+      Buffer.from(UpdateContextApplicationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateContextApplicationRequest =>
+      UpdateContextApplicationRequest.decode(value),
+    responseSerialize: (value: UpdateContextApplicationResponse): Buffer =>
+      Buffer.from(UpdateContextApplicationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateContextApplicationResponse =>
+      UpdateContextApplicationResponse.decode(value),
+  },
 } as const;
 
 export interface ContextServiceServer extends UntypedServiceImplementation {
@@ -3064,6 +3406,15 @@ export interface ContextServiceServer extends UntypedServiceImplementation {
   triggerSync: handleUnaryCall<TriggerSyncRequest, TriggerSyncResponse>;
   /** The context's sync status: Idle, Syncing, BackingOff, WaitingForPeers or ReceivingSnapshot. */
   getSyncStatus: handleUnaryCall<GetSyncStatusRequest, GetSyncStatusResponse>;
+  /**
+   * Moves the context to another version of its application (our admin identity of its group signs):
+   * a RegisterContext op naming the application and version, gossiped to the group, so every member
+   * switches when it applies the op; then the optional migration method of the new version runs
+   * once, here, and its writes replicate as a delta. Calls already running finish on the old
+   * version. Refused (FAILED_PRECONDITION) when the new application's package differs from the
+   * current one's or its version is not newer, unless `force`.
+   */
+  updateContextApplication: handleUnaryCall<UpdateContextApplicationRequest, UpdateContextApplicationResponse>;
 }
 
 export interface ContextServiceClient extends Client {
@@ -3277,6 +3628,29 @@ export interface ContextServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetSyncStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Moves the context to another version of its application (our admin identity of its group signs):
+   * a RegisterContext op naming the application and version, gossiped to the group, so every member
+   * switches when it applies the op; then the optional migration method of the new version runs
+   * once, here, and its writes replicate as a delta. Calls already running finish on the old
+   * version. Refused (FAILED_PRECONDITION) when the new application's package differs from the
+   * current one's or its version is not newer, unless `force`.
+   */
+  updateContextApplication(
+    request: UpdateContextApplicationRequest,
+    callback: (error: ServiceError | null, response: UpdateContextApplicationResponse) => void,
+  ): ClientUnaryCall;
+  updateContextApplication(
+    request: UpdateContextApplicationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateContextApplicationResponse) => void,
+  ): ClientUnaryCall;
+  updateContextApplication(
+    request: UpdateContextApplicationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateContextApplicationResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -153,6 +153,11 @@ export interface SetCapability {
 export interface RegisterContext {
   contextId: Buffer;
   applicationId: Buffer;
+  /**
+   * The version of the application the context runs from this op on (empty: the one each node
+   * installed last). A later RegisterContext of the same context moves it to another version.
+   */
+  applicationVersion: string;
 }
 
 export interface UnregisterContext {
@@ -693,7 +698,7 @@ export const SetCapability: MessageFns<SetCapability> = {
 };
 
 function createBaseRegisterContext(): RegisterContext {
-  return { contextId: Buffer.alloc(0), applicationId: Buffer.alloc(0) };
+  return { contextId: Buffer.alloc(0), applicationId: Buffer.alloc(0), applicationVersion: "" };
 }
 
 export const RegisterContext: MessageFns<RegisterContext> = {
@@ -703,6 +708,9 @@ export const RegisterContext: MessageFns<RegisterContext> = {
     }
     if (message.applicationId.length !== 0) {
       writer.uint32(18).bytes(message.applicationId);
+    }
+    if (message.applicationVersion !== "") {
+      writer.uint32(26).string(message.applicationVersion);
     }
     return writer;
   },
@@ -736,6 +744,14 @@ export const RegisterContext: MessageFns<RegisterContext> = {
             message.applicationId = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.applicationVersion = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -760,6 +776,11 @@ export const RegisterContext: MessageFns<RegisterContext> = {
         : isSet(object.application_id)
         ? Buffer.from(bytesFromBase64(object.application_id))
         : Buffer.alloc(0),
+      applicationVersion: isSet(object.applicationVersion)
+        ? globalThis.String(object.applicationVersion)
+        : isSet(object.application_version)
+        ? globalThis.String(object.application_version)
+        : "",
     };
   },
 
@@ -771,6 +792,9 @@ export const RegisterContext: MessageFns<RegisterContext> = {
     if (message.applicationId.length !== 0) {
       obj.applicationId = base64FromBytes(message.applicationId);
     }
+    if (message.applicationVersion !== "") {
+      obj.applicationVersion = message.applicationVersion;
+    }
     return obj;
   },
 
@@ -781,6 +805,7 @@ export const RegisterContext: MessageFns<RegisterContext> = {
     const message = createBaseRegisterContext();
     message.contextId = object.contextId ?? Buffer.alloc(0);
     message.applicationId = object.applicationId ?? Buffer.alloc(0);
+    message.applicationVersion = object.applicationVersion ?? "";
     return message;
   },
 };
