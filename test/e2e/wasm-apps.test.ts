@@ -106,6 +106,28 @@ describe('WASM applications in contexts', () => {
     expect((await refusal(a.api.execute(contextId, 'no_such_method'))).code).toBe(status.NOT_FOUND);
   });
 
+  it('keeps private storage on the node that wrote it: no delta, never replicated', async () => {
+    const before = await a.api.getContext(contextId);
+    const written = await a.api.execute(contextId, 'private_set', { secret: 'only A' });
+    expect(written.deltaId).toBe('');
+    expect((await a.api.execute(contextId, 'private_get')).output).toEqual({ secret: 'only A' });
+    expect((await a.api.getContext(contextId)).rootHash).toBe(before.rootHash);
+    expect((await b.api.execute(contextId, 'private_get')).output).toBeNull();
+    // B's own private value is B's alone.
+    await b.api.execute(contextId, 'private_set', 'B');
+    expect((await b.api.execute(contextId, 'private_get')).output).toBe('B');
+    expect((await a.api.execute(contextId, 'private_get')).output).toEqual({ secret: 'only A' });
+    // With a delta, the private write commits with it; the replicated one reaches B, the private one does not.
+    const both = await a.api.execute(contextId, 'set_both', { note: 'both' });
+    expect(both.deltaId).not.toBe('');
+    expect((await a.api.execute(contextId, 'private_get')).output).toEqual({ note: 'both' });
+    await waitFor(async () => (await b.api.getContext(contextId)).rootHash === both.rootHash, {
+      message: 'B to apply the delta',
+    });
+    expect((await b.api.execute(contextId, 'get')).output).toEqual({ note: 'both' });
+    expect((await b.api.execute(contextId, 'private_get')).output).toBe('B');
+  });
+
   it('answers a view call on one context while 20 slow calls on others fill the worker pool', async () => {
     // The test app with `get` declared read-only; one context for the view, twenty for slow writes.
     const abi = { methods: [{ name: 'get', intent: 'read_only' }] };

@@ -18,3 +18,4 @@ export * from './repos/gc-repo.js';
 export * from './repos/handler-job-repo.js';
 export * from './hot-state.js';
 export * from './pipelined-tx.js';
+export * from './repos/private-entry-repo.js';

@@ -20,6 +20,7 @@ import {
   GcRepo,
   GovernancePendingRepo,
   HandlerJobRepo,
+  PrivateEntryRepo,
   GroupStore,
   IdentityRepo,
   StateStore,
@@ -104,6 +105,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     gcRuns: new GcRepo(infra.postgres.sql),
     pending: new GovernancePendingRepo(infra.postgres.sql),
     handlerJobs: new HandlerJobRepo(infra.postgres.sql),
+    privateEntries: new PrivateEntryRepo(infra.postgres.sql),
   });
   let stores: ReturnType<typeof newStores> | undefined;
   const store = () => (stores ??= newStores());
@@ -194,6 +196,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     workerHeapMb: Math.max(16, Math.floor(config.wasm.workerHeapBytes / (1024 * 1024))),
   };
   const queuedWrites = new QueuedWrites();
+  const queuedPrivate = new QueuedWrites();
   const wasm = {
     runtime: lifecycle.add(
       new WasmRuntime({
@@ -220,14 +223,18 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
             );
             return overlayPage(base, base.length === request.limit + removals, queued, request.limit);
           },
-          // Node-local private storage is not kept yet (a call that writes it is refused).
-          readPrivate: () => Promise.resolve(undefined),
+          readPrivate: async (contextId, key) => {
+            const queued = queuedPrivate.lookup(contextId, key);
+            if (queued) return queued.value ?? undefined;
+            return store().privateEntries.get(Buffer.from(contextId), Buffer.from(key));
+          },
         },
       }),
     ),
     modules: new WasmModules({ blobs: () => store().blobs, limits: wasmLimits }, config.wasm.moduleCache, ctx.registry),
     locks: new ContextCallLocks(GROUP_COMMIT_LIMITS, metrics.groupCommit.rejected),
     queued: queuedWrites,
+    queuedPrivate,
   };
   const headsClock = new HeadsClock({ states: () => store().states, clock, logger: log('contexts') });
   const contextDeps = (): ContextDeps => ({

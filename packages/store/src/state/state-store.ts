@@ -17,6 +17,7 @@ import {
   toBase58,
 } from '@cnode/primitives';
 import { CodedError } from '@cnode/runtime';
+import { privateWriteStatements, type PrivateWrite } from '../repos/private-entry-repo.js';
 import { BOOL_ARRAY, BYTEA_ARRAY, INT4_ARRAY, INT8_ARRAY, TEXT_ARRAY, type Sql } from '../postgres.js';
 import { PipelinedTx } from '../pipelined-tx.js';
 import { TreeWorkspace, type TreeRows } from './tree-workspace.js';
@@ -59,6 +60,8 @@ export interface LocalWrite {
   author: Buffer;
   actions: Action[];
   events: wire.ExecutionEvent[];
+  /** The call's writes to its private storage (node-local): committed with the delta. */
+  privateWrites?: PrivateWrite[];
   /**
    * The handler job (`HandlerJobRepo`) this write is the effect of: deleted in the write's
    * transaction, and the batch fails (STORE_HANDLER_JOB_GONE) when it is not there any more.
@@ -395,8 +398,10 @@ export class StateStore {
         planned.tree.rootHash,
         [deltas.at(-1)!.deltaId],
       );
+      const privateWrites = writes.flatMap((w) => w.privateWrites ?? []);
       await tx.commit([
         ...planned.tree.persist(tx),
+        ...privateWriteStatements(sql, contextId, privateWrites).map((q) => tx.send(q)),
         tx.send(
           this.insertDeltas(
             sql,

@@ -45,11 +45,15 @@ export async function commitInit(
   member: Identity,
   result: WasmCallResult,
 ): Promise<void> {
-  if (result.actions.length === 0) return;
+  if (result.actions.length === 0) {
+    await deps.privateEntries.apply(ctx.id, result.privateWrites);
+    return;
+  }
   await deps.committer.commit(ctx.id, {
     author: member,
     actions: result.actions,
     events: result.events,
+    privateWrites: result.privateWrites,
     ...(await sealingOf(deps, ctx)),
   });
   deps.metrics.localDeltas.inc();

@@ -8,7 +8,7 @@ import { actingMember, requireContextSettings, sealingOf } from './context-acces
 import type { ContextDeps } from './context-deps.js';
 import type { CommitJob, CommittedDelta } from './group-commit.js';
 import type { PreparedModule } from '@cnode/wasm-runtime';
-import { applicationName, requireRecord, runWasmCall } from './wasm-calls.js';
+import { applicationName, keyWritesOf, requireRecord, runWasmCall } from './wasm-calls.js';
 
 /** Largest JSON argument object accepted (a value is at most 1 MiB; leave room for the rest). */
 export const MAX_ARGS_BYTES = 1024 * 1024 + 64 * 1024;
@@ -162,18 +162,28 @@ export async function callInstalled(
   // The lock is held until the delta is queued for commit; the call is answered once it committed.
   const queued = await deps.wasm.locks.run(contextHex, async () => {
     const result = await run();
-    if (result.actions.length === 0) return { done: true as const, response: await noDelta(result) };
+    if (result.actions.length === 0) {
+      // Private writes alone make no delta: they are stored before the next call runs.
+      await deps.privateEntries.apply(ctx.id, result.privateWrites);
+      return { done: true as const, response: await noDelta(result) };
+    }
     const job: CommitJob = {
       author: call.author,
       actions: result.actions,
       events: result.events,
+      privateWrites: result.privateWrites,
       ...(await sealingOf(deps, ctx)),
       ...(call.handlerJob === undefined ? {} : { handlerJob: call.handlerJob }),
     };
     const owner = {};
     const commit = deps.committer.commit(ctx.id, job);
-    deps.wasm.queued.hold(contextHex, result.actions, owner);
-    const committed = commit.finally(() => deps.wasm.queued.release(contextHex, result.actions, owner));
+    const writes = keyWritesOf(result.actions);
+    deps.wasm.queued.hold(contextHex, writes, owner);
+    deps.wasm.queuedPrivate.hold(contextHex, result.privateWrites, owner);
+    const committed = commit.finally(() => {
+      deps.wasm.queued.release(contextHex, writes, owner);
+      deps.wasm.queuedPrivate.release(contextHex, result.privateWrites, owner);
+    });
     committed.catch(() => undefined);
     return { done: false as const, result, committed };
   });

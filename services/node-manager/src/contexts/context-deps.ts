@@ -9,6 +9,7 @@ import type {
   GcRepo,
   GroupStore,
   HandlerJobRepo,
+  PrivateEntryRepo,
   HotState,
   IdentityRepo,
   Redis,
@@ -40,6 +41,8 @@ export interface ContextDeps {
    */
   hot: HotState;
   applications: ApplicationRepo;
+  /** Applications' private storage (node-local). */
+  privateEntries: PrivateEntryRepo;
   /** Handlers received deltas named, waiting to run here. */
   handlerJobs: HandlerJobRepo;
   blobs: BlobRepo;

@@ -12,6 +12,8 @@ export interface CommitJob {
   events: LocalWrite['events'];
   groupKey: Buffer;
   governanceHeads: Buffer[];
+  /** The call's private-storage writes, committed with its delta. */
+  privateWrites?: LocalWrite['privateWrites'];
   /** The handler job this write is the effect of (see `LocalWrite.handlerJob`): it commits in a batch of its own. */
   handlerJob?: string;
 }
@@ -142,6 +144,7 @@ export class GroupCommitter {
           author: j.author.publicKey,
           actions: j.actions,
           events: j.events,
+          ...(j.privateWrites?.length ? { privateWrites: j.privateWrites } : {}),
           ...(j.handlerJob === undefined ? {} : { handlerJob: j.handlerJob }),
         }));
         const results = await this.deps.states().commitLocalBatch(contextId, writes, (draft, index) => {

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, toBase58, type Action, type Hlc } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
-import type { ApplicationRecord } from '@cnode/store';
+import type { ApplicationRecord, PrivateWrite } from '@cnode/store';
 import {
   WasmError,
   WasmErrorCode,
@@ -21,6 +21,8 @@ export interface WasmCallDeps {
   locks: ContextCallLocks;
   /** Writes of calls that ran and wait for their commit: what the next call reads. */
   queued: QueuedWrites;
+  /** The same for private storage. */
+  queuedPrivate: QueuedWrites;
 }
 
 /** What a WASM call did, as the call runner needs it. */
@@ -31,6 +33,19 @@ export interface WasmCallResult {
   events: wire.ExecutionEvent[];
   /** The call's writes as delta actions (empty for a view call or one that wrote nothing). */
   actions: Action[];
+  /** The call's writes to its private storage: node-local, never in the delta. */
+  privateWrites: PrivateWrite[];
+}
+
+/** A key's new value, or null for a removal. */
+export interface KeyWrite {
+  key: Buffer;
+  value: Buffer | null;
+}
+
+/** Delta actions as key writes. */
+export function keyWritesOf(actions: readonly Action[]): KeyWrite[] {
+  return actions.map((a) => ({ key: a.key, value: a.kind === 'set' ? a.value : null }));
 }
 
 interface QueuedWrite {
@@ -70,18 +85,18 @@ export class QueuedWrites {
   }
 
   /** Holds a call's writes until `release` (they replace earlier calls' writes of the same keys). */
-  hold(contextHex: string, actions: readonly Action[], owner: object): void {
+  hold(contextHex: string, writes: readonly KeyWrite[], owner: object): void {
     let keys = this.byContext.get(contextHex);
     if (!keys) this.byContext.set(contextHex, (keys = new Map<string, QueuedWrite>()));
-    for (const a of actions) keys.set(a.key.toString('hex'), { value: a.kind === 'set' ? a.value : null, owner });
+    for (const w of writes) keys.set(w.key.toString('hex'), { value: w.value, owner });
   }
 
   /** Lets go of a call's writes once its commit settled; later calls' writes of those keys stay. */
-  release(contextHex: string, actions: readonly Action[], owner: object): void {
+  release(contextHex: string, writes: readonly KeyWrite[], owner: object): void {
     const keys = this.byContext.get(contextHex);
     if (!keys) return;
-    for (const a of actions) {
-      const k = a.key.toString('hex');
+    for (const w of writes) {
+      const k = w.key.toString('hex');
       if (keys.get(k)?.owner === owner) keys.delete(k);
     }
     if (keys.size === 0) this.byContext.delete(contextHex);
@@ -183,9 +198,6 @@ export async function runWasmCall(
   } catch (err) {
     throw err instanceof WasmError ? wasmCallError(err) : err;
   }
-  if (outcome.privateWrites.length > 0) {
-    throw wasmCallError(new WasmError(WasmErrorCode.HostError, 'private storage is not supported by this node yet'));
-  }
   const output = outcome.output ? Buffer.from(outcome.output) : Buffer.from('null');
   try {
     JSON.parse(output.toString('utf8'));
@@ -201,12 +213,18 @@ export async function runWasmCall(
       ? { kind: 'remove', key, at: now() }
       : { kind: 'set', key, value: Buffer.from(w.value), at: now() };
   });
+  const privateWrites: PrivateWrite[] = outcome.privateWrites.map((w) => {
+    if (w.key.length > MAX_KEY_BYTES || (w.value && w.value.length > MAX_VALUE_BYTES)) {
+      throw wasmCallError(new WasmError(WasmErrorCode.HostError, 'a private key or value is over the node limits'));
+    }
+    return { key: Buffer.from(w.key), value: w.value === null ? null : Buffer.from(w.value) };
+  });
   const events: wire.ExecutionEvent[] = outcome.events.map((e) => ({
     kind: e.kind,
     data: Buffer.from(e.data),
     ...(e.handler === undefined ? {} : { handler: e.handler }),
   }));
-  return { output, logs: outcome.logs, events, actions };
+  return { output, logs: outcome.logs, events, actions, privateWrites };
 }
 
 /** How errors name an application a context runs: its id, and the version when one is named. */
