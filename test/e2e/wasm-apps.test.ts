@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { admin } from '@cnode/proto';
 import { status } from '@grpc/grpc-js';
-import { ProcessNode, onePiece, refusal, waitFor, withCustomSection } from '@cnode/testing';
+import { ProcessNode, onePiece, refusal, testModule, waitFor, withCustomSection } from '@cnode/testing';
 import { appWat, compileWat } from '../../packages/wasm-runtime/test/fixtures/wat.js';
 
 let a: ProcessNode;
@@ -19,8 +19,8 @@ let applicationId: string;
 let contextId: string;
 
 beforeAll(async () => {
-  // A short deadline, so the endless loop below ends quickly.
-  const env = { WASM_MAX_EXEC_MS: '1s' };
+  // A short deadline, so the endless loop below ends quickly; a small module cap to refuse one over it.
+  const env = { WASM_MAX_EXEC_MS: '1s', WASM_MAX_MODULE_SIZE: '256KiB' };
   [a, b] = await Promise.all([ProcessNode.start({ env }), ProcessNode.start({ env })]);
   const wasm = await compileWat(appWat());
   applicationId = (await a.api.installApplication(onePiece(wasm))).applicationId;
@@ -37,10 +37,12 @@ afterAll(async () => {
 }, 60_000);
 
 describe('WASM applications in contexts', () => {
-  it('refuses at install a module that breaks the contract, saying why', async () => {
+  it('refuses at install a module over the size cap or that breaks the contract, saying why', async () => {
     const noMemory = await compileWat('(module (func (export "f")))');
     const unknownImport = await compileWat('(module (import "env" "launch" (func)) (memory (export "memory") 1))');
+    const tooLarge = withCustomSection(testModule('large'), 'padding', Buffer.alloc(300 * 1024));
     for (const [bytes, reason] of [
+      [tooLarge, /over the cap of 262144/],
       [noMemory, /exports no memory named "memory"/],
       [unknownImport, /imports env.launch, which this node does not provide/],
     ] as const) {

@@ -1,18 +1,18 @@
 /**
- * The example applications on three nodes (every service a process, libp2p on loopback): the
- * AssemblyScript key-value app takes 300 concurrent calls from all three members and every node
+ * The example applications on three nodes (every service a process, libp2p on loopback), installed
+ * as the signed bundles `cnode app build` makes: the AssemblyScript key-value app takes 300 concurrent calls from all three members and every node
  * ends with the same root, the same entries and every event the app emitted; the chat app's
  * `posted` event names the `deliver` handler, which runs once on each receiving node and never on
  * the author's.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { fromBase58 } from '@cnode/primitives';
+import { fromBase58, generateIdentity } from '@cnode/primitives';
 import type { admin } from '@cnode/proto';
 import { ProcessNode, onePiece, waitFor } from '@cnode/testing';
+import { buildApp } from '../../packages/cli/src/app-build.js';
 
 let nodes: ProcessNode[];
 /** Each node's member identity in the chat context, hex (what the app sees as the executor). */
@@ -20,10 +20,10 @@ let chatMembers: string[];
 let kvContext: string;
 let chatContext: string;
 
-function buildApp(dir: string): Buffer {
-  const out = join(mkdtempSync(join(tmpdir(), 'cnode-app-')), 'app.wasm');
-  execFileSync(process.execPath, ['scripts/build-app.mjs', dir, out]);
-  return readFileSync(out);
+/** The signed bundle `cnode app build` makes of an example application. */
+async function bundleOf(dir: string, signingKey: Buffer): Promise<Buffer> {
+  const out = join(mkdtempSync(join(tmpdir(), 'cnode-app-')), 'app.bundle');
+  return readFileSync((await buildApp(dir, { signingKey, out })).bundlePath);
 }
 
 /** A context of `application` on every node: created on the first, the others invited and joined. */
@@ -60,8 +60,9 @@ const dataOf = (e: admin.AppEvent): Record<string, string> =>
 
 beforeAll(async () => {
   nodes = await Promise.all([ProcessNode.start(), ProcessNode.start(), ProcessNode.start()]);
-  const kvApp = buildApp('apps/kv');
-  const chatApp = buildApp('apps/chat');
+  const signingKey = generateIdentity().privateKey;
+  const kvApp = await bundleOf('apps/kv', signingKey);
+  const chatApp = await bundleOf('apps/chat', signingKey);
   const installed = await Promise.all(
     nodes.map(async (n) => [
       (await n.api.installApplication(onePiece(kvApp))).applicationId,

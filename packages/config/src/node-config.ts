@@ -72,6 +72,17 @@ export interface NodeConfig {
     workerHeapBytes: number;
     /** Prepared (compiled) application modules kept per process. */
     moduleCache: number;
+    /** The per-call limits of the host ABI (see docs/configuration.md). */
+    workerStackBytes: number;
+    maxRegisters: number;
+    maxRegisterBytes: number;
+    maxLogs: number;
+    maxLogBytes: number;
+    maxEvents: number;
+    maxEventDataBytes: number;
+    maxStorageWrites: number;
+    maxStorageWriteBytes: number;
+    maxReturnBytes: number;
   };
   blobs: {
     cacheMaxCount: number;
@@ -182,6 +193,16 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       maxModuleBytes: e.WASM_MAX_MODULE_SIZE,
       workerHeapBytes: e.WASM_WORKER_HEAP,
       moduleCache: e.WASM_MODULE_CACHE,
+      workerStackBytes: e.WASM_WORKER_STACK,
+      maxRegisters: e.WASM_MAX_REGISTERS,
+      maxRegisterBytes: e.WASM_MAX_REGISTER_SIZE,
+      maxLogs: e.WASM_MAX_LOGS,
+      maxLogBytes: e.WASM_MAX_LOG_SIZE,
+      maxEvents: e.WASM_MAX_EVENTS,
+      maxEventDataBytes: e.WASM_MAX_EVENT_DATA_SIZE,
+      maxStorageWrites: e.WASM_MAX_STORAGE_WRITES,
+      maxStorageWriteBytes: e.WASM_MAX_STORAGE_WRITE_SIZE,
+      maxReturnBytes: e.WASM_MAX_RETURN_SIZE,
     },
     blobs: {
       cacheMaxCount: e.BLOB_CACHE_MAX_COUNT,

@@ -194,6 +194,16 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     maxMemoryPages: config.wasm.maxMemoryPages,
     maxExecMs: config.wasm.maxExecMs,
     workerHeapMb: Math.max(16, Math.floor(config.wasm.workerHeapBytes / (1024 * 1024))),
+    workerStackMb: Math.max(1, Math.floor(config.wasm.workerStackBytes / (1024 * 1024))),
+    maxRegisters: config.wasm.maxRegisters,
+    maxRegisterBytes: config.wasm.maxRegisterBytes,
+    maxLogs: config.wasm.maxLogs,
+    maxLogBytes: config.wasm.maxLogBytes,
+    maxEvents: config.wasm.maxEvents,
+    maxEventDataBytes: config.wasm.maxEventDataBytes,
+    maxStorageWrites: config.wasm.maxStorageWrites,
+    maxStorageWriteBytes: config.wasm.maxStorageWriteBytes,
+    maxReturnBytes: config.wasm.maxReturnBytes,
   };
   const queuedWrites = new QueuedWrites();
   const queuedPrivate = new QueuedWrites();
