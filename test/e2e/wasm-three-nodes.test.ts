@@ -26,21 +26,6 @@ async function bundleOf(dir: string, signingKey: Buffer): Promise<Buffer> {
   return readFileSync((await buildApp(dir, { signingKey, out })).bundlePath);
 }
 
-/** A context of `application` on every node: created on the first, the others invited and joined. */
-async function sharedContext(application: string): Promise<{ contextId: string; members: string[] }> {
-  const [first, ...rest] = nodes;
-  const created = await first!.api.createContext({ application });
-  const members = [created.member];
-  for (const node of rest) {
-    const { publicKey } = await node.api.createIdentity();
-    await node.api.joinContext((await first!.api.inviteMember(created.contextId, publicKey)).invitationText);
-    members.push(publicKey);
-  }
-  await Promise.all(nodes.map((n) => n.waitForState(created.contextId)));
-  await Promise.all(nodes.map((n) => n.waitForPeers(created.contextId, 2)));
-  return { contextId: created.contextId, members };
-}
-
 /** The app events each node's event stream delivers for a context, collected as they come. */
 function collectEvents(contextId: string): { events: admin.AppEvent[][]; stop: () => void } {
   const events: admin.AppEvent[][] = nodes.map(() => []);
@@ -69,8 +54,8 @@ beforeAll(async () => {
       (await n.api.installApplication(onePiece(chatApp))).applicationId,
     ]),
   );
-  kvContext = (await sharedContext(installed[0]![0]!)).contextId;
-  const chat = await sharedContext(installed[0]![1]!);
+  kvContext = (await ProcessNode.sharedContext(nodes, installed[0]![0])).contextId;
+  const chat = await ProcessNode.sharedContext(nodes, installed[0]![1]);
   chatContext = chat.contextId;
   chatMembers = chat.members.map((m) => fromBase58(m).toString('hex'));
 }, 240_000);

@@ -27,16 +27,9 @@ beforeAll(async () => {
     (await buildApp('test/e2e/fixtures/kv-v2', { signingKey, out: join(dir, 'v2.bundle') })).bundlePath,
   );
   nodes = await Promise.all([ProcessNode.start(), ProcessNode.start(), ProcessNode.start()]);
-  const [a, ...rest] = nodes;
   const apps = await Promise.all(nodes.map((n) => n.api.installApplication(onePiece(v1))));
   expect(apps.map((x) => x.version)).toEqual(['1.0.0', '1.0.0', '1.0.0']);
-  contextId = (await a!.api.createContext({ application: apps[0]!.applicationId })).contextId;
-  for (const node of rest) {
-    const { publicKey } = await node.api.createIdentity();
-    await node.api.joinContext((await a!.api.inviteMember(contextId, publicKey)).invitationText);
-  }
-  await Promise.all(nodes.map((n) => n.waitForState(contextId)));
-  await Promise.all(nodes.map((n) => n.waitForPeers(contextId, 2)));
+  contextId = (await ProcessNode.sharedContext(nodes, apps[0]!.applicationId)).contextId;
 }, 240_000);
 
 afterAll(async () => {

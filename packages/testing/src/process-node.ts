@@ -122,6 +122,29 @@ export class ProcessNode {
     return total;
   }
 
+  /**
+   * A context of `application` shared by `nodes`: created on the first, every other one invited
+   * with a fresh identity and joined; resolves once each holds the state and sees the others.
+   * `members`: each node's member identity (base58), in node order.
+   */
+  static async sharedContext(
+    nodes: readonly ProcessNode[],
+    application = '',
+  ): Promise<{ contextId: string; members: string[] }> {
+    const [first, ...rest] = nodes;
+    if (!first) throw new Error('sharedContext needs a node');
+    const created = await first.api.createContext({ application });
+    const members = [created.member];
+    for (const node of rest) {
+      const { publicKey } = await node.api.createIdentity();
+      await node.api.joinContext((await first.api.inviteMember(created.contextId, publicKey)).invitationText);
+      members.push(publicKey);
+    }
+    await Promise.all(nodes.map((n) => n.waitForState(created.contextId)));
+    await Promise.all(nodes.map((n) => n.waitForPeers(created.contextId, nodes.length - 1)));
+    return { contextId: created.contextId, members };
+  }
+
   async waitForPeers(contextId: string, count: number, timeoutMs = 60_000): Promise<void> {
     await waitFor(async () => (await this.api.peersCount(contextId)) >= count, {
       timeoutMs,
