@@ -90,13 +90,19 @@ describe('WASM applications in contexts', () => {
     expect(out.deltaId).toBe('');
   });
 
-  it('leaves state and heads as they were after an Err, a panic, a trap and an endless loop', async () => {
+  it('leaves state and heads as they were after an Err, a panic, a trap, memory past the cap, an output that is not JSON and an endless loop', async () => {
     const before = await a.api.getContext(contextId);
     const failed = await refusal(a.api.execute(contextId, 'set_then_fail', { note: 'never' }));
     expect(failed.code).toBe(status.ABORTED);
     expect(failed.details).toMatch(/^EXECUTION_ERROR: the method returned an error: \{"error":"nope"\}/);
     expect((await refusal(a.api.execute(contextId, 'panic'))).details).toMatch(/^WASM_PANIC: guest panicked: boom/);
     expect((await refusal(a.api.execute(contextId, 'trap'))).details).toMatch(/^WASM_TRAP/);
+    const bomb = await refusal(a.api.execute(contextId, 'bomb'));
+    expect(bomb.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(bomb.details).toMatch(/^WASM_MEMORY_EXCEEDED: .*cap of 1024 pages/);
+    const notJson = await refusal(a.api.execute(contextId, 'bad_json'));
+    expect(notJson.code).toBe(status.ABORTED);
+    expect(notJson.details).toMatch(/^WASM_HOST_ERROR: the method returned a value that is not JSON/);
     const started = Date.now();
     const spun = await refusal(a.api.execute(contextId, 'spin'));
     expect(spun.code).toBe(status.DEADLINE_EXCEEDED);

@@ -17,7 +17,7 @@ import {
 } from '../../src/index.js';
 import { appWat, compileWat, withCustomSection } from '../fixtures/wat.js';
 
-const limits: WasmLimits = { ...DEFAULT_WASM_LIMITS, maxMemoryPages: 16, maxExecMs: 1_000 };
+const limits: WasmLimits = { ...DEFAULT_WASM_LIMITS, maxMemoryPages: 16, maxExecMs: 1_000, maxReturnBytes: 1024 };
 const text = (b?: Uint8Array) => (b ? Buffer.from(b).toString('utf8') : undefined);
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -168,6 +168,13 @@ describe('WasmRuntime (worker threads, real modules)', () => {
     expect(await failure('nope')).toMatchObject({ code: WasmErrorCode.MethodNotFound });
     expect(await failure('with_params')).toMatchObject({ code: WasmErrorCode.MethodNotFound });
     expect(await failure('bad-name!')).toMatchObject({ code: WasmErrorCode.MethodNotFound });
+  });
+
+  it('fails a call whose return value is over the cap', async () => {
+    expect(await failure('huge_output')).toMatchObject({
+      code: WasmErrorCode.HostError,
+      message: expect.stringMatching(/ReturnValueSizeOverflow/),
+    });
   });
 
   it('fails a runaway allocation at the memory cap', async () => {
