@@ -1,14 +1,26 @@
 import type { bus } from '@cnode/proto';
 import type { CommandContext } from './context.js';
 
-/** `list-peers`: connected peers and the addresses we are connected to them on. */
-export function handleListPeers(ctx: CommandContext): bus.ListPeersResponse {
-  const byPeer = new Map<string, Set<string>>();
-  for (const connection of ctx.host.libp2p.getConnections()) {
+/**
+ * `list-peers`: connected peers and where they can be dialled — the listen addresses they told us
+ * (identify), else the addresses we are connected to them on (for an inbound connection, the
+ * peer's ephemeral port: not dialable).
+ */
+export async function handleListPeers(ctx: CommandContext): Promise<bus.ListPeersResponse> {
+  const libp2p = ctx.host.libp2p;
+  const connections = libp2p.getConnections();
+  const byPeer = new Map<string, { id: (typeof connections)[number]['remotePeer']; seen: Set<string> }>();
+  for (const connection of connections) {
     const peer = connection.remotePeer.toString();
-    const addrs = byPeer.get(peer) ?? new Set<string>();
-    addrs.add(connection.remoteAddr.toString());
-    byPeer.set(peer, addrs);
+    const entry = byPeer.get(peer) ?? { id: connection.remotePeer, seen: new Set<string>() };
+    entry.seen.add(connection.remoteAddr.toString());
+    byPeer.set(peer, entry);
   }
-  return { peers: [...byPeer].map(([peer, addrs]) => ({ peer, addrs: [...addrs] })) };
+  const peers: bus.PeerInfo[] = [];
+  for (const [peer, { id, seen }] of byPeer) {
+    const stored = await libp2p.peerStore.get(id).catch(() => undefined);
+    const listening = (stored?.addresses ?? []).map((a) => a.multiaddr.toString());
+    peers.push({ peer, addrs: listening.length > 0 ? listening : [...seen] });
+  }
+  return { peers };
 }

@@ -46,10 +46,35 @@ export async function inviteMember(
     groupId: ctx.groupId,
     applicationId: ctx.applicationId ?? Buffer.alloc(0),
     inviterPeerId: info.peerId,
-    bootstrapAddrs: dialableAddrs(info.listenAddrs, info.peerId),
+    bootstrapAddrs: [
+      ...dialableAddrs(info.listenAddrs, info.peerId),
+      ...(await contextPeerAddrs(deps, ctx.id, info.peerId)),
+    ].slice(0, MAX_BOOTSTRAP_ADDRS),
     groupOps: await deps.groups.appliedOps(ctx.groupId),
   };
   const bytes = Buffer.from(wire.Invitation.encode(invitation).finish());
   deps.logger.info({ context: contextTopic(ctx.id), invitee: toBase58(invitee) }, 'Invited member');
   return { invitation: bytes, invitationText: bytes.toString('base64url') };
+}
+
+/** Addresses an invitation carries, at most (the joiner dials as many). */
+const MAX_BOOTSTRAP_ADDRS = 16;
+
+/**
+ * Where the context's other peers (those we see subscribed to its topic) can be dialled, so the
+ * joiner connects to them at once, not only to us; none when the network service cannot say.
+ */
+async function contextPeerAddrs(deps: ContextDeps, contextId: Buffer, ourPeerId: string): Promise<string[]> {
+  try {
+    const [topic, connected] = await Promise.all([
+      deps.network.topicPeers(contextTopic(contextId)),
+      deps.network.listPeers(),
+    ]);
+    const members = new Set([...topic.subscribers, ...topic.meshPeers]);
+    return connected.peers
+      .filter((p) => p.peer !== ourPeerId && members.has(p.peer))
+      .flatMap((p) => dialableAddrs(p.addrs, p.peer));
+  } catch {
+    return [];
+  }
 }
