@@ -21,6 +21,8 @@ export interface NodeConfig {
     mdns: boolean;
     commandTimeoutMs: number;
     bootstrapIntervalMs: number;
+    /** Steady-state period of the search for each context topic's peers (DHT provider records). */
+    discoveryIntervalMs: number;
     peerBookMax: number;
     redialPeers: number;
     maxRelayedStreams: number;
@@ -145,6 +147,7 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       mdns: e.NETWORK_MDNS,
       commandTimeoutMs: e.NETWORK_COMMAND_TIMEOUT,
       bootstrapIntervalMs: e.NETWORK_BOOTSTRAP_INTERVAL,
+      discoveryIntervalMs: e.NETWORK_DISCOVERY_INTERVAL,
       peerBookMax: e.NETWORK_PEER_BOOK_MAX,
       redialPeers: e.NETWORK_REDIAL_PEERS,
       maxRelayedStreams: e.NETWORK_MAX_RELAYED_STREAMS,

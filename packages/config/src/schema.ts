@@ -58,6 +58,7 @@ export function nodeEnvSchema(service: ServiceName) {
     NETWORK_MDNS: f.bool(false),
     NETWORK_COMMAND_TIMEOUT: f.duration('5s', { min: 10 }),
     NETWORK_BOOTSTRAP_INTERVAL: f.duration('10s', { min: 100 }),
+    NETWORK_DISCOVERY_INTERVAL: f.duration('60s', { min: 100 }),
     NETWORK_PEER_BOOK_MAX: f.int(1024, { min: 0, max: 100_000 }),
     NETWORK_REDIAL_PEERS: f.int(32, { min: 0, max: 1024 }),
     NETWORK_MAX_RELAYED_STREAMS: f.int(256, { min: 1, max: 10_000 }),

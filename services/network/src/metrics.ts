@@ -81,6 +81,12 @@ export function createNetworkMetrics(registry: Registry) {
       labelNames: ['reason'],
       registers: [registry],
     }),
+    contextDiscovery: new Counter({
+      name: 'network_context_discovery_total',
+      help: 'Context peer discovery steps, by outcome (provided, provide_unreached, dialed, dial_failed, find_failed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     commands: new Counter({
       name: 'network_commands_total',
       help: 'Network commands answered, by command and outcome',

@@ -15,6 +15,7 @@ import { loadOrCreateIdentity } from './identity/load-identity.js';
 import { createNetworkMetrics, type NetworkMetrics } from './metrics.js';
 import { PeerBook } from './peers/peer-book.js';
 import { PeerBookRepo } from './peers/peer-book-repo.js';
+import { ContextDiscovery } from './peers/context-discovery.js';
 import { Redialer } from './peers/redialer.js';
 import { StreamRelays } from './streams/stream-relays.js';
 
@@ -56,7 +57,14 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
     { ...infra, events, metrics, logger: log('streams') },
   );
   const stateDeltas = lifecycle.add(new StateDeltaForwarder({ ...infra, metrics, logger: log('state-deltas') }));
+  const discovery = new ContextDiscovery({
+    intervalMs: config.network.discoveryIntervalMs,
+    queryTimeoutMs: config.network.commandTimeoutMs,
+    metrics,
+    logger: log('discovery'),
+  });
   const gossip = new GossipBridge({
+    discovery,
     topics: () => new TopicRepo(infra.postgres.sql),
     events,
     metrics,
@@ -93,6 +101,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
         gossip.attach(node);
         streams.attach(node);
         redialer.attach(node);
+        discovery.attach(node);
         node.addEventListener('peer:identify', (evt) => peerBook.onIdentify(evt.detail));
         const peerEvent = (kind: NetEventKind.PeerConnected | NetEventKind.PeerDisconnected, peer: string): void => {
           metrics.connectedPeers.set(node.getPeers().length);
@@ -114,6 +123,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
   lifecycle.add(gossip);
   lifecycle.add(peerBook);
   lifecycle.add(redialer);
+  lifecycle.add(discovery);
   lifecycle.add(
     new CommandServer(
       { host, gossip, streams, workTimeoutMs: Math.max(100, config.network.commandTimeoutMs - 500) },

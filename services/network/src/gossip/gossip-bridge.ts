@@ -37,6 +37,8 @@ export class GossipBridge implements Startable {
       busMaxPayload: () => number;
       /** Where state deltas received on context topics go (STATE_DELTA, not NET_EVENTS). */
       stateDeltas: StateDeltaForwarder;
+      /** Told of every context topic we subscribe to and leave (it looks for the topic's peers). */
+      discovery: { track(topic: string): void; untrack(topic: string): void };
     },
   ) {
     deps.metrics.hooks.gossip = () => this.collectMesh();
@@ -95,12 +97,14 @@ export class GossipBridge implements Startable {
     const changed = await this.deps.topics().remove(topic);
     this.pubsub.unsubscribe(topic);
     this.pubsub.topicValidators.delete(topic);
+    this.deps.discovery.untrack(topic);
     return changed;
   }
 
   private subscribeLocally(topic: string): void {
     this.pubsub.topicValidators.set(topic, this.validate);
     this.pubsub.subscribe(topic);
+    if (topicKind(topic) === TopicKind.Context) this.deps.discovery.track(topic);
   }
 
   /** Publishes to every subscriber (flood publish); zero recipients means nobody subscribes. */
