@@ -43,6 +43,7 @@ export class AdminApi {
   readonly aliases: admin.AliasServiceClient;
   readonly apps: admin.ApplicationServiceClient;
   readonly gc: admin.GcServiceClient;
+  readonly clientTokens: admin.ClientTokenServiceClient;
   private readonly node: admin.NodeServiceClient;
   private readonly metadata = new Metadata();
 
@@ -60,6 +61,7 @@ export class AdminApi {
     this.aliases = new admin.AliasServiceClient(target.address, channel);
     this.apps = new admin.ApplicationServiceClient(target.address, channel);
     this.gc = new admin.GcServiceClient(target.address, channel);
+    this.clientTokens = new admin.ClientTokenServiceClient(target.address, channel);
     this.metadata.set('authorization', `Bearer ${target.token}`);
   }
 
@@ -453,7 +455,29 @@ export class AdminApi {
     return this.call((md, o, cb) => this.gc.getGcStatus({ limit }, md, o, cb));
   }
 
+  /** A client token grant for the app API: one context, one of our identities, a lifetime. */
+  createClientToken(
+    req: Partial<admin.CreateClientTokenRequest> & { contextId: string },
+  ): Promise<admin.CreateClientTokenResponse> {
+    return this.call((md, o, cb) =>
+      this.clientTokens.createClientToken(admin.CreateClientTokenRequest.fromPartial(req), md, o, cb),
+    );
+  }
+
+  revokeClientToken(grantId: string): Promise<boolean> {
+    return this.call<admin.RevokeClientTokenResponse>((md, o, cb) =>
+      this.clientTokens.revokeClientToken({ grantId }, md, o, cb),
+    ).then((r) => r.revoked);
+  }
+
+  listClientTokens(contextId = ''): Promise<admin.ClientTokenGrant[]> {
+    return this.call<admin.ListClientTokensResponse>((md, o, cb) =>
+      this.clientTokens.listClientTokens({ contextId }, md, o, cb),
+    ).then((r) => r.grants);
+  }
+
   close(): void {
+    this.clientTokens.close();
     this.client.close();
     this.groups.close();
     this.blobs.close();

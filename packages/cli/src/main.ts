@@ -8,12 +8,13 @@ import { BLOB_USAGE, runBlobCommand } from './commands/blob.js';
 import { ALIAS_USAGE, runAliasCommand } from './commands/alias.js';
 import { APP_USAGE, runAppCommand } from './commands/app.js';
 import { GC_USAGE, runGcCommand } from './commands/gc.js';
+import { CLIENT_TOKEN_USAGE, runClientTokenCommand } from './commands/client-token.js';
 
 const USAGE = `usage: cnode <command> [options]
 
 commands:
   info                               the node's name, peer id, addresses, version and service readiness
-${CONTEXT_USAGE}${GROUP_USAGE}${BLOB_USAGE}${APP_USAGE}${ALIAS_USAGE}${GC_USAGE}
+${CONTEXT_USAGE}${GROUP_USAGE}${BLOB_USAGE}${APP_USAGE}${ALIAS_USAGE}${GC_USAGE}${CLIENT_TOKEN_USAGE}
 options:
   --node NAME       local node to talk to (default: $NODE_NAME or node1)
   --home DIR        node home holding admin.json (default: .cnode/<node>)
@@ -28,7 +29,10 @@ options:
   --init JSON       'context create': arguments of the application's init method
   --limit N         most ops 'group ops' lists (default 100), most reports 'gc status' prints (default 10)
   --from N          first event sequence of 'context watch' (default: new events only)
-  --context CTX     context of 'blob add/get', 'app install-blob' and identity aliases
+  --context CTX     context of 'blob add/get', 'app install-blob', 'client-token' and identity aliases
+  --identity ID     'client-token create': our identity the token acts as (default: the first)
+  --ttl DURATION    'client-token create': lifetime of the grant (default 24h)
+  --read-only       'client-token create': view methods only
   --peer PEER       'blob get'/'app install-blob': ask this peer first (repeatable)
   --out FILE        'blob get' target (default stdout); 'app bundle' output
   --force           'blob delete' even while an application uses the blob
@@ -72,6 +76,9 @@ async function main(argv: string[]): Promise<number> {
       wasm: { type: 'string' },
       key: { type: 'string' },
       task: { type: 'string', multiple: true, default: [] },
+      identity: { type: 'string', default: '' },
+      ttl: { type: 'string', default: '' },
+      'read-only': { type: 'boolean', default: false },
     },
   });
   const command = positionals[0];
@@ -141,6 +148,16 @@ async function main(argv: string[]): Promise<number> {
       return runGcCommand(endpoint(), positionals.slice(1), {
         tasks: values.task,
         limit: values.limit,
+        json: values.json,
+        timeoutMs,
+        write,
+      });
+    case 'client-token':
+      return runClientTokenCommand(endpoint(), positionals.slice(1), {
+        context: values.context,
+        identity: values.identity,
+        ttl: values.ttl,
+        readOnly: values['read-only'],
         json: values.json,
         timeoutMs,
         write,

@@ -37,6 +37,28 @@ export interface NodeConfig {
     tlsCertFile: string | undefined;
     tlsKeyFile: string | undefined;
   };
+  /** The HTTP/WebSocket API for application frontends (node-manager). */
+  appApi: {
+    /** host:port of the listener. */
+    listen: string;
+    /** Browser origins allowed by CORS (`*` for any); empty: no cross-origin access. */
+    corsOrigins: string[];
+    maxBodyBytes: number;
+    accessTokenTtlMs: number;
+    /** Requests per second per client token (token bucket), and the bucket's size. */
+    ratePerSecond: number;
+    rateBurst: number;
+    /** HTTP requests handled at once; more are answered 503. */
+    maxRequests: number;
+    /** Open WebSocket and SSE connections. */
+    maxConnections: number;
+    /** Contexts one connection subscribes to. */
+    maxSubscriptions: number;
+    /** Bytes queued to one connection before it is cut off as a slow consumer. */
+    connectionBufferBytes: number;
+    /** Recent events kept to resume SSE streams (Last-Event-ID). */
+    replayEvents: number;
+  };
   sync: {
     timeoutMs: number;
     sessionDeadlineMs: number;
@@ -161,6 +183,19 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       tokenFile: e.ADMIN_TOKEN_FILE,
       tlsCertFile: e.ADMIN_TLS_CERT_FILE,
       tlsKeyFile: e.ADMIN_TLS_KEY_FILE,
+    },
+    appApi: {
+      listen: e.APP_API_LISTEN,
+      corsOrigins: e.APP_API_CORS_ORIGINS,
+      maxBodyBytes: e.APP_API_MAX_BODY,
+      accessTokenTtlMs: e.APP_API_ACCESS_TOKEN_TTL,
+      ratePerSecond: e.APP_API_RATE_LIMIT,
+      rateBurst: e.APP_API_RATE_BURST,
+      maxRequests: e.APP_API_MAX_REQUESTS,
+      maxConnections: e.APP_API_MAX_CONNECTIONS,
+      maxSubscriptions: e.APP_API_MAX_SUBSCRIPTIONS,
+      connectionBufferBytes: e.APP_API_CONNECTION_BUFFER,
+      replayEvents: e.APP_API_REPLAY_EVENTS,
     },
     sync: {
       timeoutMs: e.SYNC_TIMEOUT,

@@ -71,6 +71,18 @@ export function nodeEnvSchema(service: ServiceName) {
     ADMIN_TOKEN_FILE: f.optionalString(),
     ADMIN_TLS_CERT_FILE: f.optionalString(),
     ADMIN_TLS_KEY_FILE: f.optionalString(),
+    // --- application API (node-manager) ---
+    APP_API_LISTEN: f.string('127.0.0.1:2529'),
+    APP_API_CORS_ORIGINS: f.list(),
+    APP_API_MAX_BODY: f.size('1MiB'),
+    APP_API_ACCESS_TOKEN_TTL: f.duration('1h', { min: 1000 }),
+    APP_API_RATE_LIMIT: f.int(100, { min: 1, max: 1_000_000 }),
+    APP_API_RATE_BURST: f.int(200, { min: 1, max: 1_000_000 }),
+    APP_API_MAX_REQUESTS: f.int(256, { min: 1, max: 100_000 }),
+    APP_API_MAX_CONNECTIONS: f.int(256, { min: 1, max: 100_000 }),
+    APP_API_MAX_SUBSCRIPTIONS: f.int(64, { min: 1, max: 10_000 }),
+    APP_API_CONNECTION_BUFFER: f.size('1MiB'),
+    APP_API_REPLAY_EVENTS: f.int(4096, { min: 0, max: 1_000_000 }),
     // --- sync (SyncConfig) ---
     SYNC_TIMEOUT: f.duration('30s', { min: 1 }),
     SYNC_SESSION_DEADLINE: f.duration('120s', { min: 1 }),

@@ -14,6 +14,9 @@ export enum KvMethod {
   SetMany = 'set_many',
 }
 
+/** The methods that only read (a read-only caller may call these alone). */
+export const KV_VIEW_METHODS: ReadonlySet<string> = new Set([KvMethod.Get, KvMethod.Entries]);
+
 export enum KvErrorCode {
   UnknownMethod = 'KV_UNKNOWN_METHOD',
   BadArguments = 'KV_BAD_ARGUMENTS',

@@ -16,6 +16,7 @@ export * from './groups/projection.js';
 export * from './repos/governance-pending-repo.js';
 export * from './repos/gc-repo.js';
 export * from './repos/handler-job-repo.js';
+export * from './repos/client-grant-repo.js';
 export * from './hot-state.js';
 export * from './pipelined-tx.js';
 export * from './repos/private-entry-repo.js';

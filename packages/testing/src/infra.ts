@@ -36,6 +36,7 @@ export function testEnv(node: string, overrides: NodeJS.ProcessEnv = {}): NodeJS
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: '0',
     ADMIN_GRPC_LISTEN: '127.0.0.1:0',
+    APP_API_LISTEN: '127.0.0.1:0',
     NETWORK_LISTEN: '/ip4/127.0.0.1/tcp/0',
     SERVICE_STATUS_INTERVAL: '200ms',
     ...overrides,

@@ -48,6 +48,14 @@ export class ProcessNode {
     this.api = new AdminApi({ address: endpoint.address, token: this.env.ADMIN_TOKEN! });
   }
 
+  /** Base URL of the node's app API (`http://host:port`), from the file node-manager writes at start. */
+  get appApiUrl(): string {
+    const endpoint = JSON.parse(readFileSync(join(this.env.NODE_HOME!, 'app-api.json'), 'utf8')) as {
+      address: string;
+    };
+    return `http://${endpoint.address}`;
+  }
+
   /** Stops every service gracefully and keeps the node's data: the node is down until startServices. */
   async stopServices(): Promise<void> {
     await Promise.all(NODE_SERVICES.map((s) => this.kill(s, 'SIGTERM')));

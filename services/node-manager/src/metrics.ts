@@ -192,6 +192,51 @@ export function createNodeManagerMetrics(registry: Registry) {
       labelNames: ['kind', 'outcome'],
       registers: [registry],
     }),
+    appApi: {
+      requests: new Counter({
+        name: 'app_api_requests_total',
+        help: 'App API requests answered, by route (jsonrpc, refresh, health, ws, sse, sse_subscription, other) and outcome (ok, or the rejection reason)',
+        labelNames: ['route', 'outcome'],
+        registers: [registry],
+      }),
+      requestSeconds: new Histogram({
+        name: 'app_api_request_duration_seconds',
+        help: 'Time to answer an app API HTTP request, by route',
+        labelNames: ['route'],
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers: [registry],
+      }),
+      rpcErrors: new Counter({
+        name: 'app_api_rpc_errors_total',
+        help: 'JSON-RPC error answers, by error type (ParseError, CallError, FunctionCallError, SerdeError, InternalError)',
+        labelNames: ['type'],
+        registers: [registry],
+      }),
+      connections: new Gauge({
+        name: 'app_api_connections',
+        help: 'Open event connections, by kind (ws, sse)',
+        labelNames: ['kind'],
+        registers: [registry],
+      }),
+      disconnects: new Counter({
+        name: 'app_api_disconnects_total',
+        help: 'Event connections closed, by kind and reason (client, slow_consumer, shutdown, error)',
+        labelNames: ['kind', 'reason'],
+        registers: [registry],
+      }),
+      eventsSent: new Counter({
+        name: 'app_api_events_sent_total',
+        help: 'Events pushed to event connections, by kind (ws, sse)',
+        labelNames: ['kind'],
+        registers: [registry],
+      }),
+      eventsDropped: new Counter({
+        name: 'app_api_events_dropped_total',
+        help: 'Node events the app API could not use, by reason (undecodable, consumer_error)',
+        labelNames: ['reason'],
+        registers: [registry],
+      }),
+    },
     grpcRequests: new Counter({
       name: 'admin_grpc_requests_total',
       help: 'Admin gRPC calls, by method and status code',

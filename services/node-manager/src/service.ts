@@ -21,6 +21,7 @@ import {
   GovernancePendingRepo,
   HandlerJobRepo,
   PrivateEntryRepo,
+  ClientGrantRepo,
   GroupStore,
   IdentityRepo,
   StateStore,
@@ -39,6 +40,9 @@ import { HeadsClock } from './contexts/heads-clock.js';
 import type { ContextDeps } from './contexts/context-deps.js';
 import { TopicSubscriptions } from './contexts/topic-subscriptions.js';
 import { AdminServer } from './grpc/admin-server.js';
+import { AppApiServer } from './app-api/app-api-server.js';
+import { ClientTokens, clientTokenSecret } from './app-api/client-tokens.js';
+import { EventHub } from './app-api/event-hub.js';
 import {
   handleGovernanceDelta,
   handleGroupHeartbeat,
@@ -57,12 +61,14 @@ import { createNodeManagerMetrics, type NodeManagerMetrics } from './metrics.js'
 
 export interface NodeManagerService extends ServiceHandle {
   admin: AdminServer;
+  /** The API for application frontends (APP_API_LISTEN). */
+  appApi: AppApiServer;
   metrics: NodeManagerMetrics;
 }
 
 /**
  * Composition root of node-manager: infra → stores → topic subscriptions → event outbox →
- * NET_EVENTS consumer → admin gRPC → status.
+ * NET_EVENTS consumer → admin gRPC → app API (event reader, then listener) → status.
  */
 export function createNodeManagerService(config: NodeManagerConfig, ctx: ServiceContext): NodeManagerService {
   const masterKey = requireMasterKey(config);
@@ -106,6 +112,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     pending: new GovernancePendingRepo(infra.postgres.sql),
     handlerJobs: new HandlerJobRepo(infra.postgres.sql),
     privateEntries: new PrivateEntryRepo(infra.postgres.sql),
+    clientGrants: new ClientGrantRepo(infra.postgres.sql),
   });
   let stores: ReturnType<typeof newStores> | undefined;
   const store = () => (stores ??= newStores());
@@ -247,8 +254,14 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     queuedPrivate,
   };
   const headsClock = new HeadsClock({ states: () => store().states, clock, logger: log('contexts') });
+  const clientTokens = new ClientTokens({
+    secret: clientTokenSecret(masterKey),
+    accessTtlMs: config.appApi.accessTokenTtlMs,
+    grants: () => store().clientGrants,
+  });
   const contextDeps = (): ContextDeps => ({
     ...store(),
+    clientTokens,
     hot,
     headsClock,
     network,
@@ -360,5 +373,26 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     }),
   );
 
-  return { ...builder.build(() => netEvents.isConsuming), admin, metrics };
+  const eventHub = lifecycle.add(
+    new EventHub({
+      js: () => infra.nats.js,
+      catalog: infra.catalog,
+      replayEvents: config.appApi.replayEvents,
+      metrics,
+      logger: log('app-api'),
+    }),
+  );
+  const appApi = lifecycle.add(
+    new AppApiServer({
+      config: config.appApi,
+      home: config.node.home,
+      contexts: contextDeps,
+      tokens: clientTokens,
+      hub: eventHub,
+      metrics,
+      logger: log('app-api'),
+    }),
+  );
+
+  return { ...builder.build(() => netEvents.isConsuming), admin, appApi, metrics };
 }

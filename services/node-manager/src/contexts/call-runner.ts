@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { KV_APPLICATION_ID, KvError, executeKv, type KvState } from '@cnode/kv-app';
+import { KV_APPLICATION_ID, KV_VIEW_METHODS, KvError, executeKv, type KvState } from '@cnode/kv-app';
 import { toBase58, type Identity } from '@cnode/primitives';
 import type { admin } from '@cnode/proto';
 import { memoPerBatch } from '@cnode/runtime';
@@ -20,7 +20,16 @@ export interface Call {
   args: Uint8Array;
   /** Which of our identities acts (id or alias); empty means the first one. */
   executor: string;
+  /** Only a view method may run (a read-only client token): a mutating one is refused. */
+  viewOnly?: boolean;
 }
+
+const viewOnlyRefusal = (method: string): AdminCallError =>
+  new AdminCallError(
+    status.PERMISSION_DENIED,
+    AdminErrorCode.ViewOnly,
+    `${method} is not a view method, and this caller may call view methods only`,
+  );
 
 /** What became of one call: its response, or why it failed (what a lone Execute would have thrown). */
 export type CallOutcome = { ok: true; response: admin.ExecuteResponse } | { ok: false; error: unknown };
@@ -95,6 +104,7 @@ export async function runCalls(
     for (const call of calls) {
       try {
         if (call.args.length > MAX_ARGS_BYTES) throw badArgument('args are too large');
+        if (call.viewOnly && !prepared.readOnly.has(call.method)) throw viewOnlyRefusal(call.method);
         const author = await member(call.executor);
         outcomes.push(answered(await callInstalled(deps, ctx, prepared, { ...call, author })));
       } catch (error) {
@@ -108,6 +118,7 @@ export async function runCalls(
   for (const call of calls) {
     try {
       if (call.args.length > MAX_ARGS_BYTES) throw badArgument('args are too large');
+      if (call.viewOnly && !KV_VIEW_METHODS.has(call.method)) throw viewOnlyRefusal(call.method);
       const author = await member(call.executor);
       const result = await runKv(call, state, () => deps.clock.now());
       const output = Buffer.from(JSON.stringify(result.output ?? null));

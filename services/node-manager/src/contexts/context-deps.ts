@@ -5,6 +5,7 @@ import type { Logger } from '@cnode/runtime';
 import type {
   AliasRepo,
   ApplicationRepo,
+  ClientGrantRepo,
   BlobRepo,
   GcRepo,
   GroupStore,
@@ -16,6 +17,7 @@ import type {
   StateStore,
   StateSyncStore,
 } from '@cnode/store';
+import type { ClientTokens } from '../app-api/client-tokens.js';
 import type { BlobCache } from '../blobs/blob-cache.js';
 import type { BlobTransferDeps } from '../blobs/blob-transfer.js';
 import type { UrlFetchLimits } from '../apps/url-fetch.js';
@@ -46,6 +48,9 @@ export interface ContextDeps {
   /** Handlers received deltas named, waiting to run here. */
   handlerJobs: HandlerJobRepo;
   blobs: BlobRepo;
+  /** Grants of application client tokens, and the tokens' signer and checker. */
+  clientGrants: ClientGrantRepo;
+  clientTokens: ClientTokens;
   blobCache: BlobCache;
   /** Serving and fetching blobs over the blob protocol. */
   blobTransfer: BlobTransferDeps;

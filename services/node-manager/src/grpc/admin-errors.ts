@@ -29,6 +29,10 @@ export enum AdminErrorCode {
   WritesBusy = 'ADMIN_WRITES_BUSY',
   /** An application update that is no upgrade: another package, or a version that is not newer. */
   NotAnUpgrade = 'ADMIN_NOT_AN_UPGRADE',
+  /** A mutating method called by a caller allowed view methods only (a read-only client token). */
+  ViewOnly = 'ADMIN_VIEW_ONLY',
+  /** No client token grant with that id. */
+  GrantUnknown = 'ADMIN_GRANT_UNKNOWN',
 }
 
 /**

@@ -17,6 +17,7 @@ import { groupService } from './group-service.js';
 import { blobService } from './blob-service.js';
 import { gcService } from './gc-service.js';
 import { aliasService } from './alias-service.js';
+import { clientTokenService } from './client-token-service.js';
 import { applicationService } from './application-service.js';
 import { getInfo, type GetInfoDeps } from './get-info.js';
 import { unary } from './unary.js';
@@ -75,6 +76,7 @@ export class AdminServer implements Startable {
     server.addService(admin.AliasServiceService, aliasService(this.opts.contexts()));
     server.addService(admin.ApplicationServiceService, applicationService(this.opts.contexts()));
     server.addService(admin.GcServiceService, gcService(this.opts.contexts()));
+    server.addService(admin.ClientTokenServiceService, clientTokenService(this.opts.contexts()));
     this.health.addToServer(server);
     new ReflectionService(loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR_SET_PATH))).addToServer(server);
 
