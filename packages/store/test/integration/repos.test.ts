@@ -7,6 +7,7 @@ import {
   BLOB_CHUNK_BYTES,
   BlobRepo,
   BufferOutcome,
+  ClientGrantRepo,
   DeltaBufferRepo,
   IdentityRepo,
   StateStore,
@@ -257,5 +258,29 @@ describe('repositories (real Postgres)', () => {
     expect(await repo.delete('context', 'my-ctx')).toBe(true);
     expect(await repo.delete('context', 'my-ctx')).toBe(false);
     expect(await repo.deleteScope(contextId)).toBe(1);
+  });
+
+  it('client token grants: revoked once, listed until they expire, swept after the retention', async () => {
+    const repo = new ClientGrantRepo(db.sql);
+    const grant = (expiresInMs: number) =>
+      repo.create({
+        id: randomBytes(32),
+        contextId,
+        identity: randomBytes(32),
+        readOnly: false,
+        expiresAt: new Date(Date.now() + expiresInMs),
+      });
+    const live = await grant(3_600_000);
+    const expired = await grant(-3_600_000);
+    expect((await repo.get(live.id))?.revokedAt).toBeUndefined();
+    expect(await repo.revoke(live.id)).toBe(true);
+    expect(await repo.revoke(live.id)).toBe(false);
+    expect(await repo.revoke(randomBytes(32))).toBe(false);
+    expect((await repo.get(live.id))?.revokedAt).toBeInstanceOf(Date);
+    expect((await repo.list(contextId)).map((g) => g.id)).toEqual([live.id]);
+    expect(await repo.removeExpired(2 * 3_600_000)).toBe(0);
+    expect(await repo.removeExpired(60_000)).toBe(1);
+    expect(await repo.get(expired.id)).toBeUndefined();
+    expect(await repo.get(live.id)).toBeDefined();
   });
 });

@@ -40,6 +40,9 @@ import { WsSession } from './ws-session.js';
 export const APP_API_ENDPOINT_FILE = 'app-api.json';
 /** Largest WebSocket frame a client may send (subscribe requests are small). */
 export const WS_MAX_FRAME_BYTES = 64 * 1024;
+/** Expired grants are deleted this long after they end (kept meanwhile for `client-token list` audits and logs). */
+export const EXPIRED_GRANT_RETENTION_MS = 7 * 24 * 3600_000;
+const GRANT_SWEEP_INTERVAL_MS = 3600_000;
 /** Whole-request deadline and header deadline of the HTTP server. */
 const REQUEST_TIMEOUT_MS = 60_000;
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -82,6 +85,7 @@ export class AppApiServer implements Startable {
   private readonly live = new Set<WsSession | SseSession>();
   private inFlight = 0;
   private boundAddress: string | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: AppApiDeps) {
     this.limiter = new RateLimiter(deps.config.ratePerSecond, deps.config.rateBurst);
@@ -121,9 +125,21 @@ export class AppApiServer implements Startable {
       { address: this.boundAddress, corsOrigins: this.deps.config.corsOrigins },
       'App API listening',
     );
+    this.sweeper = setInterval(() => void this.sweepGrants(), GRANT_SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  private async sweepGrants(): Promise<void> {
+    try {
+      const removed = await this.deps.contexts().clientGrants.removeExpired(EXPIRED_GRANT_RETENTION_MS);
+      if (removed > 0) this.deps.logger.info({ removed }, 'Deleted expired client token grants');
+    } catch (err) {
+      this.deps.logger.warn({ err: errorMessage(err) }, 'Could not delete expired client token grants');
+    }
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.sweeper);
     const server = this.server;
     this.server = undefined;
     for (const session of [...this.live]) {
@@ -192,11 +208,8 @@ export class AppApiServer implements Startable {
         'access-control-allow-headers': 'authorization, content-type, last-event-id',
         'access-control-max-age': '600',
       });
+      this.deps.metrics.appApi.requests.inc({ route, outcome: 'preflight' });
       return void res.end();
-    }
-    if (typeof req.headers.origin === 'string' && !cors['access-control-allow-origin']) {
-      // Not an error for the server (curl sends no Origin); counted so operators see blocked pages.
-      this.deps.metrics.appApi.requests.inc({ route, outcome: AppApiRejection.OriginNotAllowed });
     }
     if (!entry) {
       this.reject(route, AppApiRejection.NotFound);
