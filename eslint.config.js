@@ -12,6 +12,8 @@ export default tseslint.config(
       // AssemblyScript (compiled by asc, which type-checks it), and what it builds.
       '**/assembly/**',
       'apps/*/build/**',
+      // Hand-written types of demo/serve.mjs (for the browser test).
+      'demo/*.d.mts',
     ],
   },
   js.configs.recommended,
@@ -19,7 +21,10 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js', 'packages/cli/bin/*.js', 'scripts/*.mjs'] },
+        projectService: {
+          allowDefaultProject: ['*.js', 'packages/cli/bin/*.js', 'scripts/*.mjs', 'demo/*.mjs', 'demo/*/*.js'],
+          maximumDefaultProjectFileMatchCount_THIS_WILL_SLOW_DOWN_LINTING: 16,
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -43,6 +48,21 @@ export default tseslint.config(
         fetch: 'readonly',
         AbortSignal: 'readonly',
         URL: 'readonly',
+        setTimeout: 'readonly',
+      },
+    },
+  },
+  {
+    // The demo page runs in a browser.
+    files: ['demo/*/*.js'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        location: 'readonly',
+        WebSocket: 'readonly',
+        TextDecoder: 'readonly',
+        URLSearchParams: 'readonly',
+        crypto: 'readonly',
       },
     },
   },

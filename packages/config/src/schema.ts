@@ -72,7 +72,7 @@ export function nodeEnvSchema(service: ServiceName) {
     ADMIN_TLS_CERT_FILE: f.optionalString(),
     ADMIN_TLS_KEY_FILE: f.optionalString(),
     // --- application API (node-manager) ---
-    APP_API_LISTEN: f.string('127.0.0.1:2529'),
+    APP_API_LISTEN: f.string('127.0.0.1:2628'),
     APP_API_CORS_ORIGINS: f.list(),
     APP_API_MAX_BODY: f.size('1MiB'),
     APP_API_ACCESS_TOKEN_TTL: f.duration('1h', { min: 1000 }),

@@ -67,6 +67,16 @@ function adminAddress(node: LocalNode): string {
   }
 }
 
+/** The app API address node-manager bound. */
+function appApiAddress(node: LocalNode): string {
+  try {
+    const endpoint = JSON.parse(readFileSync(join(node.home, 'app-api.json'), 'utf8')) as { address?: string };
+    return endpoint.address ?? node.appApiAddress;
+  } catch {
+    return node.appApiAddress;
+  }
+}
+
 /** Fails fast, before any process starts, listing every bad key of every node. */
 function validate(nodes: LocalNode[]): void {
   const problems: string[] = [];
@@ -114,7 +124,9 @@ async function waitReady(nodes: LocalNode[], startedAt: number): Promise<void> {
   const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
   write(`cnode: ${nodes.length} node(s), ${nodes.length * SERVICE_NAMES.length} processes ready in ${seconds}s`);
   for (const node of nodes) {
-    write(`cnode:   ${node.name}  admin gRPC ${adminAddress(node)}  token in ${node.home}/admin.token`);
+    write(
+      `cnode:   ${node.name}  admin gRPC ${adminAddress(node)}  token in ${node.home}/admin.token  app API http://${appApiAddress(node)}`,
+    );
   }
   write(`cnode: try 'npx cnode info${nodes.length > 1 ? ' --node node2' : ''}'; Ctrl-C stops everything`);
 }

@@ -6,6 +6,7 @@ import { DEFAULT_HTTP_PORTS, SERVICE_NAMES, type ServiceName } from '@cnode/conf
 /** Ports of node i (1-based) of a devnet; node 1 gets the documented defaults. */
 export const BASE_LIBP2P_PORT = 2428;
 export const BASE_ADMIN_PORT = 2528;
+export const BASE_APP_API_PORT = 2628;
 /** Each further node's health ports are shifted by this much. */
 export const HTTP_PORT_STRIDE = 10;
 /** Health ports are base + 1 (network) … base + 5 (gc) for node 1; see DEFAULT_HTTP_PORTS. */
@@ -15,6 +16,7 @@ export interface LocalNode {
   name: string;
   home: string;
   adminAddress: string;
+  appApiAddress: string;
   /** Environment of each service process of this node. */
   envFor(service: ServiceName): NodeJS.ProcessEnv;
   /** Makes the node dial these peers at start (unless NETWORK_BOOTSTRAP was given for a single node). */
@@ -52,6 +54,7 @@ export function localNode(
   const offset = index - 1;
   const pick = (key: string, fallback: string): string => (single && baseEnv[key] ? baseEnv[key] : fallback);
   const adminAddress = pick('ADMIN_GRPC_LISTEN', `127.0.0.1:${BASE_ADMIN_PORT + offset}`);
+  const appApiAddress = pick('APP_API_LISTEN', `127.0.0.1:${BASE_APP_API_PORT + offset}`);
   const common: NodeJS.ProcessEnv = {
     ...baseEnv,
     NODE_NAME: name,
@@ -59,6 +62,7 @@ export function localNode(
     NODE_MASTER_KEY: pick('NODE_MASTER_KEY', masterKeyFor(home)),
     ADMIN_GRPC_LISTEN: adminAddress,
     ADMIN_TOKEN_FILE: pick('ADMIN_TOKEN_FILE', join(home, 'admin.token')),
+    APP_API_LISTEN: appApiAddress,
     NETWORK_LISTEN: pick('NETWORK_LISTEN', `/ip4/127.0.0.1/tcp/${BASE_LIBP2P_PORT + offset}`),
   };
   const httpPort = (service: ServiceName): number =>
@@ -67,6 +71,7 @@ export function localNode(
     name,
     home,
     adminAddress,
+    appApiAddress,
     httpPort,
     envFor: (service) => ({ ...common, HTTP_PORT: String(httpPort(service)) }),
     bootstrapFrom: (addrs) => {
