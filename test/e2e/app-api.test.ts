@@ -331,6 +331,24 @@ describe('events', () => {
       { timeoutMs: 10_000, message: 'the missed event replayed' },
     );
     expect(resumedText).toContain('"reconnect":true');
+    // Unsubscribed, the session hears nothing more.
+    const unsubscribed = await post(
+      a,
+      '/sse/subscription',
+      { id: connect.session_id, method: 'unsubscribe', params: { contextIds: [contextId] } },
+      tokenA,
+    );
+    expect(await unsubscribed.json()).toEqual({ result: { status: 'unsubscribed', contexts: [contextId] } });
+    const heard = resumedText.split('"StateMutation"').length;
+    await b.api.execute(contextId, 'set', { key: 'sse-3', value: '3' });
+    await waitFor(async () => (await a.api.execute(contextId, 'get', { key: 'sse-3' })).output === '3', {
+      message: 'A to apply sse-3',
+    });
+    const late = await Promise.race([
+      resumedReader.read().then((r) => new TextDecoder().decode((r as { value?: Uint8Array }).value)),
+      new Promise<string>((r) => setTimeout(() => r(''), 1_500)),
+    ]);
+    expect((resumedText + late).split('"StateMutation"').length).toBe(heard);
     await resumedReader.cancel();
   });
 

@@ -12,7 +12,10 @@ import {
   type ClientTokenClaims,
 } from '../../src/app-api/client-tokens.js';
 import { EventHub, type HubEvent } from '../../src/app-api/event-hub.js';
-import { MAX_METHOD_NAME, parseRequest } from '../../src/app-api/json-rpc.js';
+import { MAX_METHOD_NAME, executeError, parseRequest, type ExecuteParams } from '../../src/app-api/json-rpc.js';
+import { AdminCallError, AdminErrorCode } from '../../src/grpc/admin-errors.js';
+import { KvError, KvErrorCode } from '@cnode/kv-app';
+import { WasmError, WasmErrorCode } from '@cnode/wasm-runtime';
 import { RATE_LIMITER_MAX_KEYS, RateLimiter } from '../../src/app-api/rate-limiter.js';
 import { checkSubscription } from '../../src/app-api/subscriptions.js';
 import { createNodeManagerMetrics } from '../../src/metrics.js';
@@ -64,6 +67,47 @@ describe('JSON-RPC request parsing', () => {
   ])('refuses %s with a ParseError', (_name, text, id) => {
     const parsed = parseRequest(text);
     expect(parsed).toMatchObject({ ok: false, id, error: { type: 'ParseError' } });
+  });
+});
+
+describe('execute errors in the upstream forms', () => {
+  const params: ExecuteParams = { contextId: ctx, method: 'm', args: Buffer.from('{}'), executorPublicKey: key };
+  const refused = (code: AdminErrorCode) => executeError(new AdminCallError(0, code, 'why'), params, key);
+  const scope = { context_id: toBase58(ctx), public_key: toBase58(key) };
+
+  it('maps each refusal of the node to its CallError, and application failures to FunctionCallError', () => {
+    expect(refused(AdminErrorCode.ContextUnknown)).toEqual({ type: 'CallError', data: { type: 'ContextNotFound' } });
+    expect(refused(AdminErrorCode.ContextNotReady)).toEqual({ type: 'CallError', data: { type: 'Uninitialized' } });
+    for (const code of [AdminErrorCode.IdentityUnknown, AdminErrorCode.NotMember, AdminErrorCode.NoGroupKey]) {
+      expect(refused(code)).toEqual({ type: 'CallError', data: { type: 'Unauthorized', data: scope } });
+    }
+    expect(refused(AdminErrorCode.ViewOnly)).toEqual({
+      type: 'CallError',
+      data: { type: 'Unauthorized', data: { ...scope, reason: 'why' } },
+    });
+    expect(refused(AdminErrorCode.ApplicationUnknown)).toEqual({
+      type: 'CallError',
+      data: { type: 'ApplicationNotInstalled', data: { message: 'why' } },
+    });
+    expect(refused(AdminErrorCode.WritesBusy)).toMatchObject({ type: 'CallError', data: { type: 'InternalError' } });
+    expect(refused(AdminErrorCode.BadArgument)).toEqual({ type: 'FunctionCallError', data: 'why' });
+    expect(executeError(new KvError(KvErrorCode.UnknownMethod, 'no such'), params, key)).toMatchObject({
+      type: 'FunctionCallError',
+    });
+    expect(
+      executeError(new WasmError(WasmErrorCode.ExecutionError, 'failed', Buffer.from('{"code":7}')), params, key),
+    ).toEqual({ type: 'FunctionCallError', data: '{"code":7}' });
+    expect(executeError(new WasmError(WasmErrorCode.Trap, 'unreachable'), params, key)).toEqual({
+      type: 'FunctionCallError',
+      data: 'WASM_TRAP: unreachable',
+    });
+    expect(executeError(new WasmError(WasmErrorCode.Busy, 'busy'), params, key)).toMatchObject({
+      type: 'CallError',
+      data: { type: 'InternalError' },
+    });
+    // Anything else is left to the caller to log and answer as InternalError.
+    expect(executeError(new Error('boom'), params, key)).toBeUndefined();
+    expect(refused(AdminErrorCode.GroupUnknown)).toBeUndefined();
   });
 });
 
