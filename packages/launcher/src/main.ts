@@ -57,23 +57,16 @@ async function networkAddress(node: LocalNode, since: number): Promise<string> {
   throw new Error(`${node.name}'s network service did not write ${file} in time`);
 }
 
-/** The admin address node-manager actually bound (the configured port may be 0). */
-function adminAddress(node: LocalNode): string {
+/**
+ * The address node-manager actually bound for a listener (the configured port may be 0), from the
+ * file it writes into the node home (`admin.json`, `app-api.json`), else the configured one.
+ */
+function boundAddress(node: LocalNode, file: string, configured: string): string {
   try {
-    const endpoint = JSON.parse(readFileSync(join(node.home, 'admin.json'), 'utf8')) as { address?: string };
-    return endpoint.address ?? node.adminAddress;
+    const endpoint = JSON.parse(readFileSync(join(node.home, file), 'utf8')) as { address?: string };
+    return endpoint.address ?? configured;
   } catch {
-    return node.adminAddress;
-  }
-}
-
-/** The app API address node-manager bound. */
-function appApiAddress(node: LocalNode): string {
-  try {
-    const endpoint = JSON.parse(readFileSync(join(node.home, 'app-api.json'), 'utf8')) as { address?: string };
-    return endpoint.address ?? node.appApiAddress;
-  } catch {
-    return node.appApiAddress;
+    return configured;
   }
 }
 
@@ -125,7 +118,7 @@ async function waitReady(nodes: LocalNode[], startedAt: number): Promise<void> {
   write(`cnode: ${nodes.length} node(s), ${nodes.length * SERVICE_NAMES.length} processes ready in ${seconds}s`);
   for (const node of nodes) {
     write(
-      `cnode:   ${node.name}  admin gRPC ${adminAddress(node)}  token in ${node.home}/admin.token  app API http://${appApiAddress(node)}`,
+      `cnode:   ${node.name}  admin gRPC ${boundAddress(node, 'admin.json', node.adminAddress)}  token in ${node.home}/admin.token  app API http://${boundAddress(node, 'app-api.json', node.appApiAddress)}`,
     );
   }
   write(`cnode: try 'npx cnode info${nodes.length > 1 ? ' --node node2' : ''}'; Ctrl-C stops everything`);

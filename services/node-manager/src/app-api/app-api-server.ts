@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -390,7 +390,7 @@ export class AppApiServer implements Startable {
         .map(([k, v]) => `${k}: ${v}\r\n`)
         .join('');
       socket.end(
-        `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : status === 429 ? 'Too Many Requests' : 'Service Unavailable'}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${extra}connection: close\r\n\r\n${text}`,
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(text)}\r\n${extra}connection: close\r\n\r\n${text}`,
       );
     };
     try {
@@ -462,13 +462,7 @@ export class AppApiServer implements Startable {
         this.deps.config.maxSubscriptions,
         true,
       );
-      if (!change.ok) {
-        this.reject(
-          'sse',
-          change.error.type === 'Unauthorized' ? AppApiRejection.OutOfScope : AppApiRejection.BadRequest,
-        );
-        return sendJson(res, change.error.type === 'Unauthorized' ? 403 : 400, JSON.stringify({ error: change.error }));
-      }
+      if (!change.ok) return this.refuseSubscription(res, 'sse', change.error);
       for (const id of change.contextIds) state.contexts.add(id);
     }
     let missed: ReturnType<EventHub['since']> = [];
@@ -487,6 +481,13 @@ export class AppApiServer implements Startable {
     this.live.add(session);
     this.deps.metrics.appApi.requests.inc({ route: 'sse', outcome: 'ok' });
     session.open(Boolean(previous), missed);
+  }
+
+  /** A refused SSE subscription change: 403 for contexts the token does not cover, else 400. */
+  private refuseSubscription(res: ServerResponse, route: Route, error: { type: string; data: unknown }): void {
+    const outOfScope = error.type === 'Unauthorized';
+    this.reject(route, outOfScope ? AppApiRejection.OutOfScope : AppApiRejection.BadRequest);
+    sendJson(res, outOfScope ? 403 : 400, JSON.stringify({ error }));
   }
 
   /** `POST /sse/subscription` `{id: <session>, method: "subscribe"|"unsubscribe", params: {contextIds}}`. */
@@ -525,13 +526,7 @@ export class AppApiServer implements Startable {
       this.deps.config.maxSubscriptions,
       subscribing,
     );
-    if (!change.ok) {
-      this.reject(
-        'sse_subscription',
-        change.error.type === 'Unauthorized' ? AppApiRejection.OutOfScope : AppApiRejection.BadRequest,
-      );
-      return sendJson(res, change.error.type === 'Unauthorized' ? 403 : 400, JSON.stringify({ error: change.error }));
-    }
+    if (!change.ok) return this.refuseSubscription(res, 'sse_subscription', change.error);
     for (const id of change.contextIds) {
       if (subscribing) state.contexts.add(id);
       else state.contexts.delete(id);
