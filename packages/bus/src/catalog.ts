@@ -71,6 +71,8 @@ export const DEFAULT_CATALOG_LIMITS: Readonly<CatalogLimits> = {
 /** Protocol ids of the relayed stream protocols; the version suffix keeps us off Rust nodes. */
 export const SYNC_PROTOCOL = '/calimero/stream/pb/1';
 export const BLOB_PROTOCOL = '/calimero/blob/pb/1';
+/** Specialized-node invites: a read-only node's attestation in, an invitation out (one frame each). */
+export const SPECIALIZED_INVITE_PROTOCOL = '/calimero/specialized-node-invite/1.0.0';
 
 /** Network commands answered by the network service over NATS request/reply (upstream's NetworkClient). */
 export enum NetworkCommand {
@@ -235,6 +237,12 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     eventOutboxLock: 'node-events:outbox-lock',
     /** The lease of the one gc replica that runs GC tasks (value: its instance id, PX = GC_LEADER_TTL). */
     gcLeader: 'gc:leader',
+    /** Hash of one pending specialized-node invite (context, state, member, times; PX = its expiry). */
+    specializedInvite: (nonceHex: string) => `specialized:invite:${nonceHex}`,
+    /** Sorted set of pending specialized-node invites (nonce hex, score = expiry ms): the bound. */
+    specializedInvites: 'specialized:invites',
+    /** Present once a TEE quote admitted a member (value: the member): a quote admits once. */
+    teeQuoteUsed: (quoteHashHex: string) => `specialized:quote:${quoteHashHex}`,
     /** SCAN patterns are not prefixed by ioredis: this one is absolute. */
     serviceStatusScanPattern: `${redisPrefix}svc:*`,
   };

@@ -103,6 +103,17 @@ export class AdminApi {
     return this.call((md, o, cb) => this.client.inviteMember({ contextId, invitee, keyFromPeers }, md, o, cb));
   }
 
+  /** Looks for a read-only node to admit to the context (specialized-node invite). */
+  inviteSpecializedNode(contextId: string): Promise<admin.InviteSpecializedNodeResponse> {
+    return this.call((md, o, cb) => this.client.inviteSpecializedNode({ contextId }, md, o, cb));
+  }
+
+  listSpecializedInvites(): Promise<admin.SpecializedInvite[]> {
+    return this.call<admin.ListSpecializedInvitesResponse>((md, o, cb) =>
+      this.client.listSpecializedInvites({}, md, o, cb),
+    ).then((r) => r.invites);
+  }
+
   joinContext(invitationText: string): Promise<admin.JoinContextResponse> {
     return this.call((md, o, cb) =>
       this.client.joinContext({ invitation: Buffer.alloc(0), invitationText }, md, o, cb),

@@ -37,6 +37,17 @@ export interface NodeConfig {
     tlsCertFile: string | undefined;
     tlsKeyFile: string | undefined;
   };
+  /** Specialized-node invites (node-manager). */
+  specialized: {
+    /** Gossip topic of discoveries; read-only nodes listen on it. */
+    inviteTopic: string;
+    /** Admit nodes whose attestation is a mock quote (tests and development only). */
+    acceptMockTee: boolean;
+    /** How long an invite waits for an answer and then for the join confirmation. */
+    inviteTtlMs: number;
+    /** Pending invites at most. */
+    maxPending: number;
+  };
   /** The HTTP/WebSocket API for application frontends (node-manager). */
   appApi: {
     /** host:port of the listener. */
@@ -183,6 +194,12 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       tokenFile: e.ADMIN_TOKEN_FILE,
       tlsCertFile: e.ADMIN_TLS_CERT_FILE,
       tlsKeyFile: e.ADMIN_TLS_KEY_FILE,
+    },
+    specialized: {
+      inviteTopic: e.SPECIALIZED_NODE_INVITE_TOPIC,
+      acceptMockTee: e.ACCEPT_MOCK_TEE,
+      inviteTtlMs: e.SPECIALIZED_INVITE_TTL,
+      maxPending: e.SPECIALIZED_INVITES_MAX,
     },
     appApi: {
       listen: e.APP_API_LISTEN,

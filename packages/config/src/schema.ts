@@ -71,6 +71,11 @@ export function nodeEnvSchema(service: ServiceName) {
     ADMIN_TOKEN_FILE: f.optionalString(),
     ADMIN_TLS_CERT_FILE: f.optionalString(),
     ADMIN_TLS_KEY_FILE: f.optionalString(),
+    // --- specialized nodes (node-manager) ---
+    SPECIALIZED_NODE_INVITE_TOPIC: f.string('mero_specialized_node_invites'),
+    ACCEPT_MOCK_TEE: f.bool(false),
+    SPECIALIZED_INVITE_TTL: f.duration('60s', { min: 1000 }),
+    SPECIALIZED_INVITES_MAX: f.int(256, { min: 1, max: 100_000 }),
     // --- application API (node-manager) ---
     APP_API_LISTEN: f.string('127.0.0.1:2628'),
     APP_API_CORS_ORIGINS: f.list(),

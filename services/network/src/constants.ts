@@ -1,5 +1,5 @@
 import { packageVersion } from '@cnode/runtime';
-import { BLOB_PROTOCOL, SYNC_PROTOCOL } from '@cnode/bus';
+import { BLOB_PROTOCOL, SPECIALIZED_INVITE_PROTOCOL, SYNC_PROTOCOL } from '@cnode/bus';
 
 export const SERVICE_NAME = 'network';
 export const VERSION = packageVersion(import.meta.url);
@@ -18,7 +18,7 @@ export const IDENTITY_SEAL_AAD = 'cnode/libp2p-identity/v1';
 export const COMMAND_QUEUE_GROUP = 'network';
 
 /** Inbound streams on these protocols are announced on NET_EVENTS; opens are allowed only on them. */
-export const RELAYED_PROTOCOLS: readonly string[] = [SYNC_PROTOCOL, BLOB_PROTOCOL];
+export const RELAYED_PROTOCOLS: readonly string[] = [SYNC_PROTOCOL, BLOB_PROTOCOL, SPECIALIZED_INVITE_PROTOCOL];
 /** Kademlia protocol id (upstream `/calimero/kad/1.0.0`, suffixed like our other protocols). */
 export const KAD_PROTOCOL = '/calimero/kad/pb/1';
 /** DHT record keys live under this namespace: `/calimero/<hex key>`. */

@@ -192,6 +192,29 @@ export function createNodeManagerMetrics(registry: Registry) {
       labelNames: ['kind', 'outcome'],
       registers: [registry],
     }),
+    specializedInvites: new Counter({
+      name: 'node_manager_specialized_invites_total',
+      help: 'Specialized-node invites on the inviting node, by outcome (issued, admitted, confirmed, unknown_nonce, mock_not_accepted, tdx_not_supported, nonce_mismatch, key_mismatch, malformed_quote, quote_replayed, malformed, context_gone, failed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    specializedInvitesPending: new Gauge({
+      name: 'node_manager_specialized_invites_pending',
+      help: 'Specialized-node invites waiting for an answer or a join confirmation (as last counted)',
+      registers: [registry],
+    }),
+    specializedAnswers: new Counter({
+      name: 'node_manager_specialized_answers_total',
+      help: 'Specialized-node discoveries heard, by what this node did (joined, refused, not_read_only, malformed, busy, failed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    readOnlyRefusals: new Counter({
+      name: 'node_manager_read_only_refusals_total',
+      help: 'Writes refused because the node is read-only (node_read_only) or the acting identity is a read-only member (member_read_only)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     appApi: {
       requests: new Counter({
         name: 'app_api_requests_total',

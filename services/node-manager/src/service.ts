@@ -43,6 +43,13 @@ import { AdminServer } from './grpc/admin-server.js';
 import { AppApiServer } from './app-api/app-api-server.js';
 import { ClientTokens, clientTokenSecret } from './app-api/client-tokens.js';
 import { EventHub } from './app-api/event-hub.js';
+import { PendingInvites } from './specialized/pending-invites.js';
+import {
+  answerDiscovery,
+  confirmSpecializedJoin,
+  serveSpecializedInvite,
+  type SpecializedDeps,
+} from './specialized/specialized-invites.js';
 import {
   handleGovernanceDelta,
   handleGroupHeartbeat,
@@ -254,6 +261,21 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     queuedPrivate,
   };
   const headsClock = new HeadsClock({ states: () => store().states, clock, logger: log('contexts') });
+  const specialized: SpecializedDeps = {
+    invites: new PendingInvites({
+      redis: () => infra.redis.redis,
+      catalog: infra.catalog,
+      ttlMs: config.specialized.inviteTtlMs,
+      max: config.specialized.maxPending,
+    }),
+    inviteTopic: config.specialized.inviteTopic,
+    acceptMockTee: config.specialized.acceptMockTee,
+    relay: () => ({ nc: infra.nats.nc, catalog: infra.catalog, idleTimeoutMs: config.network.streamIdleTimeoutMs }),
+  };
+  if (config.node.mode === 'read-only') {
+    // A read-only node listens for specialized-node discoveries.
+    lifecycle.add(startable('specialized-invite-topic', () => subscriptions.joinTopic(config.specialized.inviteTopic)));
+  }
   const clientTokens = new ClientTokens({
     secret: clientTokenSecret(masterKey),
     accessTtlMs: config.appApi.accessTokenTtlMs,
@@ -261,7 +283,9 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   });
   const contextDeps = (): ContextDeps => ({
     ...store(),
+    nodeMode: config.node.mode,
     clientTokens,
+    specialized,
     hot,
     headsClock,
     network,
@@ -325,7 +349,12 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     groupMutation: (note, gossip) => handleGroupMutation(groupGossip(), note, gossip),
     streamOpened: (opened) =>
       routeStream(
-        { ...routing, logger: log('stream-route'), serveBlob: (o) => serveBlobStream(blobTransfer(), o) },
+        {
+          ...routing,
+          logger: log('stream-route'),
+          serveBlob: (o) => serveBlobStream(blobTransfer(), o),
+          serveSpecializedInvite: (o) => serveSpecializedInvite(contextDeps(), o),
+        },
         opened,
       ),
     hashHeartbeat: (heartbeat, gossip) =>
@@ -334,6 +363,8 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
         heartbeat,
         gossip,
       ),
+    specializedDiscovery: async (discovery, gossip) => answerDiscovery(contextDeps(), discovery, gossip),
+    specializedConfirmation: (confirmation) => confirmSpecializedJoin(contextDeps(), confirmation),
     peerSubscribed: (event) =>
       handlePeerSubscribed(
         {
@@ -365,6 +396,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
       logger: log('admin'),
       info: {
         nodeName: config.node.name,
+        nodeMode: config.node.mode,
         version: ctx.version,
         network,
         serviceStatuses: () => readServiceStatuses(infra.redis.redis, infra.catalog),

@@ -13,6 +13,9 @@ export const CONTEXT_USAGE = `  context create [--app kv] [--group G]
   context invite CONTEXT PUBLIC_KEY  invite a member; prints the invitation to hand over
                                      (--key-from-peers: no key in it, the joiner gets it from a member)
   context join INVITATION            join with an invitation (text, or @file)
+  context invite-specialized CONTEXT look for a read-only node to admit (it must answer with an
+                                     attestation; mock ones only with ACCEPT_MOCK_TEE)
+  context specialized-invites        pending specialized-node invites
   context call CONTEXT METHOD [JSON] run a method, e.g. set '{"key":"a","value":"1"}'
   context call-batch CONTEXT FILE    run the calls of a JSON Lines file (- for stdin), in order, in one
                                      request: {"method":"set","args":{…},"executor":"…"} per line
@@ -129,6 +132,37 @@ export async function runContextCommand(
         const [id, invitee] = need(rest, 2, 'context invite CONTEXT PUBLIC_KEY');
         const res = await api.inviteMember(id!, invitee!, opts.keyFromPeers ?? false);
         out({ invitation: res.invitationText }, `${res.invitationText}\n`);
+        return 0;
+      }
+      case 'invite-specialized': {
+        const [contextId] = need(rest, 1, 'context invite-specialized CONTEXT');
+        const res = await api.inviteSpecializedNode(contextId!);
+        const invite = res.invite!;
+        out(
+          {
+            ...invite,
+            createdAtMs: Number(invite.createdAtMs),
+            expiresAtMs: Number(invite.expiresAtMs),
+            recipients: res.recipients,
+          },
+          `invite ${invite.nonce} for ${invite.contextId}: discovery sent to ${res.recipients} peer(s), open until ${new Date(Number(invite.expiresAtMs)).toISOString()}\n`,
+        );
+        return 0;
+      }
+      case 'specialized-invites': {
+        const invites = await api.listSpecializedInvites();
+        out(
+          {
+            invites: invites.map((i) => ({
+              ...i,
+              createdAtMs: Number(i.createdAtMs),
+              expiresAtMs: Number(i.expiresAtMs),
+            })),
+          },
+          invites.length === 0
+            ? 'no pending invites\n'
+            : invites.map((i) => `${i.nonce}  ${i.contextId}  ${i.state}${i.member ? `  ${i.member}` : ''}\n`).join(''),
+        );
         return 0;
       }
       case 'join': {

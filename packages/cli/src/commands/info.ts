@@ -19,6 +19,7 @@ export function formatInfo(info: admin.GetInfoResponse): string {
   const lines = [
     `node      ${info.nodeName}`,
     `version   ${info.version}`,
+    `mode      ${info.nodeMode || 'standard'}`,
     `peer id   ${info.peerId || '(network service not answering)'}`,
     ...info.listenAddrs.map((addr, i) => `${i === 0 ? 'listen   ' : '         '} ${addr}`),
     `peers     ${info.connectedPeers} connected`,

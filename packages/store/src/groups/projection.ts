@@ -71,11 +71,21 @@ export function opSlot(op: wire.GroupOp): OpSlot {
   }
 }
 
+/** Roles an AddMember or SetRole may grant without attestation. */
 const VALID_ROLES = new Set([
   wire.GroupRole.GROUP_ROLE_MEMBER,
   wire.GroupRole.GROUP_ROLE_ADMIN,
   wire.GroupRole.GROUP_ROLE_READ_ONLY,
 ]);
+
+/** Why an AddMember's role and attestation do not go together; undefined when they do. */
+function addMemberRefusal(add: wire.AddMember): string | undefined {
+  if (add.role === wire.GroupRole.GROUP_ROLE_READ_ONLY_TEE) {
+    return add.tee && add.tee.quoteHash.length === 32 ? undefined : 'read_only_tee is granted only with an attestation';
+  }
+  if (add.tee) return 'an attestation belongs to a read_only_tee admission only';
+  return VALID_ROLES.has(add.role) ? undefined : 'invalid role';
+}
 
 export const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -160,7 +170,7 @@ export class CutProjection {
     const kind = op.op.kind;
     switch (kind?.$case) {
       case 'addMember':
-        return VALID_ROLES.has(kind.addMember.role) ? undefined : 'invalid role';
+        return addMemberRefusal(kind.addMember);
       case 'removeMember': {
         const target = this.roleOf(kind.removeMember.member);
         if (target === undefined) return "not a member at the op's cut";
@@ -169,6 +179,9 @@ export class CutProjection {
           : undefined;
       }
       case 'setRole': {
+        if (kind.setRole.role === wire.GroupRole.GROUP_ROLE_READ_ONLY_TEE) {
+          return 'read_only_tee is granted only through attested admission';
+        }
         if (!VALID_ROLES.has(kind.setRole.role)) return 'invalid role';
         const target = this.roleOf(kind.setRole.member);
         if (target === undefined) return "not a member at the op's cut";

@@ -115,6 +115,41 @@ describe('governance: membership at a cut (real Postgres)', () => {
     expect(await store.isMember(g.groupId, eve.publicKey)).toBe(false);
   });
 
+  it('grants read_only_tee only with an attestation, and never an attestation with another role', async () => {
+    const admin = generateIdentity();
+    const [tee, plain, mixed] = [generateIdentity(), generateIdentity(), generateIdentity()];
+    const g = await group(admin);
+    const TEE = wire.GroupRole.GROUP_ROLE_READ_ONLY_TEE;
+    const attested = (m: Identity, role: wire.GroupRole): wire.GroupOp => ({
+      kind: {
+        $case: 'addMember',
+        addMember: {
+          member: Buffer.from(m.publicKey),
+          role,
+          tee: { quoteHash: Buffer.alloc(32, 7), tcbStatus: 'Mock' },
+        },
+      },
+    });
+    expect((await store.addSigned(g.sign(admin, [g.genesisId], add(plain, TEE)))).outcome).toBe(
+      GroupOpOutcome.Unauthorized,
+    );
+    expect((await store.addSigned(g.sign(admin, [g.genesisId], attested(mixed, MEMBER)))).outcome).toBe(
+      GroupOpOutcome.Unauthorized,
+    );
+    const admitted = g.sign(admin, [g.genesisId], attested(tee, TEE));
+    expect((await store.addSigned(admitted)).outcome).toBe(GroupOpOutcome.Applied);
+    const cut = await store.currentProjection(g.groupId);
+    expect(cut?.roleOf(tee.publicKey)).toBe(TEE);
+    expect(cut?.isMember(tee.publicKey)).toBe(true);
+    expect(cut?.canWrite(tee.publicKey)).toBe(false);
+    // Nor can a role change grant it.
+    expect((await store.addSigned(g.sign(admin, [g.id(admitted)], setRole(tee, TEE)))).outcome).toBe(
+      GroupOpOutcome.Unauthorized,
+    );
+    expect(await store.isMember(g.groupId, plain.publicKey)).toBe(false);
+    expect(await store.isMember(g.groupId, mixed.publicKey)).toBe(false);
+  });
+
   it('resolves concurrent writes of one member slot by (generation, op id), the same whatever order they apply in', async () => {
     const admin = generateIdentity();
     const bob = generateIdentity();

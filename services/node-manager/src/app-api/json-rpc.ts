@@ -155,7 +155,10 @@ export function executeError(err: unknown, params: ExecuteParams, identity: Buff
     case AdminErrorCode.NoGroupKey:
       return callError('Unauthorized', scope);
     case AdminErrorCode.ViewOnly:
+    case AdminErrorCode.MemberReadOnly:
       return callError('Unauthorized', { ...scope, reason: err.message });
+    case AdminErrorCode.NodeReadOnly:
+      return callError('NodeReadOnly', { message: err.message });
     case AdminErrorCode.ApplicationUnknown:
       return callError('ApplicationNotInstalled', { message: err.message });
     case AdminErrorCode.BadArgument:

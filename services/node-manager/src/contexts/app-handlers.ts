@@ -1,10 +1,11 @@
+import type { wire } from '@cnode/proto';
 import { KV_APPLICATION_ID } from '@cnode/kv-app';
 import { toBase58 } from '@cnode/primitives';
 import { CodedError, errorMessage, type Logger, type Startable } from '@cnode/runtime';
 import { StateErrorCode, type HandlerJob, type Sql } from '@cnode/store';
 import { WasmErrorCode } from '@cnode/wasm-runtime';
 import type { NodeManagerMetrics } from '../metrics.js';
-import { actingMember } from './context-access.js';
+import { actingMember, isReadOnlyRole } from './context-access.js';
 import type { ContextDeps } from './context-deps.js';
 import { callInstalled } from './call-runner.js';
 import { applicationName, requireRecord } from './wasm-calls.js';
@@ -134,6 +135,16 @@ export class AppHandlerRunner implements Startable {
     return claimed.length === this.limits.batch;
   }
 
+  /** The role of our first member identity in the context's group (what a handler would act as). */
+  private async ownRole(ctx: { id: Buffer; groupId: Buffer }): Promise<wire.GroupRole | undefined> {
+    const deps = this.deps.contexts();
+    for (const identity of await deps.hot.ownedIdentities(ctx.id)) {
+      const role = await deps.hot.role(ctx.groupId, identity.publicKey);
+      if (role !== undefined) return role;
+    }
+    return undefined;
+  }
+
   private async runOne(job: HandlerJob): Promise<void> {
     const deps = this.deps.contexts();
     const fields = {
@@ -151,6 +162,13 @@ export class AppHandlerRunner implements Startable {
         return;
       }
       const hosted = { id: job.contextId, groupId: ctx.groupId };
+      // A handler writes; a read-only node (or one whose identity here may only read) never does.
+      const role = deps.nodeMode === 'read-only' ? undefined : await this.ownRole(hosted);
+      if (deps.nodeMode === 'read-only' || isReadOnlyRole(role)) {
+        await deps.handlerJobs.remove(job.seq);
+        this.deps.metrics.appHandlers.inc({ outcome: 'skipped_read_only' });
+        return;
+      }
       const record = requireRecord(
         await deps.applications.version(ctx.applicationId, ctx.applicationVersion),
         applicationName(ctx.applicationId, ctx.applicationVersion),

@@ -4,7 +4,13 @@ import { toBase58, type Identity } from '@cnode/primitives';
 import type { admin } from '@cnode/proto';
 import { memoPerBatch } from '@cnode/runtime';
 import { AdminCallError, AdminErrorCode, badArgument } from '../grpc/admin-errors.js';
-import { actingMember, requireContextSettings, sealingOf } from './context-access.js';
+import {
+  actingMember,
+  isReadOnlyRole,
+  requireContextSettings,
+  requireWritableNode,
+  sealingOf,
+} from './context-access.js';
 import type { ContextDeps } from './context-deps.js';
 import type { CommitJob, CommittedDelta } from './group-commit.js';
 import type { PreparedModule } from '@cnode/wasm-runtime';
@@ -24,12 +30,36 @@ export interface Call {
   viewOnly?: boolean;
 }
 
-const viewOnlyRefusal = (method: string): AdminCallError =>
-  new AdminCallError(
-    status.PERMISSION_DENIED,
-    AdminErrorCode.ViewOnly,
-    `${method} is not a view method, and this caller may call view methods only`,
-  );
+/**
+ * Refuses a call that is not a view when its caller may only read: a read-only client token, a
+ * read-only node, or a read-only member acting (upstream runs such a member's call and silently
+ * drops its writes; we refuse it, so the caller never believes a write happened).
+ */
+async function refuseWriteIfReadOnly(
+  deps: ContextDeps,
+  ctx: { groupId: Buffer },
+  call: Call,
+  view: boolean,
+  author: Identity,
+): Promise<void> {
+  if (view) return;
+  if (call.viewOnly) {
+    throw new AdminCallError(
+      status.PERMISSION_DENIED,
+      AdminErrorCode.ViewOnly,
+      `${call.method} is not a view method, and this caller may call view methods only`,
+    );
+  }
+  requireWritableNode(deps, `${call.method} is not a view method`);
+  if (isReadOnlyRole(await deps.hot.role(ctx.groupId, author.publicKey))) {
+    deps.metrics.readOnlyRefusals.inc({ reason: 'member_read_only' });
+    throw new AdminCallError(
+      status.PERMISSION_DENIED,
+      AdminErrorCode.MemberReadOnly,
+      `${call.method} is not a view method, and ${toBase58(author.publicKey)} is a read-only member of the context`,
+    );
+  }
+}
 
 /** What became of one call: its response, or why it failed (what a lone Execute would have thrown). */
 export type CallOutcome = { ok: true; response: admin.ExecuteResponse } | { ok: false; error: unknown };
@@ -104,8 +134,8 @@ export async function runCalls(
     for (const call of calls) {
       try {
         if (call.args.length > MAX_ARGS_BYTES) throw badArgument('args are too large');
-        if (call.viewOnly && !prepared.readOnly.has(call.method)) throw viewOnlyRefusal(call.method);
         const author = await member(call.executor);
+        await refuseWriteIfReadOnly(deps, ctx, call, prepared.readOnly.has(call.method), author);
         outcomes.push(answered(await callInstalled(deps, ctx, prepared, { ...call, author })));
       } catch (error) {
         outcomes.push(failed(error));
@@ -118,8 +148,8 @@ export async function runCalls(
   for (const call of calls) {
     try {
       if (call.args.length > MAX_ARGS_BYTES) throw badArgument('args are too large');
-      if (call.viewOnly && !KV_VIEW_METHODS.has(call.method)) throw viewOnlyRefusal(call.method);
       const author = await member(call.executor);
+      await refuseWriteIfReadOnly(deps, ctx, call, KV_VIEW_METHODS.has(call.method), author);
       const result = await runKv(call, state, () => deps.clock.now());
       const output = Buffer.from(JSON.stringify(result.output ?? null));
       if (result.kind === 'read' || result.actions.length === 0) {

@@ -72,6 +72,25 @@ export async function actingMember(
   );
 }
 
+/**
+ * Refuses, on a read-only node (NODE_MODE=read-only), anything that would write state or sign a
+ * governance op: such a node follows, verifies, stores and serves, and is never a writer.
+ */
+export function requireWritableNode(deps: Pick<ContextDeps, 'nodeMode' | 'metrics'>, what: string): void {
+  if (deps.nodeMode !== 'read-only') return;
+  deps.metrics.readOnlyRefusals.inc({ reason: 'node_read_only' });
+  throw new AdminCallError(
+    status.FAILED_PRECONDITION,
+    AdminErrorCode.NodeReadOnly,
+    `${what}: this node runs in read-only mode (NODE_MODE=read-only) and never writes`,
+  );
+}
+
+/** Whether a group role may only read (read-only members, and TEE nodes admitted by attestation). */
+export function isReadOnlyRole(role: wire.GroupRole | undefined): boolean {
+  return role === wire.GroupRole.GROUP_ROLE_READ_ONLY || role === wire.GroupRole.GROUP_ROLE_READ_ONLY_TEE;
+}
+
 /** The group key new deltas are sealed with, or FAILED_PRECONDITION. */
 export async function currentGroupKey(deps: ContextDeps, ctx: { groupId: Buffer }): Promise<Buffer> {
   const key = await deps.hot.currentKey(ctx.groupId);

@@ -18,6 +18,7 @@ import type {
   StateSyncStore,
 } from '@cnode/store';
 import type { ClientTokens } from '../app-api/client-tokens.js';
+import type { SpecializedDeps } from '../specialized/specialized-invites.js';
 import type { BlobCache } from '../blobs/blob-cache.js';
 import type { BlobTransferDeps } from '../blobs/blob-transfer.js';
 import type { UrlFetchLimits } from '../apps/url-fetch.js';
@@ -31,6 +32,8 @@ import type { WasmCallDeps } from './wasm-calls.js';
 
 /** What the context RPCs and gossip handlers of node-manager work with. */
 export interface ContextDeps {
+  /** NODE_MODE: a read-only node never writes state deltas or governance ops. */
+  nodeMode: 'standard' | 'read-only';
   states: StateStore;
   stateSync: StateSyncStore;
   groups: GroupStore;
@@ -51,6 +54,8 @@ export interface ContextDeps {
   /** Grants of application client tokens, and the tokens' signer and checker. */
   clientGrants: ClientGrantRepo;
   clientTokens: ClientTokens;
+  /** Specialized-node invites: pending ones, the invite topic, whether mock TEEs are admitted. */
+  specialized: SpecializedDeps;
   blobCache: BlobCache;
   /** Serving and fetching blobs over the blob protocol. */
   blobTransfer: BlobTransferDeps;

@@ -42,6 +42,12 @@ export class TopicSubscriptions implements Startable {
     await this.flush();
   }
 
+  /** Subscribes to a topic of its own (the specialized-node invite topic of a read-only node). */
+  async joinTopic(topic: string): Promise<void> {
+    this.want(topic, true);
+    await this.flush();
+  }
+
   /** Subscribes to a group's topic only (a group without contexts here). */
   async joinGroup(groupId: Buffer): Promise<void> {
     this.want(groupTopic(groupId), true);

@@ -15,6 +15,7 @@ import { wire } from '@cnode/proto';
 import { errorMessage } from '@cnode/runtime';
 import { GroupOpOutcome } from '@cnode/store';
 import type { ContextDeps } from '../contexts/context-deps.js';
+import { requireWritableNode } from '../contexts/context-access.js';
 import { AdminCallError, AdminErrorCode } from '../grpc/admin-errors.js';
 
 /** A fresh 64-bit nonce for a group op (unique per signer: a reused nonce is refused as a replay). */
@@ -88,6 +89,7 @@ export async function signOpChain(
   signer: Identity,
   ops: readonly wire.GroupOp[],
 ): Promise<wire.SignedGroupOpV1[]> {
+  requireWritableNode(deps, 'signing a governance op');
   let parents = (await deps.groups.heads(groupId)).slice(0, MAX_GROUP_OP_PARENTS);
   const signed: wire.SignedGroupOpV1[] = [];
   for (const op of ops) {

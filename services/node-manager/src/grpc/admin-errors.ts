@@ -33,6 +33,12 @@ export enum AdminErrorCode {
   ViewOnly = 'ADMIN_VIEW_ONLY',
   /** No client token grant with that id. */
   GrantUnknown = 'ADMIN_GRANT_UNKNOWN',
+  /** This node runs with NODE_MODE=read-only: it writes no state and signs no governance op. */
+  NodeReadOnly = 'NODE_READ_ONLY',
+  /** The acting identity is a read-only member of the context's group: it may call views only. */
+  MemberReadOnly = 'ADMIN_MEMBER_READ_ONLY',
+  /** SPECIALIZED_INVITES_MAX specialized-node invites are pending. */
+  TooManyInvites = 'ADMIN_TOO_MANY_INVITES',
 }
 
 /**

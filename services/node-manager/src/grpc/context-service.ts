@@ -14,6 +14,7 @@ import { subscribeEvents } from './context/subscribe-events.js';
 import { triggerSync } from './context/trigger-sync.js';
 import { updateContextApplication } from './context/update-application.js';
 import { serverStreaming, unary } from './unary.js';
+import { inviteSpecializedNode, listSpecializedInvites } from '../specialized/specialized-invites.js';
 
 /** ContextService: each method's implementation lives in its own module under ./context. */
 export function contextService(deps: ContextDeps): admin.ContextServiceServer {
@@ -31,6 +32,10 @@ export function contextService(deps: ContextDeps): admin.ContextServiceServer {
     getPeersCount: unary('GetPeersCount', deps, (req: admin.GetPeersCountRequest) => getPeersCount(deps, req)),
     triggerSync: unary('TriggerSync', deps, (req: admin.TriggerSyncRequest) => triggerSync(deps, req)),
     getSyncStatus: unary('GetSyncStatus', deps, (req: admin.GetSyncStatusRequest) => getSyncStatus(deps, req)),
+    inviteSpecializedNode: unary('InviteSpecializedNode', deps, (req: admin.InviteSpecializedNodeRequest) =>
+      inviteSpecializedNode(deps, req),
+    ),
+    listSpecializedInvites: unary('ListSpecializedInvites', deps, () => listSpecializedInvites(deps)),
     updateContextApplication: unary('UpdateContextApplication', deps, (req: admin.UpdateContextApplicationRequest) =>
       updateContextApplication(deps, req),
     ),

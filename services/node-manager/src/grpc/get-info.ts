@@ -5,6 +5,7 @@ import type { NetworkClient } from '@cnode/bus';
 
 export interface GetInfoDeps {
   nodeName: string;
+  nodeMode: string;
   version: string;
   network: NetworkClient;
   serviceStatuses: () => Promise<bus.ServiceStatus[]>;
@@ -28,6 +29,7 @@ export async function getInfo(deps: GetInfoDeps): Promise<admin.GetInfoResponse>
   });
   return {
     nodeName: deps.nodeName,
+    nodeMode: deps.nodeMode,
     peerId: network.status === 'fulfilled' ? network.value.peerId : '',
     listenAddrs: network.status === 'fulfilled' ? network.value.listenAddrs : [],
     connectedPeers: network.status === 'fulfilled' ? network.value.connectedPeers : 0,

@@ -14,6 +14,10 @@ export interface NetworkEventRoutes {
   streamOpened(opened: bus.StreamOpened): Promise<void>;
   hashHeartbeat(heartbeat: wire.HashHeartbeat, gossip: bus.GossipMessage): Promise<void>;
   peerSubscribed(event: bus.PeerSubscribed): Promise<void>;
+  /** A specialized-node discovery (on the invite topic): a read-only node answers it. */
+  specializedDiscovery(discovery: wire.SpecializedNodeDiscovery, gossip: bus.GossipMessage): Promise<void>;
+  /** A specialized node's join confirmation (on a context topic): the inviter closes its invite. */
+  specializedConfirmation(confirmation: wire.SpecializedNodeJoinConfirmation, gossip: bus.GossipMessage): Promise<void>;
 }
 
 export interface NetworkEventDeps {
@@ -102,5 +106,9 @@ async function dispatchBroadcast(deps: NetworkEventDeps, gossip: bus.GossipMessa
       return deps.routes.groupHeartbeat(payload.groupStateHeartbeat, gossip);
     case 'groupMutationNotification':
       return deps.routes.groupMutation(payload.groupMutationNotification, gossip);
+    case 'specializedNodeDiscovery':
+      return deps.routes.specializedDiscovery(payload.specializedNodeDiscovery, gossip);
+    case 'specializedNodeJoinConfirmation':
+      return deps.routes.specializedConfirmation(payload.specializedNodeJoinConfirmation, gossip);
   }
 }

@@ -1,5 +1,6 @@
 import {
   BLOB_PROTOCOL,
+  SPECIALIZED_INVITE_PROTOCOL,
   SYNC_PROTOCOL,
   isStreamFullError,
   publishToStream,
@@ -22,6 +23,8 @@ export interface RouteStreamDeps {
   logger: Logger;
   /** Serves an inbound blob stream here; runs detached (a transfer outlives the event's ack). */
   serveBlob: (opened: bus.StreamOpened) => Promise<void>;
+  /** Serves an inbound specialized-node invite stream here (detached, like blobs). */
+  serveSpecializedInvite: (opened: bus.StreamOpened) => Promise<void>;
 }
 
 /**
@@ -35,6 +38,13 @@ export async function routeStream(deps: RouteStreamDeps, opened: bus.StreamOpene
     void deps.serveBlob(opened).catch((err: unknown) => {
       deps.metrics.streamsUnrouted.inc({ reason: 'blob_serve_failed' });
       deps.logger.warn({ peer: opened.peer, err: errorMessage(err) }, 'Could not serve a blob stream');
+    });
+    return;
+  }
+  if (opened.protocol === SPECIALIZED_INVITE_PROTOCOL) {
+    void deps.serveSpecializedInvite(opened).catch((err: unknown) => {
+      deps.metrics.streamsUnrouted.inc({ reason: 'specialized_invite_failed' });
+      deps.logger.warn({ peer: opened.peer, err: errorMessage(err) }, 'Could not serve a specialized-node invite');
     });
     return;
   }

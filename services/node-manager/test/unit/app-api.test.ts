@@ -89,6 +89,14 @@ describe('execute errors in the upstream forms', () => {
       type: 'CallError',
       data: { type: 'ApplicationNotInstalled', data: { message: 'why' } },
     });
+    expect(refused(AdminErrorCode.MemberReadOnly)).toEqual({
+      type: 'CallError',
+      data: { type: 'Unauthorized', data: { ...scope, reason: 'why' } },
+    });
+    expect(refused(AdminErrorCode.NodeReadOnly)).toEqual({
+      type: 'CallError',
+      data: { type: 'NodeReadOnly', data: { message: 'why' } },
+    });
     expect(refused(AdminErrorCode.WritesBusy)).toMatchObject({ type: 'CallError', data: { type: 'InternalError' } });
     expect(refused(AdminErrorCode.BadArgument)).toEqual({ type: 'FunctionCallError', data: 'why' });
     expect(executeError(new KvError(KvErrorCode.UnknownMethod, 'no such'), params, key)).toMatchObject({

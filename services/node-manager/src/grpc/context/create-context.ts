@@ -5,6 +5,7 @@ import { KV_APPLICATION_ID, KV_APPLICATION_NAME } from '@cnode/kv-app';
 import { generateIdentity, signGroupOp, toBase58, verifyGroupOp } from '@cnode/primitives';
 import type { admin } from '@cnode/proto';
 import type { ContextDeps } from '../../contexts/context-deps.js';
+import { requireWritableNode } from '../../contexts/context-access.js';
 import { AdminCallError, AdminErrorCode, idArg } from '../admin-errors.js';
 import { commitAndPublish, opNonce, signGenesis, signOpChain } from '../../groups/group-ops.js';
 import { groupAdmin } from '../../groups/group-access.js';
@@ -37,6 +38,7 @@ export async function createContext(
   deps: ContextDeps,
   req: admin.CreateContextRequest,
 ): Promise<admin.CreateContextResponse> {
+  requireWritableNode(deps, 'creating a context');
   const application = await applicationOf(deps, req.application);
   const applicationId = application.id;
   const applicationVersion = application.version;

@@ -1,7 +1,7 @@
 import { contextTopic } from '@cnode/context-core';
 import { sealKeyEnvelope, toBase58 } from '@cnode/primitives';
 import { wire, type admin } from '@cnode/proto';
-import { actingMember, currentGroupKey, requireContext } from '../../contexts/context-access.js';
+import { actingMember, currentGroupKey, requireContext, type HostedContext } from '../../contexts/context-access.js';
 import type { ContextDeps } from '../../contexts/context-deps.js';
 import { idArg } from '../admin-errors.js';
 import { commitAndPublish, signOpChain } from '../../groups/group-ops.js';
@@ -24,6 +24,24 @@ export async function inviteMember(
 ): Promise<admin.InviteMemberResponse> {
   const ctx = await requireContext(deps, req.contextId);
   const invitee = idArg(req.invitee, 'invitee');
+  const bytes = await admitMember(deps, ctx, invitee, {
+    role: wire.GroupRole.GROUP_ROLE_MEMBER,
+    keyFromPeers: req.keyFromPeers,
+  });
+  return { invitation: bytes, invitationText: bytes.toString('base64url') };
+}
+
+/**
+ * Adds `invitee` to the context's group with `role` (an AddMember op signed by one of our admin
+ * identities, the group key sealed to the invitee unless `keyFromPeers`, and for a TEE node the
+ * attestation verified), publishes it, and returns the encoded invitation.
+ */
+export async function admitMember(
+  deps: ContextDeps,
+  ctx: HostedContext,
+  invitee: Buffer,
+  opts: { role: wire.GroupRole; keyFromPeers?: boolean; tee?: wire.TeeAdmission },
+): Promise<Buffer> {
   const signer = await actingMember(deps, ctx, '', { admin: true });
   const groupKey = await currentGroupKey(deps, ctx);
   const ops = await signOpChain(deps, ctx.groupId, signer, [
@@ -32,8 +50,9 @@ export async function inviteMember(
         $case: 'addMember',
         addMember: {
           member: invitee,
-          role: wire.GroupRole.GROUP_ROLE_MEMBER,
-          keyEnvelope: req.keyFromPeers ? undefined : sealKeyEnvelope(groupKey, invitee),
+          role: opts.role,
+          keyEnvelope: opts.keyFromPeers ? undefined : sealKeyEnvelope(groupKey, invitee),
+          tee: opts.tee,
         },
       },
     },
@@ -53,8 +72,11 @@ export async function inviteMember(
     groupOps: await deps.groups.appliedOps(ctx.groupId),
   };
   const bytes = Buffer.from(wire.Invitation.encode(invitation).finish());
-  deps.logger.info({ context: contextTopic(ctx.id), invitee: toBase58(invitee) }, 'Invited member');
-  return { invitation: bytes, invitationText: bytes.toString('base64url') };
+  deps.logger.info(
+    { context: contextTopic(ctx.id), invitee: toBase58(invitee), role: wire.groupRoleToJSON(opts.role) },
+    'Invited member',
+  );
+  return bytes;
 }
 
 /** Addresses an invitation carries, at most (the joiner dials as many). */

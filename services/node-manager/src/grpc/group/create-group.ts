@@ -2,6 +2,7 @@ import { ingestGroupOps } from '@cnode/context-core';
 import { generateIdentity, toBase58 } from '@cnode/primitives';
 import type { admin } from '@cnode/proto';
 import type { ContextDeps } from '../../contexts/context-deps.js';
+import { requireWritableNode } from '../../contexts/context-access.js';
 import { signGenesis } from '../../groups/group-ops.js';
 
 /**
@@ -10,6 +11,7 @@ import { signGenesis } from '../../groups/group-ops.js';
  * CreateContext(group_id).
  */
 export async function createGroup(deps: ContextDeps): Promise<admin.CreateGroupResponse> {
+  requireWritableNode(deps, 'creating a group');
   const member = generateIdentity();
   await deps.identities.create(member);
   const { groupId, genesis } = signGenesis(member);

@@ -14,6 +14,9 @@ const ROLES = new Set([
 
 function roleArg(role: admin.MemberRole, fallback?: wire.GroupRole): wire.GroupRole {
   if (role === admin.MemberRole.MEMBER_ROLE_UNSPECIFIED && fallback !== undefined) return fallback;
+  if (role === admin.MemberRole.MEMBER_ROLE_READ_ONLY_TEE) {
+    throw badArgument('read_only_tee is granted only through attested admission (InviteSpecializedNode)');
+  }
   if (!ROLES.has(role)) throw badArgument('role must be member, admin or read_only');
   return role as number;
 }

@@ -20,6 +20,8 @@ function deps() {
     groupGovernanceDelta: (delta) => Promise.resolve(void routed.push(`governanceDelta:${delta.payload.length}`)),
     groupHeartbeat: (hb) => Promise.resolve(void routed.push(`groupHeartbeat:${hb.dagHeads.length}`)),
     groupMutation: (note) => Promise.resolve(void routed.push(`mutation:${note.kind}`)),
+    specializedDiscovery: (d) => Promise.resolve(void routed.push(`discovery:${d.nonce.length}`)),
+    specializedConfirmation: (c) => Promise.resolve(void routed.push(`confirmation:${c.nonce.length}`)),
   };
   return { registry, routed, routes, metrics: createNodeManagerMetrics(registry), logger: pino({ level: 'silent' }) };
 }

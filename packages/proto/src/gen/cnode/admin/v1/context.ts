@@ -27,6 +27,40 @@ export const protobufPackage = "cnode.admin.v1";
 
 export const protobufFileName = "cnode/admin/v1/context.proto";
 
+export interface InviteSpecializedNodeRequest {
+  contextId: string;
+}
+
+export interface InviteSpecializedNodeResponse {
+  invite?:
+    | SpecializedInvite
+    | undefined;
+  /** Peers that received the discovery (0: nobody listens on the invite topic yet). */
+  recipients: number;
+}
+
+export interface ListSpecializedInvitesRequest {
+}
+
+export interface ListSpecializedInvitesResponse {
+  invites: SpecializedInvite[];
+}
+
+export interface SpecializedInvite {
+  /** Hex nonce. */
+  nonce: string;
+  contextId: string;
+  /**
+   * "open" (waiting for an answer), "claimed" (an answer is being verified), "admitted" (waiting
+   * for the node's join confirmation).
+   */
+  state: string;
+  /** Base58 public key admitted (once admitted). */
+  member: string;
+  createdAtMs: bigint;
+  expiresAtMs: bigint;
+}
+
 export interface UpdateContextApplicationRequest {
   contextId: string;
   /** The installed application to run from now on (id or alias), at the version installed last. */
@@ -237,6 +271,460 @@ export interface GetSyncStatusRequest {
 export interface GetSyncStatusResponse {
   status?: SyncStatus | undefined;
 }
+
+function createBaseInviteSpecializedNodeRequest(): InviteSpecializedNodeRequest {
+  return { contextId: "" };
+}
+
+export const InviteSpecializedNodeRequest: MessageFns<InviteSpecializedNodeRequest> = {
+  encode(message: InviteSpecializedNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId !== "") {
+      writer.uint32(10).string(message.contextId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InviteSpecializedNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInviteSpecializedNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InviteSpecializedNodeRequest {
+    return {
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+    };
+  },
+
+  toJSON(message: InviteSpecializedNodeRequest): unknown {
+    const obj: any = {};
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InviteSpecializedNodeRequest>): InviteSpecializedNodeRequest {
+    return InviteSpecializedNodeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InviteSpecializedNodeRequest>): InviteSpecializedNodeRequest {
+    const message = createBaseInviteSpecializedNodeRequest();
+    message.contextId = object.contextId ?? "";
+    return message;
+  },
+};
+
+function createBaseInviteSpecializedNodeResponse(): InviteSpecializedNodeResponse {
+  return { invite: undefined, recipients: 0 };
+}
+
+export const InviteSpecializedNodeResponse: MessageFns<InviteSpecializedNodeResponse> = {
+  encode(message: InviteSpecializedNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.invite !== undefined) {
+      SpecializedInvite.encode(message.invite, writer.uint32(10).fork()).join();
+    }
+    if (message.recipients !== 0) {
+      writer.uint32(16).uint32(message.recipients);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InviteSpecializedNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInviteSpecializedNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.invite = SpecializedInvite.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.recipients = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InviteSpecializedNodeResponse {
+    return {
+      invite: isSet(object.invite) ? SpecializedInvite.fromJSON(object.invite) : undefined,
+      recipients: isSet(object.recipients) ? globalThis.Number(object.recipients) : 0,
+    };
+  },
+
+  toJSON(message: InviteSpecializedNodeResponse): unknown {
+    const obj: any = {};
+    if (message.invite !== undefined) {
+      obj.invite = SpecializedInvite.toJSON(message.invite);
+    }
+    if (message.recipients !== 0) {
+      obj.recipients = Math.round(message.recipients);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InviteSpecializedNodeResponse>): InviteSpecializedNodeResponse {
+    return InviteSpecializedNodeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InviteSpecializedNodeResponse>): InviteSpecializedNodeResponse {
+    const message = createBaseInviteSpecializedNodeResponse();
+    message.invite = (object.invite !== undefined && object.invite !== null)
+      ? SpecializedInvite.fromPartial(object.invite)
+      : undefined;
+    message.recipients = object.recipients ?? 0;
+    return message;
+  },
+};
+
+function createBaseListSpecializedInvitesRequest(): ListSpecializedInvitesRequest {
+  return {};
+}
+
+export const ListSpecializedInvitesRequest: MessageFns<ListSpecializedInvitesRequest> = {
+  encode(_: ListSpecializedInvitesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSpecializedInvitesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSpecializedInvitesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListSpecializedInvitesRequest {
+    return {};
+  },
+
+  toJSON(_: ListSpecializedInvitesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSpecializedInvitesRequest>): ListSpecializedInvitesRequest {
+    return ListSpecializedInvitesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListSpecializedInvitesRequest>): ListSpecializedInvitesRequest {
+    const message = createBaseListSpecializedInvitesRequest();
+    return message;
+  },
+};
+
+function createBaseListSpecializedInvitesResponse(): ListSpecializedInvitesResponse {
+  return { invites: [] };
+}
+
+export const ListSpecializedInvitesResponse: MessageFns<ListSpecializedInvitesResponse> = {
+  encode(message: ListSpecializedInvitesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.invites) {
+      SpecializedInvite.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSpecializedInvitesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSpecializedInvitesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.invites.push(SpecializedInvite.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSpecializedInvitesResponse {
+    return {
+      invites: globalThis.Array.isArray(object?.invites)
+        ? object.invites.map((e: any) => SpecializedInvite.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSpecializedInvitesResponse): unknown {
+    const obj: any = {};
+    if (message.invites?.length) {
+      obj.invites = message.invites.map((e) => SpecializedInvite.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSpecializedInvitesResponse>): ListSpecializedInvitesResponse {
+    return ListSpecializedInvitesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSpecializedInvitesResponse>): ListSpecializedInvitesResponse {
+    const message = createBaseListSpecializedInvitesResponse();
+    message.invites = object.invites?.map((e) => SpecializedInvite.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSpecializedInvite(): SpecializedInvite {
+  return { nonce: "", contextId: "", state: "", member: "", createdAtMs: 0n, expiresAtMs: 0n };
+}
+
+export const SpecializedInvite: MessageFns<SpecializedInvite> = {
+  encode(message: SpecializedInvite, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nonce !== "") {
+      writer.uint32(10).string(message.nonce);
+    }
+    if (message.contextId !== "") {
+      writer.uint32(18).string(message.contextId);
+    }
+    if (message.state !== "") {
+      writer.uint32(26).string(message.state);
+    }
+    if (message.member !== "") {
+      writer.uint32(34).string(message.member);
+    }
+    if (message.createdAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.createdAtMs) !== message.createdAtMs) {
+        throw new globalThis.Error("value provided for field message.createdAtMs of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.createdAtMs);
+    }
+    if (message.expiresAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.expiresAtMs) !== message.expiresAtMs) {
+        throw new globalThis.Error("value provided for field message.expiresAtMs of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.expiresAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SpecializedInvite {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSpecializedInvite();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nonce = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.member = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.createdAtMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.expiresAtMs = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SpecializedInvite {
+    return {
+      nonce: isSet(object.nonce) ? globalThis.String(object.nonce) : "",
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      member: isSet(object.member) ? globalThis.String(object.member) : "",
+      createdAtMs: isSet(object.createdAtMs)
+        ? BigInt(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? BigInt(object.created_at_ms)
+        : 0n,
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? BigInt(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? BigInt(object.expires_at_ms)
+        : 0n,
+    };
+  },
+
+  toJSON(message: SpecializedInvite): unknown {
+    const obj: any = {};
+    if (message.nonce !== "") {
+      obj.nonce = message.nonce;
+    }
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.member !== "") {
+      obj.member = message.member;
+    }
+    if (message.createdAtMs !== 0n) {
+      obj.createdAtMs = message.createdAtMs.toString();
+    }
+    if (message.expiresAtMs !== 0n) {
+      obj.expiresAtMs = message.expiresAtMs.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SpecializedInvite>): SpecializedInvite {
+    return SpecializedInvite.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SpecializedInvite>): SpecializedInvite {
+    const message = createBaseSpecializedInvite();
+    message.nonce = object.nonce ?? "";
+    message.contextId = object.contextId ?? "";
+    message.state = object.state ?? "";
+    message.member = object.member ?? "";
+    message.createdAtMs = (object.createdAtMs !== undefined && object.createdAtMs !== null)
+      ? BigInt(object.createdAtMs)
+      : 0n;
+    message.expiresAtMs = (object.expiresAtMs !== undefined && object.expiresAtMs !== null)
+      ? BigInt(object.expiresAtMs)
+      : 0n;
+    return message;
+  },
+};
 
 function createBaseUpdateContextApplicationRequest(): UpdateContextApplicationRequest {
   return { contextId: "", application: "", migrateMethod: "", migrateArgs: Buffer.alloc(0), force: false };
@@ -3368,6 +3856,37 @@ export const ContextServiceService = {
     responseDeserialize: (value: Buffer): UpdateContextApplicationResponse =>
       UpdateContextApplicationResponse.decode(value),
   },
+  /**
+   * Looks for a read-only node to admit to the context (one of our admin identities signs): gossips
+   * a discovery with a fresh nonce on SPECIALIZED_NODE_INVITE_TOPIC and records the pending invite.
+   * The first read-only node that answers with a valid attestation bound to the nonce is admitted
+   * as a read_only_tee member (mock quotes only with ACCEPT_MOCK_TEE). RESOURCE_EXHAUSTED when
+   * SPECIALIZED_INVITES_MAX invites are pending.
+   */
+  inviteSpecializedNode: {
+    path: "/cnode.admin.v1.ContextService/InviteSpecializedNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: InviteSpecializedNodeRequest): Buffer =>
+      Buffer.from(InviteSpecializedNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InviteSpecializedNodeRequest => InviteSpecializedNodeRequest.decode(value),
+    responseSerialize: (value: InviteSpecializedNodeResponse): Buffer =>
+      Buffer.from(InviteSpecializedNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): InviteSpecializedNodeResponse => InviteSpecializedNodeResponse.decode(value),
+  },
+  /** Pending specialized-node invites of this node (until confirmed or expired). */
+  listSpecializedInvites: {
+    path: "/cnode.admin.v1.ContextService/ListSpecializedInvites" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSpecializedInvitesRequest): Buffer =>
+      Buffer.from(ListSpecializedInvitesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSpecializedInvitesRequest => ListSpecializedInvitesRequest.decode(value),
+    responseSerialize: (value: ListSpecializedInvitesResponse): Buffer =>
+      Buffer.from(ListSpecializedInvitesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSpecializedInvitesResponse =>
+      ListSpecializedInvitesResponse.decode(value),
+  },
 } as const;
 
 export interface ContextServiceServer extends UntypedServiceImplementation {
@@ -3415,6 +3934,16 @@ export interface ContextServiceServer extends UntypedServiceImplementation {
    * current one's or its version is not newer, unless `force`.
    */
   updateContextApplication: handleUnaryCall<UpdateContextApplicationRequest, UpdateContextApplicationResponse>;
+  /**
+   * Looks for a read-only node to admit to the context (one of our admin identities signs): gossips
+   * a discovery with a fresh nonce on SPECIALIZED_NODE_INVITE_TOPIC and records the pending invite.
+   * The first read-only node that answers with a valid attestation bound to the nonce is admitted
+   * as a read_only_tee member (mock quotes only with ACCEPT_MOCK_TEE). RESOURCE_EXHAUSTED when
+   * SPECIALIZED_INVITES_MAX invites are pending.
+   */
+  inviteSpecializedNode: handleUnaryCall<InviteSpecializedNodeRequest, InviteSpecializedNodeResponse>;
+  /** Pending specialized-node invites of this node (until confirmed or expired). */
+  listSpecializedInvites: handleUnaryCall<ListSpecializedInvitesRequest, ListSpecializedInvitesResponse>;
 }
 
 export interface ContextServiceClient extends Client {
@@ -3651,6 +4180,44 @@ export interface ContextServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateContextApplicationResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Looks for a read-only node to admit to the context (one of our admin identities signs): gossips
+   * a discovery with a fresh nonce on SPECIALIZED_NODE_INVITE_TOPIC and records the pending invite.
+   * The first read-only node that answers with a valid attestation bound to the nonce is admitted
+   * as a read_only_tee member (mock quotes only with ACCEPT_MOCK_TEE). RESOURCE_EXHAUSTED when
+   * SPECIALIZED_INVITES_MAX invites are pending.
+   */
+  inviteSpecializedNode(
+    request: InviteSpecializedNodeRequest,
+    callback: (error: ServiceError | null, response: InviteSpecializedNodeResponse) => void,
+  ): ClientUnaryCall;
+  inviteSpecializedNode(
+    request: InviteSpecializedNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: InviteSpecializedNodeResponse) => void,
+  ): ClientUnaryCall;
+  inviteSpecializedNode(
+    request: InviteSpecializedNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: InviteSpecializedNodeResponse) => void,
+  ): ClientUnaryCall;
+  /** Pending specialized-node invites of this node (until confirmed or expired). */
+  listSpecializedInvites(
+    request: ListSpecializedInvitesRequest,
+    callback: (error: ServiceError | null, response: ListSpecializedInvitesResponse) => void,
+  ): ClientUnaryCall;
+  listSpecializedInvites(
+    request: ListSpecializedInvitesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSpecializedInvitesResponse) => void,
+  ): ClientUnaryCall;
+  listSpecializedInvites(
+    request: ListSpecializedInvitesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSpecializedInvitesResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -29,6 +29,8 @@ export enum MemberRole {
   MEMBER_ROLE_MEMBER = 1,
   MEMBER_ROLE_ADMIN = 2,
   MEMBER_ROLE_READ_ONLY = 3,
+  /** MEMBER_ROLE_READ_ONLY_TEE - Admitted by TEE attestation (InviteSpecializedNode); never granted by AddMember or SetMemberRole. */
+  MEMBER_ROLE_READ_ONLY_TEE = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -46,6 +48,9 @@ export function memberRoleFromJSON(object: any): MemberRole {
     case 3:
     case "MEMBER_ROLE_READ_ONLY":
       return MemberRole.MEMBER_ROLE_READ_ONLY;
+    case 4:
+    case "MEMBER_ROLE_READ_ONLY_TEE":
+      return MemberRole.MEMBER_ROLE_READ_ONLY_TEE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -63,6 +68,8 @@ export function memberRoleToJSON(object: MemberRole): string {
       return "MEMBER_ROLE_ADMIN";
     case MemberRole.MEMBER_ROLE_READ_ONLY:
       return "MEMBER_ROLE_READ_ONLY";
+    case MemberRole.MEMBER_ROLE_READ_ONLY_TEE:
+      return "MEMBER_ROLE_READ_ONLY_TEE";
     case MemberRole.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

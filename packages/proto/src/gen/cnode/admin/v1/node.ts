@@ -44,6 +44,8 @@ export interface GetInfoResponse {
   services: ServiceReadiness[];
   /** Peers with an open connection, as the network service counts them. */
   connectedPeers: number;
+  /** "standard" or "read-only" (NODE_MODE): a read-only node never writes state or governance. */
+  nodeMode: string;
 }
 
 function createBaseGetInfoRequest(): GetInfoRequest {
@@ -220,7 +222,7 @@ export const ServiceReadiness: MessageFns<ServiceReadiness> = {
 };
 
 function createBaseGetInfoResponse(): GetInfoResponse {
-  return { nodeName: "", peerId: "", listenAddrs: [], version: "", services: [], connectedPeers: 0 };
+  return { nodeName: "", peerId: "", listenAddrs: [], version: "", services: [], connectedPeers: 0, nodeMode: "" };
 }
 
 export const GetInfoResponse: MessageFns<GetInfoResponse> = {
@@ -242,6 +244,9 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     }
     if (message.connectedPeers !== 0) {
       writer.uint32(48).uint32(message.connectedPeers);
+    }
+    if (message.nodeMode !== "") {
+      writer.uint32(58).string(message.nodeMode);
     }
     return writer;
   },
@@ -307,6 +312,14 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
             message.connectedPeers = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.nodeMode = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -345,6 +358,11 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
         : isSet(object.connected_peers)
         ? globalThis.Number(object.connected_peers)
         : 0,
+      nodeMode: isSet(object.nodeMode)
+        ? globalThis.String(object.nodeMode)
+        : isSet(object.node_mode)
+        ? globalThis.String(object.node_mode)
+        : "",
     };
   },
 
@@ -368,6 +386,9 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     if (message.connectedPeers !== 0) {
       obj.connectedPeers = Math.round(message.connectedPeers);
     }
+    if (message.nodeMode !== "") {
+      obj.nodeMode = message.nodeMode;
+    }
     return obj;
   },
 
@@ -382,6 +403,7 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     message.version = object.version ?? "";
     message.services = object.services?.map((e) => ServiceReadiness.fromPartial(e)) || [];
     message.connectedPeers = object.connectedPeers ?? 0;
+    message.nodeMode = object.nodeMode ?? "";
     return message;
   },
 };

@@ -8,6 +8,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { GroupGovernanceDelta, GroupMutationNotification, GroupStateHeartbeat, SignedGroupOpV1 } from "./group.js";
+import { SpecializedNodeDiscovery, SpecializedNodeJoinConfirmation } from "./specialized.js";
 import { GovernancePosition, HybridTimestamp } from "./types.js";
 
 export const protobufPackage = "cnode.wire.v1";
@@ -27,6 +28,12 @@ export interface BroadcastMessage {
     | { $case: "groupGovernanceDelta"; groupGovernanceDelta: GroupGovernanceDelta }
     | { $case: "groupMutationNotification"; groupMutationNotification: GroupMutationNotification }
     | { $case: "stateDeltaBatch"; stateDeltaBatch: StateDeltaBatch }
+    | //
+    /** On SPECIALIZED_NODE_INVITE_TOPIC. */
+    { $case: "specializedNodeDiscovery"; specializedNodeDiscovery: SpecializedNodeDiscovery }
+    | //
+    /** On the context topic the node joined. */
+    { $case: "specializedNodeJoinConfirmation"; specializedNodeJoinConfirmation: SpecializedNodeJoinConfirmation }
     | undefined;
 }
 
@@ -97,6 +104,15 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
         break;
       case "stateDeltaBatch":
         StateDeltaBatch.encode(message.payload.stateDeltaBatch, writer.uint32(58).fork()).join();
+        break;
+      case "specializedNodeDiscovery":
+        SpecializedNodeDiscovery.encode(message.payload.specializedNodeDiscovery, writer.uint32(66).fork()).join();
+        break;
+      case "specializedNodeJoinConfirmation":
+        SpecializedNodeJoinConfirmation.encode(
+          message.payload.specializedNodeJoinConfirmation,
+          writer.uint32(74).fork(),
+        ).join();
         break;
     }
     return writer;
@@ -186,6 +202,28 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
             };
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.payload = {
+              $case: "specializedNodeDiscovery",
+              specializedNodeDiscovery: SpecializedNodeDiscovery.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.payload = {
+              $case: "specializedNodeJoinConfirmation",
+              specializedNodeJoinConfirmation: SpecializedNodeJoinConfirmation.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -246,6 +284,30 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
         ? { $case: "stateDeltaBatch", stateDeltaBatch: StateDeltaBatch.fromJSON(object.stateDeltaBatch) }
         : isSet(object.state_delta_batch)
         ? { $case: "stateDeltaBatch", stateDeltaBatch: StateDeltaBatch.fromJSON(object.state_delta_batch) }
+        : isSet(object.specializedNodeDiscovery)
+        ? {
+          $case: "specializedNodeDiscovery",
+          specializedNodeDiscovery: SpecializedNodeDiscovery.fromJSON(object.specializedNodeDiscovery),
+        }
+        : isSet(object.specialized_node_discovery)
+        ? {
+          $case: "specializedNodeDiscovery",
+          specializedNodeDiscovery: SpecializedNodeDiscovery.fromJSON(object.specialized_node_discovery),
+        }
+        : isSet(object.specializedNodeJoinConfirmation)
+        ? {
+          $case: "specializedNodeJoinConfirmation",
+          specializedNodeJoinConfirmation: SpecializedNodeJoinConfirmation.fromJSON(
+            object.specializedNodeJoinConfirmation,
+          ),
+        }
+        : isSet(object.specialized_node_join_confirmation)
+        ? {
+          $case: "specializedNodeJoinConfirmation",
+          specializedNodeJoinConfirmation: SpecializedNodeJoinConfirmation.fromJSON(
+            object.specialized_node_join_confirmation,
+          ),
+        }
         : undefined,
     };
   },
@@ -266,6 +328,12 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
       obj.groupMutationNotification = GroupMutationNotification.toJSON(message.payload.groupMutationNotification);
     } else if (message.payload?.$case === "stateDeltaBatch") {
       obj.stateDeltaBatch = StateDeltaBatch.toJSON(message.payload.stateDeltaBatch);
+    } else if (message.payload?.$case === "specializedNodeDiscovery") {
+      obj.specializedNodeDiscovery = SpecializedNodeDiscovery.toJSON(message.payload.specializedNodeDiscovery);
+    } else if (message.payload?.$case === "specializedNodeJoinConfirmation") {
+      obj.specializedNodeJoinConfirmation = SpecializedNodeJoinConfirmation.toJSON(
+        message.payload.specializedNodeJoinConfirmation,
+      );
     }
     return obj;
   },
@@ -334,6 +402,31 @@ export const BroadcastMessage: MessageFns<BroadcastMessage> = {
           message.payload = {
             $case: "stateDeltaBatch",
             stateDeltaBatch: StateDeltaBatch.fromPartial(object.payload.stateDeltaBatch),
+          };
+        }
+        break;
+      }
+      case "specializedNodeDiscovery": {
+        if (
+          object.payload?.specializedNodeDiscovery !== undefined && object.payload?.specializedNodeDiscovery !== null
+        ) {
+          message.payload = {
+            $case: "specializedNodeDiscovery",
+            specializedNodeDiscovery: SpecializedNodeDiscovery.fromPartial(object.payload.specializedNodeDiscovery),
+          };
+        }
+        break;
+      }
+      case "specializedNodeJoinConfirmation": {
+        if (
+          object.payload?.specializedNodeJoinConfirmation !== undefined &&
+          object.payload?.specializedNodeJoinConfirmation !== null
+        ) {
+          message.payload = {
+            $case: "specializedNodeJoinConfirmation",
+            specializedNodeJoinConfirmation: SpecializedNodeJoinConfirmation.fromPartial(
+              object.payload.specializedNodeJoinConfirmation,
+            ),
           };
         }
         break;

@@ -18,6 +18,8 @@ export enum GroupRole {
   GROUP_ROLE_MEMBER = 1,
   GROUP_ROLE_ADMIN = 2,
   GROUP_ROLE_READ_ONLY = 3,
+  /** GROUP_ROLE_READ_ONLY_TEE - A read-only node admitted by TEE attestation: granted only by an AddMember carrying `tee`. */
+  GROUP_ROLE_READ_ONLY_TEE = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -35,6 +37,9 @@ export function groupRoleFromJSON(object: any): GroupRole {
     case 3:
     case "GROUP_ROLE_READ_ONLY":
       return GroupRole.GROUP_ROLE_READ_ONLY;
+    case 4:
+    case "GROUP_ROLE_READ_ONLY_TEE":
+      return GroupRole.GROUP_ROLE_READ_ONLY_TEE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -52,6 +57,8 @@ export function groupRoleToJSON(object: GroupRole): string {
       return "GROUP_ROLE_ADMIN";
     case GroupRole.GROUP_ROLE_READ_ONLY:
       return "GROUP_ROLE_READ_ONLY";
+    case GroupRole.GROUP_ROLE_READ_ONLY_TEE:
+      return "GROUP_ROLE_READ_ONLY_TEE";
     case GroupRole.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -132,7 +139,22 @@ export interface KeyEnvelope {
 export interface AddMember {
   member: Buffer;
   role: GroupRole;
-  keyEnvelope?: KeyEnvelope | undefined;
+  keyEnvelope?:
+    | KeyEnvelope
+    | undefined;
+  /**
+   * The attestation the signing admin verified before admitting the member; present exactly when
+   * `role` is GROUP_ROLE_READ_ONLY_TEE.
+   */
+  tee?: TeeAdmission | undefined;
+}
+
+/** What an admin verified of a TEE node it admitted (the quote itself stays with the admitter). */
+export interface TeeAdmission {
+  /** SHA-256 of the attestation quote: a quote admits one member once. */
+  quoteHash: Buffer;
+  /** "Mock" for a mock quote. */
+  tcbStatus: string;
 }
 
 export interface RemoveMember {
@@ -354,7 +376,7 @@ export const KeyEnvelope: MessageFns<KeyEnvelope> = {
 };
 
 function createBaseAddMember(): AddMember {
-  return { member: Buffer.alloc(0), role: 0, keyEnvelope: undefined };
+  return { member: Buffer.alloc(0), role: 0, keyEnvelope: undefined, tee: undefined };
 }
 
 export const AddMember: MessageFns<AddMember> = {
@@ -367,6 +389,9 @@ export const AddMember: MessageFns<AddMember> = {
     }
     if (message.keyEnvelope !== undefined) {
       KeyEnvelope.encode(message.keyEnvelope, writer.uint32(26).fork()).join();
+    }
+    if (message.tee !== undefined) {
+      TeeAdmission.encode(message.tee, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -408,6 +433,14 @@ export const AddMember: MessageFns<AddMember> = {
             message.keyEnvelope = KeyEnvelope.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.tee = TeeAdmission.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -429,6 +462,7 @@ export const AddMember: MessageFns<AddMember> = {
         : isSet(object.key_envelope)
         ? KeyEnvelope.fromJSON(object.key_envelope)
         : undefined,
+      tee: isSet(object.tee) ? TeeAdmission.fromJSON(object.tee) : undefined,
     };
   },
 
@@ -443,6 +477,9 @@ export const AddMember: MessageFns<AddMember> = {
     if (message.keyEnvelope !== undefined) {
       obj.keyEnvelope = KeyEnvelope.toJSON(message.keyEnvelope);
     }
+    if (message.tee !== undefined) {
+      obj.tee = TeeAdmission.toJSON(message.tee);
+    }
     return obj;
   },
 
@@ -456,6 +493,100 @@ export const AddMember: MessageFns<AddMember> = {
     message.keyEnvelope = (object.keyEnvelope !== undefined && object.keyEnvelope !== null)
       ? KeyEnvelope.fromPartial(object.keyEnvelope)
       : undefined;
+    message.tee = (object.tee !== undefined && object.tee !== null) ? TeeAdmission.fromPartial(object.tee) : undefined;
+    return message;
+  },
+};
+
+function createBaseTeeAdmission(): TeeAdmission {
+  return { quoteHash: Buffer.alloc(0), tcbStatus: "" };
+}
+
+export const TeeAdmission: MessageFns<TeeAdmission> = {
+  encode(message: TeeAdmission, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.quoteHash.length !== 0) {
+      writer.uint32(10).bytes(message.quoteHash);
+    }
+    if (message.tcbStatus !== "") {
+      writer.uint32(18).string(message.tcbStatus);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TeeAdmission {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTeeAdmission();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.quoteHash = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tcbStatus = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TeeAdmission {
+    return {
+      quoteHash: isSet(object.quoteHash)
+        ? Buffer.from(bytesFromBase64(object.quoteHash))
+        : isSet(object.quote_hash)
+        ? Buffer.from(bytesFromBase64(object.quote_hash))
+        : Buffer.alloc(0),
+      tcbStatus: isSet(object.tcbStatus)
+        ? globalThis.String(object.tcbStatus)
+        : isSet(object.tcb_status)
+        ? globalThis.String(object.tcb_status)
+        : "",
+    };
+  },
+
+  toJSON(message: TeeAdmission): unknown {
+    const obj: any = {};
+    if (message.quoteHash.length !== 0) {
+      obj.quoteHash = base64FromBytes(message.quoteHash);
+    }
+    if (message.tcbStatus !== "") {
+      obj.tcbStatus = message.tcbStatus;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TeeAdmission>): TeeAdmission {
+    return TeeAdmission.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TeeAdmission>): TeeAdmission {
+    const message = createBaseTeeAdmission();
+    message.quoteHash = object.quoteHash ?? Buffer.alloc(0);
+    message.tcbStatus = object.tcbStatus ?? "";
     return message;
   },
 };
