@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { backoffMs } from '@cnode/runtime';
 import { formatLogLine } from './log-format.js';
 
-/** Restart backoff: doubles from the first delay to the cap; resets after a stable run. */
+/** Restart backoff: doubles (jittered) from the first delay to the cap; resets after a stable run. */
 const RESTART_DELAY_FIRST_MS = 1_000;
 const RESTART_DELAY_MAX_MS = 30_000;
 const STABLE_RUN_MS = 30_000;
@@ -55,7 +56,7 @@ export class SupervisedProcess {
         resolve();
         if (this.stopping) return;
         if (Date.now() - startedAt > STABLE_RUN_MS) this.restarts = 0;
-        const delay = Math.min(RESTART_DELAY_MAX_MS, RESTART_DELAY_FIRST_MS * 2 ** this.restarts);
+        const delay = backoffMs(this.restarts, RESTART_DELAY_FIRST_MS, RESTART_DELAY_MAX_MS);
         this.restarts++;
         this.write(`${prefix}exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000}s`);
         this.restartTimer = setTimeout(() => this.start(), delay);

@@ -12,8 +12,19 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Exponential backoff: base * 2^attempt, capped. `attempt` starts at 0. */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+/**
+ * Exponential backoff with full jitter: a delay drawn uniformly between half the base and the
+ * ceiling base * 2^attempt (capped at `maxMs`), so replicas and peers that failed together do not
+ * retry in lockstep. `attempt` starts at 0. The floor keeps a retry from coming at once.
+ */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = backoffCeilingMs(attempt, baseMs, maxMs);
+  const floor = Math.min(baseMs / 2, ceiling);
+  return Math.round(floor + random() * (ceiling - floor));
+}
+
+/** The largest delay `backoffMs` may draw for an attempt: base * 2^attempt, capped. */
+export function backoffCeilingMs(attempt: number, baseMs: number, maxMs: number): number {
   return Math.min(maxMs, baseMs * 2 ** Math.max(0, Math.min(attempt, 30)));
 }
 

@@ -1,7 +1,7 @@
 import type { wire } from '@cnode/proto';
 import { KV_APPLICATION_ID } from '@cnode/kv-app';
 import { toBase58 } from '@cnode/primitives';
-import { CodedError, errorMessage, type Logger, type Startable } from '@cnode/runtime';
+import { CodedError, backoffMs, errorMessage, type Logger, type Startable } from '@cnode/runtime';
 import { StateErrorCode, type HandlerJob, type Sql } from '@cnode/store';
 import { WasmErrorCode } from '@cnode/wasm-runtime';
 import type { NodeManagerMetrics } from '../metrics.js';
@@ -207,7 +207,7 @@ export class AppHandlerRunner implements Startable {
       this.deps.logger.warn({ ...fields, code, err: errorMessage(err) }, 'Gave up on an application handler');
       return;
     }
-    const retryInMs = this.limits.retryMs * 2 ** (job.attempts - 1);
+    const retryInMs = backoffMs(job.attempts - 1, this.limits.retryMs, this.limits.retryMs * 8);
     await jobs.retryLater(job.seq, errorMessage(err), retryInMs);
     this.deps.metrics.appHandlers.inc({ outcome: 'retried' });
     this.deps.logger.info(
