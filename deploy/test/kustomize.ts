@@ -1,148 +1,69 @@
 /**
- * Renders a kustomization the way `kubectl apply -k` does, for the subset of kustomize the cnode
- * overlays use, so tests can check what a cluster would receive without kubectl or a cluster:
- * `resources` (files and kustomization directories, recursively), `patches` (strategic merge
- * patches by `path`, matched by kind and name), `configMapGenerator` / `secretGenerator` (`literals`,
- * `envs`, `files`), `images` and `generatorOptions.disableNameSuffixHash` (required: generated
- * names are used as written). Anything else in a kustomization is refused, so an overlay cannot
- * silently use a feature this renderer would get wrong.
+ * Renders a kustomization with the real `kubectl kustomize` (kustomize v5), exactly what
+ * `kubectl apply -k` would send to a cluster. kubectl is required: without it the tests fail and say
+ * so, they never fall back to something more lenient. Files kept out of version control (the prod
+ * overlay's secrets.env) are filled in from test fixtures in a scratch copy of deploy/k8s.
  */
-/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-explicit-any --
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-explicit-any --
    Manifests are untyped YAML documents. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { parse, parseAllDocuments } from 'yaml';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 
 export type K8sObject = Record<string, any>;
 
-const SUPPORTED = new Set([
-  'apiVersion',
-  'kind',
-  'resources',
-  'patches',
-  'configMapGenerator',
-  'secretGenerator',
-  'images',
-  'generatorOptions',
-]);
-/** Lists merged by this key in strategic merge patches (the Kubernetes patchMergeKey of each field). */
-const MERGE_KEYS: Record<string, string> = {
-  containers: 'name',
-  initContainers: 'name',
-  env: 'name',
-  ports: 'containerPort',
-  volumes: 'name',
-  volumeMounts: 'mountPath',
-};
-
 export interface RenderOptions {
-  /** Files that may be missing (kept out of version control): read `<file>` from here instead. */
+  /** Files that may be missing (kept out of version control): `<file name>` → the stand-in to use. */
   substitute?: Record<string, string>;
 }
 
+/** Where kubectl is; KUBECTL overrides. */
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+
+/** The rendered objects of the kustomization in `dir` (an overlay under deploy/k8s). */
 export function render(dir: string, opts: RenderOptions = {}): K8sObject[] {
-  const file = join(dir, 'kustomization.yaml');
-  const k = parse(readFileSync(file, 'utf8')) as K8sObject;
-  const unknown = Object.keys(k).filter((key) => !SUPPORTED.has(key));
-  if (unknown.length > 0) throw new Error(`${file}: unsupported kustomize fields ${unknown.join(', ')}`);
-  const generators = [...(k.configMapGenerator ?? []), ...(k.secretGenerator ?? [])];
-  if (generators.length > 0 && k.generatorOptions?.disableNameSuffixHash !== true) {
-    throw new Error(`${file}: generators need generatorOptions.disableNameSuffixHash: true`);
-  }
-
-  const objects: K8sObject[] = [];
-  for (const entry of (k.resources ?? []) as string[]) {
-    const path = resolve(dir, entry);
-    if (statSync(path).isDirectory()) objects.push(...render(path, opts));
-    else objects.push(...readDocuments(path));
-  }
-  for (const g of (k.configMapGenerator ?? []) as K8sObject[]) objects.push(generated('ConfigMap', g, dir, opts));
-  for (const g of (k.secretGenerator ?? []) as K8sObject[]) objects.push(generated('Secret', g, dir, opts));
-
-  for (const patch of (k.patches ?? []) as K8sObject[]) {
-    if (!patch.path || patch.target || patch.patch) throw new Error(`${file}: only patches with a path are supported`);
-    for (const p of readDocuments(resolve(dir, patch.path))) {
-      const target = objects.find((o) => o.kind === p.kind && o.metadata?.name === p.metadata?.name);
-      if (!target)
-        throw new Error(`${file}: patch ${patch.path} targets ${p.kind}/${p.metadata?.name}, which is not there`);
-      Object.assign(target, mergePatch(target, p));
+  const k8sRoot = join(dirname(dirname(dir)));
+  const scratch = mkdtempSync(join(tmpdir(), 'cnode-k8s-'));
+  try {
+    cpSync(k8sRoot, scratch, { recursive: true });
+    const overlay = join(scratch, relative(k8sRoot, dir));
+    for (const [name, standIn] of Object.entries(opts.substitute ?? {})) {
+      const target = join(overlay, basename(name));
+      if (!existsSync(target)) copyFileSync(standIn, target);
     }
-  }
-  for (const image of (k.images ?? []) as K8sObject[]) {
-    for (const container of objects.flatMap(containersOf)) {
-      if (container.image !== image.name && !String(container.image).startsWith(`${image.name}:`)) continue;
-      container.image = `${image.newName ?? image.name}${image.newTag ? `:${image.newTag}` : ''}`;
+    let out: string;
+    try {
+      out = execFileSync(KUBECTL, ['kustomize', overlay], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      const e = err as { code?: string; stderr?: string; message: string };
+      if (e.code === 'ENOENT') {
+        throw new Error(
+          `kubectl is not installed (or not on PATH): the deploy tests render overlays with 'kubectl kustomize'`,
+        );
+      }
+      throw new Error(`kubectl kustomize ${relative(k8sRoot, dir)} failed: ${e.stderr ?? e.message}`);
     }
+    return parseAllDocuments(out)
+      .map((d) => d.toJS() as K8sObject)
+      .filter(Boolean)
+      .map(joinFoldedBase64);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
-  const seen = new Set<string>();
-  for (const o of objects) {
-    const id = `${o.kind}/${o.metadata?.name}`;
-    if (seen.has(id)) throw new Error(`${file}: ${id} is defined twice`);
-    seen.add(id);
-  }
-  return objects;
 }
 
-function readDocuments(path: string): K8sObject[] {
-  return parseAllDocuments(readFileSync(path, 'utf8'))
-    .map((d) => d.toJSON() as K8sObject | null)
-    .filter((d): d is K8sObject => d !== null);
-}
-
-function generated(kind: 'ConfigMap' | 'Secret', g: K8sObject, dir: string, opts: RenderOptions): K8sObject {
-  const data: Record<string, string> = {};
-  const read = (name: string): string => {
-    const path = resolve(dir, name);
-    if (existsSync(path)) return readFileSync(path, 'utf8');
-    const stand = opts.substitute?.[basename(path)];
-    if (stand === undefined) throw new Error(`${path} is missing`);
-    return readFileSync(stand, 'utf8');
-  };
-  for (const literal of (g.literals ?? []) as string[]) {
-    const at = literal.indexOf('=');
-    data[literal.slice(0, at)] = literal.slice(at + 1);
-  }
-  for (const env of (g.envs ?? []) as string[]) {
-    for (const line of read(env).split('\n')) {
-      const text = line.trim();
-      if (!text || text.startsWith('#')) continue;
-      const at = text.indexOf('=');
-      data[text.slice(0, at)] = text.slice(at + 1);
-    }
-  }
-  for (const f of (g.files ?? []) as string[]) data[basename(f)] = read(f);
-  const encoded =
-    kind === 'Secret'
-      ? Object.fromEntries(Object.entries(data).map(([key, v]) => [key, Buffer.from(v).toString('base64')]))
-      : data;
-  return {
-    apiVersion: 'v1',
-    kind,
-    metadata: { name: g.name },
-    ...(kind === 'Secret' ? { type: 'Opaque' } : {}),
-    data: encoded,
-  };
-}
-
-/** A strategic merge patch: maps merge deeply, known lists merge by their key, other lists replace. */
-function mergePatch(base: any, patch: any, field = ''): any {
-  if (Array.isArray(patch)) {
-    const key = MERGE_KEYS[field];
-    if (!key || !Array.isArray(base)) return patch;
-    const out = [...base];
-    for (const item of patch) {
-      const at = out.findIndex((b) => b?.[key] === item?.[key]);
-      if (at >= 0) out[at] = mergePatch(out[at], item);
-      else out.push(item);
-    }
-    return out;
-  }
-  if (patch && typeof patch === 'object') {
-    const out: Record<string, any> = { ...(base && typeof base === 'object' ? base : {}) };
-    for (const [k, v] of Object.entries(patch)) out[k] = v === null ? undefined : mergePatch(out[k], v, k);
-    return out;
-  }
-  return patch;
+/**
+ * kustomize folds long base64 Secret values over several lines; the API server's decoder skips the
+ * line breaks, the schema's `byte` format does not, so they are joined here.
+ */
+function joinFoldedBase64(o: K8sObject): K8sObject {
+  if (o.kind !== 'Secret' || !o.data) return o;
+  const data = Object.fromEntries(
+    Object.entries(o.data as Record<string, string>).map(([k, v]) => [k, v.replace(/\s+/g, '')]),
+  );
+  return { ...o, data };
 }
 
 /** The containers of a workload's pod template (none for other kinds). */

@@ -350,6 +350,45 @@ describe('deploy/k8s', () => {
     }
   });
 
+  it('puts every object in one namespace with the recommended labels, and closes ingress but for the named ports', () => {
+    const selects = (selector: Json, labels: Json): boolean =>
+      Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
+      ((selector.matchExpressions ?? []) as Json[]).every(
+        (e) => e.operator === 'In' && e.values.includes(labels[e.key]),
+      );
+    for (const overlay of overlays) {
+      const objects = rendered[overlay]!;
+      const namespaces = objects.filter((o) => o.kind === 'Namespace');
+      expect(namespaces.map((n) => n.metadata.name)).toEqual(['cnode']);
+      for (const o of objects) {
+        if (o.kind !== 'Namespace')
+          expect([o.kind, o.metadata.name, o.metadata.namespace]).toEqual([o.kind, o.metadata.name, 'cnode']);
+        expect(o.metadata.labels?.['app.kubernetes.io/part-of']).toBe('cnode');
+      }
+      const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+      expect(policies.some((p) => Object.keys(p.spec.podSelector).length === 0 && !p.spec.ingress)).toBe(true);
+      const pods = objects.filter((o) => o.spec?.template?.metadata?.labels);
+      for (const policy of policies) {
+        const selected = pods.filter((p) => selects(policy.spec.podSelector, p.spec.template.metadata.labels));
+        expect([policy.metadata.name, selected.length > 0]).toEqual([policy.metadata.name, true]);
+        for (const rule of (policy.spec.ingress ?? []) as Json[]) {
+          for (const port of (rule.ports ?? []) as Json[]) {
+            // A named port must be one every selected pod declares.
+            for (const pod of selected) {
+              const names = containersOf(pod).flatMap((c) => (c.ports ?? []).map((p: Json) => p.name));
+              expect([policy.metadata.name, pod.metadata.name, port.port, names.includes(port.port)]).toEqual([
+                policy.metadata.name,
+                pod.metadata.name,
+                port.port,
+                true,
+              ]);
+            }
+          }
+        }
+      }
+    }
+  });
+
   it('dev is self-contained; prod points at external NATS, Postgres and Redis and ships no dev secret', () => {
     const cnode = new Set(SERVICE_NAMES.map((s) => `cnode-${s}`));
     const infra = (objects: K8sObject[]) =>
