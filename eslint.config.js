@@ -22,7 +22,14 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.js', 'packages/cli/bin/*.js', 'scripts/*.mjs', 'demo/*.mjs', 'demo/*/*.js'],
+          allowDefaultProject: [
+            '*.js',
+            'packages/cli/bin/*.js',
+            'scripts/*.mjs',
+            'demo/*.mjs',
+            'demo/*/*.js',
+            'deploy/monitoring/*.mjs',
+          ],
           maximumDefaultProjectFileMatchCount_THIS_WILL_SLOW_DOWN_LINTING: 16,
         },
         tsconfigRootDir: import.meta.dirname,

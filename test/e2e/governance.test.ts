@@ -159,13 +159,13 @@ describe('groups and governance across three nodes', () => {
     addXavier = op(adminOfA, await headsOf(a), addMember(xavier, wire.GroupRole.GROUP_ROLE_MEMBER, groupKey));
     const cut = [verifyGroupOp(addXavier).opId];
     const parked = await sd(b, 'delta_outcomes_total', { outcome: 'governance_pending', via: 'gossip' });
-    const drained = await sd(b, 'governance_drain_outcome', { outcome: 'applied', trigger: 'governance_applied' });
+    const drained = await sd(b, 'governance_drain_outcome_total', { outcome: 'applied', trigger: 'governance_applied' });
     await publishDelta(craft(xavier, cut, 'x-1', { parents: await dagHeads(b) }));
     await waitForMetric(b, 'delta_outcomes_total', { outcome: 'governance_pending', via: 'gossip' }, parked);
     expect(await hasKey(b, 'x-1')).toBe(false);
 
     await publishOps(addXavier);
-    await waitForMetric(b, 'governance_drain_outcome', { outcome: 'applied', trigger: 'governance_applied' }, drained);
+    await waitForMetric(b, 'governance_drain_outcome_total', { outcome: 'applied', trigger: 'governance_applied' }, drained);
     await waitFor(() => hasKey(b, 'x-1'), { message: "B to apply xavier's parked delta" });
     expect(await b.withStore((s) => s.groups.isMember(groupId, xavier.publicKey))).toBe(true);
   }, 120_000);
@@ -173,14 +173,14 @@ describe('groups and governance across three nodes', () => {
   it('drains on a delta receipt: ops that arrived without a drain request are picked up by the next delta', async () => {
     const g = op(adminOfA, await headsOf(b), addMember(generateIdentity()));
     const cut = [verifyGroupOp(g).opId];
-    const drained = await sd(b, 'governance_drain_outcome', { outcome: 'applied', trigger: 'delta_receipt' });
+    const drained = await sd(b, 'governance_drain_outcome_total', { outcome: 'applied', trigger: 'delta_receipt' });
     const parked = await sd(b, 'delta_outcomes_total', { outcome: 'governance_pending', via: 'gossip' });
     await publishDelta(craft(xavier, cut, 'x-receipt', { parents: await dagHeads(b) }));
     await waitForMetric(b, 'delta_outcomes_total', { outcome: 'governance_pending', via: 'gossip' }, parked);
     // The op lands in B's store with no drain request (as after a crash between apply and request).
     await b.withStore((s) => s.groups.addSigned(g));
     await publishDelta(craft(xavier, await headsOf(b), 'x-next', { parents: await dagHeads(b) }));
-    await waitForMetric(b, 'governance_drain_outcome', { outcome: 'applied', trigger: 'delta_receipt' }, drained);
+    await waitForMetric(b, 'governance_drain_outcome_total', { outcome: 'applied', trigger: 'delta_receipt' }, drained);
     await waitFor(() => hasKey(b, 'x-receipt'), { message: 'B to apply the parked delta' });
   }, 120_000);
 
@@ -196,12 +196,12 @@ describe('groups and governance across three nodes', () => {
     await new Promise((r) => setTimeout(r, 3_000));
     const g = op(adminOfA, await headsOf(c), addMember(generateIdentity()));
     const cut = [verifyGroupOp(g).opId];
-    const drained = await sd(c, 'governance_drain_outcome', { outcome: 'applied', trigger: 'interval_sync' });
+    const drained = await sd(c, 'governance_drain_outcome_total', { outcome: 'applied', trigger: 'interval_sync' });
     const parked = await sd(c, 'delta_outcomes_total', { outcome: 'governance_pending', via: 'gossip' });
     await publishDelta(craft(xavier, cut, 'x-interval', { parents: await dagHeads(c) }));
     await waitForMetric(c, 'delta_outcomes_total', { outcome: 'governance_pending', via: 'gossip' }, parked);
     await c.withStore((s) => s.groups.addSigned(g));
-    await waitForMetric(c, 'governance_drain_outcome', { outcome: 'applied', trigger: 'interval_sync' }, drained);
+    await waitForMetric(c, 'governance_drain_outcome_total', { outcome: 'applied', trigger: 'interval_sync' }, drained);
     await waitFor(() => hasKey(c, 'x-interval'), { message: 'C to apply the parked delta' });
   }, 120_000);
 
@@ -466,7 +466,7 @@ describe('groups and governance across three nodes', () => {
       const earlyCut = [verifyGroupOp(early).opId];
       const labels = ['removed', 'never_member', 'not_member'];
       const before = await Promise.all(
-        labels.map((outcome) => sd(b, 'governance_drain_outcome', { outcome, trigger: 'governance_applied' })),
+        labels.map((outcome) => sd(b, 'governance_drain_outcome_total', { outcome, trigger: 'governance_applied' })),
       );
       const cuts = await sd(b, 'unified_projection_divergence_total', { plane: 'membership-cut' });
       const parents = await dagHeads(b);
@@ -481,7 +481,7 @@ describe('groups and governance across three nodes', () => {
       );
       await publishOps(later, early);
       for (const [i, outcome] of labels.entries()) {
-        await waitForMetric(b, 'governance_drain_outcome', { outcome, trigger: 'governance_applied' }, before[i]!);
+        await waitForMetric(b, 'governance_drain_outcome_total', { outcome, trigger: 'governance_applied' }, before[i]!);
       }
       await waitForMetric(b, 'unified_projection_divergence_total', { plane: 'membership-cut' }, cuts);
       const line = b.logged('state-delta', 'unified_projection_divergence').find((l) => l.plane === 'membership-cut');
@@ -495,7 +495,7 @@ describe('groups and governance across three nodes', () => {
       // The metric family carries upstream's labels and never lookup_error.
       const text = await b.metricsText('state-delta');
       expect(text).toMatch(
-        /^governance_drain_outcome\{[^}]*outcome="never_member",trigger="governance_applied"[^}]*\} \d+/m,
+        /^governance_drain_outcome_total\{[^}]*outcome="never_member",trigger="governance_applied"[^}]*\} \d+/m,
       );
       expect(text).not.toContain('lookup_error');
     }, 120_000);

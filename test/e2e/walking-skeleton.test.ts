@@ -143,12 +143,23 @@ describe('walking skeleton', () => {
   it('a call without the token, or with a wrong one, gets UNAUTHENTICATED', async () => {
     await expect(getInfo(new Metadata())).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
     await expect(getInfo(withToken('not-the-token'))).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    // One spelling of the method for refused and served calls alike.
     expect(
       await metricValue(nodeManager.registry, 'admin_grpc_requests_total', {
-        method: '/cnode.admin.v1.NodeService/GetInfo',
+        method: 'GetInfo',
         code: 'UNAUTHENTICATED',
       }),
     ).toBe(2);
+    await getInfo(withToken(adminToken()));
+    expect(
+      await metricValue(nodeManager.registry, 'admin_grpc_requests_total', { method: 'GetInfo', code: 'OK' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      await metricValue(nodeManager.registry, 'grpc_server_handling_seconds_count', {
+        grpc_method: 'GetInfo',
+        grpc_code: 'OK',
+      }),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('serves the standard health service without a token, and reflection with one', async () => {

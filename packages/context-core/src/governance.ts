@@ -105,7 +105,7 @@ async function keepOwnGroupKeys(deps: GovernanceDeps, op: VerifiedGroupOp): Prom
   }
 }
 
-/** The drain-trigger label of governance_drain_outcome. */
+/** The drain-trigger label of governance_drain_outcome_total. */
 export function drainTriggerLabel(trigger: bus.DrainTrigger): string {
   return bus.drainTriggerToJSON(trigger).replace('DRAIN_TRIGGER_', '').toLowerCase();
 }

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import type { Startable } from './lifecycle.js';
 
 export interface HealthServerOptions {
@@ -19,7 +19,17 @@ export class HealthServer implements Startable {
   readonly name = 'health-http';
   private server: Server | undefined;
 
-  constructor(private readonly opts: HealthServerOptions) {}
+  constructor(private readonly opts: HealthServerOptions) {
+    // What /readyz answers, as a series: alerts see a service not ready, or flapping.
+    new Gauge({
+      name: 'cnode_ready',
+      help: '1 while the service is ready (what /readyz answers), else 0',
+      registers: [opts.registry],
+      collect() {
+        this.set(opts.isReady() ? 1 : 0);
+      },
+    });
+  }
 
   /** The bound address, once started (port 0 picks a free port). */
   get address(): AddressInfo | undefined {

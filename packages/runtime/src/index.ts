@@ -12,3 +12,4 @@ export * from './timers.js';
 export * from './package-version.js';
 export * from './bounded-cache.js';
 export * from './memo.js';
+export * from './build-info.js';

@@ -53,7 +53,7 @@ export async function runMain<C extends MainConfig>(def: MainDefinition<C>): Pro
     level: config.log.level,
     version: def.version,
   });
-  const registry = createMetricsRegistry({ service: def.service, node: config.node.name });
+  const registry = createMetricsRegistry({ service: def.service, node: config.node.name }, { version: def.version });
 
   let handle: ServiceHandle | undefined;
   const health = new HealthServer({

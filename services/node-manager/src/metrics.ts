@@ -262,8 +262,15 @@ export function createNodeManagerMetrics(registry: Registry) {
     },
     grpcRequests: new Counter({
       name: 'admin_grpc_requests_total',
-      help: 'Admin gRPC calls, by method and status code',
+      help: 'Admin gRPC calls, by method (its short name, e.g. Execute) and status code',
       labelNames: ['method', 'code'],
+      registers: [registry],
+    }),
+    grpcHandlingSeconds: new Histogram({
+      name: 'grpc_server_handling_seconds',
+      help: 'Time from receiving an admin gRPC call to its status, by method and status code (streams: until they end)',
+      labelNames: ['grpc_method', 'grpc_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
   };

@@ -40,7 +40,7 @@ export function createStateDeltaMetrics(registry: Registry) {
       registers: [registry],
     }),
     governanceDrainOutcomes: new Counter({
-      name: 'governance_drain_outcome',
+      name: 'governance_drain_outcome_total',
       help: 'Governance-pending deltas drained, by outcome (applied, removed, never_member, not_member, read_only, rebuffered, dropped_max_attempts, no_governance_position, group_disappeared) and trigger (delta_receipt, governance_applied, interval_sync)',
       labelNames: ['outcome', 'trigger'],
       registers: [registry],

@@ -25,7 +25,11 @@ export function authInterceptor(token: string, metrics: NodeManagerMetrics): Ser
         if (tokenMatches(presented, token)) {
           next(metadata);
         } else {
-          metrics.grpcRequests.inc({ method: method.path, code: 'UNAUTHENTICATED' });
+          // The short name (`Execute`), as the handlers count it.
+          metrics.grpcRequests.inc({
+            method: method.path.slice(method.path.lastIndexOf('/') + 1),
+            code: 'UNAUTHENTICATED',
+          });
           call.sendStatus({
             code: status.UNAUTHENTICATED,
             details: presented === undefined ? 'missing admin token' : 'invalid admin token',

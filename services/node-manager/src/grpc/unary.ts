@@ -16,10 +16,19 @@ interface CallDeps {
   logger: Logger;
 }
 
+/** Counts one finished call by method and status, and its handling time. */
+function record(deps: CallDeps, method: string, code: string, started: bigint): void {
+  deps.metrics.grpcRequests.inc({ method, code });
+  deps.metrics.grpcHandlingSeconds.observe(
+    { grpc_method: method, grpc_code: code },
+    Number(process.hrtime.bigint() - started) / 1e9,
+  );
+}
+
 /** A thrown error as the gRPC status the caller sees (CodedError codes are kept in the details). */
-function toStatus(method: string, deps: CallDeps, err: unknown): ServerErrorResponse {
+function toStatus(method: string, deps: CallDeps, err: unknown, started: bigint): ServerErrorResponse {
   const code: number = grpcStatusOf(err) ?? status.INTERNAL;
-  deps.metrics.grpcRequests.inc({ method, code: status[code] ?? String(code) });
+  record(deps, method, status[code] ?? String(code), started);
   const details = isCodedError(err) ? `${err.code}: ${err.message}` : errorMessage(err);
   if (code === (status.INTERNAL as number)) deps.logger.error({ method, err: errorMessage(err) }, 'Admin call failed');
   else deps.logger.info({ method, code: status[code], err: details }, 'Admin call refused');
@@ -36,12 +45,13 @@ export function unary<Req, Res>(
   impl: (request: Req) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const started = process.hrtime.bigint();
     impl(call.request).then(
       (response) => {
-        deps.metrics.grpcRequests.inc({ method, code: 'OK' });
+        record(deps, method, 'OK', started);
         callback(null, response);
       },
-      (err: unknown) => callback(toStatus(method, deps, err), null),
+      (err: unknown) => callback(toStatus(method, deps, err, started), null),
     );
   };
 }
@@ -53,13 +63,14 @@ export function serverStreaming<Req, Res>(
   impl: (call: ServerWritableStream<Req, Res>) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
+    const started = process.hrtime.bigint();
     impl(call).then(
       () => {
-        deps.metrics.grpcRequests.inc({ method, code: 'OK' });
+        record(deps, method, 'OK', started);
         if (!call.cancelled) call.end();
       },
       (err: unknown) => {
-        const error = toStatus(method, deps, err);
+        const error = toStatus(method, deps, err, started);
         if (!call.cancelled) call.destroy(error);
       },
     );
@@ -73,12 +84,13 @@ export function clientStreaming<Req, Res>(
   impl: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
 ): handleClientStreamingCall<Req, Res> {
   return (call, callback) => {
+    const started = process.hrtime.bigint();
     impl(call).then(
       (response) => {
-        deps.metrics.grpcRequests.inc({ method, code: 'OK' });
+        record(deps, method, 'OK', started);
         callback(null, response);
       },
-      (err: unknown) => callback(toStatus(method, deps, err), null),
+      (err: unknown) => callback(toStatus(method, deps, err, started), null),
     );
   };
 }

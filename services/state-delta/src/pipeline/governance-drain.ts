@@ -17,7 +17,7 @@ import { applyAuthorized } from './apply-authorized.js';
 import { crossCheckGrant, deltaFields } from './authorize.js';
 import type { PipelineDeps } from './deps.js';
 
-/** Labels of governance_drain_outcome (upstream's, without the retired lookup_error). */
+/** Labels of governance_drain_outcome_total (upstream's, without the retired lookup_error). */
 export enum DrainOutcome {
   /** The cut names the author a member: the delta was re-run through the apply path. */
   Applied = 'applied',

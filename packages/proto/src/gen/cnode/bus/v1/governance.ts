@@ -12,7 +12,7 @@ export const protobufPackage = "cnode.bus.v1";
 
 export const protobufFileName = "cnode/bus/v1/governance.proto";
 
-/** What made a governance-pending drain run (a label of governance_drain_outcome). */
+/** What made a governance-pending drain run (a label of governance_drain_outcome_total). */
 export enum DrainTrigger {
   DRAIN_TRIGGER_UNSPECIFIED = 0,
   /** DRAIN_TRIGGER_DELTA_RECEIPT - A delta of the context was received: its context's queue is drained first. */
