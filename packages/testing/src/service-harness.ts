@@ -30,11 +30,16 @@ export async function metricValue(
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  const metric = registry.getSingleMetric(name);
+  // A histogram's series (`_count`, `_sum`, `_bucket`) are values of the histogram itself.
+  const series = /_(count|sum|bucket)$/.exec(name);
+  const metric =
+    registry.getSingleMetric(name) ?? (series ? registry.getSingleMetric(name.slice(0, series.index)) : undefined);
   if (!metric) return 0;
   const data = await metric.get();
-  const match = data.values.find((v) =>
-    Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
+  const match = data.values.find(
+    (v) =>
+      (!series || registry.getSingleMetric(name) || (v as { metricName?: string }).metricName === name) &&
+      Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
   );
   return match?.value ?? 0;
 }
