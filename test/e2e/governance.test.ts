@@ -159,13 +159,21 @@ describe('groups and governance across three nodes', () => {
     addXavier = op(adminOfA, await headsOf(a), addMember(xavier, wire.GroupRole.GROUP_ROLE_MEMBER, groupKey));
     const cut = [verifyGroupOp(addXavier).opId];
     const parked = await sd(b, 'delta_outcomes_total', { outcome: 'governance_pending', via: 'gossip' });
-    const drained = await sd(b, 'governance_drain_outcome_total', { outcome: 'applied', trigger: 'governance_applied' });
+    const drained = await sd(b, 'governance_drain_outcome_total', {
+      outcome: 'applied',
+      trigger: 'governance_applied',
+    });
     await publishDelta(craft(xavier, cut, 'x-1', { parents: await dagHeads(b) }));
     await waitForMetric(b, 'delta_outcomes_total', { outcome: 'governance_pending', via: 'gossip' }, parked);
     expect(await hasKey(b, 'x-1')).toBe(false);
 
     await publishOps(addXavier);
-    await waitForMetric(b, 'governance_drain_outcome_total', { outcome: 'applied', trigger: 'governance_applied' }, drained);
+    await waitForMetric(
+      b,
+      'governance_drain_outcome_total',
+      { outcome: 'applied', trigger: 'governance_applied' },
+      drained,
+    );
     await waitFor(() => hasKey(b, 'x-1'), { message: "B to apply xavier's parked delta" });
     expect(await b.withStore((s) => s.groups.isMember(groupId, xavier.publicKey))).toBe(true);
   }, 120_000);
@@ -481,7 +489,12 @@ describe('groups and governance across three nodes', () => {
       );
       await publishOps(later, early);
       for (const [i, outcome] of labels.entries()) {
-        await waitForMetric(b, 'governance_drain_outcome_total', { outcome, trigger: 'governance_applied' }, before[i]!);
+        await waitForMetric(
+          b,
+          'governance_drain_outcome_total',
+          { outcome, trigger: 'governance_applied' },
+          before[i]!,
+        );
       }
       await waitForMetric(b, 'unified_projection_divergence_total', { plane: 'membership-cut' }, cuts);
       const line = b.logged('state-delta', 'unified_projection_divergence').find((l) => l.plane === 'membership-cut');
