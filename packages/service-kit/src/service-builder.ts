@@ -151,8 +151,13 @@ export class ServiceBuilder {
 
   /** Finishes the lifecycle; `ready` adds the service's own readiness conditions. */
   build(ready: () => boolean = () => true): ServiceHandle {
+    // Ready only while every dependency answers: NATS, Postgres (probed) and Redis.
     const isReady = (): boolean =>
-      this.lifecycle.status === LifecycleStatus.Running && this.infra.nats.isConnected && ready();
+      this.lifecycle.status === LifecycleStatus.Running &&
+      this.infra.nats.isConnected &&
+      this.infra.postgres.isHealthy &&
+      this.infra.redis.isConnected &&
+      ready();
     addStatusReporter(this.lifecycle, {
       service: this.service,
       version: this.ctx.version,

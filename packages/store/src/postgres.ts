@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import type { Logger, Startable } from '@cnode/runtime';
+import { withTimeout, type Logger, type Startable } from '@cnode/runtime';
 
 export type Sql = postgres.Sql;
 
@@ -20,6 +20,10 @@ export interface PostgresOptions {
   logger: Logger;
 }
 
+/** How often readiness probes Postgres, and how long a probe may take. */
+export const POSTGRES_PROBE_INTERVAL_MS = 2_000;
+export const POSTGRES_PROBE_TIMEOUT_MS = 2_000;
+
 /**
  * The process's Postgres pool as a lifecycle component. Start checks connectivity; stop lets running
  * queries finish (bounded) before closing.
@@ -27,6 +31,8 @@ export interface PostgresOptions {
 export class PostgresComponent implements Startable {
   readonly name = 'postgres';
   private client: Sql | undefined;
+  private healthy = false;
+  private probe: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: PostgresOptions) {}
 
@@ -51,9 +57,33 @@ export class PostgresComponent implements Startable {
     });
     this.client = sql;
     await sql`select 1`;
+    this.healthy = true;
+    this.probe = setInterval(() => void this.check(), POSTGRES_PROBE_INTERVAL_MS);
+    this.probe.unref();
+  }
+
+  /** Whether the last probe (`select 1`, every POSTGRES_PROBE_INTERVAL_MS) answered in time. */
+  get isHealthy(): boolean {
+    return this.healthy;
+  }
+
+  private async check(): Promise<void> {
+    const sql = this.client;
+    if (!sql) return;
+    const healthy = await withTimeout(
+      sql`select 1`.then(() => true),
+      POSTGRES_PROBE_TIMEOUT_MS,
+      () => new Error('probe timed out'),
+    ).catch(() => false);
+    if (healthy !== this.healthy) {
+      if (healthy) this.opts.logger.info('Postgres reachable again');
+      else this.opts.logger.warn('Postgres unreachable: the service reports not ready');
+    }
+    this.healthy = healthy;
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.probe);
     const sql = this.client;
     this.client = undefined;
     await sql?.end({ timeout: 5 });

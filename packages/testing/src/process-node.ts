@@ -108,13 +108,25 @@ export class ProcessNode {
     await proc.exited;
   }
 
-  /** The /metrics text of a service process. */
-  async metricsText(key: string): Promise<string> {
+  /** host:port of a service process's health and metrics server. */
+  httpAddress(key: string): string {
     const proc = this.procs.get(key);
     const line = proc?.lines.findLast((l) => l.includes('"msg":"Service started"'));
     const http = line && (JSON.parse(line) as { http?: string }).http;
     if (!http) throw new Error(`${key} has not started`);
-    return (await fetch(`http://${http}/metrics`)).text();
+    return http;
+  }
+
+  /** The /metrics text of a service process. */
+  async metricsText(key: string): Promise<string> {
+    return (await fetch(`http://${this.httpAddress(key)}/metrics`)).text();
+  }
+
+  /** Whether a service process answers /readyz with 200. */
+  async isReady(key: string): Promise<boolean> {
+    const res = await fetch(`http://${this.httpAddress(key)}/readyz`, { signal: AbortSignal.timeout(2_000) });
+    await res.arrayBuffer();
+    return res.status === 200;
   }
 
   /** The value of a metric sample exposed on a service's /metrics (0 when absent), summed over matches. */

@@ -402,6 +402,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
         serviceStatuses: () => readServiceStatuses(infra.redis.redis, infra.catalog),
       },
       contexts: contextDeps,
+      isReady: () => handle.isReady(),
     }),
   );
 
@@ -426,5 +427,6 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
     }),
   );
 
-  return { ...builder.build(() => netEvents.isConsuming), admin, appApi, metrics };
+  const handle = builder.build(() => netEvents.isConsuming);
+  return { ...handle, admin, appApi, metrics };
 }

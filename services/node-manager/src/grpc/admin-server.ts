@@ -22,8 +22,20 @@ import { applicationService } from './application-service.js';
 import { getInfo, type GetInfoDeps } from './get-info.js';
 import { unary } from './unary.js';
 
-const NODE_SERVICE_NAME = 'cnode.admin.v1.NodeService';
-const CONTEXT_SERVICE_NAME = 'cnode.admin.v1.ContextService';
+/** Every service the admin server serves, each with a health status ('' is the server as a whole). */
+export const HEALTH_SERVICE_NAMES = [
+  '',
+  'cnode.admin.v1.NodeService',
+  'cnode.admin.v1.ContextService',
+  'cnode.admin.v1.GroupService',
+  'cnode.admin.v1.BlobService',
+  'cnode.admin.v1.AliasService',
+  'cnode.admin.v1.ApplicationService',
+  'cnode.admin.v1.GcService',
+  'cnode.admin.v1.ClientTokenService',
+] as const;
+/** How often the health statuses follow the service's readiness. */
+const HEALTH_REFRESH_MS = 1_000;
 /** How long in-flight calls may run after stop() before the server is torn down. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -39,6 +51,8 @@ export interface AdminServerOptions {
   info: Omit<GetInfoDeps, 'logger'>;
   /** Dependencies of ContextService, resolved once the stores exist. */
   contexts: () => ContextDeps;
+  /** The service's readiness; the health statuses follow it. */
+  isReady: () => boolean;
 }
 
 /**
@@ -48,11 +62,11 @@ export interface AdminServerOptions {
 export class AdminServer implements Startable {
   readonly name = 'admin-grpc';
   private server: Server | undefined;
-  private readonly health = new HealthImplementation({
-    '': 'NOT_SERVING',
-    [NODE_SERVICE_NAME]: 'NOT_SERVING',
-    [CONTEXT_SERVICE_NAME]: 'NOT_SERVING',
-  });
+  private readonly health = new HealthImplementation(
+    Object.fromEntries(HEALTH_SERVICE_NAMES.map((name) => [name, 'NOT_SERVING'])),
+  );
+  private healthTimer: NodeJS.Timeout | undefined;
+  private serving: boolean | undefined;
   private boundPort: number | undefined;
 
   constructor(private readonly opts: AdminServerOptions) {}
@@ -103,7 +117,17 @@ export class AdminServer implements Startable {
   }
 
   afterStart(): void {
-    for (const name of ['', NODE_SERVICE_NAME, CONTEXT_SERVICE_NAME]) this.health.setStatus(name, 'SERVING');
+    // Health follows readiness (NATS, Postgres and Redis reachable, consumers running), so a probe
+    // sees the node-manager pod not ready while a dependency is down.
+    const refresh = (): void => {
+      const serving = this.opts.isReady();
+      if (serving === this.serving) return;
+      this.serving = serving;
+      for (const name of HEALTH_SERVICE_NAMES) this.health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+    };
+    refresh();
+    this.healthTimer = setInterval(refresh, HEALTH_REFRESH_MS);
+    this.healthTimer.unref();
   }
 
   /** Lets the local `cnode` CLI find this node: address and where the token is (never the token). */
@@ -123,7 +147,8 @@ export class AdminServer implements Startable {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    for (const name of ['', NODE_SERVICE_NAME, CONTEXT_SERVICE_NAME]) this.health.setStatus(name, 'NOT_SERVING');
+    clearInterval(this.healthTimer);
+    for (const name of HEALTH_SERVICE_NAMES) this.health.setStatus(name, 'NOT_SERVING');
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         server.forceShutdown();
