@@ -6,6 +6,7 @@ import { ConfigError } from '@cnode/runtime';
 import { loadNodeConfig } from '@cnode/config';
 import { DEFAULT_HTTP_PORT_BASE, SERVICE_NAMES, localNode, type LocalNode } from './node-env.js';
 import { SupervisedProcess } from './supervisor.js';
+import { resetNode } from './reset.js';
 
 /** How long `npm start` waits for every service to report ready before saying which did not. */
 const READY_TIMEOUT_MS = 60_000;
@@ -15,13 +16,15 @@ const STOP_TIMEOUT_MS = 10_000;
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const write = (line: string): void => void process.stdout.write(`${line}\n`);
 
-function parse(): { nodes: number; httpPortBase: number } {
+function parse(): { nodes: number; httpPortBase: number; reset: string | undefined; yes: boolean } {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: {
       nodes: { type: 'string' },
       devnet: { type: 'boolean', default: false },
       'http-port-base': { type: 'string', default: String(DEFAULT_HTTP_PORT_BASE) },
+      reset: { type: 'string' },
+      yes: { type: 'boolean', default: false },
     },
   });
   const nodes = Number(values.nodes ?? (values.devnet ? '3' : '1'));
@@ -34,7 +37,7 @@ function parse(): { nodes: number; httpPortBase: number } {
     process.stderr.write('cnode launcher: --http-port-base must be an integer from 1024 to 65000\n');
     process.exit(2);
   }
-  return { nodes, httpPortBase };
+  return { nodes, httpPortBase, reset: values.reset, yes: values.yes };
 }
 
 /**
@@ -125,8 +128,18 @@ async function waitReady(nodes: LocalNode[], startedAt: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { nodes: count, httpPortBase } = parse();
+  const { nodes: count, httpPortBase, reset, yes } = parse();
   const homeRoot = '.cnode';
+  if (reset !== undefined) {
+    const match = /^node(\d+)$/.exec(reset);
+    const index = match ? Number(match[1]) : 1;
+    // A devnet node (nodeN) gets its devnet environment; any other name is the single node.
+    const node =
+      match && index > 1
+        ? localNode(index, Math.max(index, 2), process.env, homeRoot, httpPortBase)
+        : localNode(1, 1, { ...process.env, NODE_NAME: reset }, homeRoot, httpPortBase);
+    process.exit(await resetNode(node, { yes, write }));
+  }
   const nodes = Array.from({ length: count }, (_, i) => localNode(i + 1, count, process.env, homeRoot, httpPortBase));
   validate(nodes);
 
@@ -142,13 +155,18 @@ async function main(): Promise<void> {
           cwd: repoRoot,
         },
         write,
+        (label) => {
+          write(`cnode: ${label} could not start; stopping every service (its log above says why)`);
+          stopAll(1);
+        },
       );
       processes.push(supervised);
       supervised.start();
     }
   };
   let stopping = false;
-  const stopAll = (): void => {
+  /** Stops every service (SIGTERM, then SIGKILL after STOP_TIMEOUT_MS) and exits with `code`. */
+  const stopAll = (code = 0): void => {
     if (stopping) {
       write('cnode: second signal, killing services');
       for (const p of processes) p.kill();
@@ -164,25 +182,31 @@ async function main(): Promise<void> {
     void Promise.all(processes.map((p) => p.stop())).then(() => {
       clearTimeout(killTimer);
       write('cnode: stopped');
-      process.exit(0);
+      process.exit(code);
     });
   };
-  process.on('SIGINT', stopAll);
-  process.on('SIGTERM', stopAll);
+  process.on('SIGINT', () => stopAll());
+  process.on('SIGTERM', () => stopAll());
 
   const startedAt = Date.now();
   const [first, ...rest] = nodes as [LocalNode, ...LocalNode[]];
-  startNode(first);
-  if (rest.length > 0) {
-    // Every other node bootstraps from node 1, so the devnet is one connected network.
-    const bootstrap = await networkAddress(first, startedAt);
-    write(`cnode: ${rest.map((n) => n.name).join(', ')} bootstrap from ${first.name} at ${bootstrap}`);
-    for (const node of rest) {
-      node.bootstrapFrom([bootstrap]);
-      startNode(node);
+  try {
+    startNode(first);
+    if (rest.length > 0) {
+      // Every other node bootstraps from node 1, so the devnet is one connected network.
+      const bootstrap = await networkAddress(first, startedAt);
+      write(`cnode: ${rest.map((n) => n.name).join(', ')} bootstrap from ${first.name} at ${bootstrap}`);
+      for (const node of rest) {
+        node.bootstrapFrom([bootstrap]);
+        startNode(node);
+      }
     }
+    await waitReady(nodes, startedAt);
+  } catch (err) {
+    // Whatever went wrong, no service is left running behind us.
+    write(`cnode: ${err instanceof Error ? err.message : String(err)}`);
+    stopAll(1);
   }
-  await waitReady(nodes, startedAt);
 }
 
 await main();

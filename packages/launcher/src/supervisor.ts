@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { backoffMs } from '@cnode/runtime';
+import { SUPERVISED_ENV, backoffMs } from '@cnode/runtime';
 import { formatLogLine } from './log-format.js';
 
 /** Restart backoff: doubles (jittered) from the first delay to the cap; resets after a stable run. */
 const RESTART_DELAY_FIRST_MS = 1_000;
 const RESTART_DELAY_MAX_MS = 30_000;
 const STABLE_RUN_MS = 30_000;
+/** A service that exits this many times before it ever started is given up on (and the launcher stops). */
+export const FAILED_STARTS_BEFORE_GIVING_UP = 3;
 
 export interface ProcessSpec {
   label: string;
@@ -25,10 +27,15 @@ export class SupervisedProcess {
   private restarts = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private exited: Promise<void> = Promise.resolve();
+  /** Whether the service ever reported started (until then, an exit counts as a failed start). */
+  private everStarted = false;
+  private failedStarts = 0;
 
   constructor(
     private readonly spec: ProcessSpec,
     private readonly write: (line: string) => void,
+    /** Called when the service failed to start FAILED_STARTS_BEFORE_GIVING_UP times in a row. */
+    private readonly onGaveUp?: (label: string) => void,
   ) {}
 
   get pid(): number | undefined {
@@ -39,8 +46,10 @@ export class SupervisedProcess {
     const startedAt = Date.now();
     const child = spawn(process.execPath, [this.spec.script], {
       cwd: this.spec.cwd,
-      env: this.spec.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...this.spec.env, [SUPERVISED_ENV]: '1' },
+      // stdin stays open while we live: if the launcher dies (even SIGKILL) the child sees it close
+      // and stops itself.
+      stdio: ['pipe', 'pipe', 'pipe'],
       // Own process group: a terminal Ctrl-C reaches only the launcher, which stops services in order.
       detached: true,
     });
@@ -48,13 +57,24 @@ export class SupervisedProcess {
     const prefix = `${this.spec.label} │ `;
     this.write(`${prefix}started (pid ${child.pid})`);
     for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on('line', (line) => this.write(prefix + formatLogLine(line)));
+      createInterface({ input: stream }).on('line', (line) => {
+        if (line.includes('"msg":"Service started"')) this.everStarted = true;
+        this.write(prefix + formatLogLine(line));
+      });
     }
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         this.child = undefined;
         resolve();
         if (this.stopping) return;
+        if (!this.everStarted) this.failedStarts++;
+        if (!this.everStarted && this.failedStarts >= FAILED_STARTS_BEFORE_GIVING_UP) {
+          this.write(
+            `${prefix}exited (${signal ?? `code ${code}`}) ${this.failedStarts} times without starting; giving up`,
+          );
+          this.onGaveUp?.(this.spec.label.trim());
+          return;
+        }
         if (Date.now() - startedAt > STABLE_RUN_MS) this.restarts = 0;
         const delay = backoffMs(this.restarts, RESTART_DELAY_FIRST_MS, RESTART_DELAY_MAX_MS);
         this.restarts++;

@@ -33,4 +33,20 @@ export function onGracefulShutdown(stop: () => Promise<void>, log: Logger, deadl
     );
   };
   for (const signal of SIGNALS) process.on(signal, handler);
+  // Started by a supervisor (the launcher) that holds our stdin: when it goes away, however it
+  // died, the pipe closes and we stop too, so no service outlives its launcher.
+  if (process.env[SUPERVISED_ENV] === '1') {
+    let gone = false;
+    const supervisorGone = (): void => {
+      if (gone) return;
+      gone = true;
+      handler('SIGTERM');
+    };
+    process.stdin.on('data', () => undefined);
+    process.stdin.once('end', supervisorGone);
+    process.stdin.once('close', supervisorGone);
+  }
 }
+
+/** Set by a supervisor that keeps the child's stdin open for as long as it lives. */
+export const SUPERVISED_ENV = 'CNODE_SUPERVISED';

@@ -2,11 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
-import postgres from 'postgres';
-import { Redis } from 'ioredis';
-import { createCatalog } from '@cnode/bus';
+import { wipeNodeData } from '@cnode/service-kit';
 
 /** Where the tests find NATS, Postgres and Redis: the same variables the services read. */
 export const TEST_INFRA = {
@@ -45,31 +41,5 @@ export function testEnv(node: string, overrides: NodeJS.ProcessEnv = {}): NodeJS
 
 /** Removes everything a node created: its streams, Postgres schema and Redis keys. */
 export async function cleanupNode(node: string): Promise<void> {
-  const catalog = createCatalog(node);
-  const nc = await connect({ servers: TEST_INFRA.natsUrl });
-  try {
-    const jsm = await jetstreamManager(nc);
-    for (const stream of Object.values(catalog.streams)) {
-      await jsm.streams.delete(stream.name).catch(() => false);
-    }
-  } finally {
-    await nc.close();
-  }
-  const sql = postgres(TEST_INFRA.databaseUrl, { max: 1, onnotice: () => undefined });
-  try {
-    await sql`drop schema if exists ${sql(catalog.postgres.schema)} cascade`;
-  } finally {
-    await sql.end();
-  }
-  const redis = new Redis(TEST_INFRA.redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${catalog.redis.prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+  await wipeNodeData(TEST_INFRA, node);
 }

@@ -30,7 +30,7 @@ export async function loadOrCreateIdentity(repo: IdentityRepo, masterKeyHex: str
   } catch (err) {
     throw new NetworkError(
       NetworkErrorCode.IdentityUnreadable,
-      "the stored node identity does not open with NODE_MASTER_KEY: use the master key this node was created with (npm start keeps it in NODE_HOME/master.key), or drop the node's Postgres schema to start it afresh",
+      `the node identity stored in Postgres (peer ${stored.peerId}) was sealed with another NODE_MASTER_KEY than the one given (was NODE_HOME/master.key deleted or replaced, or NODE_MASTER_KEY changed?). Start it with the master key it was created with; or, to discard this node's data and start a new node under the same name, run: npm start -- --reset <node name>`,
       {},
       { cause: err },
     );
