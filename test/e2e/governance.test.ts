@@ -324,7 +324,7 @@ describe('groups and governance across three nodes', () => {
     expect(ops.out.split('\n').filter((l) => l.trim())).toHaveLength(3);
     expect(ops.out).toMatch(/^ +1 [0-9a-f]{16} add_member/m);
     const badRole = await cli('group', 'set-role', groupB58, toBase58(xavier.publicKey), 'owner');
-    expect(badRole.code).toBe(1);
+    expect(badRole.code).toBe(2);
     expect(badRole.out).toMatch(/role must be member, admin or read_only/);
     const lastAdmin = await cli('group', 'remove', groupB58, toBase58(adminOfA.publicKey));
     expect(lastAdmin.code).toBe(1);

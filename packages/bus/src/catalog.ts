@@ -56,6 +56,8 @@ export interface CatalogLimits {
   syncMaxConcurrent: number;
   /** Repeated sync requests for one context inside this window collapse into one. */
   syncRequestDedupWindowMs: number;
+  /** Disk each mailbox stream may use (JetStream reserves it when the stream is created). */
+  mailboxMaxBytes: number;
 }
 
 export const DEFAULT_CATALOG_LIMITS: Readonly<CatalogLimits> = {
@@ -66,6 +68,7 @@ export const DEFAULT_CATALOG_LIMITS: Readonly<CatalogLimits> = {
   syncStreamsMax: 256,
   syncMaxConcurrent: 30,
   syncRequestDedupWindowMs: 5_000,
+  mailboxMaxBytes: 1024 * 1024 * 1024,
 };
 
 /** Protocol ids of the relayed stream protocols; the version suffix keeps us off Rust nodes. */
@@ -110,8 +113,6 @@ export enum NetEventKind {
 }
 
 const MIB = 1024 * 1024;
-/** The broker's per-message cap is the real bound; this keeps a stream's disk use finite. */
-const MAILBOX_MAX_BYTES = 1024 * MIB;
 const MAILBOX_MAX_AGE_MS = 24 * 3_600_000;
 const ACK_WAIT_MS = 30_000;
 const MAX_DELIVER = 10;
@@ -153,7 +154,8 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     subjects: [subject],
     retention: StreamRetention.WorkQueue,
     maxMsgs,
-    maxBytes: MAILBOX_MAX_BYTES,
+    // The broker's per-message cap and maxMsgs are the real bounds; this keeps disk use finite.
+    maxBytes: l.mailboxMaxBytes,
     maxAgeMs: MAILBOX_MAX_AGE_MS,
     discard: 'new',
     duplicateWindowMs,
@@ -172,7 +174,7 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
       subjects: [subjects.nodeEvents],
       retention: StreamRetention.Limits,
       maxMsgs: 100_000,
-      maxBytes: 256 * MIB,
+      maxBytes: Math.min(256 * MIB, l.mailboxMaxBytes),
       maxAgeMs: 3_600_000,
       discard: 'old',
       duplicateWindowMs: 120_000,

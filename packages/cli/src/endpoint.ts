@@ -21,6 +21,9 @@ export interface EndpointFlags {
 
 export class CliError extends Error {}
 
+/** The command was used wrongly (exit code 2), rather than failing (exit code 1). */
+export class UsageError extends CliError {}
+
 function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8').trim();

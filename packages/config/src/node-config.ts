@@ -9,7 +9,8 @@ export interface NodeConfig {
   http: { host: string; port: number };
   shutdown: { deadlineMs: number };
   status: { intervalMs: number };
-  nats: { url: string };
+  /** `streamMaxBytes`: disk each mailbox stream may use (NODE_EVENTS: at most 256 MiB). */
+  nats: { url: string; streamMaxBytes: number };
   postgres: { url: string; poolMax: number };
   redis: { url: string };
   /** The in-memory caches of rarely changing rows (HotState): entries per cache, and their maximum age. */
@@ -169,7 +170,7 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     shutdown: { deadlineMs: e.SHUTDOWN_DEADLINE },
     status: { intervalMs: e.SERVICE_STATUS_INTERVAL },
-    nats: { url: e.NATS_URL },
+    nats: { url: e.NATS_URL, streamMaxBytes: e.NATS_STREAM_MAX_BYTES },
     postgres: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL },
     hotState: { entries: e.HOT_STATE_ENTRIES, maxAgeMs: e.HOT_STATE_MAX_AGE },

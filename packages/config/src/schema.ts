@@ -45,6 +45,7 @@ export function nodeEnvSchema(service: ServiceName) {
     SERVICE_STATUS_INTERVAL: f.duration('3s', { min: 100 }),
     // --- infrastructure ---
     NATS_URL: f.string('nats://127.0.0.1:4222'),
+    NATS_STREAM_MAX_BYTES: f.size('1GiB'),
     DATABASE_URL: f.url('postgres://postgres@127.0.0.1:5432/postgres', ['postgres', 'postgresql']),
     DATABASE_POOL_MAX: f.int(4, { min: 1, max: 100 }),
     REDIS_URL: f.url('redis://127.0.0.1:6379', ['redis', 'rediss']),

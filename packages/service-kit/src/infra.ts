@@ -30,6 +30,7 @@ export function catalogFor(config: NodeConfig): Catalog {
     stateDeltaInFlight: config.stateDelta.maxInFlight,
     syncMaxConcurrent: config.sync.maxConcurrent,
     syncRequestDedupWindowMs: config.sync.intervalMs,
+    mailboxMaxBytes: config.nats.streamMaxBytes,
   });
 }
 

@@ -26,6 +26,8 @@ export function testEnv(node: string, overrides: NodeJS.ProcessEnv = {}): NodeJS
     NODE_HOME: mkdtempSync(join(tmpdir(), `cnode-${node}-`)),
     NODE_MASTER_KEY: randomBytes(32).toString('hex'),
     NATS_URL: TEST_INFRA.natsUrl,
+    // JetStream reserves a stream's max bytes on disk: keep test nodes small.
+    NATS_STREAM_MAX_BYTES: '64MiB',
     DATABASE_URL: TEST_INFRA.databaseUrl,
     REDIS_URL: TEST_INFRA.redisUrl,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',

@@ -1,6 +1,6 @@
 import { admin } from '@cnode/proto';
 import { withAdminApi } from '../client.js';
-import { CliError, type Endpoint } from '../endpoint.js';
+import { UsageError, type Endpoint } from '../endpoint.js';
 import { need, printer } from './common.js';
 
 export const ALIAS_USAGE = `  alias create KIND NAME ID [--context CTX]
@@ -32,7 +32,7 @@ const KINDS: Record<string, admin.AliasKind> = {
 function kindArg(text: string | undefined): admin.AliasKind {
   const kind = KINDS[text ?? ''];
   if (kind === undefined)
-    throw new CliError(`alias kind must be context, application or identity, not "${text ?? ''}"`);
+    throw new UsageError(`alias kind must be context, application or identity, not "${text ?? ''}"`);
   return kind;
 }
 
@@ -73,11 +73,12 @@ export async function runAliasCommand(endpoint: Endpoint, args: string[], opts: 
         out(
           { aliases },
           aliases.length === 0 ? 'no aliases\n' : aliases.map((a) => `${a.name}  ${a.value}\n`).join(''),
+          (v) => admin.ListAliasesResponse.toJSON(v),
         );
         return 0;
       }
       default:
-        throw new CliError(`usage:\n${ALIAS_USAGE}`);
+        throw new UsageError(`usage:\n${ALIAS_USAGE}`);
     }
   });
 }

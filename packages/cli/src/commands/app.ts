@@ -1,11 +1,12 @@
 import { createReadStream } from 'node:fs';
+import { Progress } from '../progress.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { buildBundle, newSigningKeyFile, parseManifest, parseSigningKeyFile } from '@cnode/app-bundle';
 import { type admin } from '@cnode/proto';
 import { buildApp } from '../app-build.js';
 import { withAdminApi } from '../client.js';
-import { CliError, type Endpoint } from '../endpoint.js';
+import { CliError, UsageError, type Endpoint } from '../endpoint.js';
 import { need, printer } from './common.js';
 
 export const APP_USAGE = `  app install FILE [--dev]           upload a bundle (or raw wasm) from this machine and install it
@@ -103,8 +104,12 @@ export async function runAppCommand(
       case 'install': {
         const [file] = need(rest, 1, 'app install FILE [--dev]');
         const source = createReadStream(file!) as AsyncIterable<Buffer>;
+        const progress = new Progress('installing', Progress.fileSize(file!));
         return installed(
-          await api.installApplication(source, { allowUnsigned: opts.dev, source: `upload:${basename(file!)}` }),
+          await api.installApplication(progress.track(source), {
+            allowUnsigned: opts.dev,
+            source: `upload:${basename(file!)}`,
+          }),
         );
       }
       case 'install-path': {
@@ -152,7 +157,7 @@ export async function runAppCommand(
         return 0;
       }
       default:
-        throw new CliError(`usage:\n${APP_USAGE}`);
+        throw new UsageError(`usage:\n${APP_USAGE}`);
     }
   });
 }
@@ -165,7 +170,7 @@ function readOrFail(file: string): Promise<Buffer> {
 
 async function bundle(opts: AppCommandOptions, out: ReturnType<typeof printer>): Promise<number> {
   if (!opts.package || !opts.appVersion || !opts.wasm || !opts.out) {
-    throw new CliError('usage: cnode app bundle --package P --app-version V --wasm FILE [--key KEYFILE] --out FILE');
+    throw new UsageError('usage: cnode app bundle --package P --app-version V --wasm FILE [--key KEYFILE] --out FILE');
   }
   const read = readOrFail;
   const signingKey = opts.key ? parseSigningKeyFile((await read(opts.key)).toString('utf8')) : undefined;

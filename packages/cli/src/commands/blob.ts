@@ -1,8 +1,9 @@
 import { createReadStream, createWriteStream } from 'node:fs';
+import { Progress } from '../progress.js';
 import { once } from 'node:events';
 import type { admin } from '@cnode/proto';
 import { withAdminApi } from '../client.js';
-import { CliError, type Endpoint } from '../endpoint.js';
+import { UsageError, type Endpoint } from '../endpoint.js';
 import { need, printer } from './common.js';
 
 export const BLOB_USAGE = `  blob add FILE [--context CTX]      store a file (- for stdin) as a blob; --context: announce it for CTX
@@ -41,16 +42,25 @@ export async function runBlobCommand(endpoint: Endpoint, args: string[], opts: B
       case 'add': {
         const [file] = need(rest, 1, 'blob add FILE');
         const source = file === '-' ? opts.stdin : createReadStream(file!);
-        const res = await api.addBlob(source as AsyncIterable<Buffer>, { announceContextId: opts.context });
+        const progress = new Progress('uploading', file === '-' ? undefined : Progress.fileSize(file!));
+        const res = await api.addBlob(progress.track(source as AsyncIterable<Buffer>), {
+          announceContextId: opts.context,
+        });
         out(res, `${formatBlob(res.blob!)}${res.created ? '' : '(already stored)\n'}`);
         return 0;
       }
       case 'get': {
         const [blobId] = need(rest, 1, 'blob get BLOB [--out FILE]');
         const sink = opts.out ? createWriteStream(opts.out) : opts.stdout;
+        let progress: Progress | undefined;
         for await (const part of api.getBlob(blobId!, { contextId: opts.context, peers: opts.peers })) {
-          if ('data' in part && !sink.write(part.data)) await once(sink, 'drain');
+          if ('info' in part) progress = new Progress('downloading', Number(part.info.size));
+          if ('data' in part) {
+            progress?.add(part.data.length);
+            if (!sink.write(part.data)) await once(sink, 'drain');
+          }
         }
+        progress?.finish();
         if (opts.out) {
           (sink as ReturnType<typeof createWriteStream>).end();
           await once(sink, 'finish');
@@ -90,7 +100,7 @@ export async function runBlobCommand(endpoint: Endpoint, args: string[], opts: B
         return 0;
       }
       default:
-        throw new CliError(`usage:\n${BLOB_USAGE}`);
+        throw new UsageError(`usage:\n${BLOB_USAGE}`);
     }
   });
 }

@@ -1,6 +1,6 @@
 import { parseDuration } from '@cnode/runtime';
 import { withAdminApi } from '../client.js';
-import { CliError, type Endpoint } from '../endpoint.js';
+import { UsageError, type Endpoint } from '../endpoint.js';
 import { need, printer } from './common.js';
 
 export const CLIENT_TOKEN_USAGE = `  client-token create --context CTX [--identity ID] [--ttl 24h] [--read-only]
@@ -32,13 +32,13 @@ export async function runClientTokenCommand(
 ): Promise<number> {
   const out = printer(opts.json, opts.write);
   const [sub, ...rest] = args;
-  if (sub !== 'create' && sub !== 'revoke' && sub !== 'list') throw new CliError(`usage:\n${CLIENT_TOKEN_USAGE}`);
+  if (sub !== 'create' && sub !== 'revoke' && sub !== 'list') throw new UsageError(`usage:\n${CLIENT_TOKEN_USAGE}`);
   let ttlSeconds = 0n;
   if (sub === 'create') {
-    if (!opts.context) throw new CliError('client-token create needs --context CTX');
+    if (!opts.context) throw new UsageError('client-token create needs --context CTX');
     const ms = opts.ttl ? parseDuration(opts.ttl) : undefined;
     if (opts.ttl && (ms === undefined || ms < 1000))
-      throw new CliError(`--ttl: expected a duration such as 1h or 30d, got "${opts.ttl}"`);
+      throw new UsageError(`--ttl: expected a duration such as 1h or 30d, got "${opts.ttl}"`);
     ttlSeconds = BigInt(Math.floor((ms ?? 0) / 1000));
   }
   return withAdminApi(endpoint, opts.timeoutMs, async (api) => {

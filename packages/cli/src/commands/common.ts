@@ -1,21 +1,29 @@
-import { CliError } from '../endpoint.js';
+import { UsageError } from '../endpoint.js';
 
 /** The positional arguments, or a usage error when fewer than `n` were given. */
 export function need(args: string[], n: number, usage: string): string[] {
-  if (args.length < n) throw new CliError(`usage: cnode ${usage}`);
+  if (args.length < n) throw new UsageError(`usage: cnode ${usage}`);
   return args;
 }
 
-/** Prints a result as JSON (bigints as strings, bytes as base64) with --json, else as text. */
-export function printer(json: boolean, write: (text: string) => void): (value: unknown, text: string) => void {
-  return (value, text) =>
+/**
+ * Prints a result as JSON with --json, else as text. A protobuf message is best given with its
+ * `toJSON` (enums then print as names, not numbers); otherwise bigints print as strings and bytes as
+ * base64. `lines`: one compact object per line (JSON Lines, for streams).
+ */
+export function printer(
+  json: boolean,
+  write: (text: string) => void,
+  opts: { lines?: boolean } = {},
+): <T>(value: T, text: string, toJSON?: (value: T) => unknown) => void {
+  return (value, text, toJSON) =>
     write(
       json
         ? `${JSON.stringify(
-            value,
+            toJSON ? toJSON(value) : value,
             (_k, v: unknown) =>
               typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v,
-            2,
+            opts.lines ? undefined : 2,
           )}\n`
         : text,
     );

@@ -2,7 +2,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { admin } from '@cnode/proto';
 import { withAdminApi } from '../client.js';
 import { need, printer } from './common.js';
-import { CliError, type Endpoint } from '../endpoint.js';
+import { CliError, UsageError, type Endpoint } from '../endpoint.js';
 
 export const CONTEXT_USAGE = `  context create [--app kv] [--group G]
                                      create a context (in a new group with this node as admin, or in G)
@@ -179,7 +179,7 @@ export async function runContextCommand(
           try {
             migrateArgs = JSON.parse(opts.migrateArgs);
           } catch {
-            throw new CliError(`--args is not JSON: ${opts.migrateArgs}`);
+            throw new UsageError(`--args is not JSON: ${opts.migrateArgs}`);
           }
         }
         const res = await api.updateContextApplication(id!, app!, {
@@ -200,7 +200,7 @@ export async function runContextCommand(
           try {
             parsed = JSON.parse(json);
           } catch {
-            throw new CliError(`arguments are not JSON: ${json}`);
+            throw new UsageError(`arguments are not JSON: ${json}`);
           }
         }
         const res = await api.execute(id!, method!, parsed);
@@ -241,14 +241,18 @@ export async function runContextCommand(
       case 'status': {
         const [id] = need(rest, 1, 'context status CONTEXT');
         const st = await api.syncStatus(id!);
-        out(st, formatSyncStatus(st));
+        out(st, formatSyncStatus(st), (v) => admin.SyncStatus.toJSON(v));
         return 0;
       }
       case 'watch': {
         const from = BigInt(opts.from || '0');
         const stream = api.subscribeEvents(rest[0] ?? '', from);
+        // A stream: one JSON object per line with --json.
+        const line = printer(opts.json, opts.write, { lines: true });
         await new Promise<void>((resolve, reject) => {
-          stream.on('data', (e: admin.SubscribeEventsResponse) => out(e, formatEvent(e)));
+          stream.on('data', (e: admin.SubscribeEventsResponse) =>
+            line(e, formatEvent(e), (v) => admin.SubscribeEventsResponse.toJSON(v)),
+          );
           stream.on('error', (err: ServiceError) => (err.code === status.CANCELLED ? resolve() : reject(err)));
           stream.on('end', () => resolve());
           process.once('SIGINT', () => stream.cancel());
@@ -256,7 +260,7 @@ export async function runContextCommand(
         return 0;
       }
       default:
-        throw new CliError(`unknown context command "${sub ?? ''}"\n${CONTEXT_USAGE}`);
+        throw new UsageError(`unknown context command "${sub ?? ''}"\n${CONTEXT_USAGE}`);
     }
   });
 }

@@ -1,6 +1,6 @@
 import type { admin } from '@cnode/proto';
 import { withAdminApi } from '../client.js';
-import { CliError, type Endpoint } from '../endpoint.js';
+import { UsageError, type Endpoint } from '../endpoint.js';
 import { printer } from './common.js';
 
 export const GC_USAGE = `  gc run [--task T]...               run GC now on the leading gc replica and print the reports
@@ -39,7 +39,7 @@ export async function runGcCommand(endpoint: Endpoint, args: string[], opts: GcC
       }
       case 'status': {
         const limit = Number(opts.limit);
-        if (!Number.isInteger(limit) || limit < 0) throw new CliError('--limit must be a non-negative integer');
+        if (!Number.isInteger(limit) || limit < 0) throw new UsageError('--limit must be a non-negative integer');
         const res = await api.getGcStatus(limit);
         out(
           res,
@@ -49,7 +49,7 @@ export async function runGcCommand(endpoint: Endpoint, args: string[], opts: GcC
         return 0;
       }
       default:
-        throw new CliError(`usage:\n${GC_USAGE}`);
+        throw new UsageError(`usage:\n${GC_USAGE}`);
     }
   });
 }

@@ -1,7 +1,7 @@
 import { admin } from '@cnode/proto';
 import { withAdminApi } from '../client.js';
 import { need, printer } from './common.js';
-import { CliError, type Endpoint } from '../endpoint.js';
+import { UsageError, type Endpoint } from '../endpoint.js';
 
 export const GROUP_USAGE = `  group create                       create a group (this node becomes its admin)
   group list                         the groups this node holds governance of
@@ -34,7 +34,7 @@ const ROLE_NAMES: Record<string, admin.MemberRole> = {
 function roleArg(text: string | undefined, fallback?: admin.MemberRole): admin.MemberRole {
   if (text === undefined && fallback !== undefined) return fallback;
   const role = ROLE_NAMES[text ?? ''];
-  if (role === undefined) throw new CliError(`role must be member, admin or read_only, not "${text ?? ''}"`);
+  if (role === undefined) throw new UsageError(`role must be member, admin or read_only, not "${text ?? ''}"`);
   return role;
 }
 
@@ -71,7 +71,9 @@ export async function runGroupCommand(endpoint: Endpoint, args: string[], opts: 
       }
       case 'list': {
         const res = await api.listGroups();
-        out(res, res.groups.length === 0 ? 'no groups\n' : res.groups.map(formatSummary).join('\n'));
+        out(res, res.groups.length === 0 ? 'no groups\n' : res.groups.map(formatSummary).join('\n'), (v) =>
+          admin.ListGroupsResponse.toJSON(v),
+        );
         return 0;
       }
       case 'get': {
@@ -86,13 +88,14 @@ export async function runGroupCommand(endpoint: Endpoint, args: string[], opts: 
               `ops       ${res.appliedOps} applied, ${res.pendingOps} waiting for parents`,
               '',
             ].join('\n'),
+          (v) => admin.GetGroupResponse.toJSON(v),
         );
         return 0;
       }
       case 'members': {
         const [id] = need(rest, 1, 'group members GROUP');
         const res = await api.listMembers(id!);
-        out(res, formatMembers(res.members));
+        out(res, formatMembers(res.members), (v) => admin.ListMembersResponse.toJSON(v));
         return 0;
       }
       case 'add': {
@@ -125,7 +128,7 @@ export async function runGroupCommand(endpoint: Endpoint, args: string[], opts: 
       case 'ops': {
         const [id] = need(rest, 1, 'group ops GROUP');
         const limit = Number(opts.limit || '0');
-        if (!Number.isInteger(limit) || limit < 0) throw new CliError('--limit must be a non-negative integer');
+        if (!Number.isInteger(limit) || limit < 0) throw new UsageError('--limit must be a non-negative integer');
         const res = await api.listOps(id!, limit);
         out(
           res,
@@ -136,11 +139,12 @@ export async function runGroupCommand(endpoint: Endpoint, args: string[], opts: 
                 `${op.role ? ` ${roleName(op.role as number as admin.MemberRole)}` : ''} by ${op.signer}\n`,
             )
             .join('') || 'no ops\n',
+          (v) => admin.ListOpsResponse.toJSON(v),
         );
         return 0;
       }
       default:
-        throw new CliError(`unknown group command "${sub ?? ''}"\n${GROUP_USAGE}`);
+        throw new UsageError(`unknown group command "${sub ?? ''}"\n${GROUP_USAGE}`);
     }
   });
 }
