@@ -24,21 +24,28 @@ export async function startInProcess<C, H extends ServiceHandle>(
   return { handle, registry, stop: () => handle.lifecycle.stop() };
 }
 
-/** The value of one series of a counter or gauge, 0 when the series does not exist yet. */
+/**
+ * The value of one series of a counter or gauge, or of a histogram's `_count`, `_sum` or `_bucket`;
+ * 0 when the series does not exist yet.
+ */
 export async function metricValue(
   registry: Registry,
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  // A histogram's series (`_count`, `_sum`, `_bucket`) are values of the histogram itself.
-  const series = /_(count|sum|bucket)$/.exec(name);
-  const metric =
-    registry.getSingleMetric(name) ?? (series ? registry.getSingleMetric(name.slice(0, series.index)) : undefined);
+  let metric = registry.getSingleMetric(name);
+  // A histogram's series are values of the histogram itself, named by `metricName`.
+  let seriesName: string | undefined;
+  const suffix = /_(count|sum|bucket)$/.exec(name);
+  if (!metric && suffix) {
+    metric = registry.getSingleMetric(name.slice(0, suffix.index));
+    seriesName = name;
+  }
   if (!metric) return 0;
   const data = await metric.get();
   const match = data.values.find(
     (v) =>
-      (!series || registry.getSingleMetric(name) || (v as { metricName?: string }).metricName === name) &&
+      (seriesName === undefined || (v as { metricName?: string }).metricName === seriesName) &&
       Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want),
   );
   return match?.value ?? 0;

@@ -94,8 +94,8 @@ export class ClientTokens {
 
   /** Checks a refresh token and answers with a fresh pair for its grant. */
   async refresh(refreshToken: string): Promise<{ accessToken: string; refreshToken: string }> {
-    const claims = await this.verify(refreshToken, ClientTokenType.Refresh);
-    const grant = await this.currentGrant(claims.grantId, { fresh: true });
+    // A refresh reads the grant's row afresh (not the cached one): a revocation stops it at once.
+    const { grant } = await this.verified(refreshToken, ClientTokenType.Refresh, { fresh: true });
     return this.pair(grant);
   }
 
@@ -108,6 +108,14 @@ export class ClientTokens {
 
   /** The claims of a token of the given type whose grant still holds, else a TokenError. */
   async verify(token: string | undefined, type: ClientTokenType): Promise<ClientTokenClaims> {
+    return (await this.verified(token, type)).claims;
+  }
+
+  private async verified(
+    token: string | undefined,
+    type: ClientTokenType,
+    opts: { fresh?: boolean } = {},
+  ): Promise<{ claims: ClientTokenClaims; grant: ClientGrant }> {
     if (!token) throw new TokenError(TokenRefusal.Missing, 'Failed to extract authentication headers.');
     let payload: Record<string, unknown>;
     try {
@@ -125,8 +133,7 @@ export class ClientTokens {
     if (claims.type !== type) {
       throw new TokenError(TokenRefusal.WrongType, `Token not valid: expected an ${type} token.`);
     }
-    await this.currentGrant(claims.grantId);
-    return claims;
+    return { claims, grant: await this.currentGrant(claims.grantId, opts) };
   }
 
   /** Whether the grant still holds (a connection opened with one of its tokens checks this now and then). */

@@ -1,4 +1,3 @@
-import type { wire } from '@cnode/proto';
 import { KV_APPLICATION_ID } from '@cnode/kv-app';
 import { toBase58 } from '@cnode/primitives';
 import { CodedError, backoffMs, errorMessage, type Logger, type Startable } from '@cnode/runtime';
@@ -135,16 +134,6 @@ export class AppHandlerRunner implements Startable {
     return claimed.length === this.limits.batch;
   }
 
-  /** The role of our first member identity in the context's group (what a handler would act as). */
-  private async ownRole(ctx: { id: Buffer; groupId: Buffer }): Promise<wire.GroupRole | undefined> {
-    const deps = this.deps.contexts();
-    for (const identity of await deps.hot.ownedIdentities(ctx.id)) {
-      const role = await deps.hot.role(ctx.groupId, identity.publicKey);
-      if (role !== undefined) return role;
-    }
-    return undefined;
-  }
-
   private async runOne(job: HandlerJob): Promise<void> {
     const deps = this.deps.contexts();
     const fields = {
@@ -163,8 +152,8 @@ export class AppHandlerRunner implements Startable {
       }
       const hosted = { id: job.contextId, groupId: ctx.groupId };
       // A handler writes; a read-only node (or one whose identity here may only read) never does.
-      const role = deps.nodeMode === 'read-only' ? undefined : await this.ownRole(hosted);
-      if (deps.nodeMode === 'read-only' || isReadOnlyRole(role)) {
+      const author = deps.nodeMode === 'read-only' ? undefined : await actingMember(deps, hosted, '');
+      if (!author || isReadOnlyRole(await deps.hot.role(ctx.groupId, author.publicKey))) {
         await deps.handlerJobs.remove(job.seq);
         this.deps.metrics.appHandlers.inc({ outcome: 'skipped_read_only' });
         return;
@@ -174,7 +163,6 @@ export class AppHandlerRunner implements Startable {
         applicationName(ctx.applicationId, ctx.applicationVersion),
       );
       const prepared = await deps.wasm.modules.of(record);
-      const author = await actingMember(deps, hosted, '');
       const response = await callInstalled(deps, hosted, prepared, {
         method: job.handler,
         args: job.data,
