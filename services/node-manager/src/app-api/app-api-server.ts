@@ -266,6 +266,22 @@ export class AppApiServer implements Startable {
     route: Route,
     allowQuery: boolean,
   ): Promise<ClientTokenClaims | undefined> {
+    const admitted = await this.admit(req, url, route, allowQuery);
+    if ('claims' in admitted) return admitted.claims;
+    sendText(res, admitted.status, admitted.text, admitted.headers);
+    return undefined;
+  }
+
+  /**
+   * The claims of the request's access token, checked against the rate limit; or the refusal to
+   * answer (already counted), for HTTP requests and WebSocket upgrades alike.
+   */
+  private async admit(
+    req: IncomingMessage,
+    url: URL,
+    route: Route,
+    allowQuery: boolean,
+  ): Promise<{ claims: ClientTokenClaims } | { status: number; text: string; headers: Record<string, string> }> {
     let claims: ClientTokenClaims;
     try {
       claims = await this.deps.tokens.verify(presentedToken(req, url, allowQuery), ClientTokenType.Access);
@@ -273,18 +289,18 @@ export class AppApiServer implements Startable {
       if (!(err instanceof TokenError)) throw err;
       const answer = tokenAnswer(err);
       this.reject(route, answer.rejection);
-      sendText(res, answer.status, err.message, { 'x-auth-error': answer.authError });
-      return undefined;
+      return { status: answer.status, text: err.message, headers: { 'x-auth-error': answer.authError } };
     }
     const waitMs = this.limiter.take(claims.grantId.toString('hex'));
     if (waitMs > 0) {
       this.reject(route, AppApiRejection.RateLimited);
-      sendText(res, 429, 'Too many requests for this token; slow down.', {
-        'retry-after': String(Math.ceil(waitMs / 1000)),
-      });
-      return undefined;
+      return {
+        status: 429,
+        text: 'Too many requests for this token; slow down.',
+        headers: { 'retry-after': String(Math.ceil(waitMs / 1000)) },
+      };
     }
-    return claims;
+    return { claims };
   }
 
   private async refresh(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -399,19 +415,9 @@ export class AppApiServer implements Startable {
         this.reject('other', AppApiRejection.NotFound);
         return refuse(404, 'Not found.');
       }
-      let claims: ClientTokenClaims;
-      try {
-        claims = await this.deps.tokens.verify(presentedToken(req, url, true), ClientTokenType.Access);
-      } catch (err) {
-        if (!(err instanceof TokenError)) throw err;
-        const answer = tokenAnswer(err);
-        this.reject('ws', answer.rejection);
-        return refuse(answer.status, err.message, { 'x-auth-error': answer.authError });
-      }
-      if (this.limiter.take(claims.grantId.toString('hex')) > 0) {
-        this.reject('ws', AppApiRejection.RateLimited);
-        return refuse(429, 'Too many requests for this token; slow down.', { 'retry-after': '1' });
-      }
+      const admitted = await this.admit(req, url, 'ws', true);
+      if (!('claims' in admitted)) return refuse(admitted.status, admitted.text, admitted.headers);
+      const { claims } = admitted;
       if (this.connectionsFull()) {
         this.reject('ws', AppApiRejection.TooManyConnections);
         return refuse(503, 'Too many connections.', { 'retry-after': '5' });

@@ -27,7 +27,9 @@ export interface EventSink {
 export class EventHub implements Startable {
   readonly name = 'app-api-events';
   private readonly sinks = new Set<EventSink>();
+  /** The newest events with frontend events, a ring of `replayEvents` slots (`next` is the oldest when full). */
   private readonly recent: HubEvent[] = [];
+  private next = 0;
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   /** Every frontend event from this sequence on is in `recent` (undefined before the first read). */
@@ -94,7 +96,9 @@ export class EventHub implements Startable {
   since(afterSeq: number, contexts: ReadonlySet<string>): HubEvent[] | undefined {
     if (afterSeq >= this.lastSeq) return [];
     if (this.coveredFrom === undefined || this.coveredFrom > afterSeq + 1) return undefined;
-    return this.recent.filter((e) => e.seq > afterSeq && contexts.has(e.contextId));
+    // Oldest first: the ring from `next` on, then from its start.
+    const ordered = [...this.recent.slice(this.next), ...this.recent.slice(0, this.next)];
+    return ordered.filter((e) => e.seq > afterSeq && contexts.has(e.contextId));
   }
 
   /** Hands one event to its subscribers (public for tests of the fan-out alone). */
@@ -102,8 +106,16 @@ export class EventHub implements Startable {
     this.coveredFrom ??= event.seq;
     this.lastSeq = event.seq;
     if (event.events.length === 0) return;
-    this.recent.push(event);
-    if (this.recent.length > this.deps.replayEvents) this.coveredFrom = this.recent.shift()!.seq + 1;
+    if (this.deps.replayEvents === 0) {
+      this.coveredFrom = event.seq + 1;
+    } else if (this.recent.length < this.deps.replayEvents) {
+      this.recent.push(event);
+    } else {
+      // Full: the oldest makes room, and replay no longer reaches it.
+      this.coveredFrom = this.recent[this.next]!.seq + 1;
+      this.recent[this.next] = event;
+      this.next = (this.next + 1) % this.deps.replayEvents;
+    }
     for (const sink of this.sinks) if (sink.contexts.has(event.contextId)) sink.push(event);
   }
 }
