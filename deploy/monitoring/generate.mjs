@@ -127,6 +127,12 @@ const rows = [
     panel('Root divergences / min', [
       ['sum by (node) (rate(sync_root_hash_divergence_detected_total{node=~"$node"}[5m])) * 60', '{{node}}'],
     ]),
+    panel('Peers by verdict', [
+      ['sum by (node, verdict) (sync_convergence_peers{node=~"$node"})', '{{node}} {{verdict}}'],
+    ]),
+    panel('Convergence lag (s)', [['max by (node) (sync_convergence_lag_seconds{node=~"$node"})', '{{node}}']], {
+      unit: 's',
+    }),
   ],
   [
     row('gc'),

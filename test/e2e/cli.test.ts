@@ -37,7 +37,8 @@ describe('cnode --json', () => {
     expect(parsed.members.map((m) => m.role)).toEqual(['MEMBER_ROLE_ADMIN']);
     const status = cli('context', 'status', contextId, '--json');
     expect(await status.exited).toBe(0);
-    expect((JSON.parse(status.lines.join('\n')) as { state: string }).state).toMatch(/^STATE_[A-Z_]+$/);
+    const view = JSON.parse(status.lines.join('\n')) as { syncStatus: { state: string }; peers?: unknown[] };
+    expect(view.syncStatus.state).toMatch(/^STATE_[A-Z_]+$/);
   });
 
   it('streams events as JSON Lines', async () => {

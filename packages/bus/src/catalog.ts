@@ -213,6 +213,12 @@ export function createCatalog(node: string, limits: Partial<CatalogLimits> = {})
     syncBehindDebounce: (contextB58: string) => `sync:behind:${contextB58}`,
     /** Root-divergence streak of one peer for one context: `ours:theirs:count` (TTL). */
     syncDivergence: (contextB58: string, peer: string) => `sync:divergence:${contextB58}:${peer}`,
+    /** Hash of what each peer last told about the context (`<peer>|state`, `<peer>|session`, `<peer>|failure`). */
+    convergencePeers: (contextB58: string) => `sync:convergence:peers:${contextB58}`,
+    /** Hash of the context's convergence history (converged at, diverged since, episodes). */
+    convergenceBook: (contextB58: string) => `sync:convergence:book:${contextB58}`,
+    /** Held by the sync replica running this period's convergence probe round (PX = the period). */
+    convergenceRound: 'sync:convergence:round',
     /** Present while the periodic HashHeartbeat of the context was sent by some replica. */
     heartbeatSent: (contextB58: string) => `sync:heartbeat:${contextB58}`,
     /** Sorted set of peers seen proving membership of the group (score: last seen ms). */

@@ -212,6 +212,10 @@ export class AdminApi {
     ).then((r) => r.status!);
   }
 
+  convergence(contextId: string): Promise<admin.GetContextConvergenceResponse> {
+    return this.call((md, o, cb) => this.client.getContextConvergence({ contextId }, md, o, cb));
+  }
+
   createGroup(): Promise<admin.CreateGroupResponse> {
     return this.call((md, o, cb) => this.groups.createGroup({}, md, o, cb));
   }

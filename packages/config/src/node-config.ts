@@ -85,6 +85,8 @@ export interface NodeConfig {
     openStreamTimeoutMs: number;
     namespaceDiscoveryWaitMs: number;
     heartbeatIntervalMs: number;
+    /** Period of the convergence probe; a peer's state older than 3 periods is stale, 10 forgotten. */
+    convergenceIntervalMs: number;
     maxCatchupDeltas: number;
     maxRequestsPerSession: number;
   };
@@ -229,6 +231,7 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       openStreamTimeoutMs: e.SYNC_OPEN_STREAM_TIMEOUT,
       namespaceDiscoveryWaitMs: e.SYNC_NAMESPACE_DISCOVERY_WAIT,
       heartbeatIntervalMs: e.SYNC_HEARTBEAT_INTERVAL,
+      convergenceIntervalMs: e.SYNC_CONVERGENCE_INTERVAL,
       maxCatchupDeltas: e.SYNC_MAX_CATCHUP_DELTAS,
       maxRequestsPerSession: e.SYNC_MAX_REQUESTS_PER_SESSION,
     },

@@ -103,6 +103,7 @@ export function nodeEnvSchema(service: ServiceName) {
     SYNC_OPEN_STREAM_TIMEOUT: f.duration('3s', { min: 1 }),
     SYNC_NAMESPACE_DISCOVERY_WAIT: f.duration('45s', { min: 0 }),
     SYNC_HEARTBEAT_INTERVAL: f.duration('30s', { min: 1 }),
+    SYNC_CONVERGENCE_INTERVAL: f.duration('30s', { min: 100 }),
     SYNC_MAX_CATCHUP_DELTAS: f.int(10_000, { min: 1, max: 1_000_000 }),
     SYNC_MAX_REQUESTS_PER_SESSION: f.int(10_000, { min: 1, max: 1_000_000 }),
     // --- state-delta ---

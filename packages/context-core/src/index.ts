@@ -9,3 +9,4 @@ export * from './sync-frames.js';
 export * from './sync-status.js';
 export * from './topics.js';
 export * from './membership-at-cut.js';
+export * from './convergence.js';

@@ -284,6 +284,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   const contextDeps = (): ContextDeps => ({
     ...store(),
     nodeMode: config.node.mode,
+    convergenceIntervalMs: config.sync.convergenceIntervalMs,
     clientTokens,
     specialized,
     hot,

@@ -109,6 +109,53 @@ export function createSyncMetrics(registry: Registry) {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    // --- convergence ---
+    convergenceRounds: new Counter({
+      name: 'sync_convergence_rounds_total',
+      help: "Convergence probe rounds, by outcome (ran; skipped: another replica ran this period's round; failed)",
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    convergenceProbes: new Counter({
+      name: 'sync_convergence_probes_total',
+      help: 'Peers asked for their DAG heads by the convergence probe, by outcome (ok, fresh: a session told us lately, or a failure reason)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    convergencePeers: new Gauge({
+      name: 'sync_convergence_peers',
+      help: 'Peers of all hosted contexts by verdict at the last probe round (converged, behind, ahead, diverged, unknown, not_member), summed over contexts',
+      labelNames: ['verdict'],
+      registers: [registry],
+    }),
+    convergenceContexts: new Gauge({
+      name: 'sync_convergence_contexts',
+      help: 'Hosted contexts by convergence at the last probe round (converged: with every counted peer; not_converged; no_peers)',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    convergenceLag: new Gauge({
+      name: 'sync_convergence_lag_seconds',
+      help: 'Seconds since the least converged context was last converged with all its peers (0 when every context is)',
+      registers: [registry],
+    }),
+    divergenceEpisodes: new Counter({
+      name: 'sync_divergence_episodes_total',
+      help: 'Times a context went from converged with all its peers to not converged',
+      registers: [registry],
+    }),
+    convergenceForgotten: new Counter({
+      name: 'sync_convergence_peers_forgotten_total',
+      help: 'Peers dropped from the convergence bookkeeping, by reason (stale: not heard of for 10 probe periods; bound: past 64 peers per context)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    convergenceSyncs: new Counter({
+      name: 'sync_convergence_syncs_requested_total',
+      help: 'Syncs the convergence probe queued for a peer, by verdict (behind, diverged) or failed',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     projectionDivergences: new Counter({
       name: 'unified_projection_divergence_total',
       help: 'Disagreements between the projection at our governance heads and the live membership, by plane (membership-sync)',

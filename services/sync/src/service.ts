@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { requestSync } from '@cnode/context-core';
 import { bus } from '@cnode/proto';
 import { errorMessage, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
@@ -16,6 +17,8 @@ import { decodeSyncRequest, handleSyncRequest, type DriverDeps } from './driver/
 import { SessionPermits } from './driver/permits.js';
 import { StatusBoard } from './driver/status-board.js';
 import { SyncTicker } from './driver/ticker.js';
+import { ConvergenceProbe } from './convergence/probe.js';
+import { ConvergenceRecorder } from './convergence/recorder.js';
 import { createSyncMetrics, type SyncMetrics } from './metrics.js';
 import type { ResponderDeps } from './responder/deps.js';
 import { decodeStreamOpened, handleSyncStream } from './responder/handle-sync-stream.js';
@@ -47,6 +50,7 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
     onApplied: (groupId) => builder.governanceApplied(groupId, governanceLog),
   }));
   const redis = () => infra.redis.redis;
+  const recorder = new ConvergenceRecorder({ redis, catalog: infra.catalog, logger: log('convergence') });
 
   let built: { responder: ResponderDeps; driver: DriverDeps } | undefined;
   const parts = () => {
@@ -89,6 +93,7 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
           redis,
           catalog: infra.catalog,
           status,
+          convergence: recorder,
           metrics,
           logger: log('initiator'),
           limits: {
@@ -148,6 +153,24 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
       logger: log('ticker'),
       frequencyMs: config.sync.frequencyMs,
       heartbeatIntervalMs: config.sync.heartbeatIntervalMs,
+    }),
+  );
+  lifecycle.add(
+    new ConvergenceProbe({
+      states: () => parts().driver.initiator.states,
+      identities: () => parts().driver.initiator.identities,
+      sync,
+      network,
+      redis,
+      catalog: infra.catalog,
+      js: () => infra.nats.js,
+      busMetrics: infra.busMetrics,
+      recorder,
+      metrics,
+      logger: log('convergence'),
+      instanceId: randomUUID(),
+      intervalMs: config.sync.convergenceIntervalMs,
+      concurrency: config.sync.peerStateProbeConcurrency,
     }),
   );
 

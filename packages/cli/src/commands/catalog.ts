@@ -88,7 +88,11 @@ export const COMMANDS: CommandGroup[] = [
       },
       { name: 'peers', description: "peers subscribed to the context's topic", args: ['<context>'] },
       { name: 'sync', description: 'sync now (bypasses spacing and backoff)', args: ['<context>', '[peer]'] },
-      { name: 'status', description: 'sync status', args: ['<context>'] },
+      {
+        name: 'status',
+        description: 'sync status, and a table of peers: converged, behind, ahead, diverged or unknown, and why',
+        args: ['<context>'],
+      },
       {
         name: 'watch',
         description: 'stream node events (Ctrl-C to stop); with --json one object per line',

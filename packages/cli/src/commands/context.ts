@@ -22,7 +22,7 @@ export const CONTEXT_USAGE = `  context create [--app kv] [--group G]
                                      (at most 1024); mutations commit together. Exit 1 if any failed
   context peers CONTEXT              peers subscribed to the context's topic
   context sync CONTEXT [PEER]        sync now (bypasses spacing and backoff)
-  context status CONTEXT             sync status: Idle, Syncing, BackingOff, WaitingForPeers, ReceivingSnapshot
+  context status CONTEXT             sync status, and whether we agree with each peer (converged, behind, ahead, diverged, unknown) and why
   context watch [CONTEXT] [--from N] stream node events (Ctrl-C to stop)
   context update CONTEXT APP [--migrate METHOD] [--args JSON] [--force]
                                      move the context to the installed version of APP (admins; a newer
@@ -240,8 +240,10 @@ export async function runContextCommand(
       }
       case 'status': {
         const [id] = need(rest, 1, 'context status CONTEXT');
-        const st = await api.syncStatus(id!);
-        out(st, formatSyncStatus(st), (v) => admin.SyncStatus.toJSON(v));
+        const view = await api.convergence(id!);
+        out(view, formatSyncStatus(view.syncStatus!) + formatConvergence(view), (v) =>
+          admin.GetContextConvergenceResponse.toJSON(v),
+        );
         return 0;
       }
       case 'watch': {
@@ -277,6 +279,47 @@ export function formatSyncStatus(st: admin.SyncStatus): string {
   if (st.lastProtocol) lines.push(`last protocol  ${st.lastProtocol} with ${st.lastPeer}`);
   if (st.lastSuccessAtMs > 0n) lines.push(`last success   ${new Date(Number(st.lastSuccessAtMs)).toISOString()}`);
   return lines.join('\n') + '\n';
+}
+
+const ago = (atMs: bigint, nowMs: number): string =>
+  atMs === 0n ? '-' : `${Math.max(0, Math.round((nowMs - Number(atMs)) / 1000))} s ago`;
+
+/** The convergence summary and one row per peer, for people. */
+export function formatConvergence(view: admin.GetContextConvergenceResponse, nowMs = Date.now()): string {
+  const when = (ms: bigint) => (ms > 0n ? new Date(Number(ms)).toISOString() : 'never');
+  const summary = view.converged
+    ? `yes, with all ${view.peers.filter((p) => p.counted).length} peer(s)`
+    : `no${view.divergedSinceMs > 0n ? ` (since ${when(view.divergedSinceMs)})` : ''}; last converged ${when(view.convergedAtMs)}`;
+  const lines = [
+    '',
+    `converged      ${summary}`,
+    `episodes       ${view.divergenceEpisodes}`,
+    `root           ${view.rootHash}${view.initialized ? '' : ' (no state yet)'}`,
+    `heads          ${view.heads.join(', ') || '-'}`,
+  ];
+  if (view.peers.length === 0) return lines.join('\n') + '\nno peer heard from yet\n';
+  const rows = view.peers.map((p) => {
+    const verdict = admin.peerConvergence_VerdictToJSON(p.verdict).replace('VERDICT_', '').toLowerCase();
+    const s = p.lastSession;
+    return [
+      p.peerId,
+      p.counted ? verdict : `${verdict} (not counted)`,
+      p.connected ? 'yes' : 'no',
+      ago(p.heardAtMs, nowMs),
+      s
+        ? `${s.protocol} ${s.outcome} ${s.bytesSent + s.bytesReceived} B ${s.durationMs} ms, ${ago(s.atMs, nowMs)}`
+        : '-',
+      p.reason || '-',
+    ];
+  });
+  const header = ['PEER', 'VERDICT', 'CONNECTED', 'HEARD', 'LAST SESSION', 'REASON'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [...lines, '', line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
 /** The calls of a call-batch file: one JSON object per non-empty line. */

@@ -27,7 +27,7 @@ export async function requireContextSettings(deps: ContextDeps, contextIdText: s
   return { ...ctx, groupId: ctx.groupId };
 }
 
-function contextUnknown(contextIdText: string): AdminCallError {
+export function contextUnknown(contextIdText: string): AdminCallError {
   return new AdminCallError(
     status.NOT_FOUND,
     AdminErrorCode.ContextUnknown,

@@ -34,6 +34,8 @@ import type { WasmCallDeps } from './wasm-calls.js';
 export interface ContextDeps {
   /** NODE_MODE: a read-only node never writes state deltas or governance ops. */
   nodeMode: 'standard' | 'read-only';
+  /** SYNC_CONVERGENCE_INTERVAL: a peer's state older than 3 of these shows as unknown. */
+  convergenceIntervalMs: number;
   states: StateStore;
   stateSync: StateSyncStore;
   groups: GroupStore;

@@ -9,6 +9,7 @@ import { joinContext } from './context/join-context.js';
 import { leaveContext } from './context/leave-context.js';
 import { getContext, listContexts } from './context/list-contexts.js';
 import { getSyncStatus } from './context/get-sync-status.js';
+import { getContextConvergence } from './context/get-context-convergence.js';
 import { getPeersCount } from './context/peers-count.js';
 import { subscribeEvents } from './context/subscribe-events.js';
 import { triggerSync } from './context/trigger-sync.js';
@@ -32,6 +33,9 @@ export function contextService(deps: ContextDeps): admin.ContextServiceServer {
     getPeersCount: unary('GetPeersCount', deps, (req: admin.GetPeersCountRequest) => getPeersCount(deps, req)),
     triggerSync: unary('TriggerSync', deps, (req: admin.TriggerSyncRequest) => triggerSync(deps, req)),
     getSyncStatus: unary('GetSyncStatus', deps, (req: admin.GetSyncStatusRequest) => getSyncStatus(deps, req)),
+    getContextConvergence: unary('GetContextConvergence', deps, (req: admin.GetContextConvergenceRequest) =>
+      getContextConvergence(deps, req),
+    ),
     inviteSpecializedNode: unary('InviteSpecializedNode', deps, (req: admin.InviteSpecializedNodeRequest) =>
       inviteSpecializedNode(deps, req),
     ),

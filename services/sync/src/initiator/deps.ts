@@ -13,6 +13,7 @@ import type {
 } from '@cnode/store';
 import type { SyncMetrics } from '../metrics.js';
 import type { StatusBoard } from '../driver/status-board.js';
+import type { ConvergenceRecorder } from '../convergence/recorder.js';
 
 /** What initiator sessions work with. */
 export interface InitiatorDeps {
@@ -28,6 +29,8 @@ export interface InitiatorDeps {
   redis: () => Redis;
   catalog: Catalog;
   status: StatusBoard;
+  /** What sessions learn about each peer (its state, the session's outcome) for convergence status. */
+  convergence: ConvergenceRecorder;
   metrics: SyncMetrics;
   logger: Logger;
   limits: {

@@ -117,14 +117,15 @@ async function syncWithPeer(
       countBytes(protocol, { sent: after.sent - before.sent, received: after.received - before.received });
     }
   };
-  const s: SessionContext = { ctx, me, session: await open() };
   const started = process.hrtime.bigint();
   let outcome = 'ok';
   try {
+    const s: SessionContext = { ctx, me, session: await open() };
     const { dagHeadsResponse: remote } = await s.session.request(
       { $case: 'dagHeadsRequest', dagHeadsRequest: { contextId: ctx.id } },
       'dagHeadsResponse',
     );
+    await deps.convergence.state(ctx.id, peer, remote, 'session');
     if (!remote.initialized) {
       await s.session.close();
       outcome = SyncOutcome.NotMaterialized;
@@ -164,14 +165,23 @@ async function syncWithPeer(
   } catch (err) {
     outcome = failureReason(err);
     for (const session of sessions) session.abort();
+    await deps.convergence.failure(ctx.id, peer, err);
     throw err;
   } finally {
     const main = protocols[0] ?? SyncProtocol.None;
     // The handshake and the close belong to the first protocol.
     const total = traffic();
     countBytes(main, { sent: total.sent - counted.sent, received: total.received - counted.received });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     deps.metrics.sessions.inc({ protocol: main, outcome });
-    deps.metrics.sessionDuration.observe({ protocol: main }, Number(process.hrtime.bigint() - started) / 1e9);
+    deps.metrics.sessionDuration.observe({ protocol: main }, seconds);
+    await deps.convergence.session(ctx.id, peer, {
+      protocol: protocols.length > 0 ? protocols.join('+') : SyncProtocol.None,
+      outcome,
+      bytesSent: total.sent,
+      bytesReceived: total.received,
+      durationMs: Math.round(seconds * 1000),
+    });
   }
 }
 

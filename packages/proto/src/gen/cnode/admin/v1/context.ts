@@ -272,6 +272,129 @@ export interface GetSyncStatusResponse {
   status?: SyncStatus | undefined;
 }
 
+export interface GetContextConvergenceRequest {
+  contextId: string;
+}
+
+export interface GetContextConvergenceResponse {
+  /** Our side, now. */
+  initialized: boolean;
+  rootHash: string;
+  heads: string[];
+  /** Every counted peer (members heard from recently) is CONVERGED, and there is at least one. */
+  converged: boolean;
+  /**
+   * When the node last found itself converged with every counted peer (0: never, as far as it
+   * remembers), and since when it has not been (0 while converged).
+   */
+  convergedAtMs: bigint;
+  divergedSinceMs: bigint;
+  /** Times the context went from converged to not converged. */
+  divergenceEpisodes: bigint;
+  peers: PeerConvergence[];
+  /** Our sync status, for the reasons it gives. */
+  syncStatus?: SyncStatus | undefined;
+}
+
+/** One peer of a context as this node sees it. */
+export interface PeerConvergence {
+  peerId: string;
+  verdict: PeerConvergence_Verdict;
+  /** For a peer that is not CONVERGED, why this node believes it is so. */
+  reason: string;
+  /** Whether the peer counts for `converged` (a peer that is no member at our cut does not). */
+  counted: boolean;
+  /** What the peer last told about its state, and when. */
+  peerInitialized: boolean;
+  peerRootHash: string;
+  peerHeads: string[];
+  heardAtMs: bigint;
+  /** How we heard it: "probe" (the periodic convergence probe) or "session" (a sync session). */
+  heardVia: string;
+  /** The peer subscribes to the context's topic right now. */
+  connected: boolean;
+  lastSession?:
+    | PeerSyncSession
+    | undefined;
+  /** The last failure to hear from the peer (empty when the last attempt worked). */
+  lastFailure: string;
+  lastFailureAtMs: bigint;
+}
+
+export enum PeerConvergence_Verdict {
+  VERDICT_UNSPECIFIED = 0,
+  /** VERDICT_CONVERGED - Same DAG heads and same root. */
+  VERDICT_CONVERGED = 1,
+  /** VERDICT_BEHIND - The peer has deltas this node lacks (or this node has no state yet). */
+  VERDICT_BEHIND = 2,
+  /** VERDICT_AHEAD - This node has every delta the peer has, and more. */
+  VERDICT_AHEAD = 3,
+  /** VERDICT_DIVERGED - Same heads but another root: the states differ although the histories agree. */
+  VERDICT_DIVERGED = 4,
+  /** VERDICT_UNKNOWN - Nothing recent to compare: the peer did not answer, is no member, or was not asked yet. */
+  VERDICT_UNKNOWN = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function peerConvergence_VerdictFromJSON(object: any): PeerConvergence_Verdict {
+  switch (object) {
+    case 0:
+    case "VERDICT_UNSPECIFIED":
+      return PeerConvergence_Verdict.VERDICT_UNSPECIFIED;
+    case 1:
+    case "VERDICT_CONVERGED":
+      return PeerConvergence_Verdict.VERDICT_CONVERGED;
+    case 2:
+    case "VERDICT_BEHIND":
+      return PeerConvergence_Verdict.VERDICT_BEHIND;
+    case 3:
+    case "VERDICT_AHEAD":
+      return PeerConvergence_Verdict.VERDICT_AHEAD;
+    case 4:
+    case "VERDICT_DIVERGED":
+      return PeerConvergence_Verdict.VERDICT_DIVERGED;
+    case 5:
+    case "VERDICT_UNKNOWN":
+      return PeerConvergence_Verdict.VERDICT_UNKNOWN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PeerConvergence_Verdict.UNRECOGNIZED;
+  }
+}
+
+export function peerConvergence_VerdictToJSON(object: PeerConvergence_Verdict): string {
+  switch (object) {
+    case PeerConvergence_Verdict.VERDICT_UNSPECIFIED:
+      return "VERDICT_UNSPECIFIED";
+    case PeerConvergence_Verdict.VERDICT_CONVERGED:
+      return "VERDICT_CONVERGED";
+    case PeerConvergence_Verdict.VERDICT_BEHIND:
+      return "VERDICT_BEHIND";
+    case PeerConvergence_Verdict.VERDICT_AHEAD:
+      return "VERDICT_AHEAD";
+    case PeerConvergence_Verdict.VERDICT_DIVERGED:
+      return "VERDICT_DIVERGED";
+    case PeerConvergence_Verdict.VERDICT_UNKNOWN:
+      return "VERDICT_UNKNOWN";
+    case PeerConvergence_Verdict.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** The last sync session this node ran with a peer. */
+export interface PeerSyncSession {
+  /** Protocols that ran, joined with '+' (delta_catchup, hash_comparison, level_wise, snapshot, none). */
+  protocol: string;
+  /** ok, or the failure reason (timeout, peer_not_member, root_mismatch, ...). */
+  outcome: string;
+  bytesSent: bigint;
+  bytesReceived: bigint;
+  durationMs: bigint;
+  atMs: bigint;
+}
+
 function createBaseInviteSpecializedNodeRequest(): InviteSpecializedNodeRequest {
   return { contextId: "" };
 }
@@ -3679,6 +3802,823 @@ export const GetSyncStatusResponse: MessageFns<GetSyncStatusResponse> = {
   },
 };
 
+function createBaseGetContextConvergenceRequest(): GetContextConvergenceRequest {
+  return { contextId: "" };
+}
+
+export const GetContextConvergenceRequest: MessageFns<GetContextConvergenceRequest> = {
+  encode(message: GetContextConvergenceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contextId !== "") {
+      writer.uint32(10).string(message.contextId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetContextConvergenceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetContextConvergenceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contextId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetContextConvergenceRequest {
+    return {
+      contextId: isSet(object.contextId)
+        ? globalThis.String(object.contextId)
+        : isSet(object.context_id)
+        ? globalThis.String(object.context_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetContextConvergenceRequest): unknown {
+    const obj: any = {};
+    if (message.contextId !== "") {
+      obj.contextId = message.contextId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetContextConvergenceRequest>): GetContextConvergenceRequest {
+    return GetContextConvergenceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetContextConvergenceRequest>): GetContextConvergenceRequest {
+    const message = createBaseGetContextConvergenceRequest();
+    message.contextId = object.contextId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetContextConvergenceResponse(): GetContextConvergenceResponse {
+  return {
+    initialized: false,
+    rootHash: "",
+    heads: [],
+    converged: false,
+    convergedAtMs: 0n,
+    divergedSinceMs: 0n,
+    divergenceEpisodes: 0n,
+    peers: [],
+    syncStatus: undefined,
+  };
+}
+
+export const GetContextConvergenceResponse: MessageFns<GetContextConvergenceResponse> = {
+  encode(message: GetContextConvergenceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.initialized !== false) {
+      writer.uint32(8).bool(message.initialized);
+    }
+    if (message.rootHash !== "") {
+      writer.uint32(18).string(message.rootHash);
+    }
+    for (const v of message.heads) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.converged !== false) {
+      writer.uint32(32).bool(message.converged);
+    }
+    if (message.convergedAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.convergedAtMs) !== message.convergedAtMs) {
+        throw new globalThis.Error("value provided for field message.convergedAtMs of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.convergedAtMs);
+    }
+    if (message.divergedSinceMs !== 0n) {
+      if (BigInt.asUintN(64, message.divergedSinceMs) !== message.divergedSinceMs) {
+        throw new globalThis.Error("value provided for field message.divergedSinceMs of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.divergedSinceMs);
+    }
+    if (message.divergenceEpisodes !== 0n) {
+      if (BigInt.asUintN(64, message.divergenceEpisodes) !== message.divergenceEpisodes) {
+        throw new globalThis.Error("value provided for field message.divergenceEpisodes of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.divergenceEpisodes);
+    }
+    for (const v of message.peers) {
+      PeerConvergence.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.syncStatus !== undefined) {
+      SyncStatus.encode(message.syncStatus, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetContextConvergenceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetContextConvergenceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.initialized = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rootHash = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.heads.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.converged = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.convergedAtMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.divergedSinceMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.divergenceEpisodes = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.peers.push(PeerConvergence.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.syncStatus = SyncStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetContextConvergenceResponse {
+    return {
+      initialized: isSet(object.initialized) ? globalThis.Boolean(object.initialized) : false,
+      rootHash: isSet(object.rootHash)
+        ? globalThis.String(object.rootHash)
+        : isSet(object.root_hash)
+        ? globalThis.String(object.root_hash)
+        : "",
+      heads: globalThis.Array.isArray(object?.heads) ? object.heads.map((e: any) => globalThis.String(e)) : [],
+      converged: isSet(object.converged) ? globalThis.Boolean(object.converged) : false,
+      convergedAtMs: isSet(object.convergedAtMs)
+        ? BigInt(object.convergedAtMs)
+        : isSet(object.converged_at_ms)
+        ? BigInt(object.converged_at_ms)
+        : 0n,
+      divergedSinceMs: isSet(object.divergedSinceMs)
+        ? BigInt(object.divergedSinceMs)
+        : isSet(object.diverged_since_ms)
+        ? BigInt(object.diverged_since_ms)
+        : 0n,
+      divergenceEpisodes: isSet(object.divergenceEpisodes)
+        ? BigInt(object.divergenceEpisodes)
+        : isSet(object.divergence_episodes)
+        ? BigInt(object.divergence_episodes)
+        : 0n,
+      peers: globalThis.Array.isArray(object?.peers)
+        ? object.peers.map((e: any) => PeerConvergence.fromJSON(e))
+        : [],
+      syncStatus: isSet(object.syncStatus)
+        ? SyncStatus.fromJSON(object.syncStatus)
+        : isSet(object.sync_status)
+        ? SyncStatus.fromJSON(object.sync_status)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetContextConvergenceResponse): unknown {
+    const obj: any = {};
+    if (message.initialized !== false) {
+      obj.initialized = message.initialized;
+    }
+    if (message.rootHash !== "") {
+      obj.rootHash = message.rootHash;
+    }
+    if (message.heads?.length) {
+      obj.heads = message.heads;
+    }
+    if (message.converged !== false) {
+      obj.converged = message.converged;
+    }
+    if (message.convergedAtMs !== 0n) {
+      obj.convergedAtMs = message.convergedAtMs.toString();
+    }
+    if (message.divergedSinceMs !== 0n) {
+      obj.divergedSinceMs = message.divergedSinceMs.toString();
+    }
+    if (message.divergenceEpisodes !== 0n) {
+      obj.divergenceEpisodes = message.divergenceEpisodes.toString();
+    }
+    if (message.peers?.length) {
+      obj.peers = message.peers.map((e) => PeerConvergence.toJSON(e));
+    }
+    if (message.syncStatus !== undefined) {
+      obj.syncStatus = SyncStatus.toJSON(message.syncStatus);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetContextConvergenceResponse>): GetContextConvergenceResponse {
+    return GetContextConvergenceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetContextConvergenceResponse>): GetContextConvergenceResponse {
+    const message = createBaseGetContextConvergenceResponse();
+    message.initialized = object.initialized ?? false;
+    message.rootHash = object.rootHash ?? "";
+    message.heads = object.heads?.map((e) => e) || [];
+    message.converged = object.converged ?? false;
+    message.convergedAtMs = (object.convergedAtMs !== undefined && object.convergedAtMs !== null)
+      ? BigInt(object.convergedAtMs)
+      : 0n;
+    message.divergedSinceMs = (object.divergedSinceMs !== undefined && object.divergedSinceMs !== null)
+      ? BigInt(object.divergedSinceMs)
+      : 0n;
+    message.divergenceEpisodes = (object.divergenceEpisodes !== undefined && object.divergenceEpisodes !== null)
+      ? BigInt(object.divergenceEpisodes)
+      : 0n;
+    message.peers = object.peers?.map((e) => PeerConvergence.fromPartial(e)) || [];
+    message.syncStatus = (object.syncStatus !== undefined && object.syncStatus !== null)
+      ? SyncStatus.fromPartial(object.syncStatus)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePeerConvergence(): PeerConvergence {
+  return {
+    peerId: "",
+    verdict: 0,
+    reason: "",
+    counted: false,
+    peerInitialized: false,
+    peerRootHash: "",
+    peerHeads: [],
+    heardAtMs: 0n,
+    heardVia: "",
+    connected: false,
+    lastSession: undefined,
+    lastFailure: "",
+    lastFailureAtMs: 0n,
+  };
+}
+
+export const PeerConvergence: MessageFns<PeerConvergence> = {
+  encode(message: PeerConvergence, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peerId !== "") {
+      writer.uint32(10).string(message.peerId);
+    }
+    if (message.verdict !== 0) {
+      writer.uint32(16).int32(message.verdict);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.counted !== false) {
+      writer.uint32(32).bool(message.counted);
+    }
+    if (message.peerInitialized !== false) {
+      writer.uint32(40).bool(message.peerInitialized);
+    }
+    if (message.peerRootHash !== "") {
+      writer.uint32(50).string(message.peerRootHash);
+    }
+    for (const v of message.peerHeads) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.heardAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.heardAtMs) !== message.heardAtMs) {
+        throw new globalThis.Error("value provided for field message.heardAtMs of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.heardAtMs);
+    }
+    if (message.heardVia !== "") {
+      writer.uint32(74).string(message.heardVia);
+    }
+    if (message.connected !== false) {
+      writer.uint32(80).bool(message.connected);
+    }
+    if (message.lastSession !== undefined) {
+      PeerSyncSession.encode(message.lastSession, writer.uint32(90).fork()).join();
+    }
+    if (message.lastFailure !== "") {
+      writer.uint32(98).string(message.lastFailure);
+    }
+    if (message.lastFailureAtMs !== 0n) {
+      if (BigInt.asUintN(64, message.lastFailureAtMs) !== message.lastFailureAtMs) {
+        throw new globalThis.Error("value provided for field message.lastFailureAtMs of type uint64 too large");
+      }
+      writer.uint32(104).uint64(message.lastFailureAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerConvergence {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerConvergence();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.verdict = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.counted = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.peerInitialized = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.peerRootHash = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.peerHeads.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.heardAtMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.heardVia = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.connected = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.lastSession = PeerSyncSession.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.lastFailure = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.lastFailureAtMs = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerConvergence {
+    return {
+      peerId: isSet(object.peerId)
+        ? globalThis.String(object.peerId)
+        : isSet(object.peer_id)
+        ? globalThis.String(object.peer_id)
+        : "",
+      verdict: isSet(object.verdict) ? peerConvergence_VerdictFromJSON(object.verdict) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      counted: isSet(object.counted) ? globalThis.Boolean(object.counted) : false,
+      peerInitialized: isSet(object.peerInitialized)
+        ? globalThis.Boolean(object.peerInitialized)
+        : isSet(object.peer_initialized)
+        ? globalThis.Boolean(object.peer_initialized)
+        : false,
+      peerRootHash: isSet(object.peerRootHash)
+        ? globalThis.String(object.peerRootHash)
+        : isSet(object.peer_root_hash)
+        ? globalThis.String(object.peer_root_hash)
+        : "",
+      peerHeads: globalThis.Array.isArray(object?.peerHeads)
+        ? object.peerHeads.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.peer_heads)
+        ? object.peer_heads.map((e: any) => globalThis.String(e))
+        : [],
+      heardAtMs: isSet(object.heardAtMs)
+        ? BigInt(object.heardAtMs)
+        : isSet(object.heard_at_ms)
+        ? BigInt(object.heard_at_ms)
+        : 0n,
+      heardVia: isSet(object.heardVia)
+        ? globalThis.String(object.heardVia)
+        : isSet(object.heard_via)
+        ? globalThis.String(object.heard_via)
+        : "",
+      connected: isSet(object.connected) ? globalThis.Boolean(object.connected) : false,
+      lastSession: isSet(object.lastSession)
+        ? PeerSyncSession.fromJSON(object.lastSession)
+        : isSet(object.last_session)
+        ? PeerSyncSession.fromJSON(object.last_session)
+        : undefined,
+      lastFailure: isSet(object.lastFailure)
+        ? globalThis.String(object.lastFailure)
+        : isSet(object.last_failure)
+        ? globalThis.String(object.last_failure)
+        : "",
+      lastFailureAtMs: isSet(object.lastFailureAtMs)
+        ? BigInt(object.lastFailureAtMs)
+        : isSet(object.last_failure_at_ms)
+        ? BigInt(object.last_failure_at_ms)
+        : 0n,
+    };
+  },
+
+  toJSON(message: PeerConvergence): unknown {
+    const obj: any = {};
+    if (message.peerId !== "") {
+      obj.peerId = message.peerId;
+    }
+    if (message.verdict !== 0) {
+      obj.verdict = peerConvergence_VerdictToJSON(message.verdict);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.counted !== false) {
+      obj.counted = message.counted;
+    }
+    if (message.peerInitialized !== false) {
+      obj.peerInitialized = message.peerInitialized;
+    }
+    if (message.peerRootHash !== "") {
+      obj.peerRootHash = message.peerRootHash;
+    }
+    if (message.peerHeads?.length) {
+      obj.peerHeads = message.peerHeads;
+    }
+    if (message.heardAtMs !== 0n) {
+      obj.heardAtMs = message.heardAtMs.toString();
+    }
+    if (message.heardVia !== "") {
+      obj.heardVia = message.heardVia;
+    }
+    if (message.connected !== false) {
+      obj.connected = message.connected;
+    }
+    if (message.lastSession !== undefined) {
+      obj.lastSession = PeerSyncSession.toJSON(message.lastSession);
+    }
+    if (message.lastFailure !== "") {
+      obj.lastFailure = message.lastFailure;
+    }
+    if (message.lastFailureAtMs !== 0n) {
+      obj.lastFailureAtMs = message.lastFailureAtMs.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PeerConvergence>): PeerConvergence {
+    return PeerConvergence.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PeerConvergence>): PeerConvergence {
+    const message = createBasePeerConvergence();
+    message.peerId = object.peerId ?? "";
+    message.verdict = object.verdict ?? 0;
+    message.reason = object.reason ?? "";
+    message.counted = object.counted ?? false;
+    message.peerInitialized = object.peerInitialized ?? false;
+    message.peerRootHash = object.peerRootHash ?? "";
+    message.peerHeads = object.peerHeads?.map((e) => e) || [];
+    message.heardAtMs = (object.heardAtMs !== undefined && object.heardAtMs !== null) ? BigInt(object.heardAtMs) : 0n;
+    message.heardVia = object.heardVia ?? "";
+    message.connected = object.connected ?? false;
+    message.lastSession = (object.lastSession !== undefined && object.lastSession !== null)
+      ? PeerSyncSession.fromPartial(object.lastSession)
+      : undefined;
+    message.lastFailure = object.lastFailure ?? "";
+    message.lastFailureAtMs = (object.lastFailureAtMs !== undefined && object.lastFailureAtMs !== null)
+      ? BigInt(object.lastFailureAtMs)
+      : 0n;
+    return message;
+  },
+};
+
+function createBasePeerSyncSession(): PeerSyncSession {
+  return { protocol: "", outcome: "", bytesSent: 0n, bytesReceived: 0n, durationMs: 0n, atMs: 0n };
+}
+
+export const PeerSyncSession: MessageFns<PeerSyncSession> = {
+  encode(message: PeerSyncSession, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.protocol !== "") {
+      writer.uint32(10).string(message.protocol);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(18).string(message.outcome);
+    }
+    if (message.bytesSent !== 0n) {
+      if (BigInt.asUintN(64, message.bytesSent) !== message.bytesSent) {
+        throw new globalThis.Error("value provided for field message.bytesSent of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.bytesSent);
+    }
+    if (message.bytesReceived !== 0n) {
+      if (BigInt.asUintN(64, message.bytesReceived) !== message.bytesReceived) {
+        throw new globalThis.Error("value provided for field message.bytesReceived of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.bytesReceived);
+    }
+    if (message.durationMs !== 0n) {
+      if (BigInt.asUintN(64, message.durationMs) !== message.durationMs) {
+        throw new globalThis.Error("value provided for field message.durationMs of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.durationMs);
+    }
+    if (message.atMs !== 0n) {
+      if (BigInt.asUintN(64, message.atMs) !== message.atMs) {
+        throw new globalThis.Error("value provided for field message.atMs of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.atMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerSyncSession {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerSyncSession();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytesSent = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bytesReceived = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.durationMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.atMs = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PeerSyncSession {
+    return {
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      bytesSent: isSet(object.bytesSent)
+        ? BigInt(object.bytesSent)
+        : isSet(object.bytes_sent)
+        ? BigInt(object.bytes_sent)
+        : 0n,
+      bytesReceived: isSet(object.bytesReceived)
+        ? BigInt(object.bytesReceived)
+        : isSet(object.bytes_received)
+        ? BigInt(object.bytes_received)
+        : 0n,
+      durationMs: isSet(object.durationMs)
+        ? BigInt(object.durationMs)
+        : isSet(object.duration_ms)
+        ? BigInt(object.duration_ms)
+        : 0n,
+      atMs: isSet(object.atMs) ? BigInt(object.atMs) : isSet(object.at_ms) ? BigInt(object.at_ms) : 0n,
+    };
+  },
+
+  toJSON(message: PeerSyncSession): unknown {
+    const obj: any = {};
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.bytesSent !== 0n) {
+      obj.bytesSent = message.bytesSent.toString();
+    }
+    if (message.bytesReceived !== 0n) {
+      obj.bytesReceived = message.bytesReceived.toString();
+    }
+    if (message.durationMs !== 0n) {
+      obj.durationMs = message.durationMs.toString();
+    }
+    if (message.atMs !== 0n) {
+      obj.atMs = message.atMs.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PeerSyncSession>): PeerSyncSession {
+    return PeerSyncSession.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PeerSyncSession>): PeerSyncSession {
+    const message = createBasePeerSyncSession();
+    message.protocol = object.protocol ?? "";
+    message.outcome = object.outcome ?? "";
+    message.bytesSent = (object.bytesSent !== undefined && object.bytesSent !== null) ? BigInt(object.bytesSent) : 0n;
+    message.bytesReceived = (object.bytesReceived !== undefined && object.bytesReceived !== null)
+      ? BigInt(object.bytesReceived)
+      : 0n;
+    message.durationMs = (object.durationMs !== undefined && object.durationMs !== null)
+      ? BigInt(object.durationMs)
+      : 0n;
+    message.atMs = (object.atMs !== undefined && object.atMs !== null) ? BigInt(object.atMs) : 0n;
+    return message;
+  },
+};
+
 /**
  * Contexts, their members and their applications (upstream's NodeClient façade). Ids are base58
  * text throughout; a malformed id is INVALID_ARGUMENT, an unknown one NOT_FOUND.
@@ -3836,6 +4776,22 @@ export const ContextServiceService = {
     responseDeserialize: (value: Buffer): GetSyncStatusResponse => GetSyncStatusResponse.decode(value),
   },
   /**
+   * Whether this node agrees with each peer of the context: what each peer last told about its
+   * state (probed over a sync stream, which proves the peer a member), how that compares with ours
+   * by DAG heads and root, the last sync session with it, and, for a peer we do not agree with, why.
+   */
+  getContextConvergence: {
+    path: "/cnode.admin.v1.ContextService/GetContextConvergence" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetContextConvergenceRequest): Buffer =>
+      Buffer.from(GetContextConvergenceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetContextConvergenceRequest => GetContextConvergenceRequest.decode(value),
+    responseSerialize: (value: GetContextConvergenceResponse): Buffer =>
+      Buffer.from(GetContextConvergenceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetContextConvergenceResponse => GetContextConvergenceResponse.decode(value),
+  },
+  /**
    * Moves the context to another version of its application (our admin identity of its group signs):
    * a RegisterContext op naming the application and version, gossiped to the group, so every member
    * switches when it applies the op; then the optional migration method of the new version runs
@@ -3925,6 +4881,12 @@ export interface ContextServiceServer extends UntypedServiceImplementation {
   triggerSync: handleUnaryCall<TriggerSyncRequest, TriggerSyncResponse>;
   /** The context's sync status: Idle, Syncing, BackingOff, WaitingForPeers or ReceivingSnapshot. */
   getSyncStatus: handleUnaryCall<GetSyncStatusRequest, GetSyncStatusResponse>;
+  /**
+   * Whether this node agrees with each peer of the context: what each peer last told about its
+   * state (probed over a sync stream, which proves the peer a member), how that compares with ours
+   * by DAG heads and root, the last sync session with it, and, for a peer we do not agree with, why.
+   */
+  getContextConvergence: handleUnaryCall<GetContextConvergenceRequest, GetContextConvergenceResponse>;
   /**
    * Moves the context to another version of its application (our admin identity of its group signs):
    * a RegisterContext op naming the application and version, gossiped to the group, so every member
@@ -4157,6 +5119,26 @@ export interface ContextServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetSyncStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Whether this node agrees with each peer of the context: what each peer last told about its
+   * state (probed over a sync stream, which proves the peer a member), how that compares with ours
+   * by DAG heads and root, the last sync session with it, and, for a peer we do not agree with, why.
+   */
+  getContextConvergence(
+    request: GetContextConvergenceRequest,
+    callback: (error: ServiceError | null, response: GetContextConvergenceResponse) => void,
+  ): ClientUnaryCall;
+  getContextConvergence(
+    request: GetContextConvergenceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetContextConvergenceResponse) => void,
+  ): ClientUnaryCall;
+  getContextConvergence(
+    request: GetContextConvergenceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetContextConvergenceResponse) => void,
   ): ClientUnaryCall;
   /**
    * Moves the context to another version of its application (our admin identity of its group signs):

@@ -27,6 +27,8 @@ export enum SyncReason {
   SYNC_REASON_ADMIN = 5,
   /** SYNC_REASON_CONTINUE - The previous session stopped at its deadline or delta budget with work left. */
   SYNC_REASON_CONTINUE = 6,
+  /** SYNC_REASON_CONVERGENCE - The convergence probe found a peer with deltas we lack, or the same heads with another root. */
+  SYNC_REASON_CONVERGENCE = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -53,6 +55,9 @@ export function syncReasonFromJSON(object: any): SyncReason {
     case 6:
     case "SYNC_REASON_CONTINUE":
       return SyncReason.SYNC_REASON_CONTINUE;
+    case 7:
+    case "SYNC_REASON_CONVERGENCE":
+      return SyncReason.SYNC_REASON_CONVERGENCE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -76,6 +81,8 @@ export function syncReasonToJSON(object: SyncReason): string {
       return "SYNC_REASON_ADMIN";
     case SyncReason.SYNC_REASON_CONTINUE:
       return "SYNC_REASON_CONTINUE";
+    case SyncReason.SYNC_REASON_CONVERGENCE:
+      return "SYNC_REASON_CONVERGENCE";
     case SyncReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
