@@ -29,6 +29,7 @@ export default tseslint.config(
             'demo/*.mjs',
             'demo/*/*.js',
             'deploy/monitoring/*.mjs',
+            'test/*/*.mjs',
           ],
           maximumDefaultProjectFileMatchCount_THIS_WILL_SLOW_DOWN_LINTING: 16,
         },

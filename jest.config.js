@@ -35,6 +35,7 @@ export default {
         '<rootDir>/packages/*/test/integration/**/*.test.ts',
         '<rootDir>/services/*/test/integration/**/*.test.ts',
         '<rootDir>/test/e2e/**/*.test.ts',
+        '<rootDir>/test/hostile/**/*.test.ts',
       ],
     },
   ],

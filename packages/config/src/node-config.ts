@@ -25,6 +25,11 @@ export interface NodeConfig {
     /** Steady-state period of the search for each context topic's peers (DHT provider records). */
     discoveryIntervalMs: number;
     peerBookMax: number;
+    /** Gossip messages per second one peer may send us; the excess is ignored. */
+    gossipPeerRate: number;
+    /** Invalid gossip messages within a minute that get a peer banned, and for how long. */
+    peerStrikes: number;
+    peerBanMs: number;
     redialPeers: number;
     maxRelayedStreams: number;
     streamWindowBytes: number;
@@ -185,6 +190,9 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       bootstrapIntervalMs: e.NETWORK_BOOTSTRAP_INTERVAL,
       discoveryIntervalMs: e.NETWORK_DISCOVERY_INTERVAL,
       peerBookMax: e.NETWORK_PEER_BOOK_MAX,
+      gossipPeerRate: e.NETWORK_GOSSIP_PEER_RATE,
+      peerStrikes: e.NETWORK_PEER_STRIKES,
+      peerBanMs: e.NETWORK_PEER_BAN,
       redialPeers: e.NETWORK_REDIAL_PEERS,
       maxRelayedStreams: e.NETWORK_MAX_RELAYED_STREAMS,
       streamWindowBytes: e.NETWORK_STREAM_WINDOW,

@@ -46,3 +46,8 @@ export const YAMUX_MAX_STREAM_WINDOW_BYTES = 1024 * 1024;
 export const STATE_DELTA_FORWARD_MAX = 4096;
 /** STATE_DELTA publishes in flight at once (pipelined on one connection, stored in send order). */
 export const STATE_DELTA_PUBLISH_WINDOW = 64;
+
+/** Peers whose gossip rate and strikes are tracked (least recently heard from are forgotten first), and bans kept. */
+export const GOSSIP_GUARD_MAX_PEERS = 4096;
+/** Invalid gossip counts against a peer for this long. */
+export const PEER_STRIKE_WINDOW_MS = 60_000;

@@ -27,6 +27,14 @@ export enum NetEventDropReason {
 export enum GossipRejectReason {
   Oversize = 'oversize',
   BadTopic = 'bad_topic',
+  /** Bytes that are no BroadcastMessage. */
+  Malformed = 'malformed',
+  /** A BroadcastMessage of no variant we know. */
+  UnknownVariant = 'unknown_variant',
+  /** Past the sending peer's rate (NETWORK_GOSSIP_PEER_RATE): ignored, not forwarded. */
+  PeerRate = 'peer_rate',
+  /** From a peer banned for invalid gossip (what was in flight when the ban began). */
+  Banned = 'banned',
 }
 
 /** Why a stream was refused before it was relayed. */
@@ -103,6 +111,12 @@ export function createNetworkMetrics(registry: Registry) {
       name: 'network_gossip_bytes_total',
       help: 'Gossip payload bytes, by direction and topic kind',
       labelNames: ['direction', 'topic_kind'],
+      registers: [registry],
+    }),
+    peersBanned: new Counter({
+      name: 'network_peers_banned_total',
+      help: 'Peers banned (disconnected, refused for NETWORK_PEER_BAN) after NETWORK_PEER_STRIKES invalid gossip messages within a minute, by the reason of the last one',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     gossipRejected: new Counter({

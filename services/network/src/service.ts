@@ -1,12 +1,14 @@
 import type { PrivateKey } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
 import { NetEventKind } from '@cnode/bus';
-import { startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
+import { errorMessage, startable, type ServiceContext, type ServiceHandle } from '@cnode/runtime';
 import { ServiceBuilder } from '@cnode/service-kit';
 import { SERVICE_NAME } from './constants.js';
 import type { NetworkConfig } from './config.js';
 import { CommandServer } from './commands/command-server.js';
 import { NetEventPublisher } from './events/net-event-publisher.js';
 import { GossipBridge } from './gossip/gossip-bridge.js';
+import { GossipGuard } from './gossip/gossip-guard.js';
 import { StateDeltaForwarder } from './gossip/state-delta-forwarder.js';
 import { TopicRepo } from './gossip/topic-repo.js';
 import { Libp2pHost } from './host/libp2p-host.js';
@@ -63,7 +65,27 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
     metrics,
     logger: log('discovery'),
   });
+  // Declared before the host exists: a ban hangs up through it once it runs.
+  let hostRef: Libp2pHost | undefined;
+  const guard = new GossipGuard(
+    {
+      peerRate: config.network.gossipPeerRate,
+      strikes: config.network.peerStrikes,
+      banMs: config.network.peerBanMs,
+    },
+    {
+      metrics,
+      logger: log('gossip-guard'),
+      hangUp: (peer) => {
+        if (!hostRef?.isRunning) return;
+        hostRef.libp2p
+          .hangUp(peerIdFromString(peer))
+          .catch((err: unknown) => log('gossip-guard').debug({ peer, err: errorMessage(err) }, 'Hang-up failed'));
+      },
+    },
+  );
   const gossip = new GossipBridge({
+    guard,
     discovery,
     topics: () => new TopicRepo(infra.postgres.sql),
     events,
@@ -84,7 +106,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
     logger: log('peers'),
   });
 
-  const host: Libp2pHost = lifecycle.add(
+  const host: Libp2pHost = (hostRef = lifecycle.add(
     new Libp2pHost({
       privateKey: () => {
         if (!privateKey) throw new Error('identity not loaded');
@@ -97,6 +119,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
       home: config.node.home,
       logger: log('host'),
       onInboundStream: streams.onInbound,
+      isBanned: (peer) => guard.isBanned(peer),
       onStarted: (node) => {
         gossip.attach(node);
         streams.attach(node);
@@ -118,7 +141,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
         );
       },
     }),
-  );
+  ));
   lifecycle.add(streams);
   lifecycle.add(gossip);
   lifecycle.add(peerBook);

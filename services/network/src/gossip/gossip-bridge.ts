@@ -1,4 +1,4 @@
-import { TopicValidatorResult, type GossipsubMessage, type SubscriptionChangeData } from '@libp2p/gossipsub';
+import type { GossipsubMessage, SubscriptionChangeData, TopicValidatorResult } from '@libp2p/gossipsub';
 import type { Message } from '@libp2p/gossipsub';
 import type { PeerId } from '@libp2p/interface';
 import { NetEventKind } from '@cnode/bus';
@@ -11,6 +11,7 @@ import { GossipRejectReason, NetEventDropReason, type NetworkMetrics } from '../
 import { topicKind, TopicKind } from './topic-kind.js';
 import type { TopicRepo } from './topic-repo.js';
 import type { StateDeltaForwarder } from './state-delta-forwarder.js';
+import type { GossipGuard } from './gossip-guard.js';
 import { wire } from '@cnode/proto';
 
 /** gossipsub keeps this on the class but not on its exported interface. */
@@ -19,7 +20,8 @@ interface MeshView {
 }
 
 /**
- * Gossip between libp2p and the bus: validates what arrives (size cap, counted), sends state deltas
+ * Gossip between libp2p and the bus: validates what arrives (the guard: size, shape, sender's rate
+ * and strikes; counted), sends state deltas
  * straight to STATE_DELTA and other accepted messages and peer subscription changes to NET_EVENTS, keeps the subscription set in Postgres so a
  * restart re-subscribes, and publishes for the publish command.
  */
@@ -37,6 +39,8 @@ export class GossipBridge implements Startable {
       busMaxPayload: () => number;
       /** Where state deltas received on context topics go (STATE_DELTA, not NET_EVENTS). */
       stateDeltas: StateDeltaForwarder;
+      /** Judges each received message (size, shape, the sender's rate and strikes). */
+      guard: GossipGuard;
       /** Told of every context topic we subscribe to and leave (it looks for the topic's peers). */
       discovery: { track(topic: string): void; untrack(topic: string): void };
     },
@@ -133,13 +137,8 @@ export class GossipBridge implements Startable {
     return this.pubsub.getSubscribers(topic).map(String);
   }
 
-  private readonly validate = (_peer: PeerId, message: Message): TopicValidatorResult => {
-    if (message.data.length > GOSSIP_MAX_MESSAGE_BYTES) {
-      this.deps.metrics.gossipRejected.inc({ direction: 'in', reason: GossipRejectReason.Oversize });
-      return TopicValidatorResult.Reject;
-    }
-    return TopicValidatorResult.Accept;
-  };
+  private readonly validate = (peer: PeerId, message: Message): TopicValidatorResult =>
+    this.deps.guard.check(peer.toString(), message.topic, message.data);
 
   private readonly onMessage = (evt: CustomEvent<GossipsubMessage>): void => {
     const { msg, msgId, propagationSource } = evt.detail;

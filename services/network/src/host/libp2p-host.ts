@@ -44,6 +44,8 @@ export interface HostOptions {
   onInboundStream(stream: Stream, connection: Connection): void;
   /** Called once the host runs, before anything else may use it. */
   onStarted(host: Host): void;
+  /** Peers we neither dial nor accept (banned for invalid gossip). */
+  isBanned(peer: string): boolean;
 }
 
 /** DHT records: `/calimero/<hex>` keys, values of at most 256 bytes (upstream's Kad limits). */
@@ -80,6 +82,11 @@ export class Libp2pHost implements Startable {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_MAX_STREAM_WINDOW_BYTES } })],
       peerDiscovery: this.opts.mdns ? [mdns()] : [],
+      connectionGater: {
+        denyDialPeer: (peer) => this.opts.isBanned(peer.toString()),
+        denyInboundEncryptedConnection: (peer) => this.opts.isBanned(peer.toString()),
+        denyOutboundEncryptedConnection: (peer) => this.opts.isBanned(peer.toString()),
+      },
       services: {
         identify: identify(),
         ping: ping(),

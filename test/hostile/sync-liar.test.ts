@@ -1,8 +1,9 @@
 /**
  * Hostile sync peers against a node whose every service is its own process, over real libp2p on
  * loopback. A plain js-libp2p peer plays the liar: as a responder it is no member, lies about
- * hashes, sends an oversize frame, drips answers forever or says nothing; as the only source of a
- * context A joins, it serves snapshots that do not verify; as an initiator it asks forever. The node's state never changes, each attempt ends with the failure it should, and no
+ * hashes, sends an oversize frame, drips answers forever (slowloris) or says nothing; as the only
+ * source of a context A joins, it serves snapshots that do not verify or never end; as an initiator
+ * it asks forever or trickles. The node's state never changes, each attempt ends with the failure it should, and no
  * session outlives its deadline.
  */
 import { randomBytes } from 'node:crypto';
@@ -428,7 +429,7 @@ describe('a lying snapshot source', () => {
   };
 
   /** Answers heads (it has state) and a snapshot that lies in the way named. */
-  function lyingSnapshot(lie: 'root' | 'bomb' | 'count'): Behaviour {
+  function lyingSnapshot(lie: 'root' | 'bomb' | 'count' | 'endless'): Behaviour {
     return async (req, reply) => {
       const p = req.payload;
       if (p?.$case === 'dagHeadsRequest') {
@@ -456,7 +457,13 @@ describe('a lying snapshot source', () => {
             },
           },
         });
-        if (lie === 'bomb') {
+        if (lie === 'endless') {
+          // Empty pages, never the last, for as long as the stream stays open.
+          for (;;) {
+            await reply(page([], { last: false }));
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        } else if (lie === 'bomb') {
           const bomb = deflateRawSync(Buffer.alloc(32 * 1024 * 1024));
           await reply({
             payload: {
@@ -499,6 +506,11 @@ describe('a lying snapshot source', () => {
   it('that sends a decompression bomb: refused at the declared size, nothing kept', async () => {
     behaviour = lyingSnapshot('bomb');
     await snapshotFails('bad_answer', /does not decompress within its declared size/, true);
+  });
+
+  it('that streams a snapshot that never ends: cut off at the session deadline, nothing kept', async () => {
+    behaviour = lyingSnapshot('endless');
+    await snapshotFails('deadline', /passed its deadline/, true);
   });
 
   it('that sends more entries than it announced: refused, nothing kept', async () => {

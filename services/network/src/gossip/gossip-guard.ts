@@ -1,0 +1,127 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub';
+import { GOSSIP_MAX_MESSAGE_BYTES } from '@cnode/primitives';
+import { wire } from '@cnode/proto';
+import type { Logger } from '@cnode/runtime';
+import { GOSSIP_GUARD_MAX_PEERS, PEER_STRIKE_WINDOW_MS } from '../constants.js';
+import { GossipRejectReason, type NetworkMetrics } from '../metrics.js';
+import { topicKind, TopicKind } from './topic-kind.js';
+
+export interface GossipGuardLimits {
+  /** Messages per second one peer may send us (its bucket holds two seconds' worth). */
+  peerRate: number;
+  /** Refused messages within PEER_STRIKE_WINDOW_MS that get a peer banned. */
+  strikes: number;
+  /** How long a banned peer stays refused. */
+  banMs: number;
+}
+
+interface PeerBook {
+  tokens: number;
+  refilledAtMs: number;
+  strikes: number[];
+}
+
+/**
+ * What gossip a peer may make us handle, decided in gossipsub's topic validator (before a message
+ * is forwarded to the mesh or handed to the bus). A message must fit the size cap and, on a context
+ * or group topic, decode as a BroadcastMessage of a known variant — else it is rejected (never forwarded) and is a strike
+ * against the peer that sent it; a peer past `peerRate` messages a second has the excess ignored;
+ * a peer with `strikes` refused messages within a minute is banned for `banMs`: disconnected, and
+ * neither dialled nor accepted until the ban ends. Every refusal is counted by reason. A single peer
+ * can thus cost us at most its rate in work, and junk costs it its connection.
+ */
+export class GossipGuard {
+  private readonly peers = new Map<string, PeerBook>();
+  private readonly banned = new Map<string, number>();
+
+  constructor(
+    private readonly limits: GossipGuardLimits,
+    private readonly deps: {
+      metrics: NetworkMetrics;
+      logger: Logger;
+      /** Closes every connection to the peer. */
+      hangUp(peer: string): void;
+      now?: () => number;
+    },
+  ) {}
+
+  private now(): number {
+    return this.deps.now?.() ?? Date.now();
+  }
+
+  /** Whether the peer is banned now (the connection gater asks). */
+  isBanned(peer: string): boolean {
+    const until = this.banned.get(peer);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.banned.delete(peer);
+    return false;
+  }
+
+  /**
+   * The topic validator's verdict on one message from `peer`. The shape is checked on context and
+   * group topics (what carries replicated state); other topics are node-manager's to judge.
+   */
+  check(peer: string, topic: string, data: Uint8Array): TopicValidatorResult {
+    if (this.isBanned(peer)) return this.refuse(peer, GossipRejectReason.Banned, TopicValidatorResult.Ignore);
+    const book = this.book(peer);
+    const now = this.now();
+    book.tokens = Math.min(
+      2 * this.limits.peerRate,
+      book.tokens + ((now - book.refilledAtMs) / 1000) * this.limits.peerRate,
+    );
+    book.refilledAtMs = now;
+    if (book.tokens < 1) return this.refuse(peer, GossipRejectReason.PeerRate, TopicValidatorResult.Ignore);
+    book.tokens -= 1;
+    if (data.length > GOSSIP_MAX_MESSAGE_BYTES) return this.strike(peer, book, GossipRejectReason.Oversize);
+    if (topicKind(topic) === TopicKind.Other) return TopicValidatorResult.Accept;
+    let message: wire.BroadcastMessage;
+    try {
+      message = wire.BroadcastMessage.decode(data);
+    } catch {
+      return this.strike(peer, book, GossipRejectReason.Malformed);
+    }
+    if (!message.payload) return this.strike(peer, book, GossipRejectReason.UnknownVariant);
+    return TopicValidatorResult.Accept;
+  }
+
+  private refuse(_peer: string, reason: GossipRejectReason, result: TopicValidatorResult): TopicValidatorResult {
+    this.deps.metrics.gossipRejected.inc({ direction: 'in', reason });
+    return result;
+  }
+
+  private strike(peer: string, book: PeerBook, reason: GossipRejectReason): TopicValidatorResult {
+    this.refuse(peer, reason, TopicValidatorResult.Reject);
+    const now = this.now();
+    book.strikes = book.strikes.filter((at) => now - at < PEER_STRIKE_WINDOW_MS);
+    book.strikes.push(now);
+    if (book.strikes.length >= this.limits.strikes) this.ban(peer, reason);
+    return TopicValidatorResult.Reject;
+  }
+
+  private ban(peer: string, reason: GossipRejectReason): void {
+    this.peers.delete(peer);
+    this.banned.delete(peer);
+    this.banned.set(peer, this.now() + this.limits.banMs);
+    if (this.banned.size > GOSSIP_GUARD_MAX_PEERS) this.banned.delete(this.banned.keys().next().value!);
+    this.deps.metrics.peersBanned.inc({ reason });
+    this.deps.logger.warn(
+      { peer, reason, strikes: this.limits.strikes, banMs: this.limits.banMs },
+      'Banned a peer that kept sending invalid gossip',
+    );
+    this.deps.hangUp(peer);
+  }
+
+  /** The peer's bucket and strikes, most recently used last (the least recent go past the bound). */
+  private book(peer: string): PeerBook {
+    let book = this.peers.get(peer);
+    if (book) {
+      this.peers.delete(peer);
+    } else {
+      book = { tokens: 2 * this.limits.peerRate, refilledAtMs: this.now(), strikes: [] };
+    }
+    this.peers.set(peer, book);
+    if (this.peers.size > GOSSIP_GUARD_MAX_PEERS) this.peers.delete(this.peers.keys().next().value!);
+    return book;
+  }
+}
