@@ -1,5 +1,6 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import {
+  LogThrottle,
   ProcessingAction,
   Semaphore,
   backoffMs,
@@ -143,6 +144,8 @@ export function messageContext(msg: JsMsg, signal: AbortSignal): MessageContext 
  * term, each counted by consumer, outcome and code.
  */
 export class MessageSettler {
+  private readonly rejectLog = new LogThrottle();
+
   constructor(
     private readonly opts: {
       spec: ConsumerSpec;
@@ -190,7 +193,8 @@ export class MessageSettler {
     if (action === ProcessingAction.Reject) {
       msg.term();
       this.count(ConsumeOutcome.Rejected, code);
-      this.opts.log.warn({ ...fields, code }, 'Rejected message');
+      // A peer can make us reject at will: one line per code per interval, each counted anyway.
+      this.rejectLog.log(this.opts.log, 'warn', code, { ...fields, code }, 'Rejected message');
       return;
     }
     if (msg.info.deliveryCount >= this.opts.spec.maxDeliver) {

@@ -23,3 +23,39 @@ export function createLogger(opts: LoggerOptions): Logger {
     formatters: { level: (label) => ({ level: label }) },
   });
 }
+
+/**
+ * Holds back repeats of a log line that a peer can provoke at will (a refused message, a rejected
+ * frame): one line per key per interval, and the next line that passes says how many were held
+ * back (`suppressed`). Whatever is held back is still counted by its own metric. Keys are bounded
+ * (the least recently logged are forgotten first).
+ */
+export class LogThrottle {
+  private readonly last = new Map<string, { atMs: number; suppressed: number }>();
+
+  constructor(
+    private readonly intervalMs = 10_000,
+    private readonly maxKeys = 1024,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Logs `msg` at `level` with `fields` unless a line of `key` went out within the interval. */
+  log(
+    logger: Logger,
+    level: 'warn' | 'info' | 'error',
+    key: string,
+    fields: Record<string, unknown>,
+    msg: string,
+  ): void {
+    const now = this.now();
+    const seen = this.last.get(key);
+    if (seen && now - seen.atMs < this.intervalMs) {
+      seen.suppressed++;
+      return;
+    }
+    this.last.delete(key);
+    this.last.set(key, { atMs: now, suppressed: 0 });
+    if (this.last.size > this.maxKeys) this.last.delete(this.last.keys().next().value!);
+    logger[level](seen?.suppressed ? { ...fields, suppressed: seen.suppressed } : fields, msg);
+  }
+}

@@ -1,7 +1,7 @@
 import { CutVerdict, STORE_OUTCOME_LABEL, checkEnvelope, refusalOf, type HostedContext } from '@cnode/context-core';
 import { ID_BYTES, openVerifiedDelta, toBase58, type OpenedDelta, type VerifiedDelta } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
-import { memoPerBatch } from '@cnode/runtime';
+import { LogThrottle, memoPerBatch } from '@cnode/runtime';
 import { DeltaOutcome, ParkOutcome } from '@cnode/store';
 import { DeltaOutcomeLabel } from '../metrics.js';
 import { applyAuthorized, ourMember } from './apply-authorized.js';
@@ -9,6 +9,12 @@ import { crossCheckGrant, deltaFields, verdictAtCut } from './authorize.js';
 import type { PipelineDeps } from './deps.js';
 import { drainGovernancePending, parkForGovernance } from './governance-drain.js';
 import { fetchMissingParents } from './parent-fetcher.js';
+
+/**
+ * Refusals are counted one by one (delta_outcomes_total); their log lines, which a peer can provoke
+ * at will, are held to one per outcome and source per 10 s.
+ */
+const refusalLog = new LogThrottle();
 
 /** Payload decoder of the STATE_DELTA consumer; a throw marks the message as poison. */
 export function decodeStateDeltaReceived(data: Uint8Array): bus.StateDeltaReceived {
@@ -141,8 +147,12 @@ function cutKey(v: VerifiedDelta): string {
 function refusedAtCut(deps: PipelineDeps, batch: LaneBatch, i: number, verdict: CutVerdict): boolean {
   const refused = REFUSED_AT_CUT[verdict];
   if (!refused) return false;
-  deps.logger.warn(
-    { ...deltaFields(batch.ctx, batch.verified.get(i)!, batch.messages[i]!.sourcePeer), outcome: refused },
+  const source = batch.messages[i]!.sourcePeer;
+  refusalLog.log(
+    deps.logger,
+    'warn',
+    `${refused}:${source}`,
+    { ...deltaFields(batch.ctx, batch.verified.get(i)!, source), outcome: refused },
     'Refused a delta: its author may not write at the governance cut it cites',
   );
   batch.labels[i] = refused;
@@ -219,7 +229,10 @@ async function addAuthorised(
     } catch (err) {
       const refusal = refusalOf(err);
       if (!refusal) throw err;
-      deps.logger.warn(
+      refusalLog.log(
+        deps.logger,
+        'warn',
+        `${refusal}:${messages[i]!.sourcePeer}`,
         {
           ...deltaFields(ctx, verified.get(i)!, messages[i]!.sourcePeer),
           outcome: refusal,
