@@ -361,14 +361,15 @@ describe('a hostile gossip peer', () => {
     expect(await members()).toEqual(before);
   });
 
-  it(`flooding at line rate for ${FLOOD_MS / 1000} s (junk from one peer, non-member deltas from another): junk gets its sender banned, deltas are refused, no process exits, memory stays bounded, writes are served and replicate`, async () => {
+  it(`flooding at line rate for ${FLOOD_MS / 1000} s (junk from one peer, non-member deltas from another): both senders get banned (junk at the validator, non-member deltas on state-delta's reports), no process exits, memory stays bounded, writes are served and replicate`, async () => {
     const state = await honestState();
     const rssBefore = new Map(
       [a, b].flatMap((n) => [...n.procs].map(([k, p]) => [`${n.name}/${k}`, rss(p.child.pid!)] as const)),
     );
     const banned = () => on('network', 'network_peers_banned_total', { reason: 'malformed' });
+    const reportedBanned = () => on('network', 'network_peers_banned_total', { reason: 'reported_not_member' });
     const strangers = () => on('state-delta', 'delta_outcomes_total', { outcome: 'not_member' });
-    const [bannedBefore, strangersBefore] = [await banned(), await strangers()];
+    const [bannedBefore, reportedBefore, strangersBefore] = [await banned(), await reportedBanned(), await strangers()];
     const stranger = generateIdentity();
     const junk = Array.from({ length: 50 }, () => garbage(200));
     // Each delta its own id: none is a duplicate the nodes could skip cheaply.
@@ -398,18 +399,24 @@ describe('a hostile gossip peer', () => {
         `p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms; CPU seconds ${JSON.stringify(cpu)}\n`,
     );
     expect(latencies.length).toBeGreaterThanOrEqual(FLOOD_MS / 1000);
-    expect(p99).toBeLessThan(2_000);
+    // Bounds for a shared two-core machine with other tests running beside this one.
+    expect(p50).toBeLessThan(1_000);
+    expect(p99).toBeLessThan(5_000);
     await waitFor(async () => (await b.entries(contextId))[`during/${i - 1}`] === String(i - 1), {
       timeoutMs: 60_000,
       message: 'B to apply every honest write made during the flood',
     });
     allAlive();
-    // The junk sender was banned by each node; the non-member deltas were refused, each counted.
+    // The junk sender was banned by each node's gossip guard; the non-member deltas were refused,
+    // each counted, and state-delta's reports got their sender banned too.
     const [bannedAfter, strangersAfter] = [await banned(), await strangers()];
     for (const n of [0, 1]) {
       expect(bannedAfter[n]! - bannedBefore[n]!).toBe(1);
       expect(strangersAfter[n]! - strangersBefore[n]!).toBeGreaterThan(0);
     }
+    await waitFor(async () => (await reportedBanned()).every((count, n) => count - reportedBefore[n]! === 1), {
+      message: "each node to ban the sender of non-member deltas on state-delta's reports",
+    });
     const after = await honestState();
     for (const [k, s] of after.entries()) {
       const honest = Object.fromEntries(Object.entries(s.entries).filter(([key]) => !key.startsWith('during/')));

@@ -91,6 +91,7 @@ export enum NetworkCommand {
   DhtFindProviders = 'dht-find-providers',
   DhtPutRecord = 'dht-put-record',
   DhtGetRecord = 'dht-get-record',
+  ReportPeer = 'report-peer',
 }
 
 /** The gc service's tasks: what `gc.cmd.run` names, metric labels, gc_runs.task values. */

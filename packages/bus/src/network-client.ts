@@ -64,6 +64,14 @@ export class NetworkClient {
     return this.call(NetworkCommand.ListPeers, {}, [bus.ListPeersRequest, bus.ListPeersResponse]);
   }
 
+  /** Strikes against a peer whose gossip a service refused (see ReportPeerRequest). */
+  reportPeer(peer: string, reason: string, count: number): Promise<bus.ReportPeerResponse> {
+    return this.call(NetworkCommand.ReportPeer, { peer, reason, count }, [
+      bus.ReportPeerRequest,
+      bus.ReportPeerResponse,
+    ]);
+  }
+
   /** Mesh peers and known subscribers of a topic (upstream's `get_peers_count`). */
   topicPeers(topic: string): Promise<bus.TopicPeersResponse> {
     return this.call(NetworkCommand.TopicPeers, { topic }, [bus.TopicPeersRequest, bus.TopicPeersResponse]);

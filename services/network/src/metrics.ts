@@ -115,7 +115,13 @@ export function createNetworkMetrics(registry: Registry) {
     }),
     peersBanned: new Counter({
       name: 'network_peers_banned_total',
-      help: 'Peers banned (disconnected, refused for NETWORK_PEER_BAN) after NETWORK_PEER_STRIKES invalid gossip messages within a minute, by the reason of the last one',
+      help: 'Peers banned (disconnected, refused for NETWORK_PEER_BAN) after NETWORK_PEER_STRIKES invalid gossip messages within a minute, by the reason of the last one (reported_<reason> when another service reported it)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    peerReports: new Counter({
+      name: 'network_peer_reports_total',
+      help: 'Strikes other services reported against peers whose gossip they refused, by reason (not_member, bad_signature, id_mismatch, malformed, other)',
       labelNames: ['reason'],
       registers: [registry],
     }),

@@ -149,7 +149,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
   lifecycle.add(discovery);
   lifecycle.add(
     new CommandServer(
-      { host, gossip, streams, workTimeoutMs: Math.max(100, config.network.commandTimeoutMs - 500) },
+      { host, gossip, guard, streams, workTimeoutMs: Math.max(100, config.network.commandTimeoutMs - 500) },
       { ...infra, metrics, logger: log('commands') },
     ),
   );

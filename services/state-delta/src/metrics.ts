@@ -21,6 +21,12 @@ export function createStateDeltaMetrics(registry: Registry) {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    peerReports: new Counter({
+      name: 'state_delta_peer_reports_total',
+      help: 'Refusals of gossiped deltas reported to the network service as strikes against their source peer, by outcome (sent, failed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     parentFetches: new Counter({
       name: 'state_delta_parent_fetches_total',
       help: 'Missing-parent fetches from a source peer, by outcome (ok, empty, failed, backoff, busy, no_identity)',

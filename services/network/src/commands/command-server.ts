@@ -14,6 +14,7 @@ import { handleInfo } from './info.js';
 import { handleListPeers } from './list-peers.js';
 import { handleOpenStream } from './open-stream.js';
 import { handlePublish } from './publish.js';
+import { handleReportPeer } from './report-peer.js';
 import { handleSubscribe } from './subscribe.js';
 import { handleTopicPeers } from './topic-peers.js';
 import { handleUnsubscribe } from './unsubscribe.js';
@@ -40,6 +41,7 @@ export class CommandServer implements Startable {
       handleUnsubscribe(c, r),
     );
     this.serve(NetworkCommand.Publish, bus.PublishRequest, bus.PublishResponse, (r) => handlePublish(c, r));
+    this.serve(NetworkCommand.ReportPeer, bus.ReportPeerRequest, bus.ReportPeerResponse, (r) => handleReportPeer(c, r));
     this.serve(NetworkCommand.OpenStream, bus.OpenStreamRequest, bus.OpenStreamResponse, (r) => handleOpenStream(c, r));
     this.serve(NetworkCommand.Dial, bus.DialRequest, bus.DialResponse, (r) => handleDial(c, r));
     this.serve(NetworkCommand.ListPeers, bus.ListPeersRequest, bus.ListPeersResponse, () => handleListPeers(c));

@@ -1,4 +1,5 @@
 import type { GossipBridge } from '../gossip/gossip-bridge.js';
+import type { GossipGuard } from '../gossip/gossip-guard.js';
 import type { Libp2pHost } from '../host/libp2p-host.js';
 import type { StreamRelays } from '../streams/stream-relays.js';
 
@@ -6,6 +7,7 @@ import type { StreamRelays } from '../streams/stream-relays.js';
 export interface CommandContext {
   host: Libp2pHost;
   gossip: GossipBridge;
+  guard: GossipGuard;
   streams: StreamRelays;
   /** Deadline for work a command starts on the network (DHT queries, dials). */
   workTimeoutMs: number;

@@ -6,6 +6,9 @@ import { GOSSIP_GUARD_MAX_PEERS, PEER_STRIKE_WINDOW_MS } from '../constants.js';
 import { GossipRejectReason, type NetworkMetrics } from '../metrics.js';
 import { topicKind, TopicKind } from './topic-kind.js';
 
+/** Refusals other services may report against a peer (anything else is counted as "other"). */
+const REPORTABLE: ReadonlySet<string> = new Set(['not_member', 'bad_signature', 'id_mismatch', 'malformed']);
+
 export interface GossipGuardLimits {
   /** Messages per second one peer may send us (its bucket holds two seconds' worth). */
   peerRate: number;
@@ -27,8 +30,10 @@ interface PeerBook {
  * or group topic, decode as a BroadcastMessage of a known variant — else it is rejected (never forwarded) and is a strike
  * against the peer that sent it; a peer past `peerRate` messages a second has the excess ignored;
  * a peer with `strikes` refused messages within a minute is banned for `banMs`: disconnected, and
- * neither dialled nor accepted until the ban ends. Every refusal is counted by reason. A single peer
- * can thus cost us at most its rate in work, and junk costs it its connection.
+ * neither dialled nor accepted until the ban ends. Services that refuse what a peer gossiped for
+ * reasons only they can see (a delta by a non-member) report strikes too (`report`). Every refusal
+ * is counted by reason. A single peer can thus cost us at most its rate in work, and junk costs it
+ * its connection.
  */
 export class GossipGuard {
   private readonly peers = new Map<string, PeerBook>();
@@ -85,6 +90,21 @@ export class GossipGuard {
     return TopicValidatorResult.Accept;
   }
 
+  /**
+   * Strikes reported by a service that refused what the peer gossiped (state-delta: a delta by a
+   * non-member, one that does not verify). Counts like invalid messages; returns whether the peer
+   * is banned now.
+   */
+  report(peer: string, reason: string, count: number): boolean {
+    const label = REPORTABLE.has(reason) ? reason : 'other';
+    const strikes = Math.min(Math.max(1, count), this.limits.strikes);
+    this.deps.metrics.peerReports.inc({ reason: label }, strikes);
+    if (this.isBanned(peer)) return true;
+    const book = this.book(peer);
+    for (let i = 0; i < strikes && !this.isBanned(peer); i++) this.addStrike(peer, book, `reported_${label}`);
+    return this.isBanned(peer);
+  }
+
   private refuse(_peer: string, reason: GossipRejectReason, result: TopicValidatorResult): TopicValidatorResult {
     this.deps.metrics.gossipRejected.inc({ direction: 'in', reason });
     return result;
@@ -92,14 +112,18 @@ export class GossipGuard {
 
   private strike(peer: string, book: PeerBook, reason: GossipRejectReason): TopicValidatorResult {
     this.refuse(peer, reason, TopicValidatorResult.Reject);
+    this.addStrike(peer, book, reason);
+    return TopicValidatorResult.Reject;
+  }
+
+  private addStrike(peer: string, book: PeerBook, reason: string): void {
     const now = this.now();
     book.strikes = book.strikes.filter((at) => now - at < PEER_STRIKE_WINDOW_MS);
     book.strikes.push(now);
     if (book.strikes.length >= this.limits.strikes) this.ban(peer, reason);
-    return TopicValidatorResult.Reject;
   }
 
-  private ban(peer: string, reason: GossipRejectReason): void {
+  private ban(peer: string, reason: string): void {
     this.peers.delete(peer);
     this.banned.delete(peer);
     this.banned.set(peer, this.now() + this.limits.banMs);

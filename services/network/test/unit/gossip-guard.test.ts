@@ -84,4 +84,18 @@ describe('GossipGuard', () => {
       ),
     ).toHaveLength(5);
   });
+
+  it('counts strikes other services report, bans at the bound, and labels unknown reasons other', async () => {
+    const { guard, hungUp, registry } = guardWith({ strikes: 5 });
+    expect(guard.report('P', 'not_member', 3)).toBe(false);
+    expect(guard.report('P', 'whatever', 1)).toBe(false);
+    expect(guard.report('P', 'not_member', 1)).toBe(true);
+    expect(hungUp).toEqual(['P']);
+    expect(await metricValue(registry, 'network_peer_reports_total', { reason: 'not_member' })).toBe(4);
+    expect(await metricValue(registry, 'network_peer_reports_total', { reason: 'other' })).toBe(1);
+    expect(await metricValue(registry, 'network_peers_banned_total', { reason: 'reported_not_member' })).toBe(1);
+    // A huge count is one ban's worth, not more.
+    expect(guard.report('Q', 'bad_signature', 1_000_000)).toBe(true);
+    expect(await metricValue(registry, 'network_peer_reports_total', { reason: 'bad_signature' })).toBe(5);
+  });
 });

@@ -80,8 +80,41 @@ export async function handleDeltaBatch(
   messages: readonly bus.StateDeltaReceived[],
   more: () => boolean,
 ): Promise<void> {
-  const labels = await processBatch(deps, receivedDeltas(messages), more);
+  const received = receivedDeltas(messages);
+  const labels = await processBatch(deps, received, more);
   for (const label of labels) deps.metrics.outcomes.inc({ outcome: label, via: 'gossip' });
+  reportSources(deps, received, labels);
+}
+
+/** Refusals that only a peer that breaks the protocol causes: each is a strike against its source. */
+const STRIKES: ReadonlySet<DeltaOutcomeLabel> = new Set([
+  DeltaOutcomeLabel.NotMember,
+  DeltaOutcomeLabel.BadSignature,
+  DeltaOutcomeLabel.IdMismatch,
+  DeltaOutcomeLabel.Malformed,
+]);
+
+/**
+ * Tells the network service which source peers sent deltas refused for a reason only a peer that
+ * breaks the protocol causes, one report per peer and reason: enough strikes get a peer banned
+ * there, as junk gossip does. Never waits and never fails the batch (a lost report is counted).
+ */
+function reportSources(deps: PipelineDeps, received: readonly ReceivedDelta[], labels: readonly DeltaOutcomeLabel[]) {
+  const counts = new Map<string, { peer: string; reason: DeltaOutcomeLabel; count: number }>();
+  labels.forEach((label, i) => {
+    const peer = received[i]?.sourcePeer;
+    if (!peer || !STRIKES.has(label)) return;
+    const key = `${peer}:${label}`;
+    const entry = counts.get(key) ?? { peer, reason: label, count: 0 };
+    entry.count++;
+    counts.set(key, entry);
+  });
+  for (const { peer, reason, count } of counts.values()) {
+    deps.network.reportPeer(peer, reason, count).then(
+      () => deps.metrics.peerReports.inc({ outcome: 'sent' }),
+      () => deps.metrics.peerReports.inc({ outcome: 'failed' }),
+    );
+  }
 }
 
 async function processBatch(

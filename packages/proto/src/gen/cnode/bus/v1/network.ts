@@ -96,6 +96,24 @@ export interface UnsubscribeResponse {
   changed: boolean;
 }
 
+/**
+ * A service refused something this peer sent over gossip (a delta that does not verify, by a
+ * non-member, ...): each refusal is a strike in the network service's gossip guard, as an invalid
+ * message would be; enough strikes within a minute ban the peer.
+ */
+export interface ReportPeerRequest {
+  peer: string;
+  /** Why: not_member, bad_signature, id_mismatch, malformed (other values count as "other"). */
+  reason: string;
+  /** Refusals reported at once (at least 1). */
+  count: number;
+}
+
+export interface ReportPeerResponse {
+  /** The peer is banned now. */
+  banned: boolean;
+}
+
 export interface PublishRequest {
   topic: string;
   data: Buffer;
@@ -1539,6 +1557,174 @@ export const UnsubscribeResponse: MessageFns<UnsubscribeResponse> = {
   fromPartial(object: DeepPartial<UnsubscribeResponse>): UnsubscribeResponse {
     const message = createBaseUnsubscribeResponse();
     message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
+function createBaseReportPeerRequest(): ReportPeerRequest {
+  return { peer: "", reason: "", count: 0 };
+}
+
+export const ReportPeerRequest: MessageFns<ReportPeerRequest> = {
+  encode(message: ReportPeerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.peer !== "") {
+      writer.uint32(10).string(message.peer);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.count !== 0) {
+      writer.uint32(24).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportPeerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportPeerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.peer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportPeerRequest {
+    return {
+      peer: isSet(object.peer) ? globalThis.String(object.peer) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: ReportPeerRequest): unknown {
+    const obj: any = {};
+    if (message.peer !== "") {
+      obj.peer = message.peer;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportPeerRequest>): ReportPeerRequest {
+    return ReportPeerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportPeerRequest>): ReportPeerRequest {
+    const message = createBaseReportPeerRequest();
+    message.peer = object.peer ?? "";
+    message.reason = object.reason ?? "";
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseReportPeerResponse(): ReportPeerResponse {
+  return { banned: false };
+}
+
+export const ReportPeerResponse: MessageFns<ReportPeerResponse> = {
+  encode(message: ReportPeerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.banned !== false) {
+      writer.uint32(8).bool(message.banned);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportPeerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportPeerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.banned = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportPeerResponse {
+    return { banned: isSet(object.banned) ? globalThis.Boolean(object.banned) : false };
+  },
+
+  toJSON(message: ReportPeerResponse): unknown {
+    const obj: any = {};
+    if (message.banned !== false) {
+      obj.banned = message.banned;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportPeerResponse>): ReportPeerResponse {
+    return ReportPeerResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportPeerResponse>): ReportPeerResponse {
+    const message = createBaseReportPeerResponse();
+    message.banned = object.banned ?? false;
     return message;
   },
 };
