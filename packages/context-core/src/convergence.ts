@@ -27,6 +27,10 @@ export const CONVERGENCE_MAX_HEADS = 64;
 export type Verdict = admin.PeerConvergence_Verdict;
 export const Verdict = admin.PeerConvergence_Verdict;
 
+/** A verdict as a metric label or log word: `behind` for VERDICT_BEHIND. */
+export const verdictLabel = (verdict: Verdict): string =>
+  admin.peerConvergence_VerdictToJSON(verdict).replace('VERDICT_', '').toLowerCase();
+
 /** What a peer told about its state (hex ids), and how and when we heard it. */
 export interface PeerStateRecord {
   initialized: boolean;
@@ -273,7 +277,7 @@ export async function judgePeer(
     const why = failedLast ? failureText(failure) : opts.connected ? heard : `no route to peer (${heard})`;
     return { verdict: Verdict.VERDICT_UNKNOWN, reason: why, counted: true };
   }
-  const judged = await compare(ours, state, dag);
+  const judged = { ...(await compare(ours, state, dag)), counted: true };
   if (judged.verdict === Verdict.VERDICT_CONVERGED) return judged;
   const extra: string[] = [];
   if (!opts.connected) extra.push('no route to peer (not subscribed to the context topic now)');
@@ -284,27 +288,24 @@ export async function judgePeer(
   return { ...judged, reason: [judged.reason, ...extra].join('; ') };
 }
 
-async function compare(ours: OurState, state: PeerStateRecord, dag: DagView): Promise<Judgement> {
-  const counted = true;
+async function compare(ours: OurState, state: PeerStateRecord, dag: DagView): Promise<Omit<Judgement, 'counted'>> {
   if (!ours.initialized) {
     return {
       verdict: state.initialized ? Verdict.VERDICT_BEHIND : Verdict.VERDICT_UNKNOWN,
       reason: state.initialized ? 'we have no state yet: waiting for a snapshot' : 'neither side has state yet',
-      counted,
     };
   }
-  if (!state.initialized) return { verdict: Verdict.VERDICT_AHEAD, reason: 'peer has no state yet', counted };
+  if (!state.initialized) return { verdict: Verdict.VERDICT_AHEAD, reason: 'peer has no state yet' };
   const theirRoot = Buffer.from(state.rootHash, 'hex');
   const theirHeads = state.heads.map((h) => Buffer.from(h, 'hex')).filter((h) => !isZeroId(h));
   const ourHeads = ours.heads.filter((h) => !isZeroId(h));
   const sameRoot = ours.rootHash.equals(theirRoot);
   if (sameIdSet(ourHeads, theirHeads)) {
     return sameRoot
-      ? { verdict: Verdict.VERDICT_CONVERGED, reason: '', counted }
+      ? { verdict: Verdict.VERDICT_CONVERGED, reason: '' }
       : {
           verdict: Verdict.VERDICT_DIVERGED,
           reason: `same DAG heads, another root (ours ${toBase58(ours.rootHash)}, theirs ${toBase58(theirRoot)}): a state comparison repairs it`,
-          counted,
         };
   }
   const known = await dag.known(theirHeads);
@@ -318,13 +319,11 @@ async function compare(ours: OurState, state: PeerStateRecord, dag: DagView): Pr
     return {
       verdict: Verdict.VERDICT_BEHIND,
       reason: parts.join('; ') + (sameRoot ? ' (same root)' : ''),
-      counted,
     };
   }
   return {
     verdict: Verdict.VERDICT_AHEAD,
     reason: `peer lacks our deltas ${shortIds(ourHeads.filter((h) => !theirHeads.some((t) => t.equals(h))).map((h) => h.toString('hex')))}${sameRoot ? ' (same root)' : ''}`,
-    counted,
   };
 }
 
@@ -377,21 +376,21 @@ export interface ContextConvergence {
 }
 
 /**
- * Judges every remembered peer of a hosted context against our state now. Undefined for a
- * context we do not host. Peers we cannot ask about (our network service is away) count as not
- * connected.
+ * Judges every remembered peer of a hosted context (`records`, when the caller has just read
+ * them) against our state now. Undefined for a context we do not host. Peers we cannot ask about
+ * (our network service is away) count as not connected.
  */
 export async function assessConvergence(
   deps: ConvergenceDeps,
   contextId: Buffer,
-  opts: { staleAfterMs: number; nowMs?: number },
+  opts: { staleAfterMs: number; nowMs?: number; records?: PeerRecord[] },
 ): Promise<ContextConvergence | undefined> {
   const state = await deps.states.context(contextId);
   if (!state) return undefined;
   const nowMs = opts.nowMs ?? Date.now();
   const ours: OurState = { initialized: state.initialized, rootHash: state.rootHash, heads: state.heads };
   const [records, book, subscribers] = await Promise.all([
-    readPeers(deps.redis(), deps.catalog, contextId),
+    opts.records ?? readPeers(deps.redis(), deps.catalog, contextId),
     readSyncBook(deps.redis(), deps.catalog, contextId),
     deps.network
       .topicPeers(contextTopic(contextId))

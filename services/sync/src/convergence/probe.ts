@@ -8,6 +8,7 @@ import {
   recordConvergence,
   requestSync,
   Verdict,
+  verdictLabel,
   type ContextConvergence,
   type SyncClient,
 } from '@cnode/context-core';
@@ -42,16 +43,6 @@ export interface ProbeDeps {
   /** Peers asked at once. */
   concurrency: number;
 }
-
-const VERDICT_LABELS: Record<Verdict, string> = {
-  [Verdict.VERDICT_UNSPECIFIED]: 'unknown',
-  [Verdict.VERDICT_CONVERGED]: 'converged',
-  [Verdict.VERDICT_BEHIND]: 'behind',
-  [Verdict.VERDICT_AHEAD]: 'ahead',
-  [Verdict.VERDICT_DIVERGED]: 'diverged',
-  [Verdict.VERDICT_UNKNOWN]: 'unknown',
-  [Verdict.UNRECOGNIZED]: 'unknown',
-};
 
 /**
  * The convergence probe. Every `SYNC_CONVERGENCE_INTERVAL` one sync replica (whichever claims the
@@ -116,7 +107,7 @@ export class ConvergenceProbe implements Startable {
       });
       if (!judged) continue;
       for (const p of judged.assessment.peers) {
-        const label = p.judgement.counted ? VERDICT_LABELS[p.judgement.verdict] : 'not_member';
+        const label = p.judgement.counted ? verdictLabel(p.judgement.verdict) : 'not_member';
         peers.set(label, (peers.get(label) ?? 0) + 1);
       }
       if (!judged.assessment.peers.some((p) => p.judgement.counted)) contexts.no_peers++;
@@ -193,7 +184,7 @@ export class ConvergenceProbe implements Startable {
     const assessment = await assessConvergence(
       { states: deps.states(), redis: deps.redis, catalog: deps.catalog, network: deps.network },
       contextId,
-      { staleAfterMs: CONVERGENCE_STALE_PERIODS * deps.intervalMs },
+      { staleAfterMs: CONVERGENCE_STALE_PERIODS * deps.intervalMs, records: forgotten.kept },
     );
     if (!assessment) return undefined;
     const counted = assessment.peers.some((p) => p.judgement.counted);
@@ -212,7 +203,7 @@ export class ConvergenceProbe implements Startable {
             .filter((p) => p.judgement.verdict !== Verdict.VERDICT_CONVERGED)
             .map((p) => ({
               peer: p.record.peer,
-              verdict: VERDICT_LABELS[p.judgement.verdict],
+              verdict: verdictLabel(p.judgement.verdict),
               reason: p.judgement.reason,
             })),
         },
@@ -235,7 +226,7 @@ export class ConvergenceProbe implements Startable {
         (p.judgement.verdict === Verdict.VERDICT_BEHIND || p.judgement.verdict === Verdict.VERDICT_DIVERGED),
     );
     if (!lead) return;
-    const outcome = VERDICT_LABELS[lead.judgement.verdict];
+    const outcome = verdictLabel(lead.judgement.verdict);
     await requestSync(
       { js: this.deps.js(), metrics: this.deps.busMetrics, catalog: this.deps.catalog },
       { contextId, peer: lead.record.peer, reason: bus.SyncReason.SYNC_REASON_CONVERGENCE },

@@ -21,8 +21,7 @@ const REFUSALS: ReadonlySet<string> = new Set(Object.values(SyncRefusal));
 export function peerFailureLabel(err: unknown): string {
   if (isCodedError(err) && err.code === (ContextErrorCode.PeerRefused as string)) {
     const code = (err.meta as { code?: unknown }).code;
-    if (typeof code !== 'string') return 'refused_other';
-    return REFUSALS.has(code) ? `refused_${code}` : 'refused_other';
+    return typeof code === 'string' && REFUSALS.has(code) ? `refused_${code}` : 'refused_other';
   }
   return failureReason(err);
 }
