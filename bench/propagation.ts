@@ -21,8 +21,7 @@
  */
 import '@cnode/runtime/polyfills';
 import type { admin } from '@cnode/proto';
-import { ProcessNode, waitFor } from '@cnode/testing';
-import { cpuSnapshot, cpuSpent, machineBusySeconds } from './lib/proc-cpu.js';
+import { ProcessNode, cpuSnapshot, cpuSpent, machineBusySeconds, waitFor } from '@cnode/testing';
 import { percentile, rawGossipLatency } from './lib/raw-gossip.js';
 
 const argv = process.argv.slice(2);

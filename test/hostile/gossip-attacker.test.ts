@@ -9,7 +9,7 @@
  * never changes, no process exits, writes are still served and replicated, and memory stays bounded.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,9 @@ import {
   ProcessNode,
   inviteInsider,
   plainLibp2pNode,
+  cpuSnapshot,
+  cpuSpent,
+  residentBytes,
   spawnNode,
   waitFor,
   type Insider,
@@ -168,28 +171,16 @@ async function flood(messages: Uint8Array[]): Promise<{ sent: Promise<number> }>
   };
 }
 
-/** CPU seconds (user + system) of every service process, minus `since`. */
-function cpuByProcess(since: Record<string, number> = {}): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [label, node] of [
-    ['A', a],
-    ['B', b],
-  ] as const) {
-    for (const [key, proc] of node.procs) {
-      const fields = readFileSync(`/proc/${proc.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
-      out[`${label}/${key}`] = Math.round((seconds - (since[`${label}/${key}`] ?? 0)) * 100) / 100;
-    }
-  }
-  return out;
-}
-
-/** Resident memory of a process, in bytes. */
-function rss(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('VmRSS:'));
-  return Number(line?.split(/\s+/)[1] ?? 0) * 1024;
+/** Every service process of both nodes, named `A/<service>` and `B/<service>`. */
+function serviceProcesses(): Map<number, string> {
+  return new Map(
+    (
+      [
+        ['A', a],
+        ['B', b],
+      ] as const
+    ).flatMap(([label, node]) => [...node.procs].map(([key, proc]) => [proc.child.pid!, `${label}/${key}`] as const)),
+  );
 }
 
 function allAlive(): void {
@@ -364,7 +355,7 @@ describe('a hostile gossip peer', () => {
   it(`flooding at line rate for ${FLOOD_MS / 1000} s (junk from one peer, non-member deltas from another): both senders get banned (junk at the validator, non-member deltas on state-delta's reports), no process exits, memory stays bounded, writes are served and replicate`, async () => {
     const state = await honestState();
     const rssBefore = new Map(
-      [a, b].flatMap((n) => [...n.procs].map(([k, p]) => [`${n.name}/${k}`, rss(p.child.pid!)] as const)),
+      [a, b].flatMap((n) => [...n.procs].map(([k, p]) => [`${n.name}/${k}`, residentBytes(p.child.pid!)] as const)),
     );
     const banned = () => on('network', 'network_peers_banned_total', { reason: 'malformed' });
     const reportedBanned = () => on('network', 'network_peers_banned_total', { reason: 'reported_not_member' });
@@ -377,7 +368,7 @@ describe('a hostile gossip peer', () => {
       broadcast({ $case: 'stateDelta', stateDelta: forgedDelta(stranger, stranger, `flood/${n}`) }),
     );
     const flooders = await Promise.all([flood(junk), flood(deltas)]);
-    const cpuBefore = cpuByProcess();
+    const cpuBefore = cpuSnapshot(serviceProcesses());
     // Honest writes during the flood: each must be answered, and replicate.
     const latencies: number[] = [];
     const started = Date.now();
@@ -389,14 +380,14 @@ describe('a hostile gossip peer', () => {
       i++;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const cpu = cpuByProcess(cpuBefore);
+    const cpu = cpuSpent(cpuBefore, cpuSnapshot(serviceProcesses()));
     const sent = await Promise.all(flooders.map((f) => f.sent));
     latencies.sort((x, y) => x - y);
     const p50 = latencies[Math.floor(latencies.length / 2)] ?? 0;
     const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? 0;
     process.stdout.write(
       `flood: junk ${sent[0]}, deltas ${sent[1]} messages in ${FLOOD_MS} ms; ${latencies.length} honest writes, ` +
-        `p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms; CPU seconds ${JSON.stringify(cpu)}\n`,
+        `p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms; CPU seconds ${JSON.stringify(Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v.toFixed(2)])))}\n`,
     );
     expect(latencies.length).toBeGreaterThanOrEqual(FLOOD_MS / 1000);
     // Bounds for a shared two-core machine with other tests running beside this one.
@@ -426,7 +417,7 @@ describe('a hostile gossip peer', () => {
     expect(after[0]!.root).toBe(after[1]!.root);
     for (const node of [a, b]) {
       for (const [k, p] of node.procs) {
-        const grown = rss(p.child.pid!) - (rssBefore.get(`${node.name}/${k}`) ?? 0);
+        const grown = residentBytes(p.child.pid!) - (rssBefore.get(`${node.name}/${k}`) ?? 0);
         expect({ process: `${node.name}/${k}`, grownUnder200MiB: grown < 200 * 1024 * 1024 }).toEqual({
           process: `${node.name}/${k}`,
           grownUnder200MiB: true,

@@ -1,4 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { BoundedCache } from './bounded-cache.js';
 
 export type { Logger } from 'pino';
 
@@ -31,13 +32,16 @@ export function createLogger(opts: LoggerOptions): Logger {
  * (the least recently logged are forgotten first).
  */
 export class LogThrottle {
-  private readonly last = new Map<string, { atMs: number; suppressed: number }>();
+  /** Per key: when its last line went out, and how many were held back since. */
+  private readonly last: BoundedCache<string, { atMs: number; suppressed: number }>;
 
   constructor(
     private readonly intervalMs = 10_000,
-    private readonly maxKeys = 1024,
+    maxKeys = 1024,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.last = new BoundedCache('log_throttle', maxKeys);
+  }
 
   /** Logs `msg` at `level` with `fields` unless a line of `key` went out within the interval. */
   log(
@@ -53,9 +57,7 @@ export class LogThrottle {
       seen.suppressed++;
       return;
     }
-    this.last.delete(key);
     this.last.set(key, { atMs: now, suppressed: 0 });
-    if (this.last.size > this.maxKeys) this.last.delete(this.last.keys().next().value!);
     logger[level](seen?.suppressed ? { ...fields, suppressed: seen.suppressed } : fields, msg);
   }
 }

@@ -9,3 +9,4 @@ export * from './store-harness.js';
 export * from './insider.js';
 export * from './wasm-module.js';
 export * from './grpc-refusal.js';
+export * from './proc-stats.js';

@@ -1,3 +1,4 @@
+/** CPU and memory of processes, read from /proc: what benchmarks and load tests report. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
@@ -71,4 +72,16 @@ export function machineBusySeconds(): number {
   const ticks = values.map(Number);
   const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
   return (ticks.slice(0, 8).reduce((s, t) => s + t, 0) - idle) / TICKS_PER_SECOND;
+}
+
+/** Resident memory of a process, in bytes (VmRSS in /proc/<pid>/status); 0 once it is gone. */
+export function residentBytes(pid: number): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmRSS:'));
+    return Number(line?.split(/\s+/)[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
 }

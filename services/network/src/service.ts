@@ -75,6 +75,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
     },
     {
       metrics,
+      registry: ctx.registry,
       logger: log('gossip-guard'),
       hangUp: (peer) => {
         if (!hostRef?.isRunning) return;

@@ -1,7 +1,7 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub';
 import { GOSSIP_MAX_MESSAGE_BYTES } from '@cnode/primitives';
 import { wire } from '@cnode/proto';
-import type { Logger } from '@cnode/runtime';
+import { BoundedCache, CacheEviction, type Logger, type Registry } from '@cnode/runtime';
 import { GOSSIP_GUARD_MAX_PEERS, PEER_STRIKE_WINDOW_MS } from '../constants.js';
 import { GossipRejectReason, type NetworkMetrics } from '../metrics.js';
 import { topicKind, TopicKind } from './topic-kind.js';
@@ -36,8 +36,10 @@ interface PeerBook {
  * its connection.
  */
 export class GossipGuard {
-  private readonly peers = new Map<string, PeerBook>();
-  private readonly banned = new Map<string, number>();
+  /** Each peer's bucket and strikes, least recently heard from forgotten first. */
+  private readonly peers: BoundedCache<string, PeerBook>;
+  /** Banned peers → when the ban ends. */
+  private readonly banned: BoundedCache<string, number>;
 
   constructor(
     private readonly limits: GossipGuardLimits,
@@ -46,9 +48,14 @@ export class GossipGuard {
       logger: Logger;
       /** Closes every connection to the peer. */
       hangUp(peer: string): void;
+      /** Where the two caches' bounds, sizes and evictions are exported. */
+      registry?: Registry;
       now?: () => number;
     },
-  ) {}
+  ) {
+    this.peers = new BoundedCache('gossip_guard_peers', GOSSIP_GUARD_MAX_PEERS, deps.registry);
+    this.banned = new BoundedCache('gossip_guard_bans', GOSSIP_GUARD_MAX_PEERS, deps.registry);
+  }
 
   private now(): number {
     return this.deps.now?.() ?? Date.now();
@@ -56,11 +63,7 @@ export class GossipGuard {
 
   /** Whether the peer is banned now (the connection gater asks). */
   isBanned(peer: string): boolean {
-    const until = this.banned.get(peer);
-    if (until === undefined) return false;
-    if (until > this.now()) return true;
-    this.banned.delete(peer);
-    return false;
+    return this.banned.get(peer, (until) => until > this.now()) !== undefined;
   }
 
   /**
@@ -68,7 +71,7 @@ export class GossipGuard {
    * group topics (what carries replicated state); other topics are node-manager's to judge.
    */
   check(peer: string, topic: string, data: Uint8Array): TopicValidatorResult {
-    if (this.isBanned(peer)) return this.refuse(peer, GossipRejectReason.Banned, TopicValidatorResult.Ignore);
+    if (this.isBanned(peer)) return this.refuse(GossipRejectReason.Banned, TopicValidatorResult.Ignore);
     const book = this.book(peer);
     const now = this.now();
     book.tokens = Math.min(
@@ -76,7 +79,7 @@ export class GossipGuard {
       book.tokens + ((now - book.refilledAtMs) / 1000) * this.limits.peerRate,
     );
     book.refilledAtMs = now;
-    if (book.tokens < 1) return this.refuse(peer, GossipRejectReason.PeerRate, TopicValidatorResult.Ignore);
+    if (book.tokens < 1) return this.refuse(GossipRejectReason.PeerRate, TopicValidatorResult.Ignore);
     book.tokens -= 1;
     if (data.length > GOSSIP_MAX_MESSAGE_BYTES) return this.strike(peer, book, GossipRejectReason.Oversize);
     if (topicKind(topic) === TopicKind.Other) return TopicValidatorResult.Accept;
@@ -101,17 +104,20 @@ export class GossipGuard {
     this.deps.metrics.peerReports.inc({ reason: label }, strikes);
     if (this.isBanned(peer)) return true;
     const book = this.book(peer);
-    for (let i = 0; i < strikes && !this.isBanned(peer); i++) this.addStrike(peer, book, `reported_${label}`);
-    return this.isBanned(peer);
+    for (let i = 0; i < strikes; i++) {
+      this.addStrike(peer, book, `reported_${label}`);
+      if (this.isBanned(peer)) return true;
+    }
+    return false;
   }
 
-  private refuse(_peer: string, reason: GossipRejectReason, result: TopicValidatorResult): TopicValidatorResult {
+  private refuse(reason: GossipRejectReason, result: TopicValidatorResult): TopicValidatorResult {
     this.deps.metrics.gossipRejected.inc({ direction: 'in', reason });
     return result;
   }
 
   private strike(peer: string, book: PeerBook, reason: GossipRejectReason): TopicValidatorResult {
-    this.refuse(peer, reason, TopicValidatorResult.Reject);
+    this.refuse(reason, TopicValidatorResult.Reject);
     this.addStrike(peer, book, reason);
     return TopicValidatorResult.Reject;
   }
@@ -124,10 +130,9 @@ export class GossipGuard {
   }
 
   private ban(peer: string, reason: string): void {
-    this.peers.delete(peer);
-    this.banned.delete(peer);
+    // Its strikes are served: a peer whose ban ends starts afresh.
+    this.peers.discard(peer, CacheEviction.Discarded);
     this.banned.set(peer, this.now() + this.limits.banMs);
-    if (this.banned.size > GOSSIP_GUARD_MAX_PEERS) this.banned.delete(this.banned.keys().next().value!);
     this.deps.metrics.peersBanned.inc({ reason });
     this.deps.logger.warn(
       { peer, reason, strikes: this.limits.strikes, banMs: this.limits.banMs },
@@ -136,16 +141,13 @@ export class GossipGuard {
     this.deps.hangUp(peer);
   }
 
-  /** The peer's bucket and strikes, most recently used last (the least recent go past the bound). */
+  /** The peer's bucket and strikes (a new peer starts with a full bucket). */
   private book(peer: string): PeerBook {
     let book = this.peers.get(peer);
-    if (book) {
-      this.peers.delete(peer);
-    } else {
+    if (!book) {
       book = { tokens: 2 * this.limits.peerRate, refilledAtMs: this.now(), strikes: [] };
+      this.peers.set(peer, book);
     }
-    this.peers.set(peer, book);
-    if (this.peers.size > GOSSIP_GUARD_MAX_PEERS) this.peers.delete(this.peers.keys().next().value!);
     return book;
   }
 }

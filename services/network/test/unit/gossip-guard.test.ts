@@ -22,7 +22,13 @@ function guardWith(limits: { peerRate?: number; strikes?: number; banMs?: number
   const hungUp: string[] = [];
   const guard = new GossipGuard(
     { peerRate: limits.peerRate ?? 100, strikes: limits.strikes ?? 3, banMs: limits.banMs ?? 60_000 },
-    { metrics: createNetworkMetrics(registry), logger: testLogger(), hangUp: (p) => hungUp.push(p), now: () => now },
+    {
+      metrics: createNetworkMetrics(registry),
+      logger: testLogger(),
+      hangUp: (p) => hungUp.push(p),
+      registry,
+      now: () => now,
+    },
   );
   const rejected = (reason: string) =>
     metricValue(registry, 'network_gossip_rejected_total', { direction: 'in', reason });
@@ -61,6 +67,9 @@ describe('GossipGuard', () => {
     expect(guard.isBanned('P')).toBe(true);
     expect(hungUp).toEqual(['P']);
     expect(await metricValue(registry, 'network_peers_banned_total', { reason: 'malformed' })).toBe(1);
+    // Both maps are bounded caches whose bound and size show in the metrics.
+    expect(await metricValue(registry, 'cache_capacity', { cache: 'gossip_guard_bans' })).toBe(4096);
+    expect(await metricValue(registry, 'cache_entries', { cache: 'gossip_guard_bans' })).toBe(1);
     // Whatever it still sends is ignored and counted; another peer is unaffected.
     expect(guard.check('P', CONTEXT, valid)).toBe(TopicValidatorResult.Ignore);
     expect(await rejected('banned')).toBe(1);
