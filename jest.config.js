@@ -36,6 +36,7 @@ export default {
         '<rootDir>/services/*/test/integration/**/*.test.ts',
         '<rootDir>/test/e2e/**/*.test.ts',
         '<rootDir>/test/hostile/**/*.test.ts',
+        '<rootDir>/test/simulation/**/*.test.ts',
       ],
     },
   ],

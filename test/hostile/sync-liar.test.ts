@@ -413,7 +413,7 @@ describe('a lying snapshot source', () => {
     }));
 
   const page = (entries: wire.StateEntry[], over: Partial<wire.SnapshotPage> = {}): wire.SyncStreamMessage => {
-    const body = Buffer.from(wire.SnapshotEntries.encode({ entries }).finish());
+    const body = Buffer.from(wire.SnapshotEntries.encode({ entries, covered: [] }).finish());
     return {
       payload: {
         $case: 'snapshotPage',

@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { RelayedStream, SYNC_PROTOCOL, type Catalog, type NetworkClient } from '@cnode/bus';
+import { RelayedStream, SYNC_PROTOCOL, type Catalog, type FrameStream, type NetworkClient } from '@cnode/bus';
 import {
   MAX_GROUP_OP_PARENTS,
   MemberAuthRole,
@@ -21,9 +21,15 @@ import { isGroupMemberNow } from './membership-at-cut.js';
 import { decodeSyncMessage, encodeSyncMessage } from './sync-frames.js';
 
 export interface SyncClientOptions {
-  network: NetworkClient;
+  /** Our peer id (`info`) and, unless `openStream` is given, the streams. */
+  network: Pick<NetworkClient, 'info' | 'openStream'>;
   nc: () => NatsConnection;
   catalog: Catalog;
+  /**
+   * Opens a stream to a peer; by default a libp2p stream of the network service relayed over NATS.
+   * The deterministic simulation passes its in-process network here.
+   */
+  openStream?: (peer: string, protocol: string) => Promise<FrameStream>;
   /** Most time one answer may take to arrive after its request was sent. */
   requestTimeoutMs: number;
   /** The relay resets a stream idle this long. */
@@ -74,7 +80,7 @@ export class SyncSession {
   private readonly endsAt: number;
 
   constructor(
-    private readonly stream: RelayedStream,
+    private readonly stream: FrameStream,
     private readonly auth: wire.MemberAuth,
     private readonly requestTimeoutMs: number,
     deadlineMs: number,
@@ -218,12 +224,14 @@ export class SyncClient {
     opts: { selfAuthenticating?: boolean } = {},
   ): Promise<SyncSession> {
     const auth = signMemberAuth(member, scope.id, await this.peerId());
-    const stream = await RelayedStream.open(
-      this.opts.network,
-      { nc: this.opts.nc(), catalog: this.opts.catalog, idleTimeoutMs: this.opts.idleTimeoutMs },
-      peer,
-      SYNC_PROTOCOL,
-    );
+    const stream = await (this.opts.openStream
+      ? this.opts.openStream(peer, SYNC_PROTOCOL)
+      : RelayedStream.open(
+          this.opts.network,
+          { nc: this.opts.nc(), catalog: this.opts.catalog, idleTimeoutMs: this.opts.idleTimeoutMs },
+          peer,
+          SYNC_PROTOCOL,
+        ));
     const proveResponder = async (proof: wire.MemberAuth | undefined, remote: string): Promise<void> => {
       let responder: Buffer;
       try {

@@ -91,7 +91,6 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
       catalog: infra.catalog,
       network,
       sync,
-      outbox,
       heartbeat,
       metrics,
       logger: log('pipeline'),

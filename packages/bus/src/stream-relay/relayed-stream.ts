@@ -16,6 +16,22 @@ export interface RelayOwnerOptions {
   idleTimeoutMs: number;
 }
 
+/**
+ * A stream of whole frames with one peer, in order, both ways: what a protocol session (sync, blobs)
+ * speaks over. `RelayedStream` is the production one; anything else (an in-process pair in a
+ * simulation) must keep its rules: `readFrame` gives undefined once the remote closed and every
+ * frame was read, a reset fails every pending and later call.
+ */
+export interface FrameStream {
+  readonly peer: string;
+  readFrame(): Promise<Uint8Array | undefined>;
+  writeFrame(frame: Uint8Array): Promise<void>;
+  /** Closes our writable end; reading goes on until the remote closes too. */
+  closeWrite(): Promise<void>;
+  /** Resets the stream in both directions. */
+  reset(reason?: string): void;
+}
+
 /** A reset raised to the owner: `reason` is a RelayResetReason or the remote's own reason. */
 export function streamResetError(reason: string): BusError {
   return new BusError(BusErrorCode.StreamReset, `stream reset: ${reason}`, { reason });
@@ -28,7 +44,7 @@ export function streamResetError(reason: string): BusError {
  * read yet. A reset on either side (or a lost relay message, or idleness) fails every pending and
  * later call with BUS_STREAM_RESET.
  */
-export class RelayedStream implements AsyncIterable<Uint8Array> {
+export class RelayedStream implements FrameStream, AsyncIterable<Uint8Array> {
   private readonly channel: RelayChannel;
   private readonly window: SendWindow;
   private readonly assembler = new FrameAssembler();
@@ -66,7 +82,7 @@ export class RelayedStream implements AsyncIterable<Uint8Array> {
 
   /** Opens a stream to `peer` on `protocol` through the network service and attaches to it. */
   static async open(
-    client: NetworkClient,
+    client: Pick<NetworkClient, 'openStream'>,
     opts: RelayOwnerOptions,
     peer: string,
     protocol: string,

@@ -1,5 +1,12 @@
 import type { Sql } from '../postgres.js';
 
+/**
+ * Ids of deltas known as applied without their rows (pruned by GC, or covered by a snapshot)
+ * remembered per context: a child of one arriving later still applies. GC forgets the oldest beyond
+ * it, and a snapshot sends no more than it.
+ */
+export const PRUNED_IDS_REMEMBERED = 100_000;
+
 /** What a GC task did, as reported and stored in gc_runs. */
 export interface GcCounts {
   contexts: number;

@@ -818,10 +818,14 @@ export class StateStore {
     return r ? !r.applied : false;
   }
 
-  /** The DAG heads a snapshot brought (this node holds their effects, not their history), at most `max`. */
+  /**
+   * Ids this node holds the effects of without their rows, at most `max`: the DAG heads snapshots
+   * brought first, then pruned or snapshot-covered history, newest first.
+   */
   async checkpoints(contextId: Buffer, max: number): Promise<Buffer[]> {
     const rows = await this.sql<{ delta_id: Buffer }[]>`
-      select delta_id from dag_checkpoints where context_id = ${contextId} order by created_at desc, delta_id limit ${max}`;
+      select delta_id from dag_checkpoints where context_id = ${contextId}
+      order by pruned, created_at desc, delta_id limit ${max}`;
     return rows.map((r) => r.delta_id);
   }
 

@@ -228,9 +228,10 @@ export class StateSyncStore {
    */
   async readSnapshot(
     contextId: Buffer,
-    opts: { after?: Buffer; expectRoot?: Buffer; pageEntries: number },
+    opts: { after?: Buffer; expectRoot?: Buffer; pageEntries: number; maxCovered: number },
     onBoundary: (boundary: SnapshotBoundaryView) => Promise<void>,
     onPage: (entries: SyncEntry[]) => Promise<void>,
+    onCovered: (deltaIds: Buffer[]) => Promise<void>,
   ): Promise<void> {
     await this.sql.begin('isolation level repeatable read read only', async (tx) => {
       const [ctx] = await tx<{ root_hash: Buffer; dag_heads: Buffer[]; initialized: boolean }[]>`
@@ -248,20 +249,34 @@ export class StateSyncStore {
         where context_id = ${contextId} and key > ${opts.after ?? Buffer.alloc(0)}
         order by key`.cursor(opts.pageEntries);
       for await (const rows of cursor) await onPage(rows.map(entryOf));
+      // What the state holds the effects of, newest first: applied deltas, then ids known without
+      // their rows (snapshot boundaries and coverage, pruned history). Past maxCovered, the oldest
+      // are left out: a late copy of one of those would wait for parents like any unknown delta.
+      const covered = tx<{ delta_id: Buffer }[]>`
+        (select delta_id from deltas where context_id = ${contextId} and applied order by hlc desc, delta_id)
+        union all
+        (select delta_id from dag_checkpoints where context_id = ${contextId} order by created_at desc, delta_id)
+        limit ${opts.maxCovered}`.cursor(opts.pageEntries);
+      for await (const rows of covered) await onCovered(rows.map((r) => r.delta_id));
     });
   }
 
   /**
    * Imports a snapshot into a context without state. `fill` writes the received pages through the
    * given writer; the rows stay invisible to everyone else until the recomputed root equals the
-   * boundary root, then state, root, heads (as checkpoints) and `initialized` commit together. Any
+   * boundary root, then state, root, heads (as checkpoints) and `initialized` commit together. The
+   * ids of the deltas the state covers (`cover`) become pruned checkpoints: known as applied without
+   * their rows, as if this node had pruned them (GC forgets the oldest beyond its bound). Any
    * failure (a refused page, a broken transfer, a root mismatch) rolls all of it back.
    */
   importSnapshot(
     contextId: Buffer,
     boundary: { rootHash: Buffer; heads: Buffer[] },
-    fill: (write: (entries: SyncEntry[]) => Promise<void>) => Promise<void>,
-  ): Promise<{ entries: number }> {
+    fill: (
+      write: (entries: SyncEntry[]) => Promise<void>,
+      cover: (deltaIds: Buffer[]) => Promise<void>,
+    ) => Promise<void>,
+  ): Promise<{ entries: number; covered: number }> {
     return this.sql.begin(async (tx) => {
       const [before] = await tx<{ initialized: boolean }[]>`
         select initialized from contexts where id = ${contextId}`;
@@ -275,9 +290,20 @@ export class StateSyncStore {
       await tx`delete from state_tree_nodes where context_id = ${contextId}`;
       await tx`delete from state_entries where context_id = ${contextId}`;
       let written = 0;
-      await fill(async (entries) => {
-        written += (await this.writeEntries(tx, contextId, entries)).changed;
-      });
+      let covered = 0;
+      await fill(
+        async (entries) => {
+          written += (await this.writeEntries(tx, contextId, entries)).changed;
+        },
+        async (deltaIds) => {
+          if (deltaIds.length === 0) return;
+          const rows = await tx`
+            insert into dag_checkpoints (context_id, delta_id, pruned)
+            select ${contextId}, d, true from unnest(${tx.array(deltaIds, BYTEA_ARRAY)}::bytea[]) d
+            on conflict do nothing returning 1`;
+          covered += rows.length;
+        },
+      );
       // Lock the row only now: a transfer takes seconds, and state-delta reads the row meanwhile.
       const [ctx] = await tx<{ initialized: boolean }[]>`
         select initialized from contexts where id = ${contextId} for update`;
@@ -306,14 +332,15 @@ export class StateSyncStore {
       if (heads.length > 0) {
         await tx`
           insert into dag_checkpoints (context_id, delta_id)
-          select ${contextId}, h from unnest(${tx.array(heads, BYTEA_ARRAY)}::bytea[]) h on conflict do nothing`;
+          select ${contextId}, h from unnest(${tx.array(heads, BYTEA_ARRAY)}::bytea[]) h
+          on conflict (context_id, delta_id) do update set pruned = false`;
       }
       const headList = heads.length > 0 ? heads : [Buffer.from(ZERO_ID)];
       await tx`
         update contexts set root_hash = ${root}, dag_heads = ${tx.array(headList, BYTEA_ARRAY)}::bytea[],
           initialized = true, updated_at = now()
         where id = ${contextId}`;
-      return { entries: written };
+      return { entries: written, covered };
     });
   }
 

@@ -36,34 +36,42 @@ const tombstone = (key: string): SyncEntry => ({
 });
 
 /** A context with state built by deltas, as a responder would hold it. */
-async function contextWithState(n: number): Promise<{ id: Buffer; author: Author }> {
+async function contextWithState(n: number, perDelta = 50): Promise<{ id: Buffer; author: Author }> {
   const id = randomBytes(32);
   await states.createContext(id);
   const writer = new Author();
-  for (let i = 0; i < n; i += 50) {
-    const ops = Array.from({ length: Math.min(50, n - i) }, (_, j) => ({ key: `k${i + j}`, value: `v${i + j}` }));
+  for (let i = 0; i < n; i += perDelta) {
+    const ops = Array.from({ length: Math.min(perDelta, n - i) }, (_, j) => ({
+      key: `k${i + j}`,
+      value: `v${i + j}`,
+    }));
     const delta = writer.write(id, ops);
     await states.addDelta(delta);
   }
   return { id, author: writer };
 }
 
-async function exportAll(id: Buffer): Promise<{ root: Buffer; heads: Buffer[]; entries: SyncEntry[]; total: number }> {
+async function exportAll(
+  id: Buffer,
+  maxCovered = 1000,
+): Promise<{ root: Buffer; heads: Buffer[]; entries: SyncEntry[]; total: number; covered: Buffer[] }> {
   const entries: SyncEntry[] = [];
+  const covered: Buffer[] = [];
   let root: Buffer = Buffer.alloc(0);
   let heads: Buffer[] = [];
   let total = 0;
   await sync.readSnapshot(
     id,
-    { pageEntries: 7 },
+    { pageEntries: 7, maxCovered },
     async (b) => {
       root = b.rootHash;
       heads = b.heads;
       total = b.totalEntries;
     },
     async (page) => void entries.push(...page),
+    async (ids) => void covered.push(...ids),
   );
-  return { root, heads, entries, total };
+  return { root, heads, entries, total, covered };
 }
 
 describe('StateSyncStore', () => {
@@ -103,16 +111,18 @@ describe('StateSyncStore', () => {
     const after: SyncEntry[] = [];
     await sync.readSnapshot(
       id,
-      { pageEntries: 5, after: full.entries[9]!.key, expectRoot: full.root },
+      { pageEntries: 5, after: full.entries[9]!.key, expectRoot: full.root, maxCovered: 0 },
       async () => undefined,
       async (page) => void after.push(...page),
+      async () => undefined,
     );
     expect(after).toHaveLength(20);
     await sync.mergeEntries(id, [live('moved', 'on')]);
     await expect(
       sync.readSnapshot(
         id,
-        { pageEntries: 5, expectRoot: full.root },
+        { pageEntries: 5, expectRoot: full.root, maxCovered: 0 },
+        async () => undefined,
         async () => undefined,
         async () => undefined,
       ),
@@ -124,9 +134,14 @@ describe('StateSyncStore', () => {
     const snap = await exportAll(source.id);
     const target = randomBytes(32);
     await states.createContext(target, { initialized: false });
-    await sync.importSnapshot(target, { rootHash: snap.root, heads: snap.heads }, async (write) => {
-      for (let i = 0; i < snap.entries.length; i += 50) await write(snap.entries.slice(i, i + 50));
-    });
+    const imported = await sync.importSnapshot(
+      target,
+      { rootHash: snap.root, heads: snap.heads },
+      async (write, cover) => {
+        for (let i = 0; i < snap.entries.length; i += 50) await write(snap.entries.slice(i, i + 50));
+        await cover(snap.covered);
+      },
+    );
     const ctx = (await states.context(target))!;
     expect(ctx.initialized).toBe(true);
     expect(ctx.rootHash).toEqual(snap.root);
@@ -135,6 +150,40 @@ describe('StateSyncStore', () => {
     const next = source.author.write(target, [{ key: 'after', value: 'snapshot' }]);
     expect((await states.addDelta(next)).outcome).toBe('applied');
     expect(await states.hasDelta(target, snap.heads[0]!)).toBe(true);
+    // Every delta the source applied (3 of 50 writes, the head included) is known as covered, the
+    // heads first among the checkpoints a request names.
+    expect(snap.covered).toHaveLength(3);
+    expect(imported).toEqual({ entries: 120, covered: 3 });
+    expect((await states.knownDeltas(target, snap.covered)).size).toBe(3);
+    expect(await states.checkpoints(target, 1)).toEqual(snap.heads);
+  });
+
+  it('knows the history a snapshot covers: a late copy of it is a duplicate, a branch from it applies', async () => {
+    const source = await contextWithState(20, 1);
+    const history = await db.sql<{ delta_id: Buffer; parents: Buffer[] }[]>`
+      select delta_id, parents from deltas where context_id = ${source.id} order by hlc`;
+    const snap = await exportAll(source.id);
+    // Newest first, and no more than asked for.
+    expect(snap.covered[0]).toEqual(history[history.length - 1]!.delta_id);
+    expect((await exportAll(source.id, 5)).covered).toEqual(snap.covered.slice(0, 5));
+    const target = randomBytes(32);
+    await states.createContext(target, { initialized: false });
+    await sync.importSnapshot(target, { rootHash: snap.root, heads: snap.heads }, async (write, cover) => {
+      await write(snap.entries);
+      await cover(snap.covered);
+    });
+    const stored = async (id: Buffer) => (await states.delta(source.id, id))!;
+    // An old delta arriving late (gossip delayed past the snapshot) changes nothing, not even the heads.
+    const old = { ...(await stored(history[3]!.delta_id)), contextId: target };
+    expect((await states.addDelta(old)).outcome).toBe('duplicate');
+    expect((await states.context(target))!.heads).toEqual(snap.heads);
+    // A delta written on an old delta (a branch the snapshot does not hold) applies: its parent is covered.
+    const branch = source.author.write(target, [{ key: 'branch', value: 'x' }]);
+    branch.parents = [history[5]!.delta_id];
+    const resealed = { ...branch, deltaId: randomBytes(32) };
+    const added = await states.addDelta(resealed);
+    expect(added.outcome).toBe('applied');
+    expect(await states.pendingCount(target)).toBe(0);
   });
 
   it('never overwrites a context that has state', async () => {
@@ -154,7 +203,9 @@ describe('StateSyncStore', () => {
     await states.createContext(target, { initialized: false });
     const tampered = snap.entries.map((e, i) => (i === 7 ? { ...e, value: Buffer.from('forged') } : e));
     await expect(
-      sync.importSnapshot(target, { rootHash: snap.root, heads: snap.heads }, (write) => write(tampered)),
+      sync.importSnapshot(target, { rootHash: snap.root, heads: snap.heads }, (write, cover) =>
+        write(tampered).then(() => cover(snap.covered)),
+      ),
     ).rejects.toMatchObject({ code: StateSyncErrorCode.SnapshotRootMismatch });
     const ctx = (await states.context(target))!;
     expect(ctx.initialized).toBe(false);

@@ -1,11 +1,9 @@
 import { toBase58 } from '@cnode/primitives';
-import type { GcCounts } from '@cnode/store';
+import { PRUNED_IDS_REMEMBERED, type GcCounts } from '@cnode/store';
 import { emptyCounts, yieldToOthers, type TaskDeps } from './task.js';
 
 const KIND = 'delta';
 const BATCH = 1000;
-/** Pruned ids remembered per context, so children of pruned deltas stay applicable. */
-export const PRUNED_IDS_REMEMBERED = 100_000;
 
 /**
  * DAG compaction: contexts with at least DAG_COMPACTION_MIN_DELTAS applied deltas keep

@@ -63,9 +63,15 @@ async function judge(deps: HashHeartbeatDeps, hb: wire.HashHeartbeat, peer: stri
   if (!ours?.initialized) return HeartbeatOutcome.UnknownContext;
   const context = toBase58(contextId);
   const theirRoot = Buffer.from(hb.rootHash);
-  if (ours.rootHash.equals(theirRoot)) return HeartbeatOutcome.InSync;
-
   const theirHeads = hb.dagHeads.map((h) => Buffer.from(h));
+  // Equal roots are equal state, but not always equal history: a delta whose writes were all
+  // overwritten changes no root, and a node that never gets it stays behind for good.
+  if (ours.rootHash.equals(theirRoot)) {
+    return (await lacksAnyHead(deps, contextId, ours.heads, theirHeads))
+      ? requestBehindSync(deps, contextId, peer)
+      : HeartbeatOutcome.InSync;
+  }
+
   const sameHeads = sameIdSet(ours.heads, theirHeads);
   const streakKey = deps.catalog.redis.syncDivergence(context, peer);
   if (sameHeads) {
@@ -95,18 +101,29 @@ async function judge(deps: HashHeartbeatDeps, hb: wire.HashHeartbeat, peer: stri
     return HeartbeatOutcome.DivergentPersistent;
   }
   await deps.redis().del(streakKey);
-  let lacking = false;
-  for (const head of theirHeads) {
-    if (isZeroId(head)) continue;
-    if (!(await deps.states.hasDelta(contextId, head)) || (await deps.states.isPending(contextId, head))) {
-      lacking = true;
-      break;
-    }
+  if (!(await lacksAnyHead(deps, contextId, ours.heads, theirHeads))) return HeartbeatOutcome.PeerBehind;
+  return requestBehindSync(deps, contextId, peer);
+}
+
+/** Whether the peer names a head (other than one of ours) we never saw or hold only as pending. */
+async function lacksAnyHead(
+  deps: HashHeartbeatDeps,
+  contextId: Buffer,
+  ourHeads: readonly Buffer[],
+  heads: readonly Buffer[],
+): Promise<boolean> {
+  for (const head of heads) {
+    if (isZeroId(head) || ourHeads.some((h) => h.equals(head))) continue;
+    if (!(await deps.states.hasDelta(contextId, head)) || (await deps.states.isPending(contextId, head))) return true;
   }
-  if (!lacking) return HeartbeatOutcome.PeerBehind;
+  return false;
+}
+
+/** A sync with a peer that has heads we lack, at most once per BEHIND_SYNC_DEBOUNCE_MS per context. */
+async function requestBehindSync(deps: HashHeartbeatDeps, contextId: Buffer, peer: string): Promise<HeartbeatOutcome> {
   const allowed = await deps
     .redis()
-    .set(deps.catalog.redis.syncBehindDebounce(context), peer, 'PX', BEHIND_SYNC_DEBOUNCE_MS, 'NX');
+    .set(deps.catalog.redis.syncBehindDebounce(toBase58(contextId)), peer, 'PX', BEHIND_SYNC_DEBOUNCE_MS, 'NX');
   if (!allowed) return HeartbeatOutcome.Debounced;
   await queue(deps, contextId, bus.SyncReason.SYNC_REASON_HEARTBEAT, peer);
   return HeartbeatOutcome.HeadsLacking;

@@ -105,8 +105,12 @@ async function queuedFor(ctx: Buffer): Promise<number> {
 }
 
 describe('HashHeartbeat', () => {
-  it('does nothing when the roots are equal, whatever the heads', async () => {
-    expect(await judge(heartbeat(ourRoot, [randomBytes(32)]))).toEqual({ outcome: 'in_sync', queued: 0 });
+  it('does nothing when the roots and the histories are equal', async () => {
+    expect(await judge(heartbeat(ourRoot, ourHeads))).toEqual({ outcome: 'in_sync', queued: 0 });
+  });
+
+  it('asks for a sync when the roots are equal but the peer has a head we lack (a delta that changed no root)', async () => {
+    expect(await judge(heartbeat(ourRoot, [randomBytes(32)]))).toEqual({ outcome: 'heads_lacking', queued: 1 });
   });
 
   it('recomputes a lagging cached root before declaring divergence', async () => {

@@ -1,5 +1,5 @@
 import type { Catalog, NetworkClient } from '@cnode/bus';
-import type { NodeEventOutbox, SyncClient } from '@cnode/context-core';
+import type { SyncClient } from '@cnode/context-core';
 import type { BoundedCache, Logger } from '@cnode/runtime';
 import type {
   DeltaBufferRepo,
@@ -28,9 +28,9 @@ export interface PipelineDeps {
   /** The live state-delta replicas: a lane takes its lock only when this one is not alone. */
   presence: Pick<ReplicaPresence, 'alone'>;
   catalog: Catalog;
-  network: NetworkClient;
+  /** Strikes against peers that sent what only a protocol breaker sends. */
+  network: Pick<NetworkClient, 'reportPeer'>;
   sync: SyncClient;
-  outbox: NodeEventOutbox;
   heartbeat: HeartbeatPublisher;
   metrics: StateDeltaMetrics;
   logger: Logger;

@@ -13,7 +13,9 @@ import type { StateDeltaMetrics } from '../metrics.js';
 export class HeartbeatPublisher {
   private readonly lastSent = new Map<string, number>();
 
-  constructor(private readonly deps: { network: NetworkClient; metrics: StateDeltaMetrics; logger: Logger }) {}
+  constructor(
+    private readonly deps: { network: Pick<NetworkClient, 'publish'>; metrics: StateDeltaMetrics; logger: Logger },
+  ) {}
 
   afterApply(contextId: Buffer, rootHash: Buffer, heads: Buffer[]): void {
     const topic = contextTopic(contextId);

@@ -20,7 +20,7 @@ export class StatusBoard {
       redis: () => Redis;
       catalog: Catalog;
       states: StateStore;
-      outbox: NodeEventOutbox;
+      outbox: Pick<NodeEventOutbox, 'kick'>;
       logger: Logger;
     },
   ) {}

@@ -23,9 +23,10 @@ export interface InitiatorDeps {
   identities: IdentityRepo;
   buffers: DeltaBufferRepo;
   pending: GovernancePendingRepo;
-  outbox: NodeEventOutbox;
+  outbox: Pick<NodeEventOutbox, 'kick'>;
   sync: SyncClient;
-  network: NetworkClient;
+  /** Who follows a context's topic (the peers to sync with). */
+  network: Pick<NetworkClient, 'topicPeers'>;
   redis: () => Redis;
   catalog: Catalog;
   status: StatusBoard;

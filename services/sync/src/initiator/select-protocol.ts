@@ -33,10 +33,12 @@ export const LEVEL_WISE_DIVERGENCE = 0.1;
 /**
  * Protocol choice:
  * 1. the peer has no state → nothing it can give (the caller treats it as "not materialised");
- * 2. equal roots → nothing;
- * 3. we have no state → snapshot (never for an initialized node: invariant I5);
- * 4. the peer has DAG heads we lack → delta catch-up first (the caller compares roots afterwards and
- *    continues with a tree protocol when they still differ: concurrent writes, lost history);
+ * 2. we have no state → snapshot (never for an initialized node: invariant I5);
+ * 3. the peer has DAG heads we lack → delta catch-up first (the caller compares roots afterwards and
+ *    continues with a tree protocol when they still differ: concurrent writes, lost history). Even
+ *    with equal roots: a delta whose writes were all overwritten changes no root, and a node that
+ *    skipped it would lack an acknowledged write for good (its history never converges);
+ * 4. equal roots → nothing;
  * 5. the peer is behind (we hold all its history and more) → nothing to pull: it catches up from us
  *    by its own sync (it sees heads it lacks in our heartbeats), so a tree walk would only repeat
  *    that work entry by entry;
@@ -46,9 +48,9 @@ export const LEVEL_WISE_DIVERGENCE = 0.1;
  */
 export function selectProtocol(local: SyncSide, remote: SyncSide, heads: HeadsComparison): SyncProtocol {
   if (!remote.initialized) return SyncProtocol.None;
-  if (local.rootHash.equals(remote.rootHash) && local.initialized) return SyncProtocol.None;
   if (!local.initialized) return SyncProtocol.Snapshot;
   if (heads.lacking > 0) return SyncProtocol.DeltaCatchup;
+  if (local.rootHash.equals(remote.rootHash)) return SyncProtocol.None;
   if (heads.peerBehind) return SyncProtocol.None;
   return treeProtocol(local, remote);
 }

@@ -1,14 +1,16 @@
 import { ContextError, ContextErrorCode, entryFromWire, type SyncSession } from '@cnode/context-core';
-import { toBase58 } from '@cnode/primitives';
+import { ID_BYTES, toBase58 } from '@cnode/primitives';
 import { wire } from '@cnode/proto';
 import { isCodedError } from '@cnode/runtime';
-import type { SyncEntry } from '@cnode/store';
+import { PRUNED_IDS_REMEMBERED, type SyncEntry } from '@cnode/store';
 import { SNAPSHOT_MAX_RESUMES, SNAPSHOT_PAGE_BYTES_MAX } from '../constants.js';
 import { inflateDeclared } from '../compression.js';
 import type { InitiatorDeps, SessionContext } from './deps.js';
 
 export interface SnapshotResult {
   entries: number;
+  /** Ids of deltas the state covers, known as applied from now on. */
+  covered: number;
   pages: number;
   resumes: number;
 }
@@ -26,7 +28,7 @@ export async function snapshotSync(
   s: SessionContext,
   reopen: () => Promise<SyncSession>,
 ): Promise<SnapshotResult> {
-  const result: SnapshotResult = { entries: 0, pages: 0, resumes: 0 };
+  const result: SnapshotResult = { entries: 0, covered: 0, pages: 0, resumes: 0 };
   let session = s.session;
   await session.send({
     $case: 'snapshotRequest',
@@ -46,7 +48,7 @@ export async function snapshotSync(
   await deps.stateSync.importSnapshot(
     s.ctx.id,
     { rootHash: Buffer.from(boundary.rootHash), heads: boundary.heads.map((h) => Buffer.from(h)) },
-    async (write) => {
+    async (write, cover) => {
       for (;;) {
         let page: wire.SnapshotPage;
         try {
@@ -55,6 +57,8 @@ export async function snapshotSync(
           // Only a broken stream resumes; a refusal or a bad page ends the attempt.
           if (!isStreamFailure(err) || result.resumes >= SNAPSHOT_MAX_RESUMES || !lastKey) throw err;
           result.resumes++;
+          // A resumed transfer sends every covered id again (they are kept once).
+          result.covered = 0;
           deps.logger.info({ context, after: result.entries, resumes: result.resumes }, 'Snapshot transfer resumes');
           session.abort();
           session = await reopen();
@@ -73,8 +77,15 @@ export async function snapshotSync(
           }
           continue;
         }
-        const entries = openPage(page);
+        const { entries, covered } = openPage(page);
         result.entries += entries.length;
+        result.covered += covered.length;
+        if (result.covered > PRUNED_IDS_REMEMBERED) {
+          throw new ContextError(
+            ContextErrorCode.BadAnswer,
+            `the peer sent more than ${PRUNED_IDS_REMEMBERED} covered delta ids`,
+          );
+        }
         result.pages++;
         if (result.entries > total) {
           throw new ContextError(
@@ -91,6 +102,7 @@ export async function snapshotSync(
           throw new ContextError(ContextErrorCode.BadAnswer, 'a snapshot page repeats or goes back');
         }
         await write(entries);
+        await cover(covered);
         if (entries.length > 0) lastKey = entries[entries.length - 1]!.key;
         deps.metrics.entitiesMerged.inc({ direction: 'snapshot' }, entries.length);
         await deps.status.receivingSnapshot(s.ctx.id, result.entries, total);
@@ -103,8 +115,8 @@ export async function snapshotSync(
   return result;
 }
 
-/** Decompresses and decodes one page, within the declared size. */
-export function openPage(page: wire.SnapshotPage): SyncEntry[] {
+/** Decompresses and decodes one page, within the declared size: its entries and covered delta ids. */
+export function openPage(page: wire.SnapshotPage): { entries: SyncEntry[]; covered: Buffer[] } {
   const body = inflateDeclared(page.payload, page.uncompressedLen, SNAPSHOT_PAGE_BYTES_MAX * 2, 'snapshot page');
   const bad = (why: string): never => {
     throw new ContextError(ContextErrorCode.BadAnswer, `snapshot page refused: ${why}`);
@@ -116,7 +128,11 @@ export function openPage(page: wire.SnapshotPage): SyncEntry[] {
     return bad('body does not decode');
   }
   if (decoded.entries.length !== page.entryCount) bad('entry count differs from the declared count');
-  return decoded.entries.map((e) => entryFromWire(e));
+  if (decoded.covered.some((id) => id.length !== ID_BYTES)) bad('a covered delta id is not 32 bytes');
+  return {
+    entries: decoded.entries.map((e) => entryFromWire(e)),
+    covered: decoded.covered.map((id) => Buffer.from(id)),
+  };
 }
 
 /** A stream that broke (reset, relay gap, peer gone): worth resuming, unlike a refusal or a deadline. */

@@ -1,4 +1,4 @@
-import { RelayedStream } from '@cnode/bus';
+import { RelayedStream, type FrameStream } from '@cnode/bus';
 import { SyncRefusal, decodeSyncMessage, encodeSyncMessage, isGroupMemberNow, syncError } from '@cnode/context-core';
 import { ID_BYTES, MemberAuthRole, signMemberAuth, toBase58, verifyMemberAuth } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
@@ -20,19 +20,24 @@ export function decodeStreamOpened(data: Uint8Array): bus.StreamOpened {
 
 type Payload = NonNullable<wire.SyncStreamMessage['payload']>;
 
+/** Takes an inbound `/calimero/stream/pb/1` stream the network service announced, and serves it. */
+export async function handleSyncStream(deps: ResponderDeps, opened: bus.StreamOpened): Promise<void> {
+  const stream = RelayedStream.accept(
+    { nc: deps.nc(), catalog: deps.catalog, idleTimeoutMs: deps.idleTimeoutMs },
+    opened,
+  );
+  await serveSyncSession(deps, stream);
+}
+
 /**
- * Serves one inbound `/calimero/stream/pb/1` session: requests are read and answered one at a time
+ * Serves one inbound sync session: requests are read and answered one at a time
  * until the initiator closes its side. The first request must prove a member identity of the group
  * concerned (`peerIsGroupMember`); it binds the session to that context or group, and membership is
  * checked again on every request. A refusal ends the session; every request is counted by kind and
  * outcome. Our first answer other than a refusal carries our own member proof (initiators use
  * nothing a non-member says). A stream is never retried (the initiator retries on its side).
  */
-export async function handleSyncStream(deps: ResponderDeps, opened: bus.StreamOpened): Promise<void> {
-  const stream = RelayedStream.accept(
-    { nc: deps.nc(), catalog: deps.catalog, idleTimeoutMs: deps.idleTimeoutMs },
-    opened,
-  );
+export async function serveSyncSession(deps: ResponderDeps, stream: FrameStream): Promise<void> {
   let proven = false;
   const write: AnswerWriter = async (message) => {
     // The first answer that is not a refusal proves who we are.
@@ -75,7 +80,7 @@ export async function handleSyncStream(deps: ResponderDeps, opened: bus.StreamOp
       } else if (!request?.payload) {
         outcome = await refuse(write, SyncRefusal.Malformed, 'request does not decode');
       } else {
-        const admitted = await admit(deps, scope, request, opened.peer);
+        const admitted = await admit(deps, scope, request, stream.peer);
         if ('refusal' in admitted) {
           outcome = await refuse(write, admitted.refusal, admitted.message);
         } else {
@@ -99,7 +104,7 @@ export async function handleSyncStream(deps: ResponderDeps, opened: bus.StreamOp
     deps.metrics.responderRequests.inc({ kind, outcome });
     // A peer that hangs up or overstays is routine (counted); only our own failures are worth a warning.
     const level = outcome === SyncRefusal.Internal ? 'warn' : 'debug';
-    deps.logger[level]({ peer: opened.peer, kind, outcome, err: errorMessage(err) }, 'Sync session ended by a failure');
+    deps.logger[level]({ peer: stream.peer, kind, outcome, err: errorMessage(err) }, 'Sync session ended by a failure');
   } finally {
     clearTimeout(deadline);
   }
@@ -109,7 +114,7 @@ export async function handleSyncStream(deps: ResponderDeps, opened: bus.StreamOp
  * The next request, or undefined when the initiator closed. The first must come promptly; later
  * ones within the stream's idle timeout (the relay resets a silent stream).
  */
-async function readRequest(stream: RelayedStream, first: boolean): Promise<Uint8Array | undefined> {
+async function readRequest(stream: FrameStream, first: boolean): Promise<Uint8Array | undefined> {
   if (!first) return stream.readFrame();
   const timer = setTimeout(() => stream.reset('request_timeout'), REQUEST_READ_TIMEOUT_MS);
   try {

@@ -1,7 +1,7 @@
 import { SyncRefusal, entryToWire, syncError } from '@cnode/context-core';
 import { wire } from '@cnode/proto';
 import { isCodedError } from '@cnode/runtime';
-import { StateSyncErrorCode, type SyncEntry } from '@cnode/store';
+import { PRUNED_IDS_REMEMBERED, StateSyncErrorCode, type SyncEntry } from '@cnode/store';
 import {
   SNAPSHOT_PAGE_BYTES_DEFAULT,
   SNAPSHOT_PAGE_BYTES_MAX,
@@ -13,8 +13,9 @@ import type { AnswerWriter, ResponderDeps } from './deps.js';
 
 /**
  * Answers a SnapshotRequest: a SnapshotBoundary (root, heads, entry count), then deflate-compressed
- * pages of entries (tombstones included) in key order until one marked `last`, all read from one
- * point in time. A resume names the boundary root and the last key received; if our state moved
+ * pages of entries (tombstones included) in key order, then pages of the ids of the deltas the
+ * state covers (at most PRUNED_IDS_REMEMBERED, newest first), the last page marked `last`, all read
+ * from one point in time. A resume names the boundary root and the last key received; if our state moved
  * past that root the answer is `boundary_moved` and the requester starts over.
  */
 export async function serveSnapshot(
@@ -28,9 +29,10 @@ export async function serveSnapshot(
     Math.max(SNAPSHOT_PAGE_BYTES_MIN, req.pageBytes || SNAPSHOT_PAGE_BYTES_DEFAULT),
   );
   let page: wire.StateEntry[] = [];
+  let covered: Buffer[] = [];
   let pageSize = 0;
   const flush = async (last: boolean): Promise<void> => {
-    const body = Buffer.from(wire.SnapshotEntries.encode({ entries: page }).finish());
+    const body = Buffer.from(wire.SnapshotEntries.encode({ entries: page, covered }).finish());
     const payload = deflate(body);
     deps.metrics.bytes.inc({ protocol: 'snapshot', direction: 'sent' }, payload.length);
     deps.metrics.entitiesServed.inc({ protocol: 'snapshot' }, page.length);
@@ -41,6 +43,7 @@ export async function serveSnapshot(
       },
     });
     page = [];
+    covered = [];
     pageSize = 0;
   };
   try {
@@ -50,6 +53,7 @@ export async function serveSnapshot(
         after: req.resumeAfter.length ? Buffer.from(req.resumeAfter) : undefined,
         expectRoot: req.boundaryRoot.length ? Buffer.from(req.boundaryRoot) : undefined,
         pageEntries: SNAPSHOT_READ_BATCH,
+        maxCovered: PRUNED_IDS_REMEMBERED,
       },
       (boundary) =>
         write({
@@ -67,6 +71,13 @@ export async function serveSnapshot(
           const w = entryToWire(e);
           page.push(w);
           pageSize += w.key.length + w.value.length + w.hlc.length + w.author.length + 8;
+          if (pageSize >= pageBytes) await flush(false);
+        }
+      },
+      async (ids: Buffer[]) => {
+        for (const id of ids) {
+          covered.push(id);
+          pageSize += id.length + 2;
           if (pageSize >= pageBytes) await flush(false);
         }
       },

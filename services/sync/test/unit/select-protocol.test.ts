@@ -22,8 +22,13 @@ describe('protocol selection', () => {
     expect(selectProtocol(side({ initialized: false }), side({ initialized: false }), apart)).toBe(SyncProtocol.None);
   });
 
-  it('does nothing when the roots are equal, even with other heads', () => {
-    expect(selectProtocol(side(), side(), { lacking: 3, peerBehind: false })).toBe(SyncProtocol.None);
+  it('does nothing when the roots are equal and the peer has no head we lack', () => {
+    expect(selectProtocol(side(), side(), apart)).toBe(SyncProtocol.None);
+    expect(selectProtocol(side(), side(), { lacking: 0, peerBehind: true })).toBe(SyncProtocol.None);
+  });
+
+  it('catches up deltas with equal roots when the peer has heads we lack (writes that changed no root)', () => {
+    expect(selectProtocol(side(), side(), { lacking: 3, peerBehind: false })).toBe(SyncProtocol.DeltaCatchup);
   });
 
   it('takes a snapshot only without state of our own', () => {

@@ -15,8 +15,12 @@ const entry = (i: number): wire.StateEntry => ({
   author: randomBytes(32),
 });
 
-function page(entries: wire.StateEntry[], over: Partial<wire.SnapshotPage> = {}): wire.SnapshotPage {
-  const body = Buffer.from(wire.SnapshotEntries.encode({ entries }).finish());
+function page(
+  entries: wire.StateEntry[],
+  over: Partial<wire.SnapshotPage> = {},
+  covered: Buffer[] = [],
+): wire.SnapshotPage {
+  const body = Buffer.from(wire.SnapshotEntries.encode({ entries, covered }).finish());
   return {
     payload: deflateRawSync(body),
     uncompressedLen: body.length,
@@ -29,7 +33,13 @@ function page(entries: wire.StateEntry[], over: Partial<wire.SnapshotPage> = {})
 describe('snapshot pages', () => {
   it('opens a page into its entries', () => {
     const entries = [entry(1), entry(2), entry(3)];
-    expect(openPage(page(entries)).map((e) => e.key.toString())).toEqual(['key-1', 'key-2', 'key-3']);
+    expect(openPage(page(entries)).entries.map((e) => e.key.toString())).toEqual(['key-1', 'key-2', 'key-3']);
+  });
+
+  it('opens the covered delta ids a page carries, and refuses one that is no delta id', () => {
+    const ids = [randomBytes(32), randomBytes(32)];
+    expect(openPage(page([], {}, ids)).covered).toEqual(ids);
+    expect(() => openPage(page([], {}, [randomBytes(31)]))).toThrow(/covered delta id is not 32 bytes/);
   });
 
   it('stops a decompression bomb at the declared size', () => {

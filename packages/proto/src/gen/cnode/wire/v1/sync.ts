@@ -186,6 +186,12 @@ export interface SnapshotPage {
 
 export interface SnapshotEntries {
   entries: StateEntry[];
+  /**
+   * Ids of deltas whose effects the snapshot's state holds (the responder's applied deltas and
+   * the ids its own snapshots and pruning left it), newest first, in pages after the entries: the
+   * requester knows them as applied, so a late copy of one is a duplicate and a child applies.
+   */
+  covered: Buffer[];
 }
 
 /** A member asks a member peer for the group's keys, sealed to the requester's member identity. */
@@ -2090,13 +2096,16 @@ export const SnapshotPage: MessageFns<SnapshotPage> = {
 };
 
 function createBaseSnapshotEntries(): SnapshotEntries {
-  return { entries: [] };
+  return { entries: [], covered: [] };
 }
 
 export const SnapshotEntries: MessageFns<SnapshotEntries> = {
   encode(message: SnapshotEntries, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.entries) {
       StateEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.covered) {
+      writer.uint32(18).bytes(v!);
     }
     return writer;
   },
@@ -2122,6 +2131,14 @@ export const SnapshotEntries: MessageFns<SnapshotEntries> = {
             message.entries.push(StateEntry.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.covered.push(Buffer.from(reader.bytes()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2137,6 +2154,9 @@ export const SnapshotEntries: MessageFns<SnapshotEntries> = {
   fromJSON(object: any): SnapshotEntries {
     return {
       entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => StateEntry.fromJSON(e)) : [],
+      covered: globalThis.Array.isArray(object?.covered)
+        ? object.covered.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
     };
   },
 
@@ -2144,6 +2164,9 @@ export const SnapshotEntries: MessageFns<SnapshotEntries> = {
     const obj: any = {};
     if (message.entries?.length) {
       obj.entries = message.entries.map((e) => StateEntry.toJSON(e));
+    }
+    if (message.covered?.length) {
+      obj.covered = message.covered.map((e) => base64FromBytes(e));
     }
     return obj;
   },
@@ -2154,6 +2177,7 @@ export const SnapshotEntries: MessageFns<SnapshotEntries> = {
   fromPartial(object: DeepPartial<SnapshotEntries>): SnapshotEntries {
     const message = createBaseSnapshotEntries();
     message.entries = object.entries?.map((e) => StateEntry.fromPartial(e)) || [];
+    message.covered = object.covered?.map((e) => e) || [];
     return message;
   },
 };
