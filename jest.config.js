@@ -39,5 +39,11 @@ export default {
         '<rootDir>/test/simulation/**/*.test.ts',
       ],
     },
+    {
+      // The seeded chaos suite (npm run chaos; .ci/run runs a few histories): not part of npm test.
+      ...shared,
+      displayName: 'chaos',
+      testMatch: ['<rootDir>/test/chaos/**/*.test.ts'],
+    },
   ],
 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm test: type-check and build everything (sources and tests), make sure NATS, Postgres and Redis
-# answer (starting private ones when they do not), then run every unit, integration and e2e test.
+# answer (starting private ones when they do not), then run every unit, integration and e2e test
+# (the hostile-peer harness and the deterministic simulation included; the chaos suite is `npm run chaos`).
 # Extra arguments go to jest (e.g. `npm test -- --selectProjects unit`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,10 @@ mkdir -p .cnode
 results=.cnode/test-results.json
 rm -f "$results"
 set +e
-NODE_OPTIONS=--experimental-vm-modules npx jest --json --outputFile="$results" "$@"
+# The chaos project is `npm run chaos`'s; without a project named, npm test runs the others.
+projects=(--selectProjects unit integration)
+for arg in "$@"; do [ "$arg" = --selectProjects ] && projects=(); done
+NODE_OPTIONS=--experimental-vm-modules npx jest --json --outputFile="$results" "${projects[@]}" "$@"
 code=$?
 set -e
 if [ -f "$results" ]; then

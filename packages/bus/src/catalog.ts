@@ -92,6 +92,8 @@ export enum NetworkCommand {
   DhtPutRecord = 'dht-put-record',
   DhtGetRecord = 'dht-get-record',
   ReportPeer = 'report-peer',
+  /** Test-only: served only when NETWORK_FAULT_INJECTION is on. */
+  InjectFaults = 'inject-faults',
 }
 
 /** The gc service's tasks: what `gc.cmd.run` names, metric labels, gc_runs.task values. */

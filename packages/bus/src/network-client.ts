@@ -72,6 +72,11 @@ export class NetworkClient {
     ]);
   }
 
+  /** Test-only: replaces the faults the network service imposes (see InjectFaultsRequest). */
+  injectFaults(faults: bus.InjectFaultsRequest): Promise<bus.InjectFaultsResponse> {
+    return this.call(NetworkCommand.InjectFaults, faults, [bus.InjectFaultsRequest, bus.InjectFaultsResponse]);
+  }
+
   /** Mesh peers and known subscribers of a topic (upstream's `get_peers_count`). */
   topicPeers(topic: string): Promise<bus.TopicPeersResponse> {
     return this.call(NetworkCommand.TopicPeers, { topic }, [bus.TopicPeersRequest, bus.TopicPeersResponse]);

@@ -35,6 +35,8 @@ export interface NodeConfig {
     streamWindowBytes: number;
     streamIdleTimeoutMs: number;
     streamAttachTimeoutMs: number;
+    /** Test flag: serve `inject-faults` (gossip loss, duplication, delay; blocked peers). Never in production. */
+    faultInjection: boolean;
   };
   admin: {
     grpcListen: string;
@@ -198,6 +200,7 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
       streamWindowBytes: e.NETWORK_STREAM_WINDOW,
       streamIdleTimeoutMs: e.NETWORK_STREAM_IDLE_TIMEOUT,
       streamAttachTimeoutMs: e.NETWORK_STREAM_ATTACH_TIMEOUT,
+      faultInjection: e.NETWORK_FAULT_INJECTION,
     },
     admin: {
       grpcListen: e.ADMIN_GRPC_LISTEN,

@@ -69,6 +69,7 @@ export function nodeEnvSchema(service: ServiceName) {
     NETWORK_STREAM_WINDOW: f.size('256KiB'),
     NETWORK_STREAM_IDLE_TIMEOUT: f.duration('30s', { min: 100 }),
     NETWORK_STREAM_ATTACH_TIMEOUT: f.duration('10s', { min: 100 }),
+    NETWORK_FAULT_INJECTION: f.bool(false),
     // --- admin API (ServerConfig) ---
     ADMIN_GRPC_LISTEN: f.string('127.0.0.1:2528'),
     ADMIN_TOKEN: f.optionalString(),

@@ -42,6 +42,10 @@ export class ProcessNode {
   async startServices(): Promise<void> {
     await this.startService('network');
     await Promise.all(NODE_SERVICES.filter((s) => s !== 'network').map((s) => this.startService(s)));
+  }
+
+  /** Points `api` at the admin address node-manager wrote as it started (a new port after each start). */
+  private connectAdmin(): void {
     const endpoint = JSON.parse(readFileSync(join(this.env.NODE_HOME!, 'admin.json'), 'utf8')) as { address: string };
     this.api?.close();
     this.adminAddress = endpoint.address;
@@ -76,6 +80,7 @@ export class ProcessNode {
     this.procs.set(key, proc);
     this.keepLog(key, proc);
     await proc.waitForLine(/"msg":"Service started"/, 60_000);
+    if (service === 'node-manager' && key === service) this.connectAdmin();
     return proc;
   }
 

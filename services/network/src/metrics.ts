@@ -113,6 +113,12 @@ export function createNetworkMetrics(registry: Registry) {
       labelNames: ['direction', 'topic_kind'],
       registers: [registry],
     }),
+    injectedFaults: new Counter({
+      name: 'network_injected_faults_total',
+      help: 'Test-only faults injected (NETWORK_FAULT_INJECTION), by kind (gossip_lost, gossip_duplicated, gossip_delayed, peer_blocked); always 0 in production',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
     peersBanned: new Counter({
       name: 'network_peers_banned_total',
       help: 'Peers banned (disconnected, refused for NETWORK_PEER_BAN) after NETWORK_PEER_STRIKES invalid gossip messages within a minute, by the reason of the last one (reported_<reason> when another service reported it)',

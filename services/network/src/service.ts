@@ -7,6 +7,7 @@ import { SERVICE_NAME } from './constants.js';
 import type { NetworkConfig } from './config.js';
 import { CommandServer } from './commands/command-server.js';
 import { NetEventPublisher } from './events/net-event-publisher.js';
+import { FaultInjector } from './faults/fault-injector.js';
 import { GossipBridge } from './gossip/gossip-bridge.js';
 import { GossipGuard } from './gossip/gossip-guard.js';
 import { StateDeltaForwarder } from './gossip/state-delta-forwarder.js';
@@ -85,9 +86,21 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
       },
     },
   );
+  const faults = config.network.faultInjection
+    ? new FaultInjector({
+        metrics,
+        logger: log('faults'),
+        hangUp: async (peer) => {
+          if (!hostRef?.isRunning) return;
+          await hostRef.libp2p.hangUp(peerIdFromString(peer)).catch(() => undefined);
+        },
+        connectedPeers: () => (hostRef?.isRunning ? hostRef.libp2p.getPeers().map(String) : []),
+      })
+    : undefined;
   const gossip = new GossipBridge({
     guard,
     discovery,
+    faults,
     topics: () => new TopicRepo(infra.postgres.sql),
     events,
     metrics,
@@ -120,7 +133,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
       home: config.node.home,
       logger: log('host'),
       onInboundStream: streams.onInbound,
-      isBanned: (peer) => guard.isBanned(peer),
+      isBanned: (peer) => guard.isBanned(peer) || (faults?.isBlocked(peer) ?? false),
       onStarted: (node) => {
         gossip.attach(node);
         streams.attach(node);
@@ -150,7 +163,7 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
   lifecycle.add(discovery);
   lifecycle.add(
     new CommandServer(
-      { host, gossip, guard, streams, workTimeoutMs: Math.max(100, config.network.commandTimeoutMs - 500) },
+      { host, gossip, guard, streams, faults, workTimeoutMs: Math.max(100, config.network.commandTimeoutMs - 500) },
       { ...infra, metrics, logger: log('commands') },
     ),
   );

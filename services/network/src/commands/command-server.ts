@@ -11,6 +11,7 @@ import { handleDhtProvide } from './dht-provide.js';
 import { handleDhtPutRecord } from './dht-put-record.js';
 import { handleDial } from './dial.js';
 import { handleInfo } from './info.js';
+import { handleInjectFaults } from './inject-faults.js';
 import { handleListPeers } from './list-peers.js';
 import { handleOpenStream } from './open-stream.js';
 import { handlePublish } from './publish.js';
@@ -42,6 +43,12 @@ export class CommandServer implements Startable {
     );
     this.serve(NetworkCommand.Publish, bus.PublishRequest, bus.PublishResponse, (r) => handlePublish(c, r));
     this.serve(NetworkCommand.ReportPeer, bus.ReportPeerRequest, bus.ReportPeerResponse, (r) => handleReportPeer(c, r));
+    const faults = c.faults;
+    if (faults) {
+      this.serve(NetworkCommand.InjectFaults, bus.InjectFaultsRequest, bus.InjectFaultsResponse, (r) =>
+        handleInjectFaults(faults, r),
+      );
+    }
     this.serve(NetworkCommand.OpenStream, bus.OpenStreamRequest, bus.OpenStreamResponse, (r) => handleOpenStream(c, r));
     this.serve(NetworkCommand.Dial, bus.DialRequest, bus.DialResponse, (r) => handleDial(c, r));
     this.serve(NetworkCommand.ListPeers, bus.ListPeersRequest, bus.ListPeersResponse, () => handleListPeers(c));

@@ -12,6 +12,7 @@ import { topicKind, TopicKind } from './topic-kind.js';
 import type { TopicRepo } from './topic-repo.js';
 import type { StateDeltaForwarder } from './state-delta-forwarder.js';
 import type { GossipGuard } from './gossip-guard.js';
+import type { FaultInjector } from '../faults/fault-injector.js';
 import { wire } from '@cnode/proto';
 
 /** gossipsub keeps this on the class but not on its exported interface. */
@@ -43,6 +44,8 @@ export class GossipBridge implements Startable {
       guard: GossipGuard;
       /** Told of every context topic we subscribe to and leave (it looks for the topic's peers). */
       discovery: { track(topic: string): void; untrack(topic: string): void };
+      /** Test-only faults on inbound gossip (NETWORK_FAULT_INJECTION). */
+      faults?: FaultInjector;
     },
   ) {
     deps.metrics.hooks.gossip = () => this.collectMesh();
@@ -141,7 +144,13 @@ export class GossipBridge implements Startable {
     this.deps.guard.check(peer.toString(), message.topic, message.data);
 
   private readonly onMessage = (evt: CustomEvent<GossipsubMessage>): void => {
-    const { msg, msgId, propagationSource } = evt.detail;
+    const faults = this.deps.faults;
+    if (faults) faults.gossip(() => this.handleMessage(evt.detail));
+    else this.handleMessage(evt.detail);
+  };
+
+  private handleMessage(detail: GossipsubMessage): void {
+    const { msg, msgId, propagationSource } = detail;
     const kind = topicKind(msg.topic);
     this.deps.metrics.gossipMessages.inc({ direction: 'in', topic_kind: kind });
     this.deps.metrics.gossipBytes.inc({ direction: 'in', topic_kind: kind }, msg.data.length);
@@ -162,7 +171,7 @@ export class GossipBridge implements Startable {
       // The gossip message id doubles as Nats-Msg-Id: a message is stored on NET_EVENTS once.
       `gossip:${msgId}`,
     );
-  };
+  }
 
   /**
    * A state delta on a context topic goes straight to STATE_DELTA, and so does a batch, as one

@@ -114,6 +114,26 @@ export interface ReportPeerResponse {
   banned: boolean;
 }
 
+/**
+ * Test-only (`inject-faults`, served only with NETWORK_FAULT_INJECTION=true): faults the network
+ * service imposes from now on, replacing the previous ones. A zero message removes every fault.
+ */
+export interface InjectFaultsRequest {
+  /** Chance that an inbound gossip message is dropped (0..1). */
+  gossipLoss: number;
+  /** Chance that an inbound gossip message is handled twice (0..1). */
+  gossipDuplication: number;
+  /** Inbound gossip is held back a random 0..gossip_delay_max_ms before it is handled. */
+  gossipDelayMaxMs: number;
+  /** Peers this node neither connects to nor accepts (a partition): their connections are closed. */
+  blockedPeers: string[];
+}
+
+export interface InjectFaultsResponse {
+  /** Connections closed because their peer is now blocked. */
+  connectionsClosed: number;
+}
+
 export interface PublishRequest {
   topic: string;
   data: Buffer;
@@ -1729,6 +1749,212 @@ export const ReportPeerResponse: MessageFns<ReportPeerResponse> = {
   },
 };
 
+function createBaseInjectFaultsRequest(): InjectFaultsRequest {
+  return { gossipLoss: 0, gossipDuplication: 0, gossipDelayMaxMs: 0, blockedPeers: [] };
+}
+
+export const InjectFaultsRequest: MessageFns<InjectFaultsRequest> = {
+  encode(message: InjectFaultsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gossipLoss !== 0) {
+      writer.uint32(9).double(message.gossipLoss);
+    }
+    if (message.gossipDuplication !== 0) {
+      writer.uint32(17).double(message.gossipDuplication);
+    }
+    if (message.gossipDelayMaxMs !== 0) {
+      writer.uint32(24).uint32(message.gossipDelayMaxMs);
+    }
+    for (const v of message.blockedPeers) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InjectFaultsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInjectFaultsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.gossipLoss = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.gossipDuplication = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.gossipDelayMaxMs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.blockedPeers.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InjectFaultsRequest {
+    return {
+      gossipLoss: isSet(object.gossipLoss)
+        ? globalThis.Number(object.gossipLoss)
+        : isSet(object.gossip_loss)
+        ? globalThis.Number(object.gossip_loss)
+        : 0,
+      gossipDuplication: isSet(object.gossipDuplication)
+        ? globalThis.Number(object.gossipDuplication)
+        : isSet(object.gossip_duplication)
+        ? globalThis.Number(object.gossip_duplication)
+        : 0,
+      gossipDelayMaxMs: isSet(object.gossipDelayMaxMs)
+        ? globalThis.Number(object.gossipDelayMaxMs)
+        : isSet(object.gossip_delay_max_ms)
+        ? globalThis.Number(object.gossip_delay_max_ms)
+        : 0,
+      blockedPeers: globalThis.Array.isArray(object?.blockedPeers)
+        ? object.blockedPeers.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.blocked_peers)
+        ? object.blocked_peers.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: InjectFaultsRequest): unknown {
+    const obj: any = {};
+    if (message.gossipLoss !== 0) {
+      obj.gossipLoss = floatToJson(message.gossipLoss);
+    }
+    if (message.gossipDuplication !== 0) {
+      obj.gossipDuplication = floatToJson(message.gossipDuplication);
+    }
+    if (message.gossipDelayMaxMs !== 0) {
+      obj.gossipDelayMaxMs = Math.round(message.gossipDelayMaxMs);
+    }
+    if (message.blockedPeers?.length) {
+      obj.blockedPeers = message.blockedPeers;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InjectFaultsRequest>): InjectFaultsRequest {
+    return InjectFaultsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InjectFaultsRequest>): InjectFaultsRequest {
+    const message = createBaseInjectFaultsRequest();
+    message.gossipLoss = object.gossipLoss ?? 0;
+    message.gossipDuplication = object.gossipDuplication ?? 0;
+    message.gossipDelayMaxMs = object.gossipDelayMaxMs ?? 0;
+    message.blockedPeers = object.blockedPeers?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseInjectFaultsResponse(): InjectFaultsResponse {
+  return { connectionsClosed: 0 };
+}
+
+export const InjectFaultsResponse: MessageFns<InjectFaultsResponse> = {
+  encode(message: InjectFaultsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.connectionsClosed !== 0) {
+      writer.uint32(8).uint32(message.connectionsClosed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InjectFaultsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInjectFaultsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.connectionsClosed = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InjectFaultsResponse {
+    return {
+      connectionsClosed: isSet(object.connectionsClosed)
+        ? globalThis.Number(object.connectionsClosed)
+        : isSet(object.connections_closed)
+        ? globalThis.Number(object.connections_closed)
+        : 0,
+    };
+  },
+
+  toJSON(message: InjectFaultsResponse): unknown {
+    const obj: any = {};
+    if (message.connectionsClosed !== 0) {
+      obj.connectionsClosed = Math.round(message.connectionsClosed);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InjectFaultsResponse>): InjectFaultsResponse {
+    return InjectFaultsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InjectFaultsResponse>): InjectFaultsResponse {
+    const message = createBaseInjectFaultsResponse();
+    message.connectionsClosed = object.connectionsClosed ?? 0;
+    return message;
+  },
+};
+
 function createBasePublishRequest(): PublishRequest {
   return { topic: "", data: Buffer.alloc(0) };
 }
@@ -3147,6 +3373,10 @@ function bytesFromBase64(b64: string): Uint8Array {
 
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

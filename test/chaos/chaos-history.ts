@@ -1,0 +1,386 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { NetworkClient, createCatalog } from '@cnode/bus';
+import { compareHlc, fromBase58, type Hlc } from '@cnode/primitives';
+import { bus } from '@cnode/proto';
+import { errorMessage } from '@cnode/runtime';
+import { NODE_SERVICES, ProcessNode, waitFor, type NodeServiceName } from '@cnode/testing';
+import { Rng } from '../simulation/rng.js';
+import type { PrivateNats, PrivatePostgres } from './private-infra.js';
+
+/** Keys the workload writes: few, so writes from several nodes collide. */
+const KEYS = ['a', 'b', 'c', 'd', 'e', 'f'];
+/** How long a history's workload and faults last. */
+const WORKLOAD_MS = 20_000;
+/** After healing, how long the members have to agree before the history fails. */
+const CONVERGE_TIMEOUT_MS = 150_000;
+
+/** The faults a history injects, by kind: what the README's table adds up. */
+export type ChaosFaults = Record<
+  | 'service_kill'
+  | 'nats_restart'
+  | 'postgres_restart'
+  | 'partition'
+  | 'gossip_loss'
+  | 'gossip_delay'
+  | 'gossip_duplication'
+  | 'join'
+  | 'removal',
+  number
+>;
+
+export interface ChaosReport {
+  seed: string;
+  members: number;
+  writes: { attempted: number; acked: number; refused: number };
+  faults: ChaosFaults;
+  /** Milliseconds from the end of healing to every member agreeing (and saying so). */
+  convergeMs: number;
+  ms: number;
+}
+
+export class ChaosFailure extends Error {
+  constructor(
+    readonly seed: string,
+    message: string,
+    readonly report: ChaosReport,
+  ) {
+    super(`chaos history ${seed}: ${message}`);
+  }
+}
+
+/** The cluster the histories run on: nodes as processes, the private NATS and Postgres they use. */
+export class ChaosCluster {
+  private nc: NatsConnection | undefined;
+  private readonly peerIds = new Map<ProcessNode, string>();
+
+  constructor(
+    readonly nodes: ProcessNode[],
+    readonly nats: PrivateNats,
+    readonly postgres: PrivatePostgres,
+  ) {}
+
+  async peerId(node: ProcessNode): Promise<string> {
+    let id = this.peerIds.get(node);
+    if (!id) {
+      id = (await node.api.info()).peerId;
+      this.peerIds.set(node, id);
+    }
+    return id;
+  }
+
+  /** The network service's test-only fault command of one node. */
+  async injectFaults(node: ProcessNode, faults: Partial<bus.InjectFaultsRequest>): Promise<void> {
+    this.nc ??= await connect({ servers: this.nats.url, maxReconnectAttempts: -1 });
+    const client = new NetworkClient({ nc: () => this.nc!, catalog: createCatalog(node.name), timeoutMs: 5_000 });
+    await client.injectFaults(bus.InjectFaultsRequest.fromPartial(faults));
+  }
+
+  async close(): Promise<void> {
+    await this.nc?.close();
+  }
+}
+
+interface AckedWrite {
+  key: string;
+  value: string | null;
+  deltaId: string;
+  /** The write was acknowledged after the removal of `removed` was. */
+  afterRemoval: boolean;
+}
+
+/**
+ * One history drawn from `seed` on 3–5 nodes of the cluster (the rest may join later): a shared
+ * key-value context, writes (set/remove on overlapping keys) from every member, and faults —
+ * kill -9 of any service process (restarted 1–3 s later), a NATS restart, a Postgres restart, a
+ * partition and its heal, gossip loss, delay and duplication in the network services, a node
+ * joining, and a member removed (its key rotated away). Then every fault is healed and the members
+ * must agree within CONVERGE_TIMEOUT_MS: every acknowledged write present (last writer wins, by the
+ * HLCs of the acknowledged deltas), equal roots, heads and entries, nothing pending, and each
+ * node's convergence status saying it agrees with every peer; the removed member holds no value
+ * written after its removal. Each member leaves the context at the end.
+ */
+export async function runChaosHistory(cluster: ChaosCluster, seed: string): Promise<ChaosReport> {
+  const started = Date.now();
+  const rng = new Rng(`chaos/${seed}`);
+  const order = rng.shuffle(cluster.nodes);
+  const initial = order.slice(0, rng.int(3, Math.min(5, order.length)));
+  const joiner = order.length > initial.length && rng.chance(0.5) ? order[initial.length] : undefined;
+  const report: ChaosReport = {
+    seed,
+    members: initial.length + (joiner ? 1 : 0),
+    writes: { attempted: 0, acked: 0, refused: 0 },
+    faults: {
+      service_kill: 0,
+      nats_restart: 0,
+      postgres_restart: 0,
+      partition: 0,
+      gossip_loss: 0,
+      gossip_delay: 0,
+      gossip_duplication: 0,
+      join: 0,
+      removal: 0,
+    },
+    convergeMs: 0,
+    ms: 0,
+  };
+  const fail = (why: string): never => {
+    throw new ChaosFailure(seed, why, report);
+  };
+  const { contextId, members: identities } = await ProcessNode.sharedContext(initial);
+  const admin = initial[0]!;
+  const groupId = (await admin.api.getContext(contextId)).groupId;
+  const members = new Map(initial.map((n, i) => [n, identities[i]!]));
+  let removed: ProcessNode | undefined;
+  const acked: AckedWrite[] = [];
+  const killed = new Set<Promise<void>>();
+  let writeSeq = 0;
+
+  const workload = rng.fork('workload');
+  const faults = rng.fork('faults');
+  // What faults this history draws (each at most once, at a random moment of the workload).
+  const plan: { at: number; kind: keyof ChaosFaults }[] = [];
+  const maybe = (kind: keyof ChaosFaults, p: number) => {
+    if (faults.chance(p)) plan.push({ at: faults.int(1_000, WORKLOAD_MS - 4_000), kind });
+  };
+  for (let i = faults.int(1, 3); i > 0; i--)
+    plan.push({ at: faults.int(1_000, WORKLOAD_MS - 2_000), kind: 'service_kill' });
+  maybe('nats_restart', 0.35);
+  maybe('postgres_restart', 0.35);
+  maybe('partition', 0.5);
+  maybe('gossip_loss', 0.5);
+  maybe('gossip_delay', 0.4);
+  maybe('gossip_duplication', 0.4);
+  if (joiner) maybe('join', 1);
+  if (initial.length > 3) maybe('removal', 0.6);
+  plan.sort((x, y) => x.at - y.at);
+
+  const writers = () => [...members.keys()].filter((n) => n !== removed);
+  const write = async (): Promise<void> => {
+    const node = workload.pick(writers());
+    const key = workload.pick(KEYS);
+    const value = workload.chance(0.2) ? null : `${seed}:${writeSeq++}`;
+    const removalBefore = removed !== undefined;
+    report.writes.attempted++;
+    try {
+      const res =
+        value === null
+          ? await node.api.execute(contextId, 'remove', { key })
+          : await node.api.execute(contextId, 'set', { key, value });
+      if (!res.deltaId) return;
+      acked.push({ key, value, deltaId: res.deltaId, afterRemoval: removalBefore });
+      report.writes.acked++;
+    } catch {
+      // A node whose services are down or restarting refuses: not acknowledged, not required.
+      report.writes.refused++;
+    }
+  };
+
+  const partitionSides = async (on: boolean) => {
+    const nodes = [...members.keys()];
+    const split = faults.shuffle(nodes);
+    const cut = faults.int(1, split.length - 1);
+    const sides = [split.slice(0, cut), split.slice(cut)];
+    for (const [i, side] of sides.entries()) {
+      const others = await Promise.all(sides[1 - i]!.map((n) => cluster.peerId(n)));
+      for (const node of side) await cluster.injectFaults(node, { blockedPeers: on ? others : [] });
+    }
+  };
+
+  const inject = async (kind: keyof ChaosFaults): Promise<void> => {
+    report.faults[kind]++;
+    switch (kind) {
+      case 'service_kill': {
+        const node = faults.pick([...members.keys()]);
+        const service: NodeServiceName = faults.pick(NODE_SERVICES);
+        const downMs = faults.int(1_000, 3_000);
+        await node.kill(service, 'SIGKILL');
+        const back = (async () => {
+          await new Promise((r) => setTimeout(r, downMs));
+          await startUntilUp(node, service);
+        })();
+        killed.add(back);
+        back.then(
+          () => killed.delete(back),
+          () => killed.delete(back),
+        );
+        return;
+      }
+      case 'nats_restart':
+        await cluster.nats.restart(faults.int(0, 2_000));
+        return;
+      case 'postgres_restart':
+        await cluster.postgres.restart(faults.int(0, 2_000));
+        return;
+      case 'partition': {
+        await partitionSides(true);
+        const healIn = faults.int(3_000, 6_000);
+        setTimeout(() => void partitionSides(false).catch(() => undefined), healIn).unref();
+        return;
+      }
+      case 'gossip_loss':
+      case 'gossip_delay':
+      case 'gossip_duplication': {
+        const node = faults.pick([...members.keys()]);
+        await cluster.injectFaults(node, {
+          gossipLoss: kind === 'gossip_loss' ? 0.3 : 0,
+          gossipDelayMaxMs: kind === 'gossip_delay' ? 1_500 : 0,
+          gossipDuplication: kind === 'gossip_duplication' ? 0.5 : 0,
+        });
+        return;
+      }
+      case 'join': {
+        const node = joiner!;
+        const { publicKey } = await node.api.createIdentity();
+        const { invitationText } = await admin.api.inviteMember(contextId, publicKey);
+        await node.api.joinContext(invitationText);
+        members.set(node, publicKey);
+        return;
+      }
+      case 'removal': {
+        const candidates = [...members.keys()].filter((n) => n !== admin && n !== removed);
+        const node = faults.pick(candidates);
+        await admin.api.removeMember(groupId, members.get(node)!);
+        removed = node;
+        return;
+      }
+    }
+  };
+
+  // The workload: a write every 50–400 ms; each fault at its planned moment.
+  const start = Date.now();
+  while (Date.now() - start < WORKLOAD_MS) {
+    const due = plan[0] && plan[0].at <= Date.now() - start ? plan.shift() : undefined;
+    if (due) {
+      try {
+        await inject(due.kind);
+      } catch (err) {
+        // An injection that could not be made (a service it needs is down) is no failure of the node.
+        report.faults[due.kind]--;
+        process.stderr.write(`chaos ${seed}: ${due.kind} not injected: ${errorMessage(err)}\n`);
+      }
+    }
+    await write();
+    await new Promise((r) => setTimeout(r, workload.int(50, 400)));
+  }
+
+  // Healing: every service back, no partition, no gossip fault.
+  await Promise.allSettled([...killed]);
+  for (const node of cluster.nodes) {
+    for (const service of NODE_SERVICES) {
+      const proc = node.procs.get(service);
+      if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) await startUntilUp(node, service);
+    }
+  }
+  await Promise.all(
+    cluster.nodes.map((n) =>
+      waitFor(() =>
+        cluster.injectFaults(n, {}).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    ),
+  );
+  const healed = Date.now();
+
+  // Convergence: the members (without the removed one) agree, and each one's status says so.
+  const current = [...members.keys()].filter((n) => n !== removed);
+  let last = '';
+  /** Whether the members agree now (and their statuses say so); `last` says what each holds. */
+  const agreed = async (): Promise<boolean> => {
+    await Promise.all(current.map((n) => n.api.triggerSync(contextId).catch(() => undefined)));
+    const infos = await Promise.all(current.map((n) => n.api.getContext(contextId)));
+    const [first] = infos;
+    last = infos
+      .map(
+        (i, k) =>
+          `${current[k]!.name}: root ${i.rootHash.slice(0, 8)} heads ${i.heads.length} pending ${i.pendingDeltas}`,
+      )
+      .join('; ');
+    const same = infos.every(
+      (i) =>
+        i.initialized &&
+        i.pendingDeltas === 0 &&
+        i.rootHash === first!.rootHash &&
+        [...i.heads].sort().join() === [...first!.heads].sort().join(),
+    );
+    if (!same) return false;
+    const statuses = await Promise.all(current.map((n) => n.api.convergence(contextId)));
+    last += ` | converged: ${statuses.map((s) => s.converged).join(',')}`;
+    return statuses.every((s) => s.converged);
+  };
+  try {
+    await waitFor(
+      async () => {
+        try {
+          return await agreed();
+        } catch (err) {
+          last = `not answered: ${errorMessage(err)}`;
+          return false;
+        }
+      },
+      { timeoutMs: CONVERGE_TIMEOUT_MS, intervalMs: 1_000, message: 'members to converge' },
+    );
+  } catch {
+    fail(`members did not converge in ${CONVERGE_TIMEOUT_MS / 1000} s after healing: ${last}`);
+  }
+  report.convergeMs = Date.now() - healed;
+
+  // Every acknowledged write, last writer wins by its delta's HLC (read from the admin's store).
+  const hlcs = await admin.withStore(async ({ states }) => {
+    const ctx = Buffer.from(fromBase58(contextId));
+    const out = new Map<string, Hlc>();
+    for (const w of acked) {
+      const delta = await states.delta(ctx, Buffer.from(fromBase58(w.deltaId)));
+      if (delta) out.set(w.deltaId, delta.hlc);
+    }
+    return out;
+  });
+  const winners = new Map<string, { value: string | null; hlc: Hlc }>();
+  for (const w of acked) {
+    const hlc = hlcs.get(w.deltaId) ?? fail(`the admin node lacks acknowledged delta ${w.deltaId}`);
+    const held = winners.get(w.key);
+    if (!held || compareHlc(hlc, held.hlc) > 0) winners.set(w.key, { value: w.value, hlc });
+  }
+  const expected = Object.fromEntries(
+    [...winners.entries()].filter(([, w]) => w.value !== null).map(([k, w]) => [k, w.value!]),
+  );
+  for (const node of current) {
+    const entries = await node.entries(contextId);
+    if (JSON.stringify(sorted(entries)) !== JSON.stringify(sorted(expected))) {
+      fail(`${node.name} holds ${JSON.stringify(sorted(entries))}, expected ${JSON.stringify(sorted(expected))}`);
+    }
+  }
+  if (removed) {
+    const later = new Set(acked.filter((w) => w.afterRemoval && w.value !== null).map((w) => w.value));
+    const held = await removed.withStore(async ({ states }) =>
+      (await states.entries(Buffer.from(fromBase58(contextId)))).map((e) => e.value?.toString() ?? ''),
+    );
+    const leaked = held.filter((v) => later.has(v));
+    if (leaked.length > 0) fail(`the removed member holds ${leaked.length} values written after its removal`);
+  }
+  for (const node of [...members.keys()]) await node.api.leaveContext(contextId).catch(() => undefined);
+  report.ms = Date.now() - started;
+  return report;
+}
+
+/**
+ * Starts a service again, as a supervisor would: one that exits because NATS or Postgres is
+ * restarting at that moment is started again a second later, for up to a minute.
+ */
+async function startUntilUp(node: ProcessNode, service: NodeServiceName): Promise<void> {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await node.startService(service);
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}
+
+function sorted(entries: Record<string, string>): [string, string][] {
+  return Object.entries(entries).sort(([a], [b]) => a.localeCompare(b));
+}
