@@ -1,16 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ProcessNode, TEST_INFRA } from '@cnode/testing';
-import { ChaosCluster, ChaosFailure, runChaosHistory, type ChaosReport } from './chaos-history.js';
+import { ChaosCluster, ChaosFailure, runChaosHistory } from './chaos-history.js';
 import { PrivateNats, PrivatePostgres } from './private-infra.js';
+import { runSeeds, seededRun } from '../seeded-runs.js';
 
 /**
  * The seeded chaos suite: `npm run chaos -- [--seed S] [--histories K] [--replay SEED]`. Nodes run
  * every service as a process on a NATS and a Postgres of the suite's own (it restarts them); Redis
- * is the machine's. CHAOS_HISTORIES histories (default 5) from CHAOS_SEED (default `ci`).
+ * is the machine's. 5 histories from seed `ci` unless told otherwise.
  */
-const HISTORIES = Number(process.env.CHAOS_HISTORIES ?? 5);
-const BASE_SEED = process.env.CHAOS_SEED ?? 'ci';
-const KEEP_GOING = process.env.CHAOS_KEEP_GOING === '1';
+const run = seededRun('CHAOS', { histories: 5, seed: 'ci' });
 /** Nodes in the cluster: a history uses 3–5 of them. */
 const CLUSTER_NODES = 5;
 
@@ -50,34 +49,23 @@ afterAll(async () => {
 
 describe('chaos (every service a process; private NATS and Postgres)', () => {
   it(
-    `converges after every history (${process.env.CHAOS_REPLAY ?? `${HISTORIES} from seed ${BASE_SEED}`})`,
+    `converges after every history (${run.label})`,
     async () => {
-      const seeds = process.env.CHAOS_REPLAY
-        ? [process.env.CHAOS_REPLAY]
-        : Array.from({ length: HISTORIES }, (_, k) => `${BASE_SEED}-${k}`);
-      const reports: ChaosReport[] = [];
-      const failures: string[] = [];
-      const started = Date.now();
-      for (const seed of seeds) {
-        try {
+      const { reports, failures, elapsedMs } = await runSeeds(
+        run,
+        async (seed) => {
           const report = await runChaosHistory(cluster, seed);
-          reports.push(report);
           process.stdout.write(`${JSON.stringify(report)}\n`);
-        } catch (err) {
-          if (!(err instanceof ChaosFailure)) throw err;
-          process.stderr.write(
-            `${err.message}\nreplay: npm run chaos -- --replay ${seed}\n${JSON.stringify(err.report)}\n`,
-          );
-          failures.push(err.message);
-          if (!KEEP_GOING) break;
-        }
-      }
+          return report;
+        },
+        { isFailure: (err) => err instanceof ChaosFailure, replayCommand: 'npm run chaos --' },
+      );
       const totals: Record<string, number> = {};
       for (const r of reports) for (const [k, v] of Object.entries(r.faults)) totals[k] = (totals[k] ?? 0) + v;
       const summary = {
         histories: reports.length,
         failed: failures.length,
-        minutes: Math.round((Date.now() - started) / 6_000) / 10,
+        minutes: Math.round(elapsedMs / 6_000) / 10,
         writesAcked: reports.reduce((t, r) => t + r.writes.acked, 0),
         writesRefused: reports.reduce((t, r) => t + r.writes.refused, 0),
         faults: totals,
@@ -88,8 +76,8 @@ describe('chaos (every service a process; private NATS and Postgres)', () => {
       };
       process.stdout.write(`${JSON.stringify(summary)}\n`);
       expect(failures).toEqual([]);
-      expect(reports).toHaveLength(seeds.length);
+      expect(reports).toHaveLength(run.seeds.length);
     },
-    Math.max(600_000, HISTORIES * 300_000),
+    Math.max(600_000, run.seeds.length * 300_000),
   );
 });

@@ -89,15 +89,9 @@ export class SimNode implements SimEndpoint {
   /** The stores (stateless over the pool: one set serves every history). */
   readonly stores = (() => {
     let built:
-      | {
-          states: StateStore;
-          stateSync: StateSyncStore;
-          groups: GroupStore;
-          identities: IdentityRepo;
-          buffers: DeltaBufferRepo;
-          pending: GovernancePendingRepo;
+      | (Pick<InitiatorDeps, 'states' | 'stateSync' | 'groups' | 'identities' | 'buffers' | 'pending'> & {
           aliases: AliasRepo;
-        }
+        })
       | undefined;
     return () =>
       (built ??= {
