@@ -59,6 +59,10 @@ export class ChaosCluster {
     readonly postgres: PrivatePostgres,
   ) {}
 
+  private async connect(): Promise<void> {
+    this.nc ??= await connect({ servers: this.nats.url, maxReconnectAttempts: -1 });
+  }
+
   async peerId(node: ProcessNode): Promise<string> {
     let id = this.peerIds.get(node);
     if (!id) {
@@ -70,9 +74,29 @@ export class ChaosCluster {
 
   /** The network service's test-only fault command of one node. */
   async injectFaults(node: ProcessNode, faults: Partial<bus.InjectFaultsRequest>): Promise<void> {
-    this.nc ??= await connect({ servers: this.nats.url, maxReconnectAttempts: -1 });
-    const client = new NetworkClient({ nc: () => this.nc!, catalog: createCatalog(node.name), timeoutMs: 5_000 });
-    await client.injectFaults(bus.InjectFaultsRequest.fromPartial(faults));
+    await this.connect();
+    await this.network(node).injectFaults(bus.InjectFaultsRequest.fromPartial(faults));
+  }
+
+  /** Who each node is connected to, by short peer id (for a failure message). */
+  async describe(nodes: readonly ProcessNode[]): Promise<string> {
+    const short = (p: string) => p.slice(-6);
+    await this.connect();
+    const lines = await Promise.all(
+      nodes.map(async (node) => {
+        try {
+          const { peers } = await this.network(node).listPeers();
+          return `${short(await this.peerId(node))} connected to [${peers.map((p) => short(p.peer)).join(' ')}]`;
+        } catch (err) {
+          return `${node.name}: ${errorMessage(err)}`;
+        }
+      }),
+    );
+    return lines.join('; ');
+  }
+
+  private network(node: ProcessNode): NetworkClient {
+    return new NetworkClient({ nc: () => this.nc!, catalog: createCatalog(node.name), timeoutMs: 5_000 });
   }
 
   async close(): Promise<void> {
@@ -126,7 +150,13 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
   const fail = (why: string): never => {
     throw new ChaosFailure(seed, why, report);
   };
-  const { contextId, members: identities } = await ProcessNode.sharedContext(initial);
+  let shared: Awaited<ReturnType<typeof ProcessNode.sharedContext>>;
+  try {
+    shared = await ProcessNode.sharedContext(initial);
+  } catch (err) {
+    return fail(`the members could not share a context: ${errorMessage(err)}; ${await cluster.describe(initial)}`);
+  }
+  const { contextId, members: identities } = shared;
   const admin = initial[0]!;
   const groupId = (await admin.api.getContext(contextId)).groupId;
   const members = new Map(initial.map((n, i) => [n, identities[i]!]));

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ProcessNode, TEST_INFRA } from '@cnode/testing';
 import { ChaosCluster, ChaosFailure, runChaosHistory } from './chaos-history.js';
-import { PrivateNats, PrivatePostgres } from './private-infra.js';
+import { PrivateNats, PrivatePostgres, freePort } from './private-infra.js';
 import { runSeeds, seededRun } from '../seeded-runs.js';
 
 /**
@@ -22,21 +22,27 @@ beforeAll(async () => {
   // Everything the test helpers do (node environments, stores, cleanup) goes to the private ones.
   TEST_INFRA.natsUrl = nats.url;
   TEST_INFRA.databaseUrl = postgres.url;
+  // Nodes as operators run them: a fixed libp2p port each (a restarted network service comes back
+  // where its peers know it) and the nodes started before it as bootstrap peers.
   const nodes: ProcessNode[] = [];
+  const addrs: string[] = [];
   for (let i = 0; i < CLUSTER_NODES; i++) {
-    nodes.push(
-      await ProcessNode.start({
-        prefix: 'chaos',
-        env: {
-          NETWORK_FAULT_INJECTION: 'true',
-          SYNC_INTERVAL: '2s',
-          SYNC_FREQUENCY: '3s',
-          SYNC_CONVERGENCE_INTERVAL: '2s',
-          DATABASE_POOL_MAX: '6',
-          LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'info',
-        },
-      }),
-    );
+    const listen = `/ip4/127.0.0.1/tcp/${await freePort()}`;
+    const node = await ProcessNode.start({
+      prefix: 'chaos',
+      env: {
+        NETWORK_FAULT_INJECTION: 'true',
+        NETWORK_LISTEN: listen,
+        NETWORK_BOOTSTRAP: addrs.join(','),
+        SYNC_INTERVAL: '2s',
+        SYNC_FREQUENCY: '3s',
+        SYNC_CONVERGENCE_INTERVAL: '2s',
+        DATABASE_POOL_MAX: '6',
+        LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'info',
+      },
+    });
+    nodes.push(node);
+    addrs.push(`${listen}/p2p/${(await node.api.info()).peerId}`);
   }
   cluster = new ChaosCluster(nodes, nats, postgres);
 }, 300_000);
