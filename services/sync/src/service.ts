@@ -120,7 +120,7 @@ export function createSyncService(config: SyncConfig, ctx: ServiceContext): Sync
           ).catch((err: unknown) =>
             log('driver').warn({ err: errorMessage(err) }, 'Follow-up sync not queued: the next tick goes on'),
           ),
-        limits: { intervalMs: config.sync.intervalMs, sessionDeadlineMs: config.sync.sessionDeadlineMs },
+        limits: { intervalMs: config.sync.intervalMs },
       },
     };
     return built;

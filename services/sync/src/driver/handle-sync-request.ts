@@ -17,6 +17,11 @@ export const BACKOFF_BASE_MS = 1_000;
 export const BACKOFF_MAX_MS = 256_000;
 /** A full permit set redelivers the request after this long. */
 const NO_PERMIT_RETRY_MS = 1_000;
+/**
+ * TTL of a context's initiator lock and of a session permit, renewed every third of it while the
+ * session runs: a crashed replica blocks the context's syncs for at most this long.
+ */
+export const SYNC_LOCK_TTL_MS = 15_000;
 
 export interface DriverDeps {
   initiator: InitiatorDeps;
@@ -31,8 +36,6 @@ export interface DriverDeps {
   limits: {
     /** Minimum spacing between sessions of one context (unless forced). */
     intervalMs: number;
-    /** A session's lock and permit lapse after its deadline plus half of it (the grace). */
-    sessionDeadlineMs: number;
   };
 }
 
@@ -71,12 +74,18 @@ export async function handleSyncRequest(deps: DriverDeps, req: bus.SyncRequest):
     if (now - book.lastSyncAtMs < deps.limits.intervalMs) return count('spacing');
     if (now < book.retryAtMs) return count('backoff');
   }
-  const ttl = Math.ceil(deps.limits.sessionDeadlineMs * 1.5);
-  const lock = await deps.permits.lock(context, ttl);
+  const lock = await deps.permits.lock(context, SYNC_LOCK_TTL_MS);
   if (!lock) return count('busy');
   let result: SyncRunResult | undefined;
+  let permit: string | undefined;
+  // Renewed while the session runs: the lock and permit of a replica that crashed lapse within
+  // SYNC_LOCK_TTL_MS instead of blocking the context's syncs for a whole session deadline.
+  const renew = setInterval(() => {
+    void lock.extend(SYNC_LOCK_TTL_MS).catch(() => false);
+    if (permit) void deps.permits.extend(permit, SYNC_LOCK_TTL_MS).catch(() => false);
+  }, SYNC_LOCK_TTL_MS / 3);
   try {
-    const permit = await deps.permits.acquire(ttl);
+    permit = await deps.permits.acquire(SYNC_LOCK_TTL_MS);
     if (!permit) {
       count('no_permit');
       throw new ProcessingError(ProcessingAction.Retry, SyncErrorCode.NoPermit, 'every sync permit is taken', {
@@ -92,6 +101,7 @@ export async function handleSyncRequest(deps: DriverDeps, req: bus.SyncRequest):
       await deps.permits.release(permit).catch(() => undefined);
     }
   } finally {
+    clearInterval(renew);
     await lock.release().catch(() => false);
   }
   // Only now: the follow-up must find the context's lock free.

@@ -32,6 +32,11 @@ export class SessionPermits {
     return ok === 1 ? token : undefined;
   }
 
+  /** Pushes a held permit's expiry to `ttlMs` from now; false when it had lapsed already. */
+  async extend(token: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis().zadd(this.keys.permits, 'XX', 'CH', Date.now() + ttlMs, token)) === 1;
+  }
+
   async release(token: string): Promise<void> {
     await this.redis().zrem(this.keys.permits, token);
   }
