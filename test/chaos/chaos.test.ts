@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ProcessNode, TEST_INFRA } from '@cnode/testing';
 import { ChaosCluster, ChaosFailure, runChaosHistory } from './chaos-history.js';
-import { PrivateNats, PrivatePostgres, freePort } from './private-infra.js';
+import { PrivateNats, PrivatePostgres, freeListenPort } from './private-infra.js';
 import { runSeeds, seededRun } from '../seeded-runs.js';
 
 /**
@@ -27,7 +27,7 @@ beforeAll(async () => {
   const nodes: ProcessNode[] = [];
   const addrs: string[] = [];
   for (let i = 0; i < CLUSTER_NODES; i++) {
-    const listen = `/ip4/127.0.0.1/tcp/${await freePort()}`;
+    const listen = `/ip4/127.0.0.1/tcp/${await freeListenPort()}`;
     const node = await ProcessNode.start({
       prefix: 'chaos',
       env: {

@@ -19,6 +19,27 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * A port for a service to listen on for good, below the ephemeral range (32768 and up on Linux):
+ * a port from that range may be taken as the local port of some outbound connection while its
+ * service is down, and the restarted service could not listen on it again.
+ */
+export async function freeListenPort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const server = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
+  }
+  throw new Error('no free port between 20000 and 30000');
+}
+
 function binary(name: string, candidates: string[]): string {
   for (const path of candidates) {
     if (spawnSync('test', ['-x', path]).status === 0) return path;
