@@ -10,17 +10,8 @@ import { waitFor } from '@cnode/testing';
  * kills and restarts them, which it must never do to the machine's shared ones.
  */
 
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /**
- * A port for a service to listen on for good, below the ephemeral range (32768 and up on Linux):
+ * A port for a server (a node, NATS, Postgres) to listen on for good, below the ephemeral range (32768 and up on Linux):
  * a port from that range may be taken as the local port of some outbound connection while its
  * service is down, and the restarted service could not listen on it again.
  */
@@ -80,7 +71,7 @@ export class PrivateNats {
 
   static async start(): Promise<PrivateNats> {
     const dir = mkdtempSync(join(tmpdir(), 'cnode-chaos-nats-'));
-    const nats = new PrivateNats(dir, await freePort());
+    const nats = new PrivateNats(dir, await freeListenPort());
     writeFileSync(
       join(dir, 'nats.conf'),
       `listen: "127.0.0.1:${nats.port}"\nmax_payload: 8MB\njetstream { store_dir: "${join(dir, 'store')}" }\n`,
@@ -141,7 +132,7 @@ export class PrivatePostgres {
     const bin = initdb.slice(0, -'/initdb'.length);
     const dir = mkdtempSync(join(tmpdir(), 'cnode-chaos-pg-'));
     mkdirSync(join(dir, 'data'));
-    const pg = new PrivatePostgres(dir, await freePort(), bin);
+    const pg = new PrivatePostgres(dir, await freeListenPort(), bin);
     pg.chownToPostgres();
     pg.run(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=trust', '-E', 'UTF8']);
     await pg.launch();
