@@ -402,6 +402,8 @@ async function startUntilUp(node: ProcessNode, service: NodeServiceName): Promis
   const until = Date.now() + 60_000;
   for (;;) {
     try {
+      // An attempt that gave up waiting may have left its process running (and holding its port).
+      await node.kill(service, 'SIGKILL');
       await node.startService(service);
       return;
     } catch (err) {
