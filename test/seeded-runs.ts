@@ -1,5 +1,5 @@
 /**
- * What the two seeded suites (test/simulation, test/chaos) share: the seeds a run takes from its
+ * What the two seeded suites (test/simulation, test/chaos) share: which seeds a run takes from its
  * environment (`<PREFIX>_HISTORIES`, `_SEED`, `_REPLAY`, `_KEEP_GOING`, set by
  * scripts/seeded-suite.mjs) and running them with every failure reported with its replay command.
  */

@@ -70,7 +70,7 @@ function drawFaults(rng: Rng): NetworkFaults {
  * lets every node sync with every other until they agree (a bounded number of rounds), and checks:
  * every node has state, nothing pending, equal roots, heads and entries, every acknowledged write
  * held everywhere, and the entries are the last-writer-wins result of all acknowledged writes.
- * Throws a HistoryFailure naming the seed otherwise.
+ * Throws a HistoryFailure naming its seed otherwise.
  */
 export async function runHistory(pool: readonly SimNode[], seed: string): Promise<HistoryReport> {
   const rng = new Rng(seed);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 
 /**
  * A seeded pseudo-random generator (xorshift128+ over two 64-bit halves, seeded by SHA-256): every
- * draw of a history comes from one of these, so the seed alone decides the history. `fork` derives
+ * draw of a history comes from one of these, so a seed alone decides its history. `fork` derives
  * an independent generator for one purpose (one stream, one node's values), so that the draws of
  * one part never shift those of another.
  */

@@ -115,7 +115,7 @@ export function createNetworkMetrics(registry: Registry) {
     }),
     injectedFaults: new Counter({
       name: 'network_injected_faults_total',
-      help: 'Test-only faults injected (NETWORK_FAULT_INJECTION), by kind (gossip_lost, gossip_duplicated, gossip_delayed, peer_blocked); always 0 in production',
+      help: 'Test-only faults injected (NETWORK_FAULT_INJECTION), by kind (gossip_lost, gossip_duplicated, gossip_delayed, gossip_delay_skipped_full: 10 000 held already, peer_blocked); always 0 in production',
       labelNames: ['kind'],
       registers: [registry],
     }),

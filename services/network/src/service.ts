@@ -68,6 +68,13 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
   });
   // Declared before the host exists: a ban hangs up through it once it runs.
   let hostRef: Libp2pHost | undefined;
+  /** Closes every connection to a peer (a banned one, or a blocked one under fault injection). */
+  const hangUp = async (peer: string): Promise<void> => {
+    if (!hostRef?.isRunning) return;
+    await hostRef.libp2p
+      .hangUp(peerIdFromString(peer))
+      .catch((err: unknown) => log('peers').debug({ peer, err: errorMessage(err) }, 'Hang-up failed'));
+  };
   const guard = new GossipGuard(
     {
       peerRate: config.network.gossipPeerRate,
@@ -78,22 +85,14 @@ export function createNetworkService(config: NetworkConfig, ctx: ServiceContext)
       metrics,
       registry: ctx.registry,
       logger: log('gossip-guard'),
-      hangUp: (peer) => {
-        if (!hostRef?.isRunning) return;
-        hostRef.libp2p
-          .hangUp(peerIdFromString(peer))
-          .catch((err: unknown) => log('gossip-guard').debug({ peer, err: errorMessage(err) }, 'Hang-up failed'));
-      },
+      hangUp: (peer) => void hangUp(peer),
     },
   );
   const faults = config.network.faultInjection
     ? new FaultInjector({
         metrics,
         logger: log('faults'),
-        hangUp: async (peer) => {
-          if (!hostRef?.isRunning) return;
-          await hostRef.libp2p.hangUp(peerIdFromString(peer)).catch(() => undefined);
-        },
+        hangUp,
         connectedPeers: () => (hostRef?.isRunning ? hostRef.libp2p.getPeers().map(String) : []),
       })
     : undefined;

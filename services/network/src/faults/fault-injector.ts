@@ -7,6 +7,8 @@ import type { NetworkMetrics } from '../metrics.js';
 const MAX_GOSSIP_DELAY_MS = 60_000;
 /** Most peers one request may block. */
 const MAX_BLOCKED_PEERS = 1024;
+/** Most inbound gossip messages held back at once; beyond, a message is handled without delay. */
+const MAX_HELD_GOSSIP = 10_000;
 
 /**
  * Test-only faults (NETWORK_FAULT_INJECTION): the chaos suite makes a node lose, duplicate and
@@ -22,6 +24,8 @@ export class FaultInjector {
     blockedPeers: [],
   };
   private blocked = new Set<string>();
+  /** Gossip messages held back right now (bounded by MAX_HELD_GOSSIP). */
+  private held = 0;
 
   constructor(
     private readonly deps: {
@@ -92,8 +96,17 @@ export class FaultInjector {
         handle();
         continue;
       }
+      if (this.held >= MAX_HELD_GOSSIP) {
+        this.deps.metrics.injectedFaults.inc({ kind: 'gossip_delay_skipped_full' });
+        handle();
+        continue;
+      }
       this.deps.metrics.injectedFaults.inc({ kind: 'gossip_delayed' });
-      setTimeout(handle, delay).unref();
+      this.held++;
+      setTimeout(() => {
+        this.held--;
+        handle();
+      }, delay).unref();
     }
   }
 }
