@@ -73,6 +73,30 @@ const patches = [
       ],
     ],
   },
+  {
+    // @libp2p/gossipsub 17.1.1 (follow-up left open by libp2p/js-libp2p#3531): when the outbound
+    // gossipsub stream to a peer closes while another connection to that peer stays open (two
+    // connections after simultaneous dials, one of them closed later), no new outbound stream is
+    // ever opened: gossipsub opens one only on a new connection or an inbound stream. Our later
+    // subscriptions and messages then never reach that peer, which does not see us on new topics.
+    // Reopen it on a connection that is still open, at most once a second per closed stream (a peer
+    // that keeps resetting it costs one stream negotiation a second).
+    name: 'gossipsub: reopen a closed outbound stream while the peer stays connected',
+    package: '@libp2p/gossipsub',
+    version: '17.1.1',
+    files: ['dist/src/gossipsub.js'],
+    marker: 'cnode-patch: reopen-outbound',
+    replacements: [
+      [
+        '                    this.metrics?.peersPerProtocol.inc({ protocol }, -1);\n                }\n            }, { once: true });',
+        '                    this.metrics?.peersPerProtocol.inc({ protocol }, -1);\n                    // cnode-patch: reopen-outbound\n                    this.reopenOutboundStream(peerId);\n                }\n            }, { once: true });',
+      ],
+      [
+        '    createInboundStream(peerId, stream) {',
+        "    reopenOutboundStream(peerId) {\n        const id = peerId.toString();\n        const timer = setTimeout(() => {\n            if (!this.isStarted() || !this.peers.has(id) || this.streamsOutbound.has(id)) {\n                return;\n            }\n            const connection = this.components.connectionManager.getConnections(peerId).find((c) => c.status === 'open');\n            if (connection != null) {\n                this.log('reopening outbound stream %p', peerId);\n                this.outboundInflightQueue.push({ peerId, connection });\n            }\n        }, 1000);\n        timer.unref?.();\n    }\n    createInboundStream(peerId, stream) {",
+      ],
+    ],
+  },
 ];
 
 let failed = false;

@@ -21,7 +21,7 @@ const WORKLOAD_MS = 2_000;
 /** After healing, rounds of every node syncing with every other before non-convergence is a failure. */
 const MAX_HEAL_ROUNDS = 6;
 /** A fixed HLC epoch: a history's timestamps depend on its seed only. */
-const EPOCH_MS = Date.UTC(2026, 0, 1);
+export const EPOCH_MS = Date.UTC(2026, 0, 1);
 
 /** What one history did: its draws, its faults, the protocols its syncs ran. */
 export interface HistoryReport {
@@ -47,7 +47,7 @@ export class HistoryFailure extends Error {
   }
 }
 
-function identityFrom(rng: Rng): Identity {
+export function identityFrom(rng: Rng): Identity {
   const privateKey = rng.bytes(32);
   return { privateKey, publicKey: publicKeyOf(privateKey) };
 }
@@ -90,7 +90,8 @@ export async function runHistory(pool: readonly SimNode[], seed: string): Promis
   const ids = nodes.map((_, i) => identityFrom(setup.fork(`identity-${i}`)));
   for (const [i, node] of nodes.entries()) await node.begin(net, setup.fork(`clock-${i}`).bytes(16), EPOCH_MS);
   try {
-    const { contextId, groupId, groupKey } = await createSharedContext(nodes, ids, setup, report);
+    const { contextId, groupId, groupKey, lateJoiners } = await createSharedContext(nodes, ids, setup);
+    report.lateJoiners = lateJoiners;
     const acked: AckedWrite[] = [];
 
     const sync = async (node: SimNode, peer?: SimNode): Promise<void> => {
@@ -206,13 +207,13 @@ export async function runHistory(pool: readonly SimNode[], seed: string): Promis
  * The context every history runs in, set up the way invitations leave it: the group's ops (the
  * first node admin, the others members) and its key on every node, the context on every node with
  * our member identity; the first node has state, each other one has it with a chance of 2 in 3
- * (the rest joined and wait for a snapshot).
+ * (the rest joined and wait for a snapshot), or every node has it with `allInitialized`.
  */
-async function createSharedContext(
+export async function createSharedContext(
   nodes: readonly SimNode[],
   ids: readonly Identity[],
   rng: Rng,
-  report: HistoryReport,
+  opts: { allInitialized?: boolean } = {},
 ) {
   const [admin] = ids;
   // The group id is the genesis signer's key with the genesis op's nonce.
@@ -240,6 +241,7 @@ async function createSharedContext(
   }
   const groupKey = rng.bytes(32);
   const contextId = rng.bytes(32);
+  let lateJoiners = 0;
   for (const [i, node] of nodes.entries()) {
     const { groups, states, identities } = node.stores();
     for (const op of ops) {
@@ -248,13 +250,13 @@ async function createSharedContext(
     }
     await groups.putKey(groupId, keyIdOf(groupKey), groupKey);
     const drawn = rng.chance(2 / 3);
-    const initialized = i === 0 || drawn;
-    if (!initialized) report.lateJoiners++;
+    const initialized = i === 0 || drawn || opts.allInitialized === true;
+    if (!initialized) lateJoiners++;
     await states.createContext(contextId, { groupId, initialized });
     await identities.create(ids[i]!);
     await identities.addOwned(contextId, ids[i]!);
   }
-  return { contextId, groupId, groupKey };
+  return { contextId, groupId, groupKey, lateJoiners, lastOpId: parent! };
 }
 
 /** A write a caller was told is committed. */

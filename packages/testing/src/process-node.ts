@@ -95,7 +95,8 @@ export class ProcessNode {
     const file = createWriteStream(join(dir, `${this.name}-${key}.log`), { flags: 'a' });
     proc.child.stdout?.pipe(file, { end: false });
     proc.child.stderr?.pipe(file, { end: false });
-    void proc.exited.then(() => file.end());
+    // 'close', not 'exit': output may still arrive after the process exited.
+    proc.child.once('close', () => file.end());
   }
 
   /** Another replica of a service (e.g. a second state-delta consuming the same queue). */

@@ -72,9 +72,12 @@ export async function syncContext(deps: InitiatorDeps, contextId: Buffer, peerHi
     try {
       return await syncWithPeer(deps, ctx, me, peer);
     } catch (err) {
-      // A peer we could not reach or that stopped answering: the next one may do. Anything else
-      // (a lying peer, a refusal, a root mismatch) ends this attempt.
-      if (!isCodedError(err) || !err.code.startsWith('BUS_')) throw err;
+      // A peer we could not reach, that stopped answering, or that no longer proves membership (a
+      // removed member still on the topic): the next one may do. Anything else (a lying peer, a
+      // refusal of us, a root mismatch) ends this attempt.
+      if (!isCodedError(err)) throw err;
+      if (err.code === (ContextErrorCode.PeerNotMember as string)) await forgetMemberPeer(deps, ctx, peer);
+      else if (!err.code.startsWith('BUS_')) throw err;
       lastError = err;
     }
   }
@@ -303,6 +306,17 @@ async function discoverPeers(
     (a, b) => (rank.get(a) ?? Number.MAX_SAFE_INTEGER) - (rank.get(b) ?? Number.MAX_SAFE_INTEGER),
   );
   return hint ? [hint, ...ordered.filter((p) => p !== hint)] : ordered;
+}
+
+/**
+ * Drops a peer that failed to prove membership from the group's member peers, so that peer
+ * selection stops putting it first (it proved membership before, then was removed).
+ */
+async function forgetMemberPeer(deps: InitiatorDeps, ctx: HostedContext, peer: string): Promise<void> {
+  await deps
+    .redis()
+    .zrem(deps.catalog.redis.memberPeers(ctx.groupId.toString('hex')), peer)
+    .catch(() => undefined);
 }
 
 /**

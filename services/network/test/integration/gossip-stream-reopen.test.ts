@@ -1,0 +1,53 @@
+/**
+ * Two network services connected twice (simultaneous dials): when the connection that carries one
+ * side's outbound gossipsub stream closes while the other stays, that side's later subscriptions
+ * must still reach the peer. Without the reopen patch of scripts/patch-dependencies.mjs gossipsub
+ * never opens a new outbound stream (it does so only on a new connection), and the peer never sees
+ * us on a topic subscribed after the close: members of a new context did not find each other.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { multiaddr } from '@multiformats/multiaddr';
+import { waitFor } from '@cnode/testing';
+import { Cluster, waitForSubscribers, type TestNode } from './harness.js';
+
+const cluster = new Cluster();
+let a: TestNode;
+let b: TestNode;
+
+const libp2pOf = (node: TestNode) => node.service.handle.host.libp2p;
+
+beforeAll(async () => {
+  await cluster.connect();
+  // No redials and no bootstrap: the test alone decides which connections exist.
+  const quiet = { NETWORK_REDIAL_PEERS: '0' };
+  a = await cluster.add({ env: quiet, readEvents: false });
+  b = await cluster.add({ env: quiet, readEvents: false });
+});
+
+afterAll(async () => {
+  await cluster.close();
+});
+
+describe('gossipsub outbound streams', () => {
+  it('reopens an outbound stream whose connection closed while another connection stays', async () => {
+    const [la, lb] = [libp2pOf(a), libp2pOf(b)];
+    await Promise.all([la.dial(multiaddr(b.addr)), lb.dial(multiaddr(a.addr))]);
+    await waitFor(() => la.getConnections(lb.peerId).length === 2, { message: 'two connections between a and b' });
+    // The connection that carries a's outbound gossipsub stream.
+    const carrier = await waitFor(
+      () =>
+        la
+          .getConnections(lb.peerId)
+          .find((c) => c.streams.some((s) => s.direction === 'outbound' && s.protocol?.startsWith('/meshsub/'))),
+      { message: 'a to open its outbound gossipsub stream' },
+    );
+    await carrier.close();
+    expect(la.getConnections(lb.peerId)).toHaveLength(1);
+
+    const topic = `cnode-reopen-${Date.now()}`;
+    await a.client.subscribe(topic);
+    await b.client.subscribe(topic);
+    await waitForSubscribers(b, topic, [a.peerId]);
+    await waitForSubscribers(a, topic, [b.peerId]);
+  });
+});
