@@ -164,232 +164,237 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
   const acked: AckedWrite[] = [];
   const killed = new Set<Promise<void>>();
   let writeSeq = 0;
+  try {
+    const workload = rng.fork('workload');
+    const faults = rng.fork('faults');
+    // What faults this history draws (each at most once, at a random moment of the workload).
+    const plan: { at: number; kind: keyof ChaosFaults }[] = [];
+    const maybe = (kind: keyof ChaosFaults, p: number) => {
+      if (faults.chance(p)) plan.push({ at: faults.int(1_000, WORKLOAD_MS - 4_000), kind });
+    };
+    for (let i = faults.int(1, 3); i > 0; i--)
+      plan.push({ at: faults.int(1_000, WORKLOAD_MS - 2_000), kind: 'service_kill' });
+    maybe('nats_restart', 0.35);
+    maybe('postgres_restart', 0.35);
+    maybe('partition', 0.5);
+    maybe('gossip_loss', 0.5);
+    maybe('gossip_delay', 0.4);
+    maybe('gossip_duplication', 0.4);
+    if (joiner) maybe('join', 1);
+    if (initial.length > 3) maybe('removal', 0.6);
+    plan.sort((x, y) => x.at - y.at);
 
-  const workload = rng.fork('workload');
-  const faults = rng.fork('faults');
-  // What faults this history draws (each at most once, at a random moment of the workload).
-  const plan: { at: number; kind: keyof ChaosFaults }[] = [];
-  const maybe = (kind: keyof ChaosFaults, p: number) => {
-    if (faults.chance(p)) plan.push({ at: faults.int(1_000, WORKLOAD_MS - 4_000), kind });
-  };
-  for (let i = faults.int(1, 3); i > 0; i--)
-    plan.push({ at: faults.int(1_000, WORKLOAD_MS - 2_000), kind: 'service_kill' });
-  maybe('nats_restart', 0.35);
-  maybe('postgres_restart', 0.35);
-  maybe('partition', 0.5);
-  maybe('gossip_loss', 0.5);
-  maybe('gossip_delay', 0.4);
-  maybe('gossip_duplication', 0.4);
-  if (joiner) maybe('join', 1);
-  if (initial.length > 3) maybe('removal', 0.6);
-  plan.sort((x, y) => x.at - y.at);
-
-  const writers = () => [...members.keys()].filter((n) => n !== removed);
-  const write = async (): Promise<void> => {
-    const node = workload.pick(writers());
-    const key = workload.pick(KEYS);
-    const value = workload.chance(0.2) ? null : `${seed}:${writeSeq++}`;
-    const removalBefore = removed !== undefined;
-    report.writes.attempted++;
-    try {
-      const res =
-        value === null
-          ? await node.api.execute(contextId, 'remove', { key })
-          : await node.api.execute(contextId, 'set', { key, value });
-      if (!res.deltaId) return;
-      acked.push({ key, value, deltaId: res.deltaId, afterRemoval: removalBefore });
-      report.writes.acked++;
-    } catch {
-      // A node whose services are down or restarting refuses: not acknowledged, not required.
-      report.writes.refused++;
-    }
-  };
-
-  const partitionSides = async (on: boolean) => {
-    const nodes = [...members.keys()];
-    const split = faults.shuffle(nodes);
-    const cut = faults.int(1, split.length - 1);
-    const sides = [split.slice(0, cut), split.slice(cut)];
-    for (const [i, side] of sides.entries()) {
-      const others = await Promise.all(sides[1 - i]!.map((n) => cluster.peerId(n)));
-      for (const node of side) await cluster.injectFaults(node, { blockedPeers: on ? others : [] });
-    }
-  };
-
-  const inject = async (kind: keyof ChaosFaults): Promise<void> => {
-    report.faults[kind]++;
-    switch (kind) {
-      case 'service_kill': {
-        const node = faults.pick([...members.keys()]);
-        const service: NodeServiceName = faults.pick(NODE_SERVICES);
-        const downMs = faults.int(1_000, 3_000);
-        await node.kill(service, 'SIGKILL');
-        const back = (async () => {
-          await new Promise((r) => setTimeout(r, downMs));
-          await startUntilUp(node, service);
-        })();
-        killed.add(back);
-        back.then(
-          () => killed.delete(back),
-          () => killed.delete(back),
-        );
-        return;
-      }
-      case 'nats_restart':
-        await cluster.nats.restart(faults.int(0, 2_000));
-        return;
-      case 'postgres_restart':
-        await cluster.postgres.restart(faults.int(0, 2_000));
-        return;
-      case 'partition': {
-        await partitionSides(true);
-        const healIn = faults.int(3_000, 6_000);
-        setTimeout(() => void partitionSides(false).catch(() => undefined), healIn).unref();
-        return;
-      }
-      case 'gossip_loss':
-      case 'gossip_delay':
-      case 'gossip_duplication': {
-        const node = faults.pick([...members.keys()]);
-        await cluster.injectFaults(node, {
-          gossipLoss: kind === 'gossip_loss' ? 0.3 : 0,
-          gossipDelayMaxMs: kind === 'gossip_delay' ? 1_500 : 0,
-          gossipDuplication: kind === 'gossip_duplication' ? 0.5 : 0,
-        });
-        return;
-      }
-      case 'join': {
-        const node = joiner!;
-        const { publicKey } = await node.api.createIdentity();
-        const { invitationText } = await admin.api.inviteMember(contextId, publicKey);
-        await node.api.joinContext(invitationText);
-        members.set(node, publicKey);
-        return;
-      }
-      case 'removal': {
-        const candidates = [...members.keys()].filter((n) => n !== admin && n !== removed);
-        const node = faults.pick(candidates);
-        await admin.api.removeMember(groupId, members.get(node)!);
-        removed = node;
-        return;
-      }
-    }
-  };
-
-  // The workload: a write every 50–400 ms; each fault at its planned moment.
-  const start = Date.now();
-  while (Date.now() - start < WORKLOAD_MS) {
-    const due = plan[0] && plan[0].at <= Date.now() - start ? plan.shift() : undefined;
-    if (due) {
+    const writers = () => [...members.keys()].filter((n) => n !== removed);
+    const write = async (): Promise<void> => {
+      const node = workload.pick(writers());
+      const key = workload.pick(KEYS);
+      const value = workload.chance(0.2) ? null : `${seed}:${writeSeq++}`;
+      const removalBefore = removed !== undefined;
+      report.writes.attempted++;
       try {
-        await inject(due.kind);
-      } catch (err) {
-        // An injection that could not be made (a service it needs is down) is no failure of the node.
-        report.faults[due.kind]--;
-        process.stderr.write(`chaos ${seed}: ${due.kind} not injected: ${errorMessage(err)}\n`);
+        const res =
+          value === null
+            ? await node.api.execute(contextId, 'remove', { key })
+            : await node.api.execute(contextId, 'set', { key, value });
+        if (!res.deltaId) return;
+        acked.push({ key, value, deltaId: res.deltaId, afterRemoval: removalBefore });
+        report.writes.acked++;
+      } catch {
+        // A node whose services are down or restarting refuses: not acknowledged, not required.
+        report.writes.refused++;
+      }
+    };
+
+    const partitionSides = async (on: boolean) => {
+      const nodes = [...members.keys()];
+      const split = faults.shuffle(nodes);
+      const cut = faults.int(1, split.length - 1);
+      const sides = [split.slice(0, cut), split.slice(cut)];
+      for (const [i, side] of sides.entries()) {
+        const others = await Promise.all(sides[1 - i]!.map((n) => cluster.peerId(n)));
+        for (const node of side) await cluster.injectFaults(node, { blockedPeers: on ? others : [] });
+      }
+    };
+
+    const inject = async (kind: keyof ChaosFaults): Promise<void> => {
+      report.faults[kind]++;
+      switch (kind) {
+        case 'service_kill': {
+          const node = faults.pick([...members.keys()]);
+          const service: NodeServiceName = faults.pick(NODE_SERVICES);
+          const downMs = faults.int(1_000, 3_000);
+          await node.kill(service, 'SIGKILL');
+          const back = (async () => {
+            await new Promise((r) => setTimeout(r, downMs));
+            await startUntilUp(node, service);
+          })();
+          killed.add(back);
+          back.then(
+            () => killed.delete(back),
+            () => killed.delete(back),
+          );
+          return;
+        }
+        case 'nats_restart':
+          await cluster.nats.restart(faults.int(0, 2_000));
+          return;
+        case 'postgres_restart':
+          await cluster.postgres.restart(faults.int(0, 2_000));
+          return;
+        case 'partition': {
+          await partitionSides(true);
+          const healIn = faults.int(3_000, 6_000);
+          setTimeout(() => void partitionSides(false).catch(() => undefined), healIn).unref();
+          return;
+        }
+        case 'gossip_loss':
+        case 'gossip_delay':
+        case 'gossip_duplication': {
+          const node = faults.pick([...members.keys()]);
+          await cluster.injectFaults(node, {
+            gossipLoss: kind === 'gossip_loss' ? 0.3 : 0,
+            gossipDelayMaxMs: kind === 'gossip_delay' ? 1_500 : 0,
+            gossipDuplication: kind === 'gossip_duplication' ? 0.5 : 0,
+          });
+          return;
+        }
+        case 'join': {
+          const node = joiner!;
+          const { publicKey } = await node.api.createIdentity();
+          const { invitationText } = await admin.api.inviteMember(contextId, publicKey);
+          await node.api.joinContext(invitationText);
+          members.set(node, publicKey);
+          return;
+        }
+        case 'removal': {
+          const candidates = [...members.keys()].filter((n) => n !== admin && n !== removed);
+          const node = faults.pick(candidates);
+          await admin.api.removeMember(groupId, members.get(node)!);
+          removed = node;
+          return;
+        }
+      }
+    };
+
+    // The workload: a write every 50–400 ms; each fault at its planned moment.
+    const start = Date.now();
+    while (Date.now() - start < WORKLOAD_MS) {
+      const due = plan[0] && plan[0].at <= Date.now() - start ? plan.shift() : undefined;
+      if (due) {
+        try {
+          await inject(due.kind);
+        } catch (err) {
+          // An injection that could not be made (a service it needs is down) is no failure of the node.
+          report.faults[due.kind]--;
+          process.stderr.write(`chaos ${seed}: ${due.kind} not injected: ${errorMessage(err)}\n`);
+        }
+      }
+      await write();
+      await new Promise((r) => setTimeout(r, workload.int(50, 400)));
+    }
+
+    // Healing: every service back, no partition, no gossip fault.
+    await Promise.allSettled([...killed]);
+    for (const node of cluster.nodes) {
+      for (const service of NODE_SERVICES) {
+        const proc = node.procs.get(service);
+        if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) await startUntilUp(node, service);
       }
     }
-    await write();
-    await new Promise((r) => setTimeout(r, workload.int(50, 400)));
-  }
-
-  // Healing: every service back, no partition, no gossip fault.
-  await Promise.allSettled([...killed]);
-  for (const node of cluster.nodes) {
-    for (const service of NODE_SERVICES) {
-      const proc = node.procs.get(service);
-      if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) await startUntilUp(node, service);
-    }
-  }
-  await Promise.all(
-    cluster.nodes.map((n) =>
-      waitFor(() =>
-        cluster.injectFaults(n, {}).then(
-          () => true,
-          () => false,
+    await Promise.all(
+      cluster.nodes.map((n) =>
+        waitFor(() =>
+          cluster.injectFaults(n, {}).then(
+            () => true,
+            () => false,
+          ),
         ),
       ),
-    ),
-  );
-  const healed = Date.now();
-
-  // Convergence: the members (without the removed one) agree, and each one's status says so.
-  const current = [...members.keys()].filter((n) => n !== removed);
-  let last = '';
-  /** Whether the members agree now (and their statuses say so); `last` says what each holds. */
-  const agreed = async (): Promise<boolean> => {
-    await Promise.all(current.map((n) => n.api.triggerSync(contextId).catch(() => undefined)));
-    const infos = await Promise.all(current.map((n) => n.api.getContext(contextId)));
-    const [first] = infos;
-    last = infos
-      .map(
-        (i, k) =>
-          `${current[k]!.name}: root ${i.rootHash.slice(0, 8)} heads ${i.heads.length} pending ${i.pendingDeltas}`,
-      )
-      .join('; ');
-    const same = infos.every(
-      (i) =>
-        i.initialized &&
-        i.pendingDeltas === 0 &&
-        i.rootHash === first!.rootHash &&
-        [...i.heads].sort().join() === [...first!.heads].sort().join(),
     );
-    if (!same) return false;
-    const statuses = await Promise.all(current.map((n) => n.api.convergence(contextId)));
-    last += ` | converged: ${statuses.map((s) => s.converged).join(',')}`;
-    return statuses.every((s) => s.converged);
-  };
-  try {
-    await waitFor(
-      async () => {
-        try {
-          return await agreed();
-        } catch (err) {
-          last = `not answered: ${errorMessage(err)}`;
-          return false;
-        }
-      },
-      { timeoutMs: CONVERGE_TIMEOUT_MS, intervalMs: 1_000, message: 'members to converge' },
-    );
-  } catch {
-    fail(`members did not converge in ${CONVERGE_TIMEOUT_MS / 1000} s after healing: ${last}`);
-  }
-  report.convergeMs = Date.now() - healed;
+    const healed = Date.now();
 
-  // Every acknowledged write, last writer wins by its delta's HLC (read from the admin's store).
-  const hlcs = await admin.withStore(async ({ states }) => {
-    const ctx = Buffer.from(fromBase58(contextId));
-    const out = new Map<string, Hlc>();
+    // Convergence: the members (without the removed one) agree, and each one's status says so.
+    const current = [...members.keys()].filter((n) => n !== removed);
+    let last = '';
+    /** Whether the members agree now (and their statuses say so); `last` says what each holds. */
+    const agreed = async (): Promise<boolean> => {
+      await Promise.all(current.map((n) => n.api.triggerSync(contextId).catch(() => undefined)));
+      const infos = await Promise.all(current.map((n) => n.api.getContext(contextId)));
+      const [first] = infos;
+      last = infos
+        .map(
+          (i, k) =>
+            `${current[k]!.name}: root ${i.rootHash.slice(0, 8)} heads ${i.heads.length} pending ${i.pendingDeltas}`,
+        )
+        .join('; ');
+      const same = infos.every(
+        (i) =>
+          i.initialized &&
+          i.pendingDeltas === 0 &&
+          i.rootHash === first!.rootHash &&
+          [...i.heads].sort().join() === [...first!.heads].sort().join(),
+      );
+      if (!same) return false;
+      const statuses = await Promise.all(current.map((n) => n.api.convergence(contextId)));
+      last += ` | converged: ${statuses.map((s) => s.converged).join(',')}`;
+      return statuses.every((s) => s.converged);
+    };
+    try {
+      await waitFor(
+        async () => {
+          try {
+            return await agreed();
+          } catch (err) {
+            last = `not answered: ${errorMessage(err)}`;
+            return false;
+          }
+        },
+        { timeoutMs: CONVERGE_TIMEOUT_MS, intervalMs: 1_000, message: 'members to converge' },
+      );
+    } catch {
+      fail(`members did not converge in ${CONVERGE_TIMEOUT_MS / 1000} s after healing: ${last}`);
+    }
+    report.convergeMs = Date.now() - healed;
+
+    // Every acknowledged write, last writer wins by its delta's HLC (read from the admin's store).
+    const hlcs = await admin.withStore(async ({ states }) => {
+      const ctx = Buffer.from(fromBase58(contextId));
+      const out = new Map<string, Hlc>();
+      for (const w of acked) {
+        const delta = await states.delta(ctx, Buffer.from(fromBase58(w.deltaId)));
+        if (delta) out.set(w.deltaId, delta.hlc);
+      }
+      return out;
+    });
+    const winners = new Map<string, { value: string | null; hlc: Hlc }>();
     for (const w of acked) {
-      const delta = await states.delta(ctx, Buffer.from(fromBase58(w.deltaId)));
-      if (delta) out.set(w.deltaId, delta.hlc);
+      const hlc = hlcs.get(w.deltaId) ?? fail(`the admin node lacks acknowledged delta ${w.deltaId}`);
+      const held = winners.get(w.key);
+      if (!held || compareHlc(hlc, held.hlc) > 0) winners.set(w.key, { value: w.value, hlc });
     }
-    return out;
-  });
-  const winners = new Map<string, { value: string | null; hlc: Hlc }>();
-  for (const w of acked) {
-    const hlc = hlcs.get(w.deltaId) ?? fail(`the admin node lacks acknowledged delta ${w.deltaId}`);
-    const held = winners.get(w.key);
-    if (!held || compareHlc(hlc, held.hlc) > 0) winners.set(w.key, { value: w.value, hlc });
-  }
-  const expected = Object.fromEntries(
-    [...winners.entries()].filter(([, w]) => w.value !== null).map(([k, w]) => [k, w.value!]),
-  );
-  for (const node of current) {
-    const entries = await node.entries(contextId);
-    if (JSON.stringify(sorted(entries)) !== JSON.stringify(sorted(expected))) {
-      fail(`${node.name} holds ${JSON.stringify(sorted(entries))}, expected ${JSON.stringify(sorted(expected))}`);
-    }
-  }
-  if (removed) {
-    const later = new Set(acked.filter((w) => w.afterRemoval && w.value !== null).map((w) => w.value));
-    const held = await removed.withStore(async ({ states }) =>
-      (await states.entries(Buffer.from(fromBase58(contextId)))).map((e) => e.value?.toString() ?? ''),
+    const expected = Object.fromEntries(
+      [...winners.entries()].filter(([, w]) => w.value !== null).map(([k, w]) => [k, w.value!]),
     );
-    const leaked = held.filter((v) => later.has(v));
-    if (leaked.length > 0) fail(`the removed member holds ${leaked.length} values written after its removal`);
+    for (const node of current) {
+      const entries = await node.entries(contextId);
+      if (JSON.stringify(sorted(entries)) !== JSON.stringify(sorted(expected))) {
+        fail(`${node.name} holds ${JSON.stringify(sorted(entries))}, expected ${JSON.stringify(sorted(expected))}`);
+      }
+    }
+    if (removed) {
+      const later = new Set(acked.filter((w) => w.afterRemoval && w.value !== null).map((w) => w.value));
+      const held = await removed.withStore(async ({ states }) =>
+        (await states.entries(Buffer.from(fromBase58(contextId)))).map((e) => e.value?.toString() ?? ''),
+      );
+      const leaked = held.filter((v) => later.has(v));
+      if (leaked.length > 0) fail(`the removed member holds ${leaked.length} values written after its removal`);
+    }
+  } finally {
+    // Failed or not, the context is left: a history that failed must not keep its members syncing
+    // (and loading the machine) through the histories after it.
+    const leaving = new Set([...members.keys(), ...(removed ? [removed] : []), ...(joiner ? [joiner] : [])]);
+    for (const node of leaving) await node.api.leaveContext(contextId).catch(() => undefined);
   }
-  for (const node of [...members.keys()]) await node.api.leaveContext(contextId).catch(() => undefined);
   report.ms = Date.now() - started;
   return report;
 }

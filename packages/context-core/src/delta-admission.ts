@@ -7,6 +7,7 @@ import {
   type VerifiedDelta,
 } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
+import { authorAtCut, CutVerdict } from './membership-at-cut.js';
 import { isCodedError, memoPerBatch, type Logger } from '@cnode/runtime';
 import {
   DeltaOutcome,
@@ -110,9 +111,36 @@ export interface FetchedAdmission {
   result?: AddDeltasResult;
 }
 
+/** The outcome label of a delta whose author the cut (or the live view) does not let write. */
+const CUT_REFUSALS: Record<Exclude<CutVerdict, CutVerdict.Member>, DeltaOutcomeLabel> = {
+  [CutVerdict.ReadOnly]: DeltaOutcomeLabel.ReadOnly,
+  [CutVerdict.NotMember]: DeltaOutcomeLabel.NotMember,
+  [CutVerdict.NoPosition]: DeltaOutcomeLabel.NoGovernancePosition,
+  [CutVerdict.Unknown]: DeltaOutcomeLabel.GovernancePending,
+};
+
+/**
+ * A fetched delta's author is judged as gossip judges it: at the governance cut the delta cites,
+ * the same verdict on every node that knows the cut. Judging by the live view instead made nodes
+ * disagree for good: a write signed just before its author's removal applied on the nodes that got
+ * it before the removal and was refused by the rest, whose later deltas then waited forever on it.
+ * A cut not known here (governance ops we lack) falls back to the live view: a member now is
+ * admitted, anyone else is refused for now (`governance_pending`; a later catch-up asks again).
+ */
+async function fetchedAuthorVerdict(
+  deps: AdmissionDeps,
+  ctx: HostedContext,
+  author: Buffer,
+  heads: readonly Buffer[],
+): Promise<CutVerdict> {
+  const verdict = await authorAtCut(deps.groups, ctx.groupId, author, heads);
+  if (verdict !== CutVerdict.Unknown) return verdict;
+  return (await deps.groups.isMember(ctx.groupId, author)) ? CutVerdict.Member : CutVerdict.Unknown;
+}
+
 /**
  * Deltas fetched from a peer (history: parents, catch-up, a replayed buffer) go through the same
- * checks as gossip — envelope, context, author membership, key, content address — and the ones that
+ * checks as gossip — envelope, context, author membership at the delta's cut, key, content address — and the ones that
  * pass are added in one `addDeltas` transaction, in causal order whatever order they came in. Once
  * per batch: the known-ids lookup, the group keys, the transaction; membership once per author. A bad
  * delta is labelled and left out alone; throws only for infrastructure failures.
@@ -139,7 +167,10 @@ export async function admitFetchedDeltas(
     ctx.id,
     [...verified.values()].map((v) => v.deltaId),
   );
-  const isMember = memoPerBatch((author: Buffer) => deps.groups.isMember(ctx.groupId, author));
+  const standing = memoPerBatch(
+    (author: Buffer, heads: readonly Buffer[]) => fetchedAuthorVerdict(deps, ctx, author, heads),
+    (author, heads) => `${author.toString('hex')}@${heads.map((h) => h.toString('hex')).join(',')}`,
+  );
   let keys: Map<string, Buffer> | undefined;
   const opened: { index: number; delta: OpenedDelta }[] = [];
   for (const [i, v] of verified) {
@@ -147,8 +178,9 @@ export async function admitFetchedDeltas(
       labels[i] = DeltaOutcomeLabel.Duplicate;
       continue;
     }
-    if (!(await isMember(v.author))) {
-      labels[i] = DeltaOutcomeLabel.NotMember;
+    const verdict = await standing(v.author, v.governanceHeads);
+    if (verdict !== CutVerdict.Member) {
+      labels[i] = CUT_REFUSALS[verdict];
       continue;
     }
     keys ??= await deps.groups.keys(ctx.groupId);

@@ -135,6 +135,47 @@ describe('admitFetchedDeltas (real Postgres)', () => {
     expect(again.result).toBeUndefined();
   });
 
+  it('judges an author at the cut its delta cites, as gossip does, not by who is a member now', async () => {
+    const [admin, member] = [generateIdentity(), generateIdentity()];
+    const { ctx, groupKey, cut } = await hostedContext(admin, member);
+    const clock = new HlcClock(randomBytes(16));
+    const write = (parents: Buffer[], n: number, governanceHeads: Buffer[]) =>
+      createDelta({
+        contextId: ctx.id,
+        parents,
+        actions: [{ kind: 'set', key: Buffer.from(`k${n}`), value: Buffer.from('v'), at: clock.now() }],
+        hlc: clock.now(),
+        author: member,
+        governanceHeads,
+        groupKey,
+        rootHash: randomBytes(32),
+      });
+    // The member writes, then is removed; its write reaches us only after the removal.
+    const beforeRemoval = write([ZERO_ID], 0, cut);
+    const removal = signGroupOp({
+      groupId: ctx.groupId,
+      parents: cut,
+      signer: admin,
+      nonce: 3n,
+      op: { kind: { $case: 'removeMember', removeMember: { member: Buffer.from(member.publicKey) } } },
+    });
+    expect((await deps.groups.addSigned(removal)).outcome).toBe(GroupOpOutcome.Applied);
+    expect(await deps.groups.isMember(ctx.groupId, member.publicKey)).toBe(false);
+    // Signed at a cut where it was a member: every node that knows that cut applies it, so none waits
+    // on it for good. A write citing the removal is refused, and one citing no cut at all.
+    const afterRemoval = write([Buffer.from(beforeRemoval.deltaId)], 1, [verifyGroupOp(removal).opId]);
+    const noCut = write([Buffer.from(beforeRemoval.deltaId)], 2, []);
+    // A cut we do not know (an op we lack) and an author who is no member now: not admitted yet.
+    const unknownCut = write([Buffer.from(beforeRemoval.deltaId)], 3, [randomBytes(32)]);
+    const { labels } = await admitFetchedDeltas(deps, ctx, [beforeRemoval, afterRemoval, noCut, unknownCut]);
+    expect(labels).toEqual([
+      DeltaOutcomeLabel.Applied,
+      DeltaOutcomeLabel.NotMember,
+      DeltaOutcomeLabel.NoGovernancePosition,
+      DeltaOutcomeLabel.GovernancePending,
+    ]);
+  });
+
   it('keeps a delta whose parent is missing pending and names the parent', async () => {
     const [admin, member] = [generateIdentity(), generateIdentity()];
     const { ctx, groupKey, cut } = await hostedContext(admin, member);
