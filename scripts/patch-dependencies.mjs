@@ -74,26 +74,27 @@ const patches = [
     ],
   },
   {
-    // @libp2p/gossipsub 17.1.1 (follow-up left open by libp2p/js-libp2p#3531): when the outbound
-    // gossipsub stream to a peer closes while another connection to that peer stays open (two
-    // connections after simultaneous dials, one of them closed later), no new outbound stream is
-    // ever opened: gossipsub opens one only on a new connection or an inbound stream. Our later
-    // subscriptions and messages then never reach that peer, which does not see us on new topics.
-    // Reopen it on a connection that is still open, at most once a second per closed stream (a peer
-    // that keeps resetting it costs one stream negotiation a second).
-    name: 'gossipsub: reopen a closed outbound stream while the peer stays connected',
+    // @libp2p/gossipsub 17.1.1 (the follow-up libp2p/js-libp2p#3531 left open): gossipsub opens its
+    // one outbound stream to a peer only when a connection to it opens or the peer opens a stream to
+    // us. When that stream closes while another connection stays (two connections after
+    // simultaneous dials, one closed later), or its creation failed (a protocol negotiation that
+    // timed out or was reset), no outbound stream is ever opened again: our later subscriptions and
+    // messages never reach that peer, which then never sees us on a new topic. Each heartbeat, a
+    // peer without an outbound stream for 3 s gets one queued on an open connection (at most every
+    // 3 s per peer; the queue runs one creation at a time and skips a peer that has one by then).
+    name: 'gossipsub: keep an outbound stream to every connected peer',
     package: '@libp2p/gossipsub',
     version: '17.1.1',
     files: ['dist/src/gossipsub.js'],
-    marker: 'cnode-patch: reopen-outbound',
+    marker: 'cnode-patch: repair-outbound',
     replacements: [
       [
-        '                    this.metrics?.peersPerProtocol.inc({ protocol }, -1);\n                }\n            }, { once: true });',
-        '                    this.metrics?.peersPerProtocol.inc({ protocol }, -1);\n                    // cnode-patch: reopen-outbound\n                    this.reopenOutboundStream(peerId);\n                }\n            }, { once: true });',
+        '    async heartbeat() {\n        const { D, Dlo, Dhi, Dscore, Dout, fanoutTTL } = this.opts;',
+        '    async heartbeat() {\n        // cnode-patch: repair-outbound\n        this.repairOutboundStreams();\n        const { D, Dlo, Dhi, Dscore, Dout, fanoutTTL } = this.opts;',
       ],
       [
         '    createInboundStream(peerId, stream) {',
-        "    reopenOutboundStream(peerId) {\n        const id = peerId.toString();\n        const timer = setTimeout(() => {\n            if (!this.isStarted() || !this.peers.has(id) || this.streamsOutbound.has(id)) {\n                return;\n            }\n            const connection = this.components.connectionManager.getConnections(peerId).find((c) => c.status === 'open');\n            if (connection != null) {\n                this.log('reopening outbound stream %p', peerId);\n                this.outboundInflightQueue.push({ peerId, connection });\n            }\n        }, 1000);\n        timer.unref?.();\n    }\n    createInboundStream(peerId, stream) {",
+        "    repairOutboundStreams() {\n        const now = Date.now();\n        this.outboundMissingSince ??= new Map();\n        for (const id of this.outboundMissingSince.keys()) {\n            if (!this.peers.has(id) || this.streamsOutbound.has(id)) {\n                this.outboundMissingSince.delete(id);\n            }\n        }\n        for (const [id, peerId] of this.peers) {\n            if (this.streamsOutbound.has(id)) {\n                continue;\n            }\n            const since = this.outboundMissingSince.get(id);\n            if (since === undefined) {\n                this.outboundMissingSince.set(id, now);\n                continue;\n            }\n            if (now - since < 3000) {\n                continue;\n            }\n            this.outboundMissingSince.set(id, now);\n            const connection = this.components.connectionManager.getConnections(peerId).find((c) => c.status === 'open');\n            if (connection != null) {\n                this.log('repairing outbound stream %p', peerId);\n                this.outboundInflightQueue.push({ peerId, connection });\n            }\n        }\n    }\n    createInboundStream(peerId, stream) {",
       ],
     ],
   },

@@ -1,6 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NetworkClient, createCatalog } from '@cnode/bus';
-import { compareHlc, fromBase58, type Hlc } from '@cnode/primitives';
+import { compareHlc, fromBase58, toBase58, type Action } from '@cnode/primitives';
+import { contextTopic } from '@cnode/context-core';
 import { bus } from '@cnode/proto';
 import { errorMessage } from '@cnode/runtime';
 import { NODE_SERVICES, ProcessNode, waitFor, type NodeServiceName } from '@cnode/testing';
@@ -79,14 +80,23 @@ export class ChaosCluster {
   }
 
   /** Who each node is connected to, by short peer id (for a failure message). */
-  async describe(nodes: readonly ProcessNode[]): Promise<string> {
+  /** Each node's connections and, given a context, who it sees subscribed to the context's topic. */
+  async describe(nodes: readonly ProcessNode[], contextId?: string): Promise<string> {
     const short = (p: string) => p.slice(-6);
     await this.connect();
     const lines = await Promise.all(
       nodes.map(async (node) => {
         try {
-          const { peers } = await this.network(node).listPeers();
-          return `${short(await this.peerId(node))} connected to [${peers.map((p) => short(p.peer)).join(' ')}]`;
+          const network = this.network(node);
+          const { peers } = await network.listPeers();
+          let line = `${short(await this.peerId(node))} connected to [${peers.map((p) => short(p.peer)).join(' ')}]`;
+          if (contextId) {
+            const { subscribers, meshPeers } = await network.topicPeers(
+              contextTopic(Buffer.from(fromBase58(contextId))),
+            );
+            line += `, topic subscribers [${subscribers.map(short).join(' ')}] mesh [${meshPeers.map(short).join(' ')}]`;
+          }
+          return line;
         } catch (err) {
           return `${node.name}: ${errorMessage(err)}`;
         }
@@ -108,8 +118,6 @@ interface AckedWrite {
   key: string;
   value: string | null;
   deltaId: string;
-  /** The write was acknowledged after the removal of `removed` was. */
-  afterRemoval: boolean;
 }
 
 /**
@@ -118,10 +126,11 @@ interface AckedWrite {
  * kill -9 of any service process (restarted 1–3 s later), a NATS restart, a Postgres restart, a
  * partition and its heal, gossip loss, delay and duplication in the network services, a node
  * joining, and a member removed (its key rotated away). Then every fault is healed and the members
- * must agree within CONVERGE_TIMEOUT_MS: every acknowledged write present (last writer wins, by the
- * HLCs of the acknowledged deltas), equal roots, heads and entries, nothing pending, and each
- * node's convergence status saying it agrees with every peer; the removed member holds no value
- * written after its removal. Each member leaves the context at the end.
+ * must agree within CONVERGE_TIMEOUT_MS: every acknowledged write in the DAG, entries the
+ * last-writer-wins result of the DAG's actions (by their HLCs), equal roots, heads and entries,
+ * nothing pending, and each node's convergence status saying it agrees with every peer; the removed
+ * member holds no value sealed with a key rotated after its removal. Each member leaves the
+ * context at the end, failed or not.
  */
 export async function runChaosHistory(cluster: ChaosCluster, seed: string): Promise<ChaosReport> {
   const started = Date.now();
@@ -154,7 +163,11 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
   try {
     shared = await ProcessNode.sharedContext(initial);
   } catch (err) {
-    return fail(`the members could not share a context: ${errorMessage(err)}; ${await cluster.describe(initial)}`);
+    // The context the helper created is named by its timeout message.
+    const contextId = /peers on (\w+)/.exec(errorMessage(err))?.[1];
+    return fail(
+      `the members could not share a context: ${errorMessage(err)}; ${await cluster.describe(initial, contextId)}`,
+    );
   }
   const { contextId, members: identities } = shared;
   const admin = initial[0]!;
@@ -189,7 +202,6 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
       const node = workload.pick(writers());
       const key = workload.pick(KEYS);
       const value = workload.chance(0.2) ? null : `${seed}:${writeSeq++}`;
-      const removalBefore = removed !== undefined;
       report.writes.attempted++;
       try {
         const res =
@@ -197,7 +209,7 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
             ? await node.api.execute(contextId, 'remove', { key })
             : await node.api.execute(contextId, 'set', { key, value });
         if (!res.deltaId) return;
-        acked.push({ key, value, deltaId: res.deltaId, afterRemoval: removalBefore });
+        acked.push({ key, value, deltaId: res.deltaId });
         report.writes.acked++;
       } catch {
         // A node whose services are down or restarting refuses: not acknowledged, not required.
@@ -356,24 +368,28 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
     }
     report.convergeMs = Date.now() - healed;
 
-    // Every acknowledged write, last writer wins by its delta's HLC (read from the admin's store).
-    const hlcs = await admin.withStore(async ({ states }) => {
-      const ctx = Buffer.from(fromBase58(contextId));
-      const out = new Map<string, Hlc>();
-      for (const w of acked) {
-        const delta = await states.delta(ctx, Buffer.from(fromBase58(w.deltaId)));
-        if (delta) out.set(w.deltaId, delta.hlc);
-      }
-      return out;
+    // No acknowledged write lost: each one's delta is in the admin's DAG (the admin created the
+    // context, so it holds the whole history), and every member's entries are the last-writer-wins
+    // result of every action of that DAG, by the actions' HLCs, computed here rather than by the
+    // store. The DAG may also hold writes whose call failed (a node killed between its commit and
+    // its answer): an unacknowledged write may or may not have happened, and is judged as it did.
+    const ctxId = Buffer.from(fromBase58(contextId));
+    const dag = await admin.withStore(async ({ sql, states }) => {
+      const ids = await sql<{ delta_id: Buffer }[]>`
+        select delta_id from deltas where context_id = ${ctxId} and applied`;
+      const deltas = await Promise.all(ids.map((r) => states.delta(ctxId, r.delta_id)));
+      return deltas.filter((d) => d !== undefined);
     });
-    const winners = new Map<string, { value: string | null; hlc: Hlc }>();
-    for (const w of acked) {
-      const hlc = hlcs.get(w.deltaId) ?? fail(`the admin node lacks acknowledged delta ${w.deltaId}`);
-      const held = winners.get(w.key);
-      if (!held || compareHlc(hlc, held.hlc) > 0) winners.set(w.key, { value: w.value, hlc });
+    const inDag = new Set(dag.map((d) => toBase58(d.deltaId)));
+    for (const w of acked) if (!inDag.has(w.deltaId)) fail(`the admin node lacks acknowledged delta ${w.deltaId}`);
+    const winners = new Map<string, Action>();
+    for (const action of dag.flatMap((d) => d.actions)) {
+      const key = action.key.toString();
+      const held = winners.get(key);
+      if (!held || compareHlc(action.at, held.at) > 0) winners.set(key, action);
     }
     const expected = Object.fromEntries(
-      [...winners.entries()].filter(([, w]) => w.value !== null).map(([k, w]) => [k, w.value!]),
+      [...winners.entries()].flatMap(([k, a]) => (a.kind === 'set' ? [[k, a.value.toString()]] : [])),
     );
     for (const node of current) {
       const entries = await node.entries(contextId);
@@ -382,12 +398,25 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
       }
     }
     if (removed) {
-      const later = new Set(acked.filter((w) => w.afterRemoval && w.value !== null).map((w) => w.value));
-      const held = await removed.withStore(async ({ states }) =>
-        (await states.entries(Buffer.from(fromBase58(contextId)))).map((e) => e.value?.toString() ?? ''),
+      // Written after the removal means sealed with a group key the removed member never got (the
+      // rotation's). A write sealed with the old key by a member that had not yet heard of the
+      // removal is concurrent with it and readable by the removed member, by design.
+      const ours = await removed.withStore(async ({ states, groups }) => {
+        const groupOf = (await states.context(ctxId))?.groupId;
+        return {
+          keys: groupOf ? await groups.keys(groupOf) : new Map<string, Buffer>(),
+          values: (await states.entries(ctxId)).map((e) => e.value?.toString() ?? ''),
+        };
+      });
+      const sealedAway = new Set(
+        dag
+          .filter((d) => !ours.keys.has(d.keyId.toString('hex')))
+          .flatMap((d) => d.actions.flatMap((a) => (a.kind === 'set' ? [a.value.toString()] : []))),
       );
-      const leaked = held.filter((v) => later.has(v));
-      if (leaked.length > 0) fail(`the removed member holds ${leaked.length} values written after its removal`);
+      const leaked = ours.values.filter((v) => sealedAway.has(v));
+      if (leaked.length > 0) {
+        fail(`the removed member holds ${leaked.length} values sealed with a key rotated after its removal`);
+      }
     }
   } finally {
     // Failed or not, the context is left: a history that failed must not keep its members syncing

@@ -13,9 +13,12 @@ import { runSeeds, seededRun } from '../seeded-runs.js';
  * Seeds that found bugs, replayed first in every run (a replay reproduces the draws and the moments
  * of the faults, not every interleaving; the mechanism of each bug also has a deterministic test):
  * - long-7: a removed member still on the topic ended every sync attempt of a lagging member with
- *   `peer_not_member` instead of the next peer being tried (test/simulation/removed-peer.test.ts).
+ *   `peer_not_member` instead of the next peer being tried (test/simulation/removed-peer.test.ts);
+ * - long-9, long-19: a write signed just before its author's removal was refused when fetched after
+ *   the removal (live membership, not the delta's cut), so the deltas written on it stayed pending
+ *   for good on some members (admit-fetched-deltas.test.ts).
  */
-const REGRESSION_SEEDS: string[] = ['long-7'];
+const REGRESSION_SEEDS: string[] = ['long-7', 'long-9', 'long-19'];
 const run = seededRun('CHAOS', { histories: 5, seed: 'ci', regressionSeeds: REGRESSION_SEEDS });
 /** Nodes in the cluster: a history uses 3–5 of them. */
 const CLUSTER_NODES = 5;
@@ -46,6 +49,8 @@ beforeAll(async () => {
         SYNC_CONVERGENCE_INTERVAL: '2s',
         DATABASE_POOL_MAX: '6',
         LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'info',
+        // libp2p's own debug lines (e.g. CHAOS_DEBUG='libp2p:gossipsub*'), into the kept logs.
+        ...(process.env.CHAOS_DEBUG ? { DEBUG: process.env.CHAOS_DEBUG } : {}),
       },
     });
     nodes.push(node);

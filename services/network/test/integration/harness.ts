@@ -116,12 +116,17 @@ export const streamOpenedEvents = (node: TestNode): bus.StreamOpened[] =>
   node.events.flatMap((e) => (e.event?.$case === 'streamOpened' ? [e.event.streamOpened] : []));
 
 /** Waits until `topic`'s subscribers, as seen by `node`, include every peer in `peers`. */
-export async function waitForSubscribers(node: TestNode, topic: string, peers: string[]): Promise<void> {
+export async function waitForSubscribers(
+  node: TestNode,
+  topic: string,
+  peers: string[],
+  timeoutMs?: number,
+): Promise<void> {
   await waitFor(
     async () => {
       const { subscribers } = await node.client.topicPeers(topic);
       return peers.every((p) => subscribers.includes(p));
     },
-    { message: `${node.name} to see ${peers.length} subscribers of ${topic}` },
+    { message: `${node.name} to see ${peers.length} subscribers of ${topic}`, timeoutMs },
   );
 }
