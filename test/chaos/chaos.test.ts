@@ -86,6 +86,7 @@ describe('chaos (every service a process; private NATS and Postgres)', () => {
         minutes: Math.round(elapsedMs / 6_000) / 10,
         writesAcked: reports.reduce((t, r) => t + r.writes.acked, 0),
         writesRefused: reports.reduce((t, r) => t + r.writes.refused, 0),
+        writesStranded: reports.reduce((t, r) => t + r.writes.stranded, 0),
         faults: totals,
         convergeSeconds: {
           max: Math.max(0, ...reports.map((r) => r.convergeMs)) / 1000,
