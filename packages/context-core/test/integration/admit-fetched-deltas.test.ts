@@ -62,6 +62,22 @@ async function hostedContext(admin: Identity, member: Identity) {
   return { ctx, groupKey, cut: [verifyGroupOp(addMember).opId] };
 }
 
+/** One-key writes of `author` in the context (`k<n>` = `v`), on `parents`, citing `governanceHeads`. */
+function writesOf(author: Identity, ctx: HostedContext, groupKey: Buffer) {
+  const clock = new HlcClock(randomBytes(16));
+  return (parents: Buffer[], n: number, governanceHeads: Buffer[]) =>
+    createDelta({
+      contextId: ctx.id,
+      parents,
+      actions: [{ kind: 'set', key: Buffer.from(`k${n}`), value: Buffer.from('v'), at: clock.now() }],
+      hlc: clock.now(),
+      author,
+      governanceHeads,
+      groupKey,
+      rootHash: randomBytes(32),
+    });
+}
+
 /** Deterministic shuffle (a fetched answer may come in any order). */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
   const out = [...items];
@@ -138,18 +154,7 @@ describe('admitFetchedDeltas (real Postgres)', () => {
   it('judges an author at the cut its delta cites, as gossip does, not by who is a member now', async () => {
     const [admin, member] = [generateIdentity(), generateIdentity()];
     const { ctx, groupKey, cut } = await hostedContext(admin, member);
-    const clock = new HlcClock(randomBytes(16));
-    const write = (parents: Buffer[], n: number, governanceHeads: Buffer[]) =>
-      createDelta({
-        contextId: ctx.id,
-        parents,
-        actions: [{ kind: 'set', key: Buffer.from(`k${n}`), value: Buffer.from('v'), at: clock.now() }],
-        hlc: clock.now(),
-        author: member,
-        governanceHeads,
-        groupKey,
-        rootHash: randomBytes(32),
-      });
+    const write = writesOf(member, ctx, groupKey);
     // The member writes, then is removed; its write reaches us only after the removal.
     const beforeRemoval = write([ZERO_ID], 0, cut);
     const removal = signGroupOp({
@@ -179,18 +184,8 @@ describe('admitFetchedDeltas (real Postgres)', () => {
   it('keeps a delta whose parent is missing pending and names the parent', async () => {
     const [admin, member] = [generateIdentity(), generateIdentity()];
     const { ctx, groupKey, cut } = await hostedContext(admin, member);
-    const clock = new HlcClock(randomBytes(16));
-    const write = (parents: Buffer[], n: number) =>
-      createDelta({
-        contextId: ctx.id,
-        parents,
-        actions: [{ kind: 'set', key: Buffer.from(`k${n}`), value: Buffer.from('v'), at: clock.now() }],
-        hlc: clock.now(),
-        author: member,
-        governanceHeads: cut,
-        groupKey,
-        rootHash: randomBytes(32),
-      });
+    const writeAt = writesOf(member, ctx, groupKey);
+    const write = (parents: Buffer[], n: number) => writeAt(parents, n, cut);
     const first = write([ZERO_ID], 0);
     const second = write([Buffer.from(first.deltaId)], 1);
     const third = write([Buffer.from(second.deltaId)], 2);
