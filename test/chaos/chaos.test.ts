@@ -61,7 +61,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.close();
-  await Promise.all((cluster?.nodes ?? []).map((n) => n.stop({ keepData: true })));
+  // Their stores go with the private NATS and Postgres; their Redis keys (the machine's Redis) are wiped here.
+  await Promise.all((cluster?.nodes ?? []).map((n) => n.stop()));
   await Promise.all([nats?.stop(), postgres?.stop()]);
 }, 120_000);
 
