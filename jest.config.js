@@ -40,7 +40,7 @@ export default {
       ],
     },
     {
-      // The seeded chaos suite (npm run chaos): not part of npm test.
+      // The chaos suite of seeded histories (npm run chaos): not part of npm test.
       ...shared,
       displayName: 'chaos',
       testMatch: ['<rootDir>/test/chaos/**/*.test.ts'],

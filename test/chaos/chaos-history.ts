@@ -83,8 +83,10 @@ export class ChaosCluster {
     await this.network(node).injectFaults(bus.InjectFaultsRequest.fromPartial(faults));
   }
 
-  /** Who each node is connected to, by short peer id (for a failure message). */
-  /** Each node's connections and, given a context, who it sees subscribed to the context's topic. */
+  /**
+   * Each node's connections and, given a context, who it sees subscribed to the context's topic, by
+   * short peer id (for a failure message).
+   */
   async describe(nodes: readonly ProcessNode[], contextId?: string): Promise<string> {
     const short = (p: string) => p.slice(-6);
     await this.connect();
@@ -118,9 +120,8 @@ export class ChaosCluster {
   }
 }
 
+/** A write the admin API acknowledged: its delta, and the member that made it. */
 interface AckedWrite {
-  key: string;
-  value: string | null;
   deltaId: string;
   writer: ProcessNode;
 }
@@ -214,7 +215,7 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
             ? await node.api.execute(contextId, 'remove', { key })
             : await node.api.execute(contextId, 'set', { key, value });
         if (!res.deltaId) return;
-        acked.push({ key, value, deltaId: res.deltaId, writer: node });
+        acked.push({ deltaId: res.deltaId, writer: node });
         report.writes.acked++;
       } catch {
         // A node whose services are down or restarting refuses: not acknowledged, not required.

@@ -7,7 +7,6 @@ import {
   type VerifiedDelta,
 } from '@cnode/primitives';
 import type { wire } from '@cnode/proto';
-import { authorAtCut, CutVerdict } from './membership-at-cut.js';
 import { isCodedError, memoPerBatch, type Logger } from '@cnode/runtime';
 import {
   DeltaOutcome,
@@ -16,6 +15,7 @@ import {
   type GroupStore,
   type StateStore,
 } from '@cnode/store';
+import { authorAtCut, CutVerdict } from './membership-at-cut.js';
 
 /** What became of one received delta: label values of the delta outcome metrics. */
 export enum DeltaOutcomeLabel {
@@ -140,10 +140,11 @@ async function fetchedAuthorVerdict(
 
 /**
  * Deltas fetched from a peer (history: parents, catch-up, a replayed buffer) go through the same
- * checks as gossip — envelope, context, author membership at the delta's cut, key, content address — and the ones that
- * pass are added in one `addDeltas` transaction, in causal order whatever order they came in. Once
- * per batch: the known-ids lookup, the group keys, the transaction; membership once per author. A bad
- * delta is labelled and left out alone; throws only for infrastructure failures.
+ * checks as gossip — envelope, context, author membership at the delta's cut, key, content address
+ * — and the ones that pass are added in one `addDeltas` transaction, in causal order whatever order
+ * they came in. Once per batch: the known-ids lookup, the group keys, the transaction; membership
+ * once per author and cut. A bad delta is labelled and left out alone; throws only for
+ * infrastructure failures.
  */
 export async function admitFetchedDeltas(
   deps: AdmissionDeps,
