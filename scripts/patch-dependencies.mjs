@@ -74,6 +74,47 @@ const patches = [
     ],
   },
   {
+    // porsager/postgres 3.4.9: when the connection under a reservation (`sql.reserve()`) or a
+    // transaction (`sql.begin()`) closes, the pool may connect the same connection object again to
+    // serve a waiting query, and whatever the holder sends next runs on that new session: outside
+    // the transaction, each statement committed on its own (a snapshot import that goes on after a
+    // Postgres restart, the writes of a pipelined transaction sent after its connection broke). A
+    // reservation or transaction whose connection closed now refuses every later statement, and
+    // those queued behind a full pipeline, with CONNECTION_CLOSED; its release leaves the connection
+    // to the pool.
+    name: 'postgres: a lost reservation or transaction never runs statements on a new session',
+    package: 'postgres',
+    version: '3.4.9',
+    files: ['src/index.js', 'cjs/src/index.js', 'cf/src/index.js'],
+    marker: 'cnode-patch: reservation-lost',
+    replacements: [
+      [
+        '    c.reserved.release = true\n',
+        "    c.reserved.release = true\n    // cnode-patch: reservation-lost\n    let lost = null\n    c.onclose = e => {\n      lost = e || Errors.connection('CONNECTION_CLOSED', options)\n      while (queue.length)\n        queue.shift().reject(lost)\n    }\n",
+      ],
+      [
+        '      if (c.queue === closed || c.queue === ended)\n        return\n      c.reserved = null\n',
+        '      if (lost || c.queue === closed || c.queue === ended)\n        return\n      c.onclose = null\n      c.reserved = null\n',
+      ],
+      [
+        '    function handler(q) {\n      c.queue === full\n        ? queue.push(q)\n',
+        '    function handler(q) {\n      if (lost)\n        return q.reject(lost)\n      c.queue === full\n        ? queue.push(q)\n',
+      ],
+      [
+        '      , connection\n      , prepare = null\n',
+        '      , connection\n      , prepare = null\n      , lost = null\n',
+      ],
+      [
+        '        new Promise((_, reject) => connection.onclose = reject)\n',
+        "        new Promise((_, reject) => connection.onclose = e => {\n          lost = e || Errors.connection('CONNECTION_CLOSED', options)\n          while (queries.length)\n            queries.shift().reject(lost)\n          reject(lost)\n        })\n",
+      ],
+      [
+        '        q.catch(e => uncaughtError || (uncaughtError = e))\n        c.queue === full\n',
+        '        q.catch(e => uncaughtError || (uncaughtError = e))\n        if (lost)\n          return q.reject(lost)\n        c.queue === full\n',
+      ],
+    ],
+  },
+  {
     // @libp2p/gossipsub 17.1.1 (the follow-up libp2p/js-libp2p#3531 left open): gossipsub opens its
     // one outbound stream to a peer only when a connection to it opens or the peer opens a stream to
     // us. When that stream closes while another connection stays (two connections after

@@ -15,10 +15,11 @@ describe('dependency patches', () => {
     }
   });
 
-  it('postgres.js keeps a reserved connection that closed out of the open queue when released', () => {
+  it('postgres.js keeps a reserved connection that closed out of the open queue, and its holder off the new session', () => {
     for (const file of ['src/index.js', 'cjs/src/index.js']) {
       const text = readFileSync(new URL(file, postgresDir), 'utf8');
       expect(text).toContain('cnode-patch: release-closed');
+      expect(text).toContain('cnode-patch: reservation-lost');
     }
   });
 });
