@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NetworkClient, createCatalog } from '@cnode/bus';
 import { compareHlc, fromBase58, toBase58, type Action } from '@cnode/primitives';
 import { contextTopic } from '@cnode/context-core';
-import { bus } from '@cnode/proto';
+import { admin, bus } from '@cnode/proto';
 import { errorMessage } from '@cnode/runtime';
 import { NODE_SERVICES, ProcessNode, waitFor, type NodeServiceName } from '@cnode/testing';
 import { Rng } from '../simulation/rng.js';
@@ -103,6 +103,36 @@ export class ChaosCluster {
             line += `, topic subscribers [${subscribers.map(short).join(' ')}] mesh [${meshPeers.map(short).join(' ')}]`;
           }
           return line;
+        } catch (err) {
+          return `${node.name}: ${errorMessage(err)}`;
+        }
+      }),
+    );
+    return lines.join('; ');
+  }
+
+  /**
+   * What each node believes about a context: its sync status and, for each peer it does not agree
+   * with, the verdict and the reason it gives (for a failure message).
+   */
+  async explain(nodes: readonly ProcessNode[], contextId: string): Promise<string> {
+    const short = (p: string) => p.slice(-6);
+    const lines = await Promise.all(
+      nodes.map(async (node) => {
+        try {
+          const view = await node.api.convergence(contextId);
+          const s = view.syncStatus;
+          const status = s
+            ? `sync state ${admin.syncStatus_StateToJSON(s.state)} failures ${s.failureCount} last ${s.lastProtocol || '-'} with ${short(s.lastPeer) || '-'}` +
+              `${s.lastError ? ` error "${s.lastError}"` : ''}`
+            : 'no sync status';
+          const peers = view.peers
+            .filter((p) => p.verdict !== admin.PeerConvergence_Verdict.VERDICT_CONVERGED)
+            .map(
+              (p) =>
+                `${short(p.peerId)} ${admin.peerConvergence_VerdictToJSON(p.verdict)} (${p.reason || 'no reason'})`,
+            );
+          return `${node.name}: ${status}; not converged with [${peers.join(', ')}]`;
         } catch (err) {
           return `${node.name}: ${errorMessage(err)}`;
         }
@@ -370,7 +400,9 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
         { timeoutMs: CONVERGE_TIMEOUT_MS, intervalMs: 1_000, message: 'members to converge' },
       );
     } catch {
-      fail(`members did not converge in ${CONVERGE_TIMEOUT_MS / 1000} s after healing: ${last}`);
+      fail(
+        `members did not converge in ${CONVERGE_TIMEOUT_MS / 1000} s after healing: ${last} | ${await cluster.explain(current, contextId)}`,
+      );
     }
     report.convergeMs = Date.now() - healed;
 
@@ -403,12 +435,17 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
     const expected = Object.fromEntries(
       [...winners.entries()].flatMap(([k, a]) => (a.kind === 'set' ? [[k, a.value.toString()]] : [])),
     );
+    const wrong: string[] = [];
     for (const node of current) {
       const entries = await node.entries(contextId);
-      if (JSON.stringify(sorted(entries)) !== JSON.stringify(sorted(expected))) {
-        fail(`${node.name} holds ${JSON.stringify(sorted(entries))}, expected ${JSON.stringify(sorted(expected))}`);
-      }
+      if (JSON.stringify(sorted(entries)) === JSON.stringify(sorted(expected))) continue;
+      const differing = KEYS.filter((k) => entries[k] !== expected[k]);
+      wrong.push(
+        `${node.name}${node === admin ? ' (admin)' : ''} holds ${JSON.stringify(sorted(entries))}; ` +
+          (await explainKeys(node, ctxId, dag, differing)),
+      );
     }
+    if (wrong.length > 0) fail(`expected ${JSON.stringify(sorted(expected))}: ${wrong.join(' | ')}`);
     if (removed) {
       // Written after the removal means sealed with a group key the removed member never got (the
       // rotation's). A write sealed with the old key by a member that had not yet heard of the
@@ -461,4 +498,32 @@ async function startUntilUp(node: ProcessNode, service: NodeServiceName): Promis
 
 function sorted(entries: Record<string, string>): [string, string][] {
   return Object.entries(entries).sort(([a], [b]) => a.localeCompare(b));
+}
+
+/**
+ * For a failure message: per key, every action of the admin's DAG on it (newest first, with its
+ * HLC and delta) and what the node stores for it (value, HLC, author).
+ */
+async function explainKeys(
+  node: ProcessNode,
+  contextId: Buffer,
+  dag: readonly { deltaId: Buffer; author: Buffer; actions: readonly Action[] }[],
+  keys: readonly string[],
+): Promise<string> {
+  const hlc = (at: Action['at']) => `${at.wallTimeMs}.${at.counter}/${at.nodeId.toString('hex').slice(0, 6)}`;
+  const valueOf = (a: Action) => (a.kind === 'set' ? a.value.toString() : '(removed)');
+  const stored = await node.withStore(({ states }) => states.entries(contextId)).catch(() => []);
+  return keys
+    .map((key) => {
+      const actions = dag
+        .flatMap((d) => d.actions.filter((a) => a.key.toString() === key).map((a) => ({ a, d })))
+        .sort((x, y) => compareHlc(y.a.at, x.a.at))
+        .map(({ a, d }) => `${valueOf(a)}@${hlc(a.at)} in ${toBase58(d.deltaId).slice(0, 8)}`);
+      const row = stored.find((e) => e.key.toString() === key);
+      const held = row
+        ? `${row.deleted ? '(removed)' : (row.value?.toString() ?? '')}@${hlc(row.hlc)} by ${row.author ? toBase58(row.author).slice(0, 8) : '-'}`
+        : 'nothing';
+      return `key ${key}: stored ${held}; DAG ${actions.join(', ')}`;
+    })
+    .join('; ');
 }
