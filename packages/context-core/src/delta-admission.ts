@@ -20,6 +20,11 @@ import { authorAtCut, CutVerdict } from './membership-at-cut.js';
 /** What became of one received delta: label values of the delta outcome metrics. */
 export enum DeltaOutcomeLabel {
   Applied = 'applied',
+  /**
+   * Stored as pending although its parents were all applied (its wait was missed, which no correct
+   * run does): applied now. Counted apart so that it shows.
+   */
+  Revived = 'revived',
   /** Stored until its parents arrive. */
   Pending = 'pending',
   Duplicate = 'duplicate',
@@ -164,7 +169,9 @@ export async function admitFetchedDeltas(
     }
   });
   if (verified.size === 0) return { labels };
-  const known = await deps.states.knownDeltas(
+  // Applied ones are repeats. A pending one goes on to the DAG, which applies it should its
+  // parents all be applied by now (a wait that was missed) and otherwise calls it a duplicate.
+  const known = await deps.states.knownDeltaStates(
     ctx.id,
     [...verified.values()].map((v) => v.deltaId),
   );
@@ -175,7 +182,7 @@ export async function admitFetchedDeltas(
   let keys: Map<string, Buffer> | undefined;
   const opened: { index: number; delta: OpenedDelta }[] = [];
   for (const [i, v] of verified) {
-    if (known.has(v.deltaId.toString('hex'))) {
+    if (known.get(v.deltaId.toString('hex')) === true) {
       labels[i] = DeltaOutcomeLabel.Duplicate;
       continue;
     }
@@ -200,5 +207,26 @@ export async function admitFetchedDeltas(
     opened.map((o) => o.delta),
   );
   opened.forEach((o, k) => (labels[o.index] = STORE_OUTCOME_LABEL[result.outcomes[k]!]));
+  labelRevived(deps.logger, ctx, result, opened, labels);
   return { labels, result };
+}
+
+/**
+ * Labels the deltas the store revived (stored as pending although every parent was applied) and
+ * logs them: the DAG repaired a wait that should not have been missed.
+ */
+export function labelRevived(
+  logger: Logger,
+  ctx: HostedContext,
+  result: Pick<AddDeltasResult, 'revived'>,
+  added: readonly { index: number; delta: { deltaId: Buffer } }[],
+  labels: DeltaOutcomeLabel[],
+): void {
+  if (result.revived.length === 0) return;
+  const revived = new Set(result.revived.map((id) => id.toString('hex')));
+  for (const a of added) if (revived.has(a.delta.deltaId.toString('hex'))) labels[a.index] = DeltaOutcomeLabel.Revived;
+  logger.warn(
+    { context: toBase58(ctx.id), deltas: result.revived.map(toBase58) },
+    'Applied pending deltas whose parents were all applied already (a missed wait)',
+  );
 }

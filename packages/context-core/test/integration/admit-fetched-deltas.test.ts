@@ -198,4 +198,21 @@ describe('admitFetchedDeltas (real Postgres)', () => {
     expect(filled.result!.applied).toEqual([Buffer.from(second.deltaId), Buffer.from(third.deltaId)]);
     expect(await deps.states.pendingCount(ctx.id)).toBe(0);
   });
+
+  it('a fetched delta stored pending whose parents are all applied (a missed wait) is applied, labelled revived', async () => {
+    const [admin, member] = [generateIdentity(), generateIdentity()];
+    const { ctx, groupKey, cut } = await hostedContext(admin, member);
+    const writeAt = writesOf(member, ctx, groupKey);
+    const first = writeAt([ZERO_ID], 0, cut);
+    const second = writeAt([Buffer.from(first.deltaId)], 1, cut);
+    expect((await admitFetchedDeltas(deps, ctx, [second])).labels).toEqual([DeltaOutcomeLabel.Pending]);
+    await db.sql`delete from delta_waits where context_id = ${ctx.id}`;
+    expect((await admitFetchedDeltas(deps, ctx, [first])).labels).toEqual([DeltaOutcomeLabel.Applied]);
+    expect(await deps.states.pendingCount(ctx.id)).toBe(1);
+    // A peer's catch-up answer brings both again: the applied one is a repeat, the stuck one applies.
+    const again = await admitFetchedDeltas(deps, ctx, [first, second]);
+    expect(again.labels).toEqual([DeltaOutcomeLabel.Duplicate, DeltaOutcomeLabel.Revived]);
+    expect(await deps.states.pendingCount(ctx.id)).toBe(0);
+    expect((await deps.states.context(ctx.id))!.heads).toEqual([Buffer.from(second.deltaId)]);
+  });
 });

@@ -98,6 +98,12 @@ export interface AddDeltasResult {
   applied: Buffer[];
   /** Parents pending deltas wait on that this node has never seen (fetch them). */
   missingParents: Buffer[];
+  /**
+   * Deltas of the input stored as pending although every parent was applied already, applied now
+   * (also in `applied`; their outcome is Applied). No correct run leaves such a delta behind — its
+   * last parent's commit applies it — so callers count and log each one.
+   */
+  revived: Buffer[];
   evicted: number;
   rootHash: Buffer;
   heads: Buffer[];
@@ -471,14 +477,26 @@ export class StateStore {
       const outcomes: DeltaOutcome[] = new Array<DeltaOutcome>(deltas.length).fill(DeltaOutcome.Duplicate);
       let waiting: { delta: DagDelta; index: number }[] = [];
       const inBatch = new Set<string>();
+      const applied = (id: Buffer): boolean => isZeroId(id) || known.get(hex(id)) === true;
+      // A delta stored as pending whose parents were all applied before this batch: its wait was
+      // missed (no correct run leaves one), so nothing would ever apply it. It applies now, first.
+      const revived: DagDelta[] = [];
       deltas.forEach((delta, index) => {
         const id = hex(delta.deltaId);
-        if (known.has(id) || inBatch.has(id)) return;
+        if (inBatch.has(id)) return;
+        if (known.get(id) === false && delta.parents.every(applied)) {
+          inBatch.add(id);
+          revived.push(delta);
+          outcomes[index] = DeltaOutcome.Applied;
+          return;
+        }
+        if (known.has(id)) return;
         inBatch.add(id);
         waiting.push({ delta, index });
       });
+      revived.sort(compareCausal);
+      for (const d of revived) known.set(hex(d.deltaId), true);
       waiting.sort((x, y) => compareCausal(x.delta, y.delta));
-      const applied = (id: Buffer): boolean => isZeroId(id) || known.get(hex(id)) === true;
       const fresh: DagDelta[] = [];
       for (let progressed = true; progressed && waiting.length > 0;) {
         progressed = false;
@@ -535,7 +553,18 @@ export class StateStore {
       // deltas wait for parents it does not have), so without earlier waits there is none.
       const cascaded: DagDelta[] = [];
       const [{ waiting: earlierWaits } = { waiting: true }] = await waitsRead;
-      for (let frontier = earlierWaits ? fresh.map((d) => d.deltaId) : []; frontier.length > 0;) {
+      if (revived.length > 0) {
+        writes.push(
+          tx.send(sql`
+            delete from delta_waits where context_id = ${contextId}
+              and delta_id = any (${sql.array(
+                revived.map((d) => d.deltaId),
+                BYTEA_ARRAY,
+              )}::bytea[])`),
+        );
+      }
+      const unblocking = [...revived, ...fresh].map((d) => d.deltaId);
+      for (let frontier = earlierWaits ? unblocking : []; frontier.length > 0;) {
         const unblocked = await tx.send(sql<{ delta_id: Buffer }[]>`
           delete from delta_waits w
           where w.context_id = ${contextId} and w.parent_id = any (${sql.array(frontier, BYTEA_ARRAY)}::bytea[])
@@ -546,17 +575,18 @@ export class StateStore {
         cascaded.push(...ready);
         frontier = ready.map((d) => d.deltaId);
       }
-      if (cascaded.length > 0) {
+      const marked = [...revived, ...cascaded];
+      if (marked.length > 0) {
         writes.push(
           tx.send(sql`
             select deltas_mark_applied(${contextId}, ${sql.array(
-              cascaded.map((d) => d.deltaId),
+              marked.map((d) => d.deltaId),
               BYTEA_ARRAY,
             )}::bytea[])`),
         );
       }
 
-      const appliedDeltas = [...fresh, ...cascaded];
+      const appliedDeltas = [...revived, ...fresh, ...cascaded];
       let rootHash = ctx.root_hash;
       let recorded: Promise<CommittedEvents> | undefined;
       if (appliedDeltas.length > 0) {
@@ -592,6 +622,7 @@ export class StateStore {
         outcomes,
         applied: appliedDeltas.map((d) => d.deltaId),
         missingParents: [...missing.values()],
+        revived: revived.map((d) => d.deltaId),
         evicted,
         rootHash,
         heads: [...heads.values()],
@@ -799,10 +830,17 @@ export class StateStore {
 
   /** Which of the ids are stored (applied or pending) or covered by a checkpoint, as hex. */
   async knownDeltas(contextId: Buffer, deltaIds: readonly Buffer[]): Promise<Set<string>> {
-    if (deltaIds.length === 0) return new Set();
-    const rows = await this.sql<{ delta_id: Buffer }[]>`
-      select delta_id from deltas_known(${contextId}, ${this.sql.array(uniqueIds(deltaIds), BYTEA_ARRAY)}::bytea[])`;
-    return new Set(rows.map((r) => hex(r.delta_id)));
+    return new Set((await this.knownDeltaStates(contextId, deltaIds)).keys());
+  }
+
+  /** The given deltas known here (hex id), each with whether it is applied (false: pending). */
+  async knownDeltaStates(contextId: Buffer, deltaIds: readonly Buffer[]): Promise<Map<string, boolean>> {
+    if (deltaIds.length === 0) return new Map();
+    const rows = await this.sql<{ delta_id: Buffer; applied: boolean }[]>`
+      select delta_id, applied from deltas_known(${contextId}, ${this.sql.array(uniqueIds(deltaIds), BYTEA_ARRAY)}::bytea[])`;
+    const known = new Map<string, boolean>();
+    for (const r of rows) known.set(hex(r.delta_id), r.applied || known.get(hex(r.delta_id)) === true);
+    return known;
   }
 
   async isApplied(contextId: Buffer, deltaId: Buffer): Promise<boolean> {

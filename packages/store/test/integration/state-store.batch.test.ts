@@ -108,6 +108,38 @@ describe('batched delta apply (real Postgres)', () => {
     expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
   });
 
+  it('a pending delta whose wait was missed is applied when it arrives again, with what waits on it', async () => {
+    const contextId = randomBytes(32);
+    await store.createContext(contextId);
+    const author = new Author();
+    const [p, d, c] = [0, 1, 2].map((i) => author.write(contextId, [{ key: `r${i}`, value: `${i}` }]));
+    expect((await store.addDeltas(contextId, [d!])).outcomes).toEqual([DeltaOutcome.Pending]);
+    expect((await store.addDeltas(contextId, [c!])).outcomes).toEqual([DeltaOutcome.Pending]);
+    // The stuck state: the parent applies without finding the wait of the delta built on it.
+    await db.sql`delete from delta_waits where context_id = ${contextId} and parent_id = ${p!.deltaId}`;
+    const parent = await store.addDeltas(contextId, [p!]);
+    expect(parent.applied).toEqual([p!.deltaId]);
+    expect(await store.pendingCount(contextId)).toBe(2);
+    expect(await store.missingParents(contextId)).toEqual([]);
+
+    // Arriving again (a peer's catch-up answer), it applies, and so does the delta waiting on it.
+    const again = await store.addDeltas(contextId, [d!]);
+    expect(again.outcomes).toEqual([DeltaOutcome.Applied]);
+    expect(again.revived).toEqual([d!.deltaId]);
+    expect(again.applied).toEqual([d!.deltaId, c!.deltaId]);
+    expect(await store.pendingCount(contextId)).toBe(0);
+    expect(again.heads).toEqual([c!.deltaId]);
+    expect(again.rootHash).toEqual(await store.recomputeRootHash(contextId));
+    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    // Still pending with a parent missing (never added here): a duplicate, nothing revived.
+    author.write(contextId, [{ key: 'r9', value: '9' }]);
+    const orphan = author.write(contextId, [{ key: 'r10', value: '10' }]);
+    await store.addDeltas(contextId, [orphan]);
+    const repeat = await store.addDeltas(contextId, [orphan]);
+    expect(repeat.outcomes).toEqual([DeltaOutcome.Duplicate]);
+    expect(repeat.revived).toEqual([]);
+  });
+
   it('the same delta twice in one batch is stored once; concurrent branches merge last-writer-wins', async () => {
     const contextId = randomBytes(32);
     await store.createContext(contextId);

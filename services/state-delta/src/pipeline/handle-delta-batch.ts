@@ -1,4 +1,11 @@
-import { CutVerdict, STORE_OUTCOME_LABEL, checkEnvelope, refusalOf, type HostedContext } from '@cnode/context-core';
+import {
+  CutVerdict,
+  STORE_OUTCOME_LABEL,
+  checkEnvelope,
+  labelRevived,
+  refusalOf,
+  type HostedContext,
+} from '@cnode/context-core';
 import { ID_BYTES, openVerifiedDelta, toBase58, type OpenedDelta, type VerifiedDelta } from '@cnode/primitives';
 import { bus, type wire } from '@cnode/proto';
 import { LogThrottle, memoPerBatch } from '@cnode/runtime';
@@ -294,6 +301,7 @@ async function addAuthorised(
     labels[o.index] = STORE_OUTCOME_LABEL[outcome];
     if (crossCheck) await crossCheckGrant(deps, ctx, v, messages[o.index]!.sourcePeer);
   }
+  labelRevived(deps.logger, ctx, result, opened, labels);
 
   const pendingSource = opened.find(
     (o, k) => result.outcomes[k] === DeltaOutcome.Pending && messages[o.index]!.sourcePeer,

@@ -72,10 +72,11 @@ export async function deltaCatchup(
     for (const label of labels) {
       result.received++;
       deps.metrics.deltasFetched.inc({ outcome: label, via: 'catchup' });
-      if (label === DeltaOutcomeLabel.Applied || label === DeltaOutcomeLabel.Pending) fresh++;
+      const applied = label === DeltaOutcomeLabel.Applied || label === DeltaOutcomeLabel.Revived;
+      if (applied || label === DeltaOutcomeLabel.Pending) fresh++;
       if (label === DeltaOutcomeLabel.Duplicate) duplicates++;
       if (label === DeltaOutcomeLabel.KeyUnknown) keyUnknown++;
-      if (label === DeltaOutcomeLabel.Applied) result.applied++;
+      if (applied) result.applied++;
     }
     lastRoundMs = Date.now() - roundStarted;
     // Sealed with a key we lack (a rotation we missed): the peer may share it; the refused deltas
