@@ -40,6 +40,12 @@ export interface ChaosReport {
   faults: ChaosFaults;
   /** Milliseconds from the end of healing to every member agreeing (and saying so). */
   convergeMs: number;
+  /**
+   * Pending deltas the nodes applied late because their wait had been missed (outcome `revived`):
+   * a repair, not a failure, but a sign of a fault worth finding. Counters of killed processes
+   * restart at zero, so this can undercount.
+   */
+  revived: number;
   ms: number;
 }
 
@@ -141,6 +147,19 @@ export class ChaosCluster {
     return lines.join('; ');
   }
 
+  /** Per node, the deltas its services counted `revived` so far (0 for a service that is down). */
+  async revivedCounts(): Promise<number[]> {
+    const count = (node: ProcessNode, service: NodeServiceName, metric: string) =>
+      node.metric(service, metric, { outcome: 'revived' }).catch(() => 0);
+    return Promise.all(
+      this.nodes.map(
+        async (node) =>
+          (await count(node, 'state-delta', 'delta_outcomes_total')) +
+          (await count(node, 'sync', 'sync_deltas_fetched_total')),
+      ),
+    );
+  }
+
   private network(node: ProcessNode): NetworkClient {
     return new NetworkClient({ nc: () => this.nc!, catalog: createCatalog(node.name), timeoutMs: 5_000 });
   }
@@ -190,8 +209,10 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
       removal: 0,
     },
     convergeMs: 0,
+    revived: 0,
     ms: 0,
   };
+  const revivedBefore = await cluster.revivedCounts();
   const fail = (why: string): never => {
     throw new ChaosFailure(seed, why, report);
   };
@@ -473,6 +494,8 @@ export async function runChaosHistory(cluster: ChaosCluster, seed: string): Prom
     const leaving = new Set([...members.keys(), ...(removed ? [removed] : []), ...(joiner ? [joiner] : [])]);
     for (const node of leaving) await node.api.leaveContext(contextId).catch(() => undefined);
   }
+  const revivedAfter = await cluster.revivedCounts();
+  report.revived = revivedAfter.reduce((t, n, i) => t + Math.max(0, n - (revivedBefore[i] ?? 0)), 0);
   report.ms = Date.now() - started;
   return report;
 }

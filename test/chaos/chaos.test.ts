@@ -88,6 +88,7 @@ describe('chaos (every service a process; private NATS and Postgres)', () => {
         writesAcked: reports.reduce((t, r) => t + r.writes.acked, 0),
         writesRefused: reports.reduce((t, r) => t + r.writes.refused, 0),
         writesStranded: reports.reduce((t, r) => t + r.writes.stranded, 0),
+        revived: reports.reduce((t, r) => t + r.revived, 0),
         faults: totals,
         convergeSeconds: {
           max: Math.max(0, ...reports.map((r) => r.convergeMs)) / 1000,
