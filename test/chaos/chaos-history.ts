@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { NetworkClient, createCatalog } from '@cnode/bus';
 import { compareHlc, fromBase58, toBase58, type Action } from '@cnode/primitives';
 import { contextTopic } from '@cnode/context-core';
-import { admin, bus } from '@cnode/proto';
+import { admin as adminApi, bus } from '@cnode/proto';
 import { errorMessage } from '@cnode/runtime';
 import { NODE_SERVICES, ProcessNode, waitFor, type NodeServiceName } from '@cnode/testing';
 import { Rng } from '../simulation/rng.js';
@@ -129,14 +129,14 @@ export class ChaosCluster {
           const view = await node.api.convergence(contextId);
           const s = view.syncStatus;
           const status = s
-            ? `sync state ${admin.syncStatus_StateToJSON(s.state)} failures ${s.failureCount} last ${s.lastProtocol || '-'} with ${short(s.lastPeer) || '-'}` +
+            ? `sync state ${adminApi.syncStatus_StateToJSON(s.state)} failures ${s.failureCount} last ${s.lastProtocol || '-'} with ${short(s.lastPeer) || '-'}` +
               `${s.lastError ? ` error "${s.lastError}"` : ''}`
             : 'no sync status';
           const peers = view.peers
-            .filter((p) => p.verdict !== admin.PeerConvergence_Verdict.VERDICT_CONVERGED)
+            .filter((p) => p.verdict !== adminApi.PeerConvergence_Verdict.VERDICT_CONVERGED)
             .map(
               (p) =>
-                `${short(p.peerId)} ${admin.peerConvergence_VerdictToJSON(p.verdict)} (${p.reason || 'no reason'})`,
+                `${short(p.peerId)} ${adminApi.peerConvergence_VerdictToJSON(p.verdict)} (${p.reason || 'no reason'})`,
             );
           return `${node.name}: ${status}; not converged with [${peers.join(', ')}]`;
         } catch (err) {

@@ -91,6 +91,16 @@ export interface AddDeltaResult {
   heads: Buffer[];
 }
 
+/**
+ * Rows of `deltas_known` by hex id: applied or not. An id can come twice (stored and covered by a
+ * checkpoint); it is applied when either row says so.
+ */
+function appliedById(rows: readonly { delta_id: Buffer; applied: boolean }[]): Map<string, boolean> {
+  const known = new Map<string, boolean>();
+  for (const r of rows) known.set(hex(r.delta_id), r.applied || known.get(hex(r.delta_id)) === true);
+  return known;
+}
+
 export interface AddDeltasResult {
   /** What became of each input delta, in input order. */
   outcomes: DeltaOutcome[];
@@ -470,9 +480,7 @@ export class StateStore {
       if (!ctx) throw new CodedError(StateErrorCode.ContextUnknown, `context ${hex(contextId)} is not hosted here`);
       const heads = new Map(ctx.dag_heads.map((h) => [hex(h), h]));
       /** Known ids: true once applied (here, or earlier in this batch), false while pending. */
-      const known = new Map<string, boolean>();
-      const knownRows = await knownRead;
-      for (const r of knownRows) known.set(hex(r.delta_id), r.applied || known.get(hex(r.delta_id)) === true);
+      const known = appliedById(await knownRead);
 
       const outcomes: DeltaOutcome[] = new Array<DeltaOutcome>(deltas.length).fill(DeltaOutcome.Duplicate);
       let waiting: { delta: DagDelta; index: number }[] = [];
@@ -836,11 +844,10 @@ export class StateStore {
   /** The given deltas known here (hex id), each with whether it is applied (false: pending). */
   async knownDeltaStates(contextId: Buffer, deltaIds: readonly Buffer[]): Promise<Map<string, boolean>> {
     if (deltaIds.length === 0) return new Map();
-    const rows = await this.sql<{ delta_id: Buffer; applied: boolean }[]>`
-      select delta_id, applied from deltas_known(${contextId}, ${this.sql.array(uniqueIds(deltaIds), BYTEA_ARRAY)}::bytea[])`;
-    const known = new Map<string, boolean>();
-    for (const r of rows) known.set(hex(r.delta_id), r.applied || known.get(hex(r.delta_id)) === true);
-    return known;
+    return appliedById(
+      await this.sql<{ delta_id: Buffer; applied: boolean }[]>`
+        select delta_id, applied from deltas_known(${contextId}, ${this.sql.array(uniqueIds(deltaIds), BYTEA_ARRAY)}::bytea[])`,
+    );
   }
 
   async isApplied(contextId: Buffer, deltaId: Buffer): Promise<boolean> {

@@ -33,46 +33,34 @@ describe('postgres.js as patched (real Postgres)', () => {
     // the reservation sends next runs on the new session, outside its transaction, committed alone.
     const app = `cnode-lost-${process.pid}-${Date.now()}`;
     const table = `cnode_lost_probe_${process.pid}`;
-    const admin = () => postgres(TEST_INFRA.databaseUrl, { max: 1, onnotice: () => undefined });
+    /** Runs `fn` on a connection of its own, outside the pool under test. */
+    async function asAdmin<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+      const sql = postgres(TEST_INFRA.databaseUrl, { max: 1, onnotice: () => undefined });
+      try {
+        return await fn(sql);
+      } finally {
+        await sql.end({ timeout: 2 });
+      }
+    }
     const pool = () =>
       postgres(TEST_INFRA.databaseUrl, { max: 1, onnotice: () => undefined, connection: { application_name: app } });
 
     /** Ends the test pool's session from outside, as a Postgres restart does. */
     async function endSession(): Promise<void> {
-      const sql = admin();
-      try {
-        await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}`;
-      } finally {
-        await sql.end({ timeout: 2 });
-      }
+      await asAdmin(
+        (sql) => sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${app}`,
+      );
     }
 
     async function rows(): Promise<number[]> {
-      const sql = admin();
-      try {
-        return (await sql.unsafe<{ n: number }[]>(`select n from ${table} order by n`)).map((r) => r.n);
-      } finally {
-        await sql.end({ timeout: 2 });
-      }
+      return asAdmin(async (sql) =>
+        (await sql.unsafe<{ n: number }[]>(`select n from ${table} order by n`)).map((r) => r.n),
+      );
     }
 
-    beforeEach(async () => {
-      const sql = admin();
-      try {
-        await sql.unsafe(`drop table if exists ${table}; create table ${table} (n int)`);
-      } finally {
-        await sql.end({ timeout: 2 });
-      }
-    });
+    beforeEach(() => asAdmin((sql) => sql.unsafe(`drop table if exists ${table}; create table ${table} (n int)`)));
 
-    afterAll(async () => {
-      const sql = admin();
-      try {
-        await sql.unsafe(`drop table if exists ${table}`);
-      } finally {
-        await sql.end({ timeout: 2 });
-      }
-    });
+    afterAll(() => asAdmin((sql) => sql.unsafe(`drop table if exists ${table}`)));
 
     it('a reserved connection refuses statements after it closed, even once the pool reconnected it', async () => {
       const sql = pool();
