@@ -15,6 +15,12 @@ export interface NodeConfig {
   redis: { url: string };
   /** The in-memory caches of rarely changing rows (HotState): entries per cache, and their maximum age. */
   hotState: { entries: number; maxAgeMs: number };
+  /**
+   * Whole context states held in memory by the processes that apply received deltas (state-delta,
+   * sync): how many contexts (0: none), the most entries one may have, and how long a context another
+   * writer changed under us is not loaded again.
+   */
+  hotTrees: { contexts: number; maxEntries: number; cooldownMs: number };
   network: {
     listen: string[];
     announce: string[];
@@ -183,6 +189,7 @@ export function loadNodeConfig(service: ServiceName, env: NodeJS.ProcessEnv): Re
     postgres: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     redis: { url: e.REDIS_URL },
     hotState: { entries: e.HOT_STATE_ENTRIES, maxAgeMs: e.HOT_STATE_MAX_AGE },
+    hotTrees: { contexts: e.HOT_TREE_CONTEXTS, maxEntries: e.HOT_TREE_MAX_ENTRIES, cooldownMs: e.HOT_TREE_COOLDOWN },
     network: {
       listen: e.NETWORK_LISTEN,
       announce: e.NETWORK_ANNOUNCE,

@@ -52,6 +52,10 @@ export function nodeEnvSchema(service: ServiceName) {
     // --- hot state (in-memory caches of rarely changing rows) ---
     HOT_STATE_ENTRIES: f.int(10_000, { min: 1, max: 10_000_000 }),
     HOT_STATE_MAX_AGE: f.duration('30s', { min: 100 }),
+    // --- hot trees (whole context states in memory, for one-round-trip applies) ---
+    HOT_TREE_CONTEXTS: f.int(8, { min: 0, max: 10_000 }),
+    HOT_TREE_MAX_ENTRIES: f.int(20_000, { min: 1, max: 10_000_000 }),
+    HOT_TREE_COOLDOWN: f.duration('5s', { min: 0 }),
     // --- network (NetworkConfig) ---
     NETWORK_LISTEN: f.list(['/ip4/0.0.0.0/tcp/2428']),
     NETWORK_ANNOUNCE: f.list(),

@@ -121,6 +121,11 @@ export class BoundedCache<K, V> {
     return this.map.has(key);
   }
 
+  /** Every value, least recently used first, without counting lookups or reordering. */
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
+
   set(key: K, value: V): void {
     this.map.delete(key);
     this.map.set(key, value);

@@ -20,3 +20,4 @@ export * from './repos/client-grant-repo.js';
 export * from './hot-state.js';
 export * from './pipelined-tx.js';
 export * from './repos/private-entry-repo.js';
+export * from './state/hot-trees.js';

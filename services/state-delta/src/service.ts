@@ -6,6 +6,7 @@ import {
   ReplicaPresence,
   GovernancePendingRepo,
   GroupStore,
+  HotTrees,
   IdentityRepo,
   StateStore,
 } from '@cnode/store';
@@ -70,8 +71,16 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
   // Stores are built once Postgres is up (the pool exists only after start).
   let stores: ReturnType<typeof newStores> | undefined;
   const newStores = () => ({
-    // Events of a commit are published at once (the outbox drain takes what could not be).
-    states: new StateStore(infra.postgres.sql, undefined, outbox),
+    // Events of a commit are published at once (the outbox drain takes what could not be). The
+    // contexts applied to most are held whole, so a batch on their heads commits in one round trip.
+    states: new StateStore(
+      infra.postgres.sql,
+      undefined,
+      outbox,
+      config.hotTrees.contexts > 0
+        ? new HotTrees(() => infra.postgres.sql, config.hotTrees, log('hot-trees'), ctx.registry)
+        : undefined,
+    ),
     groups: new GroupStore(infra.postgres.sql, masterKey),
     identities: new IdentityRepo(infra.postgres.sql, masterKey),
     aliases: new AliasRepo(infra.postgres.sql),

@@ -96,11 +96,9 @@ export class GcRepo {
 
   /** One tombstone, re-checked: the per-item retry when a batch failed. */
   async deleteTombstone(contextId: Buffer, key: Buffer, cutoffMs: number): Promise<boolean> {
-    const rows = await this.sql`
-      delete from state_entries
-      where context_id = ${contextId} and key = ${key} and op_rank = 1 and deleted_at_ms < ${cutoffMs}
-      returning 1`;
-    return rows.length > 0;
+    const [r] = await this.sql<{ deleted: boolean }[]>`
+      select gc_delete_tombstone(${contextId}, ${key}, ${cutoffMs}) as deleted`;
+    return r?.deleted ?? false;
   }
 
   /** The keys of up to `limit` old tombstones (for per-item retries). */

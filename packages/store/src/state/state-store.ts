@@ -21,6 +21,7 @@ import { privateWriteStatements, type PrivateWrite } from '../repos/private-entr
 import { BOOL_ARRAY, BYTEA_ARRAY, INT4_ARRAY, INT8_ARRAY, TEXT_ARRAY, type Sql } from '../postgres.js';
 import { PipelinedTx } from '../pipelined-tx.js';
 import { TreeWorkspace, type TreeRows } from './tree-workspace.js';
+import { fastApplyRefusal, FastApplyOutcome, type HotTree, type HotTrees } from './hot-trees.js';
 
 /** MAX_PENDING_DELTAS upstream: beyond it the oldest pending delta of the context is evicted. */
 export const MAX_PENDING_DELTAS = 10_000;
@@ -128,6 +129,9 @@ export interface CommittedEvents {
   events: { seq: string; payload: Buffer }[];
   first: boolean;
 }
+
+/** What `recordApplied` wrote: the node events, and the context row's version after the transaction. */
+type Recorded = CommittedEvents & { contextVersion: string };
 
 /** Where committed node events go at once (the outbox of the process): told after every commit. */
 export interface CommittedEventsSink {
@@ -241,6 +245,36 @@ function compareCausal(a: DagDelta, b: DagDelta): number {
   return Buffer.compare(encodeHlc(a.hlc), encodeHlc(b.hlc)) || Buffer.compare(a.deltaId, b.deltaId);
 }
 
+/**
+ * The batch in the order it applies on `heads` alone (causal: HLC, then id), with each input's
+ * outcome (Applied; Duplicate for a repeat within the batch); undefined unless every delta's parents
+ * are among the heads, deltas earlier in the batch, or the zero id.
+ */
+function planOnHeads(
+  heads: readonly Buffer[],
+  deltas: readonly DagDelta[],
+): { order: DagDelta[]; outcomes: DeltaOutcome[] } | undefined {
+  const applied = new Set(heads.map(hex));
+  const outcomes = new Array<DeltaOutcome>(deltas.length).fill(DeltaOutcome.Duplicate);
+  const seen = new Set<string>();
+  const unique: { delta: DagDelta; index: number }[] = [];
+  deltas.forEach((delta, index) => {
+    const id = hex(delta.deltaId);
+    if (seen.has(id)) return;
+    seen.add(id);
+    unique.push({ delta, index });
+  });
+  unique.sort((x, y) => compareCausal(x.delta, y.delta));
+  for (const { delta, index } of unique) {
+    // A head is applied already: the batch repeats it (the reading path labels that).
+    if (applied.has(hex(delta.deltaId))) return undefined;
+    if (!delta.parents.every((p) => isZeroId(p) || applied.has(hex(p)))) return undefined;
+    applied.add(hex(delta.deltaId));
+    outcomes[index] = DeltaOutcome.Applied;
+  }
+  return { order: unique.map((u) => u.delta), outcomes };
+}
+
 /** The node event of an applied delta, written in the delta's transaction (the outbox). */
 function mutationEvent(d: DagDelta, rootHash: Buffer, heads: Buffer[], local: boolean): admin.NodeEvent['event'] {
   return {
@@ -293,6 +327,8 @@ export class StateStore {
       maxMissing: MAX_MISSING_PARENTS,
     },
     private readonly eventSink?: CommittedEventsSink,
+    /** Contexts whose whole state this process holds, applied to without reading first. */
+    private readonly hotTrees?: HotTrees,
   ) {}
 
   async createContext(
@@ -453,16 +489,97 @@ export class StateStore {
    * once; every applied delta gets its node event, with the heads after it and the root after the
    * batch.
    */
-  addDeltas(contextId: Buffer, deltas: readonly DagDelta[]): Promise<AddDeltasResult> {
+  async addDeltas(contextId: Buffer, deltas: readonly DagDelta[]): Promise<AddDeltasResult> {
     for (const d of deltas) {
       if (!d.contextId.equals(contextId)) throw new Error('addDeltas: a delta of another context');
     }
+    const held = deltas.length > 0 ? this.hotTrees?.take(contextId) : undefined;
+    if (held) {
+      const result = await this.addOnHeldState(held, deltas);
+      if (result) return result;
+    }
+    return this.addDeltasReading(contextId, deltas);
+  }
+
+  /**
+   * `addDeltas` on a state held in memory, in one round trip (guard, writes, COMMIT), when every
+   * delta of the batch applies on the held heads: in causal order, each one's parents are heads or
+   * deltas earlier in the batch. Undefined when the batch does not fit, or the guard refused (the
+   * held state changed, deltas wait, or one was stored already): the caller reads instead.
+   */
+  private async addOnHeldState(held: HotTree, deltas: readonly DagDelta[]): Promise<AddDeltasResult | undefined> {
+    const trees = this.hotTrees!;
+    const plan = planOnHeads(held.heads, deltas);
+    if (!plan) {
+      trees.release(held);
+      return undefined;
+    }
+    const contextId = held.contextId;
+    const heads = new Map(held.heads.map((h) => [hex(h), h]));
+    try {
+      const { result, version } = await this.committing(async (tx, committed) => {
+        const sql = tx.sql;
+        // First, so the lock is taken before the writes; planning runs while it travels.
+        const guard = tx.send(sql`select context_apply_guard(${contextId}, ${held.version})`);
+        const headsAfter: Buffer[][] = [];
+        for (const d of plan.order) {
+          held.tree.apply(reduceActions(d.actions), d.author);
+          for (const p of d.parents) heads.delete(hex(p));
+          heads.set(hex(d.deltaId), d.deltaId);
+          headsAfter.push([...heads.values()]);
+        }
+        const rootHash = held.tree.rootHash;
+        const writes: Promise<unknown>[] = [
+          guard,
+          tx.send(
+            this.insertDeltas(
+              sql,
+              contextId,
+              plan.order.map((delta) => ({ delta, applied: true })),
+            ),
+          ),
+          ...held.tree.persist(tx),
+        ];
+        const jobs = handlerJobsOf(plan.order);
+        if (jobs.length > 0) writes.push(tx.send(this.insertHandlerJobs(sql, contextId, jobs)));
+        const recorded = this.recordApplied(
+          tx,
+          contextId,
+          plan.order.map((d, i) => mutationEvent(d, rootHash, headsAfter[i]!, false)),
+          rootHash,
+          [...heads.values()],
+        );
+        await tx.commit([...writes, recorded]);
+        committed(recorded);
+        const applied: AddDeltasResult = {
+          outcomes: plan.outcomes,
+          applied: plan.order.map((d) => d.deltaId),
+          missingParents: [],
+          revived: [],
+          evicted: 0,
+          rootHash,
+          heads: [...heads.values()],
+        };
+        return { result: applied, version: (await recorded).contextVersion };
+      });
+      trees.committed(held, version, result.heads);
+      return result;
+    } catch (err) {
+      const refusal = fastApplyRefusal(err);
+      trees.failed(held, refusal ?? FastApplyOutcome.Failed);
+      if (refusal) return undefined;
+      throw err;
+    }
+  }
+
+  /** `addDeltas` reading what it needs under the row lock: known ids, waits, the touched tree. */
+  private addDeltasReading(contextId: Buffer, deltas: readonly DagDelta[]): Promise<AddDeltasResult> {
     return this.committing(async (tx, committed) => {
       const sql = tx.sql;
       // One round trip: the lock, which ids are known, and the tree under every delta's actions.
       const lookup = uniqueIds([...deltas.map((d) => d.deltaId), ...deltas.flatMap((d) => d.parents)]);
-      const ctxRead = tx.send(sql<{ root_hash: Buffer; dag_heads: Buffer[] }[]>`
-        select root_hash, dag_heads from contexts where id = ${contextId} for update`);
+      const ctxRead = tx.send(sql<{ version: string; root_hash: Buffer; dag_heads: Buffer[] }[]>`
+        select xmin::text as version, root_hash, dag_heads from contexts where id = ${contextId} for update`);
       // Its own statement: one that waited for the row lock reads the row's latest version, but
       // everything else as of its start — before the commit it waited for.
       const waitsRead = tx.send(sql<{ waiting: boolean }[]>`
@@ -596,7 +713,7 @@ export class StateStore {
 
       const appliedDeltas = [...revived, ...fresh, ...cascaded];
       let rootHash = ctx.root_hash;
-      let recorded: Promise<CommittedEvents> | undefined;
+      let recorded: Promise<Recorded> | undefined;
       if (appliedDeltas.length > 0) {
         const treeRows = await treeRead;
         const tree = TreeWorkspace.from(contextId, ctx.root_hash, treeRows);
@@ -626,6 +743,12 @@ export class StateStore {
       }
       await tx.commit(recorded ? [...writes, recorded] : writes);
       if (recorded) committed(recorded);
+      this.hotTrees?.follow(
+        contextId,
+        ctx.version,
+        appliedDeltas,
+        recorded && { version: (await recorded).contextVersion, rootHash, heads: [...heads.values()] },
+      );
       return {
         outcomes,
         applied: appliedDeltas.map((d) => d.deltaId),
@@ -680,13 +803,13 @@ export class StateStore {
     events: admin.NodeEvent['event'][],
     rootHash: Buffer,
     heads: Buffer[],
-  ): Promise<CommittedEvents> {
+  ): Promise<Recorded> {
     const sql = tx.sql;
     const payloads = eventPayloads(contextId, events);
     const publishing = this.eventSink?.publishingFor(contextId) ?? [];
     const recorded = tx
       .send(
-        sql<{ seq: string; first: boolean }[]>`
+        sql<{ seq: string; version: string; first: boolean }[]>`
         with events as (
           insert into node_event_outbox (context_id, payload)
           select ${contextId}, p from unnest(${sql.array(payloads, BYTEA_ARRAY)}::bytea[])
@@ -694,8 +817,8 @@ export class StateStore {
           returning seq),
         context as (
           update contexts set root_hash = ${rootHash}, dag_heads = ${sql.array(heads, BYTEA_ARRAY)}::bytea[], updated_at = now()
-          where id = ${contextId})
-        select seq::text as seq,
+          where id = ${contextId} returning xmin::text as version)
+        select seq::text as seq, (select version from context) as version,
                not exists (select 1 from node_event_outbox o where o.context_id = ${contextId}
                              and o.seq <> all (${sql.array(publishing as string[], INT8_ARRAY)}::bigint[])) as first
         from events order by events.seq`,
@@ -704,6 +827,7 @@ export class StateStore {
         contextId,
         events: rows.map((r, i) => ({ seq: r.seq, payload: payloads[i]! })),
         first: rows[0]?.first ?? true,
+        contextVersion: rows[0]?.version ?? '',
       }));
     // Awaited by the commit; should the transaction fail before it, no unhandled rejection.
     recorded.catch(() => undefined);

@@ -23,7 +23,7 @@ interface StoredOp {
 }
 
 /** A stored entry of a touched bucket, as the tree reads return it. */
-interface EntryRow {
+export interface TreeEntryRow {
   key_hash: Buffer;
   bucket: string;
   value_hash: Buffer;
@@ -33,10 +33,10 @@ interface EntryRow {
 
 /** What `TreeWorkspace.fetch` read: the buckets and ancestor paths it covers, and their rows. */
 export interface TreeRows {
-  buckets: string[];
-  parents: string[];
-  entries: EntryRow[];
-  children: { path: string; hash: Buffer }[];
+  buckets: readonly string[];
+  parents: readonly string[];
+  entries: readonly TreeEntryRow[];
+  children: readonly { path: string; hash: Buffer }[];
 }
 
 /** An operation that beat the stored one, with the author of the delta that carried it. */
@@ -79,9 +79,14 @@ export class TreeWorkspace {
   private readonly loadedParents = new Set<string>();
   private root: Buffer;
 
+  /**
+   * @param complete every entry and every tree node of the context is loaded (a hot tree): a bucket
+   *   or node it does not hold is empty, and nothing needs reading before an apply.
+   */
   private constructor(
     private readonly contextId: Buffer,
     root: Buffer,
+    readonly complete = false,
   ) {
     this.root = root;
   }
@@ -97,11 +102,12 @@ export class TreeWorkspace {
     actions: readonly Action[],
     skip?: TreeWorkspace,
   ): Promise<TreeRows> {
+    if (skip?.complete) return Promise.resolve({ buckets: [], parents: [], entries: [], children: [] });
     const buckets = [...new Set(actions.map((a) => bucketOf(keyHashOf(a.key))))].filter((b) => !skip?.live.has(b));
     const parents = [...new Set(buckets.flatMap(ancestorsOf))].filter((p) => !skip?.loadedParents.has(p));
     if (buckets.length === 0) return Promise.resolve({ buckets, parents, entries: [], children: [] });
     const sql = tx.sql;
-    const entries = tx.send(sql<EntryRow[]>`
+    const entries = tx.send(sql<TreeEntryRow[]>`
       select key_hash, bucket, value_hash, op_hlc, op_rank from state_entries_in_buckets(${contextId}, ${sql.array(buckets, TEXT_ARRAY)}::text[])`);
     const children = tx.send(sql<{ path: string; hash: Buffer }[]>`
       select path, hash from state_tree_children(${contextId}, ${sql.array(parents, TEXT_ARRAY)}::text[])`);
@@ -116,6 +122,38 @@ export class TreeWorkspace {
     const ws = new TreeWorkspace(contextId, root);
     ws.add(rows);
     return ws;
+  }
+
+  /**
+   * The whole state of a context — every entry (tombstones too) and every tree node — as one
+   * workspace that stays valid across batches (`settle` after each commit). Undefined when the
+   * nodes do not hash to `root`: what was read is not a state this workspace could continue.
+   */
+  static complete(
+    contextId: Buffer,
+    root: Buffer,
+    entries: readonly TreeEntryRow[],
+    nodes: readonly { path: string; hash: Buffer }[],
+  ): TreeWorkspace | undefined {
+    const ws = new TreeWorkspace(contextId, root, true);
+    const buckets = [...new Set(entries.map((e) => e.bucket))];
+    ws.add({ buckets, parents: [], entries, children: nodes });
+    const stored = ws.nodes.get('') ?? Buffer.from(ZERO_ID);
+    return stored.equals(root) ? ws : undefined;
+  }
+
+  /** Entries and tree nodes held: what a hot tree costs in memory. */
+  get size(): number {
+    return this.ops.size + this.nodes.size;
+  }
+
+  /**
+   * Forgets what the last batch changed once it committed: the workspace is the stored state again,
+   * ready for the next batch (`persist` then writes only that batch's changes).
+   */
+  settle(): void {
+    this.winners.clear();
+    this.changedPaths.clear();
   }
 
   /** Loads what `actions` touch beyond what is loaded already (deltas a batch unblocked). */
@@ -157,8 +195,7 @@ export class TreeWorkspace {
       const op: StoredOp = { hlc: encodeHlc(action.at), rank: opRank(action), valueHash: opValueHash(action) };
       const stored = this.ops.get(id);
       if (stored && compareStored(op, stored) <= 0) continue;
-      const live = this.live.get(bucket);
-      if (!live) throw new Error('tree workspace: an action outside the loaded buckets');
+      const live = this.live.get(bucket) ?? this.emptyBucket(bucket);
       this.ops.set(id, op);
       // It beat everything stored and everything earlier in the batch: the key's write is this one.
       this.winners.set(id, { action, keyHash, bucket, author });
@@ -168,6 +205,14 @@ export class TreeWorkspace {
     }
     if (dirty.size > 0) this.rehash(dirty);
     return this.root;
+  }
+
+  /** A bucket of a complete workspace that holds no entry yet. */
+  private emptyBucket(bucket: string): Map<string, LiveEntry> {
+    if (!this.complete) throw new Error('tree workspace: an action outside the loaded buckets');
+    const live = new Map<string, LiveEntry>();
+    this.live.set(bucket, live);
+    return live;
   }
 
   private rehash(buckets: Set<string>): void {
