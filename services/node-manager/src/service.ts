@@ -26,6 +26,7 @@ import {
   IdentityRepo,
   StateStore,
   StateSyncStore,
+  HotTrees,
 } from '@cnode/store';
 import { BlobCache } from './blobs/blob-cache.js';
 import { BlobMaintenance } from './blobs/blob-maintenance.js';
@@ -107,8 +108,14 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
   }));
   // Stores are built once Postgres is up (the pool exists only after start).
   const newStores = () => ({
-    // Events of a commit are published at once (the outbox drain takes what could not be).
-    states: new StateStore(infra.postgres.sql, undefined, outbox),
+    // Events of a commit are published at once (the outbox drain takes what could not be). The
+    // contexts written most are held whole, so a group commit on their heads takes one round trip.
+    states: new StateStore(
+      infra.postgres.sql,
+      undefined,
+      outbox,
+      HotTrees.optional(() => infra.postgres.sql, config.hotTrees, log('hot-trees'), ctx.registry),
+    ),
     stateSync: new StateSyncStore(infra.postgres.sql),
     groups: new GroupStore(infra.postgres.sql, masterKey),
     identities: new IdentityRepo(infra.postgres.sql, masterKey),

@@ -77,9 +77,7 @@ export function createStateDeltaService(config: StateDeltaConfig, ctx: ServiceCo
       infra.postgres.sql,
       undefined,
       outbox,
-      config.hotTrees.contexts > 0
-        ? new HotTrees(() => infra.postgres.sql, config.hotTrees, log('hot-trees'), ctx.registry)
-        : undefined,
+      HotTrees.optional(() => infra.postgres.sql, config.hotTrees, log('hot-trees'), ctx.registry),
     ),
     groups: new GroupStore(infra.postgres.sql, masterKey),
     identities: new IdentityRepo(infra.postgres.sql, masterKey),

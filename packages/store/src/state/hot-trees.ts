@@ -150,6 +150,11 @@ export class HotTrees {
     }
   }
 
+  /** Hot trees within `limits`, or none when they hold no context (`HOT_TREE_CONTEXTS=0`). */
+  static optional(sql: () => Sql, limits: HotTreeLimits, logger: Logger, registry?: Registry): HotTrees | undefined {
+    return limits.contexts > 0 ? new HotTrees(sql, limits, logger, registry) : undefined;
+  }
+
   /** The held state of a context for one apply (marked busy), or undefined: not held, or in use. */
   take(contextId: Buffer): HotTree | undefined {
     const held = this.cache.get(hex(contextId));

@@ -388,7 +388,89 @@ export class StateStore {
    * planned again under the lock. Deltas, state, tree, heads, root and one node event per delta
    * commit together.
    */
-  commitLocalBatch(
+  async commitLocalBatch(
+    contextId: Buffer,
+    writes: readonly LocalWrite[],
+    seal: SealLocalDelta,
+  ): Promise<LocalDeltaResult[]> {
+    // A write that is a handler job's effect must see the job deleted before it commits: it reads.
+    const held = writes.every((w) => w.handlerJob === undefined) ? this.hotTrees?.take(contextId) : undefined;
+    if (held) {
+      const results = await this.commitLocalOnHeldState(held, writes, seal);
+      if (results) return results;
+    }
+    return this.commitLocalReading(contextId, writes, seal);
+  }
+
+  /**
+   * `commitLocalBatch` on a state held in memory, in one round trip: the guard goes first, the
+   * batch is planned and sealed on the held heads and tree while it travels, and the writes follow
+   * with COMMIT. Undefined when the guard refused (the caller reads, plans and seals again; the
+   * deltas sealed here were never committed, so never sent).
+   */
+  private async commitLocalOnHeldState(
+    held: HotTree,
+    writes: readonly LocalWrite[],
+    seal: SealLocalDelta,
+  ): Promise<LocalDeltaResult[] | undefined> {
+    const trees = this.hotTrees!;
+    const contextId = held.contextId;
+    try {
+      const { results, version } = await this.committing(async (tx, committed) => {
+        const sql = tx.sql;
+        const guard = tx.send(sql`select context_apply_guard(${contextId}, ${held.version})`);
+        let parents = held.heads;
+        const sealed = writes.map((write, index) => {
+          const deltaId = computeDeltaId(parents, write.actions);
+          const rootHash = held.tree.apply(reduceActions(write.actions), write.author);
+          const delta = {
+            ...seal({ deltaId, parents, rootHash }, index),
+            actions: write.actions,
+            events: write.events,
+          };
+          parents = [deltaId];
+          return { delta, rootHash, heads: [deltaId] };
+        });
+        const deltas = sealed.map((r) => r.delta);
+        const recorded = this.recordApplied(
+          tx,
+          contextId,
+          sealed.map((r) => mutationEvent(r.delta, r.rootHash, r.heads, true)),
+          held.tree.rootHash,
+          parents,
+        );
+        await tx.commit([
+          guard,
+          ...held.tree.persist(tx),
+          ...privateWriteStatements(
+            sql,
+            contextId,
+            writes.flatMap((w) => w.privateWrites ?? []),
+          ).map((q) => tx.send(q)),
+          tx.send(
+            this.insertDeltas(
+              sql,
+              contextId,
+              deltas.map((d) => ({ delta: d, applied: true })),
+            ),
+          ),
+          recorded,
+        ]);
+        committed(recorded);
+        return { results: sealed, version: (await recorded).contextVersion };
+      });
+      trees.committed(held, version, results.at(-1)!.heads);
+      return results;
+    } catch (err) {
+      const refusal = fastApplyRefusal(err);
+      trees.failed(held, refusal ?? FastApplyOutcome.Failed);
+      if (refusal) return undefined;
+      throw err;
+    }
+  }
+
+  /** `commitLocalBatch` reading the context's row and the touched tree first. */
+  private commitLocalReading(
     contextId: Buffer,
     writes: readonly LocalWrite[],
     seal: SealLocalDelta,
@@ -464,6 +546,11 @@ export class StateStore {
         recorded,
       ]);
       committed(recorded);
+      this.hotTrees?.follow(contextId, locked.version, deltas, {
+        version: (await recorded).contextVersion,
+        rootHash: planned.tree.rootHash,
+        heads: [deltas.at(-1)!.deltaId],
+      });
       return planned.sealed.map((s) => s.result);
     });
   }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { computeTree, encodeHlc, keyHashOf, sha256 } from '@cnode/primitives';
-import { testLogger } from '@cnode/testing';
+import { HlcClock, computeTree, encodeHlc, generateIdentity, keyHashOf, sha256, type Action } from '@cnode/primitives';
+import { standInSeal, testLogger } from '@cnode/testing';
 import { DeltaOutcome, GcRepo, HotTrees, StateStore, type DagDelta } from '../../src/index.js';
 import { Author, freshSchema } from './state-harness.js';
 
@@ -200,6 +200,54 @@ describe('applies on a context state held in memory (real Postgres)', () => {
     await held.store.addDeltas(contextId, [author.write(contextId, [{ key: 'after', value: '1' }])]);
     expect(await held.applies('version_changed')).toBe(1);
     expect(await held.applies('committed')).toBe(1);
+  });
+
+  it('group commits of local writes on a held state chain, seal the roots they store, and follow foreign writes', async () => {
+    const held = heldStore({ cooldownMs: 60_000 });
+    const me = generateIdentity();
+    const clock = new HlcClock(randomBytes(16));
+    const set = (key: string, value: string): Action => ({
+      kind: 'set',
+      key: Buffer.from(key),
+      value: Buffer.from(value),
+      at: clock.now(),
+    });
+    const seal = (contextId: Buffer) => standInSeal(contextId, me.publicKey, clock);
+    const author = new Author();
+    const { contextId, first } = await heldContext(held, author);
+
+    let parent = first.deltaId;
+    for (let i = 0; i < 10; i++) {
+      const writes = Array.from({ length: 1 + (i % 3) }, (_, j) => ({
+        author: me.publicKey,
+        actions: [set(`l${(i + j) % 4}`, `${i}.${j}`)],
+        events: [],
+      }));
+      const results = await held.store.commitLocalBatch(contextId, writes, seal(contextId));
+      for (const r of results) {
+        expect(r.delta.parents).toEqual([parent]);
+        parent = r.delta.deltaId;
+      }
+      // The stand-in seal carries the root it was given: the stored root after the batch.
+      expect(results.at(-1)!.delta.ciphertext).toEqual(await held.store.recomputeRootHash(contextId));
+    }
+    expect(await held.applies('committed')).toBe(10);
+    expect((await held.store.context(contextId))!.heads).toEqual([parent]);
+    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+
+    // A delta applied by another process: the next group commit is refused by the guard and reads.
+    const remote = new Author();
+    remote.learn([first]);
+    await new StateStore(db.sql).addDeltas(contextId, [remote.write(contextId, [{ key: 'r', value: '1' }])]);
+    const [after] = await held.store.commitLocalBatch(
+      contextId,
+      [{ author: me.publicKey, actions: [set('l0', 'after')], events: [] }],
+      seal(contextId),
+    );
+    expect(await held.applies('version_changed')).toBe(1);
+    expect(after!.delta.parents).toHaveLength(2);
+    expect(after!.delta.ciphertext).toEqual(await held.store.recomputeRootHash(contextId));
+    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
   });
 
   it('a context larger than the bound is never held', async () => {
