@@ -91,3 +91,7 @@ begin
   on conflict (context_id, path) do update set hash = excluded.hash;
 end
 $$;
+
+-- Whether a context's events wait in the outbox is asked by every commit that writes events: an
+-- index keeps that a lookup while deleted rows wait for vacuum (a scan read every dead row).
+create index node_event_outbox_by_context on node_event_outbox (context_id, seq);

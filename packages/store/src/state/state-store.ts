@@ -960,12 +960,25 @@ export class StateStore {
       on conflict do nothing`;
   }
 
-  /** New delta rows, in one statement. */
+  /**
+   * New delta rows, in one statement. A lone row (most applies at low load) is a plain VALUES row:
+   * unpacking id lists per row from arrays costs the server more than the insert itself.
+   */
   private insertDeltas(
     tx: Sql,
     contextId: Buffer,
     rows: readonly { delta: DagDelta; applied: boolean }[],
   ): postgres.PendingQuery<postgres.Row[]> {
+    if (rows.length === 1) {
+      const { delta: d, applied } = rows[0]!;
+      return tx`
+        insert into deltas (context_id, delta_id, parents, hlc, author, governance_heads, key_id, nonce, ciphertext,
+                            signature, actions, applied, applied_at)
+        values (${contextId}, ${d.deltaId}, ${tx.array(d.parents, BYTEA_ARRAY)}::bytea[], ${encodeHlc(d.hlc)},
+                ${d.author}, ${tx.array(d.governanceHeads, BYTEA_ARRAY)}::bytea[], ${d.keyId}, ${d.nonce},
+                ${d.ciphertext}, ${d.signature}, ${encodeContent(d)}, ${applied},
+                case when ${applied}::boolean then now() end)`;
+    }
     const col = (f: (d: DagDelta) => Buffer) =>
       tx.array(
         rows.map((r) => f(r.delta)),
