@@ -71,6 +71,8 @@ interface PhaseResult {
   backlogGrowth: number;
   keptUp: boolean;
   cpuMsPerDelta: number;
+  /** The same without this load generator's own CPU (its gRPC client): both nodes and the infrastructure only. */
+  nodeCpuMsPerDelta: number;
   /** Gossip messages A sent per delta it wrote (a group commit's deltas share one). */
   gossipMessagesPerDelta: number;
   cpuByGroup: Record<string, number>;
@@ -222,6 +224,7 @@ try {
       backlogGrowth: round(backlogGrowth),
       keptUp,
       cpuMsPerDelta: round((cpuTotal * 1000) / Math.max(1, applied), 3),
+      nodeCpuMsPerDelta: round(((cpuTotal - spent.bench) * 1000) / Math.max(1, applied), 3),
       gossipMessagesPerDelta: round(gossiped / Math.max(1, returnedAt.size), 3),
       cpuByGroup: Object.fromEntries(
         Object.entries(spent).map(([k, v]) => [k, round((v * 1000) / Math.max(1, applied), 3)]),
@@ -346,6 +349,8 @@ const summary = {
   closedLoopBatchPerSec: closedBatch ? Math.min(closedBatch.achievedA, closedBatch.appliedB) : 0,
   cpuMsPerDelta: closed1?.cpuMsPerDelta ?? 0,
   cpuMsPerDeltaBatched: closedBatch?.cpuMsPerDelta ?? 0,
+  nodeCpuMsPerDelta: closed1?.nodeCpuMsPerDelta ?? 0,
+  nodeCpuMsPerDeltaBatched: closedBatch?.nodeCpuMsPerDelta ?? 0,
   rates: ratePhases.map((r) => ({ ...rateRow(r), p50OverRawHop: round(r.p50Ms / rawHopP50Ms, 1) })),
   batchedRates: batchedPhases.map(rateRow),
   phases: results,
@@ -373,7 +378,8 @@ console.log(
   `max sustained ${summary.maxSustainedPerSec}/s (${summary.maxSustainedPerCallPerSec}/s with one Execute per delta); ` +
     `closed loop ${summary.closedLoopPerSec}/s (1 ctx), ${summary.closedLoop8CtxPerSec}/s (${CONTEXTS} ctx), ` +
     `${summary.closedLoopBatchPerSec}/s (ExecuteBatch ×${BATCH_CALLS}); CPU per replicated delta ` +
-    `${summary.cpuMsPerDelta} ms (closed loop, 1 ctx), ${summary.cpuMsPerDeltaBatched} ms (ExecuteBatch)`,
+    `${summary.cpuMsPerDelta} ms (closed loop, 1 ctx), ${summary.cpuMsPerDeltaBatched} ms (ExecuteBatch); ` +
+    `without the load generator ${summary.nodeCpuMsPerDelta} ms and ${summary.nodeCpuMsPerDeltaBatched} ms`,
 );
 if (closed1) {
   console.log(
