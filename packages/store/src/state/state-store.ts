@@ -408,65 +408,94 @@ export class StateStore {
    * with COMMIT. Undefined when the guard refused (the caller reads, plans and seals again; the
    * deltas sealed here were never committed, so never sent).
    */
-  private async commitLocalOnHeldState(
+  private commitLocalOnHeldState(
     held: HotTree,
     writes: readonly LocalWrite[],
     seal: SealLocalDelta,
   ): Promise<LocalDeltaResult[] | undefined> {
-    const trees = this.hotTrees!;
-    const contextId = held.contextId;
-    try {
-      const { results, version } = await this.committing(async (tx, committed) => {
-        const sql = tx.sql;
-        const guard = tx.send(sql`select context_apply_guard(${contextId}, ${held.version})`);
-        let parents = held.heads;
-        const sealed = writes.map((write, index) => {
-          const deltaId = computeDeltaId(parents, write.actions);
-          const rootHash = held.tree.apply(reduceActions(write.actions), write.author);
-          const delta = {
-            ...seal({ deltaId, parents, rootHash }, index),
-            actions: write.actions,
-            events: write.events,
-          };
-          parents = [deltaId];
-          return { delta, rootHash, heads: [deltaId] };
-        });
-        const deltas = sealed.map((r) => r.delta);
-        const recorded = this.recordApplied(
-          tx,
-          contextId,
-          sealed.map((r) => mutationEvent(r.delta, r.rootHash, r.heads, true)),
-          held.tree.rootHash,
-          parents,
-        );
-        await tx.commit([
-          guard,
-          ...held.tree.persist(tx),
-          ...privateWriteStatements(
-            sql,
-            contextId,
-            writes.flatMap((w) => w.privateWrites ?? []),
-          ).map((q) => tx.send(q)),
-          tx.send(
-            this.insertDeltas(
-              sql,
-              contextId,
-              deltas.map((d) => ({ delta: d, applied: true })),
-            ),
-          ),
-          recorded,
-        ]);
-        committed(recorded);
-        return { results: sealed, version: (await recorded).contextVersion };
+    return this.onHeldState(held, async (tx, guard, committed) => {
+      let parents = held.heads;
+      const sealed = writes.map((write, index) => {
+        const deltaId = computeDeltaId(parents, write.actions);
+        const rootHash = held.tree.apply(reduceActions(write.actions), write.author);
+        const delta = { ...seal({ deltaId, parents, rootHash }, index), actions: write.actions, events: write.events };
+        parents = [deltaId];
+        return { delta, rootHash, heads: [deltaId] };
       });
-      trees.committed(held, version, results.at(-1)!.heads);
-      return results;
+      const recorded = this.recordApplied(
+        tx,
+        held.contextId,
+        sealed.map((r) => mutationEvent(r.delta, r.rootHash, r.heads, true)),
+        held.tree.rootHash,
+        parents,
+      );
+      await tx.commit([
+        guard,
+        ...this.localWrites(
+          tx,
+          held.contextId,
+          held.tree,
+          writes,
+          sealed.map((r) => r.delta),
+        ),
+        recorded,
+      ]);
+      committed(recorded);
+      return { result: sealed, version: (await recorded).contextVersion, heads: parents };
+    });
+  }
+
+  /**
+   * Runs `body` on a held state in one round trip: `guard` (sent first, so the row lock is taken
+   * before any write) must be among the writes it commits. Undefined when the guard or a write's
+   * constraint refused (the held state is dropped, the caller reads); other failures are thrown.
+   */
+  private async onHeldState<R>(
+    held: HotTree,
+    body: (
+      tx: PipelinedTx,
+      guard: Promise<unknown>,
+      committed: (events: Promise<CommittedEvents>) => void,
+    ) => Promise<{ result: R; version: string; heads: Buffer[] }>,
+  ): Promise<R | undefined> {
+    const trees = this.hotTrees!;
+    try {
+      const { result, version, heads } = await this.committing((tx, committed) =>
+        body(tx, tx.send(tx.sql`select context_apply_guard(${held.contextId}, ${held.version})`), committed),
+      );
+      trees.committed(held, version, heads);
+      return result;
     } catch (err) {
       const refusal = fastApplyRefusal(err);
       trees.failed(held, refusal ?? FastApplyOutcome.Failed);
       if (refusal) return undefined;
       throw err;
     }
+  }
+
+  /** The writes of a local group commit besides its events: entries and tree, private storage, delta rows. */
+  private localWrites(
+    tx: PipelinedTx,
+    contextId: Buffer,
+    tree: TreeWorkspace,
+    writes: readonly LocalWrite[],
+    deltas: readonly DagDelta[],
+  ): Promise<unknown>[] {
+    return [
+      ...tree.persist(tx),
+      ...privateWriteStatements(
+        tx.sql,
+        contextId,
+        writes.flatMap((w) => w.privateWrites ?? []),
+      ).map((q) => tx.send(q)),
+      tx.send(
+        this.insertDeltas(
+          tx.sql,
+          contextId,
+          deltas.map((d) => ({ delta: d, applied: true })),
+        ),
+      ),
+    ];
   }
 
   /** `commitLocalBatch` reading the context's row and the touched tree first. */
@@ -532,19 +561,7 @@ export class StateStore {
         planned.tree.rootHash,
         [deltas.at(-1)!.deltaId],
       );
-      const privateWrites = writes.flatMap((w) => w.privateWrites ?? []);
-      await tx.commit([
-        ...planned.tree.persist(tx),
-        ...privateWriteStatements(sql, contextId, privateWrites).map((q) => tx.send(q)),
-        tx.send(
-          this.insertDeltas(
-            sql,
-            contextId,
-            deltas.map((d) => ({ delta: d, applied: true })),
-          ),
-        ),
-        recorded,
-      ]);
+      await tx.commit([...this.localWrites(tx, contextId, planned.tree, writes, deltas), recorded]);
       committed(recorded);
       this.hotTrees?.follow(contextId, locked.version, deltas, {
         version: (await recorded).contextVersion,
@@ -594,69 +611,58 @@ export class StateStore {
    * deltas earlier in the batch. Undefined when the batch does not fit, or the guard refused (the
    * held state changed, deltas wait, or one was stored already): the caller reads instead.
    */
-  private async addOnHeldState(held: HotTree, deltas: readonly DagDelta[]): Promise<AddDeltasResult | undefined> {
-    const trees = this.hotTrees!;
+  private addOnHeldState(held: HotTree, deltas: readonly DagDelta[]): Promise<AddDeltasResult | undefined> {
     const plan = planOnHeads(held.heads, deltas);
     if (!plan) {
-      trees.release(held);
-      return undefined;
+      this.hotTrees!.release(held);
+      return Promise.resolve(undefined);
     }
     const contextId = held.contextId;
-    const heads = new Map(held.heads.map((h) => [hex(h), h]));
-    try {
-      const { result, version } = await this.committing(async (tx, committed) => {
-        const sql = tx.sql;
-        // First, so the lock is taken before the writes; planning runs while it travels.
-        const guard = tx.send(sql`select context_apply_guard(${contextId}, ${held.version})`);
-        const headsAfter: Buffer[][] = [];
-        for (const d of plan.order) {
-          held.tree.apply(reduceActions(d.actions), d.author);
-          for (const p of d.parents) heads.delete(hex(p));
-          heads.set(hex(d.deltaId), d.deltaId);
-          headsAfter.push([...heads.values()]);
-        }
-        const rootHash = held.tree.rootHash;
-        const writes: Promise<unknown>[] = [
-          guard,
-          tx.send(
-            this.insertDeltas(
-              sql,
-              contextId,
-              plan.order.map((delta) => ({ delta, applied: true })),
-            ),
+    return this.onHeldState(held, async (tx, guard, committed) => {
+      const sql = tx.sql;
+      // Planning runs while the guard travels.
+      const heads = new Map(held.heads.map((h) => [hex(h), h]));
+      const headsAfter: Buffer[][] = [];
+      for (const d of plan.order) {
+        held.tree.apply(reduceActions(d.actions), d.author);
+        for (const p of d.parents) heads.delete(hex(p));
+        heads.set(hex(d.deltaId), d.deltaId);
+        headsAfter.push([...heads.values()]);
+      }
+      const rootHash = held.tree.rootHash;
+      const writes: Promise<unknown>[] = [
+        guard,
+        tx.send(
+          this.insertDeltas(
+            sql,
+            contextId,
+            plan.order.map((delta) => ({ delta, applied: true })),
           ),
-          ...held.tree.persist(tx),
-        ];
-        const jobs = handlerJobsOf(plan.order);
-        if (jobs.length > 0) writes.push(tx.send(this.insertHandlerJobs(sql, contextId, jobs)));
-        const recorded = this.recordApplied(
-          tx,
-          contextId,
-          plan.order.map((d, i) => mutationEvent(d, rootHash, headsAfter[i]!, false)),
-          rootHash,
-          [...heads.values()],
-        );
-        await tx.commit([...writes, recorded]);
-        committed(recorded);
-        const applied: AddDeltasResult = {
-          outcomes: plan.outcomes,
-          applied: plan.order.map((d) => d.deltaId),
-          missingParents: [],
-          revived: [],
-          evicted: 0,
-          rootHash,
-          heads: [...heads.values()],
-        };
-        return { result: applied, version: (await recorded).contextVersion };
-      });
-      trees.committed(held, version, result.heads);
-      return result;
-    } catch (err) {
-      const refusal = fastApplyRefusal(err);
-      trees.failed(held, refusal ?? FastApplyOutcome.Failed);
-      if (refusal) return undefined;
-      throw err;
-    }
+        ),
+        ...held.tree.persist(tx),
+      ];
+      const jobs = handlerJobsOf(plan.order);
+      if (jobs.length > 0) writes.push(tx.send(this.insertHandlerJobs(sql, contextId, jobs)));
+      const recorded = this.recordApplied(
+        tx,
+        contextId,
+        plan.order.map((d, i) => mutationEvent(d, rootHash, headsAfter[i]!, false)),
+        rootHash,
+        [...heads.values()],
+      );
+      await tx.commit([...writes, recorded]);
+      committed(recorded);
+      const result: AddDeltasResult = {
+        outcomes: plan.outcomes,
+        applied: plan.order.map((d) => d.deltaId),
+        missingParents: [],
+        revived: [],
+        evicted: 0,
+        rootHash,
+        heads: [...heads.values()],
+      };
+      return { result, version: (await recorded).contextVersion, heads: result.heads };
+    });
   }
 
   /** `addDeltas` reading what it needs under the row lock: known ids, waits, the touched tree. */

@@ -1,18 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { admin } from '@cnode/proto';
-import {
-  HlcClock,
-  computeTree,
-  generateIdentity,
-  keyHashOf,
-  sha256,
-  encodeHlc,
-  toBase58,
-  type Action,
-} from '@cnode/primitives';
+import { HlcClock, generateIdentity, encodeHlc, toBase58, type Action } from '@cnode/primitives';
 import { DeltaOutcome, StateStore, type DagDelta } from '../../src/index.js';
-import { Author, freshSchema } from './state-harness.js';
+import { Author, expectedTree, freshSchema, storedTree } from './state-harness.js';
 
 let db: Awaited<ReturnType<typeof freshSchema>>;
 let store: StateStore;
@@ -36,21 +27,6 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
     [out[i], out[j]] = [out[j]!, out[i]!];
   }
   return out;
-}
-
-/** Every tree node stored for the context, by path. */
-async function storedTree(contextId: Buffer): Promise<Record<string, string>> {
-  const rows = await db.sql<{ path: string; hash: Buffer }[]>`
-    select path, hash from state_tree_nodes where context_id = ${contextId}`;
-  return Object.fromEntries(rows.map((r) => [r.path, r.hash.toString('hex')]));
-}
-
-/** The tree the live entries must hash to, computed from scratch. */
-async function expectedTree(contextId: Buffer): Promise<Record<string, string>> {
-  const rows = await db.sql<{ key: Buffer; value: Buffer; op_hlc: Buffer }[]>`
-    select key, value, op_hlc from state_entries where context_id = ${contextId} and op_rank = 0`;
-  const tree = computeTree(rows.map((r) => ({ keyHash: keyHashOf(r.key), valueHash: sha256(r.value), hlc: r.op_hlc })));
-  return Object.fromEntries([...tree].map(([path, hash]) => [path, hash.toString('hex')]));
 }
 
 async function mutationEvents(contextId: Buffer): Promise<{ deltaId: string; heads: string[] }[]> {
@@ -77,7 +53,7 @@ describe('batched delta apply (real Postgres)', () => {
     expect(await store.pendingCount(contextId)).toBe(0);
     expect(result.heads).toEqual([chain.at(-1)!.deltaId]);
     expect(result.rootHash).toEqual(await store.recomputeRootHash(contextId));
-    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    expect(await storedTree(db.sql, contextId)).toEqual(await expectedTree(db.sql, contextId));
     const events = await mutationEvents(contextId);
     expect(events.map((e) => e.deltaId)).toEqual(chain.map((d) => toBase58(d.deltaId)));
     // Each event names the heads after its delta: the chain's tip at that point.
@@ -105,7 +81,7 @@ describe('batched delta apply (real Postgres)', () => {
     );
     expect(await store.pendingCount(contextId)).toBe(0);
     expect(second.rootHash).toEqual(await store.recomputeRootHash(contextId));
-    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    expect(await storedTree(db.sql, contextId)).toEqual(await expectedTree(db.sql, contextId));
   });
 
   it('a pending delta whose wait was missed is applied when it arrives again, with what waits on it', async () => {
@@ -130,7 +106,7 @@ describe('batched delta apply (real Postgres)', () => {
     expect(await store.pendingCount(contextId)).toBe(0);
     expect(again.heads).toEqual([c!.deltaId]);
     expect(again.rootHash).toEqual(await store.recomputeRootHash(contextId));
-    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    expect(await storedTree(db.sql, contextId)).toEqual(await expectedTree(db.sql, contextId));
     // Still pending with a parent missing (never added here): a duplicate, nothing revived.
     author.write(contextId, [{ key: 'r9', value: '9' }]);
     const orphan = author.write(contextId, [{ key: 'r10', value: '10' }]);
@@ -167,7 +143,7 @@ describe('batched delta apply (real Postgres)', () => {
     expect(result.heads.map((h) => h.toString('hex')).sort()).toEqual(
       [a1.deltaId, b2.deltaId].map((h) => h.toString('hex')).sort(),
     );
-    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    expect(await storedTree(db.sql, contextId)).toEqual(await expectedTree(db.sql, contextId));
   });
 
   it('a group commit chains its writes and seals each with the root of the state after it', async () => {
@@ -217,6 +193,6 @@ describe('batched delta apply (real Postgres)', () => {
       expect(seen[i]!.rootHash).toEqual(await store.recomputeRootHash(replay));
     }
     expect(results.at(-1)!.rootHash).toEqual(await store.recomputeRootHash(contextId));
-    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    expect(await storedTree(db.sql, contextId)).toEqual(await expectedTree(db.sql, contextId));
   });
 });

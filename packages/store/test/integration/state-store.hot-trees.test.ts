@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import { HlcClock, computeTree, encodeHlc, generateIdentity, keyHashOf, sha256, type Action } from '@cnode/primitives';
-import { standInSeal, testLogger } from '@cnode/testing';
+import { encodeHlc } from '@cnode/primitives';
+import { testLogger } from '@cnode/testing';
 import { DeltaOutcome, GcRepo, HotTrees, StateStore, type DagDelta } from '../../src/index.js';
-import { Author, freshSchema } from './state-harness.js';
+import { Author, expectedTree, freshSchema, localWriter, storedTree } from './state-harness.js';
 
 let db: Awaited<ReturnType<typeof freshSchema>>;
 
@@ -37,21 +37,6 @@ function heldStore(limits: { contexts?: number; maxEntries?: number; cooldownMs?
     applies: (outcome: string) => count('hot_tree_applies_total', { outcome }),
     loads: (outcome: string) => count('hot_tree_loads_total', { outcome }),
   };
-}
-
-/** Every tree node stored for the context, by path. */
-async function storedTree(contextId: Buffer): Promise<Record<string, string>> {
-  const rows = await db.sql<{ path: string; hash: Buffer }[]>`
-    select path, hash from state_tree_nodes where context_id = ${contextId}`;
-  return Object.fromEntries(rows.map((r) => [r.path, r.hash.toString('hex')]));
-}
-
-/** The tree the live entries must hash to, computed from scratch. */
-async function expectedTree(contextId: Buffer): Promise<Record<string, string>> {
-  const rows = await db.sql<{ key: Buffer; value: Buffer; op_hlc: Buffer }[]>`
-    select key, value, op_hlc from state_entries where context_id = ${contextId} and op_rank = 0`;
-  const tree = computeTree(rows.map((r) => ({ keyHash: keyHashOf(r.key), valueHash: sha256(r.value), hlc: r.op_hlc })));
-  return Object.fromEntries([...tree].map(([path, hash]) => [path, hash.toString('hex')]));
 }
 
 /** Entries, root and heads of a context, comparable across contexts. */
@@ -102,7 +87,7 @@ describe('applies on a context state held in memory (real Postgres)', () => {
       deltas.push(...batch);
     }
     expect(await held.applies('committed')).toBe(30);
-    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    expect(await storedTree(db.sql, contextId)).toEqual(await expectedTree(db.sql, contextId));
 
     // The same deltas through the reading path reach the same entries, root and heads.
     for (const d of deltas) await plain.addDeltas(twin, [{ ...d, contextId: twin }]);
@@ -139,7 +124,7 @@ describe('applies on a context state held in memory (real Postgres)', () => {
     expect(r2.heads).toHaveLength(2);
     expect(await held2.applies('version_changed')).toBe(1);
     expect(r2.rootHash).toEqual(await held2.store.recomputeRootHash(contextId2));
-    expect(await storedTree(contextId2)).toEqual(await expectedTree(contextId2));
+    expect(await storedTree(db.sql, contextId2)).toEqual(await expectedTree(db.sql, contextId2));
     // Changed under us: not loaded again during the cooldown.
     await held2.trees.settled();
     expect(held2.trees.holds(contextId2)).toBe(false);
@@ -184,7 +169,7 @@ describe('applies on a context state held in memory (real Postgres)', () => {
     expect(revived.revived).toEqual([above.deltaId]);
     expect(await held.applies('duplicate')).toBe(1);
     expect(revived.rootHash).toEqual(await held.store.recomputeRootHash(contextId));
-    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    expect(await storedTree(db.sql, contextId)).toEqual(await expectedTree(db.sql, contextId));
     expect(await held.store.pendingCount(contextId)).toBe(0);
   });
 
@@ -204,15 +189,7 @@ describe('applies on a context state held in memory (real Postgres)', () => {
 
   it('group commits of local writes on a held state chain, seal the roots they store, and follow foreign writes', async () => {
     const held = heldStore({ cooldownMs: 60_000 });
-    const me = generateIdentity();
-    const clock = new HlcClock(randomBytes(16));
-    const set = (key: string, value: string): Action => ({
-      kind: 'set',
-      key: Buffer.from(key),
-      value: Buffer.from(value),
-      at: clock.now(),
-    });
-    const seal = (contextId: Buffer) => standInSeal(contextId, me.publicKey, clock);
+    const { me, set, seal } = localWriter();
     const author = new Author();
     const { contextId, first } = await heldContext(held, author);
 
@@ -233,7 +210,7 @@ describe('applies on a context state held in memory (real Postgres)', () => {
     }
     expect(await held.applies('committed')).toBe(10);
     expect((await held.store.context(contextId))!.heads).toEqual([parent]);
-    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    expect(await storedTree(db.sql, contextId)).toEqual(await expectedTree(db.sql, contextId));
 
     // A delta applied by another process: the next group commit is refused by the guard and reads.
     const remote = new Author();
@@ -247,7 +224,7 @@ describe('applies on a context state held in memory (real Postgres)', () => {
     expect(await held.applies('version_changed')).toBe(1);
     expect(after!.delta.parents).toHaveLength(2);
     expect(after!.delta.ciphertext).toEqual(await held.store.recomputeRootHash(contextId));
-    expect(await storedTree(contextId)).toEqual(await expectedTree(contextId));
+    expect(await storedTree(db.sql, contextId)).toEqual(await expectedTree(db.sql, contextId));
   });
 
   it('a context larger than the bound is never held', async () => {

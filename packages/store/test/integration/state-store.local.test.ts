@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { admin } from '@cnode/proto';
-import { HlcClock, ZERO_ID, generateIdentity, toBase58, type Action } from '@cnode/primitives';
+import { ZERO_ID, toBase58 } from '@cnode/primitives';
 import { StateStore } from '../../src/index.js';
-import { standInSeal } from '@cnode/testing';
-import { Author, freshSchema } from './state-harness.js';
+import { Author, freshSchema, localWriter } from './state-harness.js';
 
 let db: Awaited<ReturnType<typeof freshSchema>>;
 let store: StateStore;
@@ -18,15 +17,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-const me = generateIdentity();
-const clock = new HlcClock(randomBytes(16));
-const set = (key: string, value: string): Action => ({
-  kind: 'set',
-  key: Buffer.from(key),
-  value: Buffer.from(value),
-  at: clock.now(),
-});
-const seal = (contextId: Buffer) => standInSeal(contextId, me.publicKey, clock);
+const { me, clock, set, seal } = localWriter();
 
 async function outboxEvents(contextId: Buffer): Promise<admin.NodeEvent[]> {
   const rows = await db.sql<{ payload: Buffer }[]>`
