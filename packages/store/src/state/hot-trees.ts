@@ -7,7 +7,10 @@ import { TreeWorkspace, type TreeEntryRow } from './tree-workspace.js';
 export interface HotTreeLimits {
   /** Most contexts whose whole state is held in memory. */
   contexts: number;
-  /** A context with more entries than this is never held (it keeps reading what each apply touches). */
+  /**
+   * A context with more entries than this is never held (it keeps reading what each apply
+   * touches); one that grows past it while held is dropped.
+   */
   maxEntries: number;
   /** How long a context is not loaded again after another writer changed it under us, or it was too large. */
   cooldownMs: number;
@@ -175,6 +178,7 @@ export class HotTrees {
     held.tree.settle();
     held.busy = false;
     this.metrics?.applies.inc({ outcome: FastApplyOutcome.Committed });
+    this.dropIfGrown(held);
     this.updateHeld();
   }
 
@@ -229,7 +233,17 @@ export class HotTrees {
     held.heads = after.heads;
     held.tree.settle();
     this.metrics?.follows.inc({ outcome: 'followed' });
+    this.dropIfGrown(held);
     this.updateHeld();
+  }
+
+  /** A held context that grew past the bound is dropped (and not loaded again before the cooldown). */
+  private dropIfGrown(held: HotTree): void {
+    if (held.tree.entries <= this.limits.maxEntries) return;
+    const key = hex(held.contextId);
+    if (this.cache.discardIf(key, held, CacheEviction.Capacity)) {
+      this.cooling.set(key, this.now() + this.limits.cooldownMs);
+    }
   }
 
   /** Loads the context's state in the background unless it is held, loading, cooling down, or too many load. */

@@ -142,6 +142,11 @@ export class TreeWorkspace {
     return stored.equals(root) ? ws : undefined;
   }
 
+  /** State entries held (tombstones too). */
+  get entries(): number {
+    return this.ops.size;
+  }
+
   /** Entries and tree nodes held: what a hot tree costs in memory. */
   get size(): number {
     return this.ops.size + this.nodes.size;

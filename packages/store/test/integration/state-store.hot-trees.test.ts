@@ -243,4 +243,25 @@ describe('applies on a context state held in memory (real Postgres)', () => {
     expect(await held.loads('too_large')).toBe(1);
     expect(await held.loads('loaded')).toBe(0);
   });
+
+  it('a held context that grows past the bound is dropped', async () => {
+    const held = heldStore({ maxEntries: 3, cooldownMs: 60_000 });
+    const author = new Author();
+    const { contextId } = await heldContext(held, author);
+    await held.store.addDeltas(contextId, [author.write(contextId, [{ key: 'g1', value: '1' }])]);
+    expect(held.trees.holds(contextId)).toBe(true);
+    // Three held entries and one more: committed on the held state, which then goes.
+    await held.store.addDeltas(contextId, [
+      author.write(contextId, [
+        { key: 'g2', value: '2' },
+        { key: 'g3', value: '3' },
+      ]),
+    ]);
+    expect(await held.applies('committed')).toBe(2);
+    expect(held.trees.holds(contextId)).toBe(false);
+    await held.store.addDeltas(contextId, [author.write(contextId, [{ key: 'g4', value: '4' }])]);
+    await held.trees.settled();
+    expect(held.trees.holds(contextId)).toBe(false);
+    expect(await held.store.recomputeRootHash(contextId)).toEqual((await held.store.context(contextId))!.rootHash);
+  });
 });
