@@ -403,10 +403,10 @@ export class StateStore {
   }
 
   /**
-   * `commitLocalBatch` on a state held in memory, in one round trip: the guard goes first, the
-   * batch is planned and sealed on the held heads and tree while it travels, and the writes follow
-   * with COMMIT. Undefined when the guard refused (the caller reads, plans and seals again; the
-   * deltas sealed here were never committed, so never sent).
+   * `commitLocalBatch` on a state held in memory, in one round trip: the batch is planned and
+   * sealed on the held heads and tree first (no lock is held while it signs), then the guard, the
+   * writes and COMMIT go together. Undefined when the guard refused (the caller reads, plans and
+   * seals again; the deltas sealed here were never committed, so never sent).
    */
   private commitLocalOnHeldState(
     held: HotTree,
@@ -422,6 +422,7 @@ export class StateStore {
         parents = [deltaId];
         return { delta, rootHash, heads: [deltaId] };
       });
+      const guarded = guard();
       const recorded = this.recordApplied(
         tx,
         held.contextId,
@@ -430,7 +431,7 @@ export class StateStore {
         parents,
       );
       await tx.commit([
-        guard,
+        guarded,
         ...this.localWrites(
           tx,
           held.contextId,
@@ -446,22 +447,23 @@ export class StateStore {
   }
 
   /**
-   * Runs `body` on a held state in one round trip: `guard` (sent first, so the row lock is taken
-   * before any write) must be among the writes it commits. Undefined when the guard or a write's
-   * constraint refused (the held state is dropped, the caller reads); other failures are thrown.
+   * Runs `body` on a held state in one round trip: `guard()` sends the guard, which the body must
+   * call before its first write (the row lock is taken before any write) and commit with its
+   * writes. Undefined when the guard or a write's constraint refused (the held state is dropped,
+   * the caller reads); other failures are thrown.
    */
   private async onHeldState<R>(
     held: HotTree,
     body: (
       tx: PipelinedTx,
-      guard: Promise<unknown>,
+      guard: () => Promise<unknown>,
       committed: (events: Promise<CommittedEvents>) => void,
     ) => Promise<{ result: R; version: string; heads: Buffer[] }>,
   ): Promise<R | undefined> {
     const trees = this.hotTrees!;
     try {
       const { result, version, heads } = await this.committing((tx, committed) =>
-        body(tx, tx.send(tx.sql`select context_apply_guard(${held.contextId}, ${held.version})`), committed),
+        body(tx, () => tx.send(tx.sql`select context_apply_guard(${held.contextId}, ${held.version})`), committed),
       );
       trees.committed(held, version, heads);
       return result;
@@ -620,7 +622,6 @@ export class StateStore {
     const contextId = held.contextId;
     return this.onHeldState(held, async (tx, guard, committed) => {
       const sql = tx.sql;
-      // Planning runs while the guard travels.
       const heads = new Map(held.heads.map((h) => [hex(h), h]));
       const headsAfter: Buffer[][] = [];
       for (const d of plan.order) {
@@ -631,7 +632,7 @@ export class StateStore {
       }
       const rootHash = held.tree.rootHash;
       const writes: Promise<unknown>[] = [
-        guard,
+        guard(),
         tx.send(
           this.insertDeltas(
             sql,
