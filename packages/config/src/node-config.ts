@@ -16,9 +16,9 @@ export interface NodeConfig {
   /** The in-memory caches of rarely changing rows (HotState): entries per cache, and their maximum age. */
   hotState: { entries: number; maxAgeMs: number };
   /**
-   * Whole context states held in memory by the processes that apply received deltas (state-delta,
-   * sync): how many contexts (0: none), the most entries one may have, and how long a context another
-   * writer changed under us is not loaded again.
+   * Whole context states held in memory by the processes that commit deltas (state-delta for
+   * received ones, node-manager for local writes): how many contexts (0: none), the most entries one
+   * may have, and how long a context another writer changed under us is not loaded again.
    */
   hotTrees: { contexts: number; maxEntries: number; cooldownMs: number };
   network: {

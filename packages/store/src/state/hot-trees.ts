@@ -146,7 +146,7 @@ export class HotTrees {
     private readonly now: () => number = Date.now,
   ) {
     this.cache = new BoundedCache('hot_trees', limits.contexts, registry);
-    this.cooling = new BoundedCache('hot_trees_cooling', Math.max(64, limits.contexts * 8));
+    this.cooling = new BoundedCache('hot_trees_cooling', Math.max(64, limits.contexts * 8), registry);
     if (registry) {
       this.metrics = hotTreeMetrics(registry);
       this.metrics.maxEntries.set(limits.maxEntries);
@@ -187,7 +187,7 @@ export class HotTrees {
     this.metrics?.applies.inc({ outcome });
     const key = hex(held.contextId);
     this.cache.discardIf(key, held, CacheEviction.Discarded);
-    if (outcome === FastApplyOutcome.VersionChanged) this.cooling.set(key, this.now() + this.limits.cooldownMs);
+    if (outcome === FastApplyOutcome.VersionChanged) this.coolDown(key);
     this.updateHeld();
   }
 
@@ -213,7 +213,7 @@ export class HotTrees {
     if (held.version !== lockedVersion) {
       this.metrics?.follows.inc({ outcome: 'stale' });
       this.cache.discard(key, CacheEviction.Invalidated);
-      this.cooling.set(key, this.now() + this.limits.cooldownMs);
+      this.coolDown(key);
       this.updateHeld();
       return;
     }
@@ -241,9 +241,12 @@ export class HotTrees {
   private dropIfGrown(held: HotTree): void {
     if (held.tree.entries <= this.limits.maxEntries) return;
     const key = hex(held.contextId);
-    if (this.cache.discardIf(key, held, CacheEviction.Capacity)) {
-      this.cooling.set(key, this.now() + this.limits.cooldownMs);
-    }
+    if (this.cache.discardIf(key, held, CacheEviction.Capacity)) this.coolDown(key);
+  }
+
+  /** The context is not loaded again before the cooldown ends. */
+  private coolDown(key: string): void {
+    this.cooling.set(key, this.now() + this.limits.cooldownMs);
   }
 
   /** Loads the context's state in the background unless it is held, loading, cooling down, or too many load. */
@@ -272,12 +275,6 @@ export class HotTrees {
     while (this.loading.size > 0) await Promise.all(this.loading.values());
   }
 
-  /** Drops every held state (tests; a process that lost track of what its database holds). */
-  clear(): void {
-    this.cache.clear();
-    this.updateHeld();
-  }
-
   private async load(contextId: Buffer): Promise<LoadOutcome> {
     const key = hex(contextId);
     const max = this.limits.maxEntries;
@@ -298,7 +295,7 @@ export class HotTrees {
       return { contextId, version: row.version, heads: row.dag_heads, tree, busy: false } satisfies HotTree;
     });
     if (typeof loaded === 'string') {
-      if (loaded === LoadOutcome.TooLarge) this.cooling.set(key, this.now() + this.limits.cooldownMs);
+      if (loaded === LoadOutcome.TooLarge) this.coolDown(key);
       if (loaded === LoadOutcome.Inconsistent) {
         this.logger.warn({ context: key }, 'A context state read into memory did not hash to its stored root');
       }

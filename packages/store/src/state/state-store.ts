@@ -621,37 +621,17 @@ export class StateStore {
     }
     const contextId = held.contextId;
     return this.onHeldState(held, async (tx, guard, committed) => {
-      const sql = tx.sql;
       const heads = new Map(held.heads.map((h) => [hex(h), h]));
-      const headsAfter: Buffer[][] = [];
-      for (const d of plan.order) {
-        held.tree.apply(reduceActions(d.actions), d.author);
-        for (const p of d.parents) heads.delete(hex(p));
-        heads.set(hex(d.deltaId), d.deltaId);
-        headsAfter.push([...heads.values()]);
-      }
-      const rootHash = held.tree.rootHash;
-      const writes: Promise<unknown>[] = [
-        guard(),
-        tx.send(
-          this.insertDeltas(
-            sql,
-            contextId,
-            plan.order.map((delta) => ({ delta, applied: true })),
-          ),
+      const guarded = guard();
+      const inserted = tx.send(
+        this.insertDeltas(
+          tx.sql,
+          contextId,
+          plan.order.map((delta) => ({ delta, applied: true })),
         ),
-        ...held.tree.persist(tx),
-      ];
-      const jobs = handlerJobsOf(plan.order);
-      if (jobs.length > 0) writes.push(tx.send(this.insertHandlerJobs(sql, contextId, jobs)));
-      const recorded = this.recordApplied(
-        tx,
-        contextId,
-        plan.order.map((d, i) => mutationEvent(d, rootHash, headsAfter[i]!, false)),
-        rootHash,
-        [...heads.values()],
       );
-      await tx.commit([...writes, recorded]);
+      const { writes, recorded } = this.sendApplied(tx, contextId, held.tree, heads, plan.order);
+      await tx.commit([guarded, inserted, ...writes, recorded]);
       committed(recorded);
       const result: AddDeltasResult = {
         outcomes: plan.outcomes,
@@ -659,11 +639,43 @@ export class StateStore {
         missingParents: [],
         revived: [],
         evicted: 0,
-        rootHash,
+        rootHash: held.tree.rootHash,
         heads: [...heads.values()],
       };
       return { result, version: (await recorded).contextVersion, heads: result.heads };
     });
+  }
+
+  /**
+   * Applies received deltas in order to `tree` and `heads` (both updated in place) and sends what
+   * they write besides their delta rows: entries and tree nodes, handler jobs, and one node event
+   * each (the heads after it, the root after them all) with the new root and heads.
+   */
+  private sendApplied(
+    tx: PipelinedTx,
+    contextId: Buffer,
+    tree: TreeWorkspace,
+    heads: Map<string, Buffer>,
+    deltas: readonly DagDelta[],
+  ): { writes: Promise<unknown>[]; recorded: Promise<Recorded> } {
+    const headsAfter: Buffer[][] = [];
+    for (const d of deltas) {
+      tree.apply(reduceActions(d.actions), d.author);
+      for (const p of d.parents) heads.delete(hex(p));
+      heads.set(hex(d.deltaId), d.deltaId);
+      headsAfter.push([...heads.values()]);
+    }
+    const writes = tree.persist(tx);
+    const jobs = handlerJobsOf(deltas);
+    if (jobs.length > 0) writes.push(tx.send(this.insertHandlerJobs(tx.sql, contextId, jobs)));
+    const recorded = this.recordApplied(
+      tx,
+      contextId,
+      deltas.map((d, i) => mutationEvent(d, tree.rootHash, headsAfter[i]!, false)),
+      tree.rootHash,
+      [...heads.values()],
+    );
+    return { writes, recorded };
   }
 
   /** `addDeltas` reading what it needs under the row lock: known ids, waits, the touched tree. */
@@ -816,24 +828,10 @@ export class StateStore {
             tx,
             cascaded.flatMap((d) => reduceActions(d.actions)),
           );
-        const headsAfter: Buffer[][] = [];
-        for (const d of appliedDeltas) {
-          tree.apply(reduceActions(d.actions), d.author);
-          for (const p of d.parents) heads.delete(hex(p));
-          heads.set(hex(d.deltaId), d.deltaId);
-          headsAfter.push([...heads.values()]);
-        }
+        const sent = this.sendApplied(tx, contextId, tree, heads, appliedDeltas);
+        writes.push(...sent.writes);
+        recorded = sent.recorded;
         rootHash = tree.rootHash;
-        writes.push(...tree.persist(tx));
-        const jobs = handlerJobsOf(appliedDeltas);
-        if (jobs.length > 0) writes.push(tx.send(this.insertHandlerJobs(sql, contextId, jobs)));
-        recorded = this.recordApplied(
-          tx,
-          contextId,
-          appliedDeltas.map((d, i) => mutationEvent(d, rootHash, headsAfter[i]!, false)),
-          rootHash,
-          [...heads.values()],
-        );
       }
       await tx.commit(recorded ? [...writes, recorded] : writes);
       if (recorded) committed(recorded);
