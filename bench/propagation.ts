@@ -44,6 +44,15 @@ const DRAIN_LIMIT_MS = quick ? 10_000 : 20_000;
 /** Before the next phase, B must be idle; beyond this the run stops (B never caught up). */
 const SETTLE_LIMIT_MS = 60_000;
 const MAX_IN_FLIGHT = 256;
+/**
+ * A phase starts once both nodes and the infrastructure are near idle, so that work the setup or the
+ * previous phase left running (sync sessions after the joins, outbox drains, an autovacuum) is not
+ * measured with it: below QUIET_CORES busy cores over QUIET_WINDOW_MS (idle, they use ~0.2), waiting
+ * at most QUIET_LIMIT_MS (the phase then starts anyway, and its `startedQuiet` says so).
+ */
+const QUIET_CORES = 0.3;
+const QUIET_WINDOW_MS = 1000;
+const QUIET_LIMIT_MS = 20_000;
 const CLOSED_LOOP_WRITERS = 32;
 /** Client-side batching: writes due within one tick go as one ExecuteBatch. */
 const BATCH_TICK_MS = 10;
@@ -70,6 +79,8 @@ interface PhaseResult {
   drainMs: number;
   backlogGrowth: number;
   keptUp: boolean;
+  /** Whether the nodes and the infrastructure were near idle when the phase started. */
+  startedQuiet: boolean;
   cpuMsPerDelta: number;
   /** The same without this load generator's own CPU (its gRPC client): both nodes and the infrastructure only. */
   nodeCpuMsPerDelta: number;
@@ -160,12 +171,27 @@ try {
     return ids.filter((id) => appliedAt.has(id)).length;
   };
 
+  /** Waits until the nodes and the infrastructure are near idle (see QUIET_CORES); false if they never were. */
+  const settle = async (): Promise<boolean> => {
+    const deadline = now() + QUIET_LIMIT_MS;
+    for (;;) {
+      const before = cpuSnapshot(nodePids);
+      const startedAt = now();
+      await new Promise((r) => setTimeout(r, QUIET_WINDOW_MS));
+      const spent = Object.values(cpuSpent(before, cpuSnapshot(nodePids))).reduce((sum, v) => sum + v, 0);
+      if (spent / ((now() - startedAt) / 1000) < QUIET_CORES) return true;
+      if (now() > deadline) return false;
+    }
+  };
+
   const runPhase = async (
     label: string,
     offered: number | null,
     phaseContexts: string[],
     writeLoad: (returnedAt: Map<string, number>) => Promise<void>,
   ): Promise<PhaseResult> => {
+    const startedQuiet = await settle();
+    if (!startedQuiet) log(`  ${label}: the nodes were still busy after ${QUIET_LIMIT_MS / 1000} s; starting anyway`);
     const returnedAt = new Map<string, number>();
     failedWrites = 0;
     const gossipMessages = () => a.metric('node-manager', 'node_manager_gossip_delta_messages_total');
@@ -223,6 +249,7 @@ try {
       drainMs: round(drainMs, 0),
       backlogGrowth: round(backlogGrowth),
       keptUp,
+      startedQuiet,
       cpuMsPerDelta: round((cpuTotal * 1000) / Math.max(1, applied), 3),
       nodeCpuMsPerDelta: round(((cpuTotal - spent.bench) * 1000) / Math.max(1, applied), 3),
       gossipMessagesPerDelta: round(gossiped / Math.max(1, returnedAt.size), 3),
@@ -371,7 +398,8 @@ for (const r of results) {
     `${r.label.padEnd(14)}${pad(r.achievedA.toFixed(0), 8)}${pad(r.appliedB.toFixed(0), 8)}${pad(r.p50Ms.toFixed(1), 9)}` +
       `${pad(r.p99Ms.toFixed(1), 9)}${pad(`${(r.p50Ms / rawHopP50Ms).toFixed(1)}×`, 9)}${pad(r.drainMs, 10)}` +
       `${pad(r.cpuMsPerDelta.toFixed(2), 10)}${pad(r.gossipMessagesPerDelta.toFixed(2), 7)}` +
-      `${pad(r.machineBusyCores.toFixed(2), 7)}  ${r.keptUp ? 'kept up' : 'FELL BEHIND'}`,
+      `${pad(r.machineBusyCores.toFixed(2), 7)}  ${r.keptUp ? 'kept up' : 'FELL BEHIND'}` +
+      (r.startedQuiet ? '' : ' (started busy)'),
   );
 }
 console.log(

@@ -139,6 +139,23 @@ const patches = [
       ],
     ],
   },
+  {
+    // @nats-io/nats-core 3.4.0: a request that got its answer calls `cancel()` to leave the inbox
+    // multiplexer, and `cancel()` rejects the (already settled) promise with a new RequestError: a
+    // stack trace captured and thrown away on every successful request — each JetStream publish and
+    // every request to the network service. Leave the multiplexer without building that error.
+    name: 'nats-core: no error built for an answered request',
+    package: '@nats-io/nats-core',
+    version: '3.4.0',
+    files: ['lib/request.js'],
+    marker: 'cnode-patch: answered-request',
+    replacements: [
+      [
+        '        else {\n            this.deferred.resolve(msg);\n        }\n        this.cancel();\n    }',
+        '        else {\n            this.deferred.resolve(msg);\n        }\n        // cnode-patch: answered-request\n        this.mux.cancel(this);\n    }',
+      ],
+    ],
+  },
 ];
 
 let failed = false;

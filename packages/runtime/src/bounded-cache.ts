@@ -12,51 +12,78 @@ export enum CacheEviction {
   Discarded = 'discarded',
 }
 
-interface CacheMetrics {
-  lookups: Counter<'cache' | 'result'>;
-  evictions: Counter<'cache' | 'reason'>;
-  entries: Gauge<'cache'>;
-  capacity: Gauge<'cache'>;
+/** What one cache counted since it was made; read into the metrics when they are scraped. */
+interface CacheCounts {
+  hit: number;
+  miss: number;
+  evicted: Record<CacheEviction, number>;
 }
 
 /** Registries one cache exports to at most. */
 const MAX_EXPORTS = 4;
 
-/** Cache metrics are registered once per registry; every cache of the process labels its own series. */
-const metricsByRegistry = new WeakMap<Registry, CacheMetrics>();
+/**
+ * Per registry, the caches exported to it. The cache metrics are registered once per registry and
+ * filled from these caches' counts when scraped: a lookup only adds to a number (labelled metric
+ * updates on every lookup cost more than the lookup, and several caches are read per delta).
+ */
+const cachesByRegistry = new WeakMap<Registry, Set<BoundedCache<unknown, unknown>>>();
 
-function cacheMetrics(registry: Registry): CacheMetrics {
-  let m = metricsByRegistry.get(registry);
-  if (!m) {
-    m = {
-      lookups: new Counter({
-        name: 'cache_lookups_total',
-        help: 'Lookups in an in-memory cache, by cache and result (hit, miss)',
-        labelNames: ['cache', 'result'],
-        registers: [registry],
-      }),
-      evictions: new Counter({
-        name: 'cache_evictions_total',
-        help: 'Entries that left an in-memory cache, by cache and reason (capacity, invalidated, expired, discarded)',
-        labelNames: ['cache', 'reason'],
-        registers: [registry],
-      }),
-      entries: new Gauge({
-        name: 'cache_entries',
-        help: 'Entries held by an in-memory cache',
-        labelNames: ['cache'],
-        registers: [registry],
-      }),
-      capacity: new Gauge({
-        name: 'cache_capacity',
-        help: 'Most entries an in-memory cache holds (its bound)',
-        labelNames: ['cache'],
-        registers: [registry],
-      }),
-    };
-    metricsByRegistry.set(registry, m);
-  }
-  return m;
+function registerCacheMetrics(registry: Registry): Set<BoundedCache<unknown, unknown>> {
+  let caches = cachesByRegistry.get(registry);
+  if (caches) return caches;
+  const exported = new Set<BoundedCache<unknown, unknown>>();
+  caches = exported;
+  cachesByRegistry.set(registry, exported);
+  new Counter({
+    name: 'cache_lookups_total',
+    help: 'Lookups in an in-memory cache, by cache and result (hit, miss)',
+    labelNames: ['cache', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cache of exported) {
+        for (const result of ['hit', 'miss'] as const) {
+          if (cache.counts[result] > 0) this.inc({ cache: cache.name, result }, cache.counts[result]);
+        }
+      }
+    },
+  });
+  new Counter({
+    name: 'cache_evictions_total',
+    help: 'Entries that left an in-memory cache, by cache and reason (capacity, invalidated, expired, discarded)',
+    labelNames: ['cache', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cache of exported) {
+        for (const [reason, n] of Object.entries(cache.counts.evicted)) {
+          if (n > 0) this.inc({ cache: cache.name, reason }, n);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'cache_entries',
+    help: 'Entries held by an in-memory cache',
+    labelNames: ['cache'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cache of exported) this.set({ cache: cache.name }, cache.size);
+    },
+  });
+  new Gauge({
+    name: 'cache_capacity',
+    help: 'Most entries an in-memory cache holds (its bound)',
+    labelNames: ['cache'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cache of exported) this.set({ cache: cache.name }, cache.maxEntries);
+    },
+  });
+  return exported;
 }
 
 /**
@@ -67,8 +94,18 @@ function cacheMetrics(registry: Registry): CacheMetrics {
 export class BoundedCache<K, V> {
   private readonly map = new Map<K, V>();
   /** The registries it is exported to (usually one; a process-wide cache, one per service built). */
-  private readonly exports: CacheMetrics[] = [];
-  private readonly label: { cache: string };
+  private readonly exports: Registry[] = [];
+  /** Lookups and evictions since the cache was made (what its metrics show). */
+  readonly counts: CacheCounts = {
+    hit: 0,
+    miss: 0,
+    evicted: {
+      [CacheEviction.Capacity]: 0,
+      [CacheEviction.Invalidated]: 0,
+      [CacheEviction.Expired]: 0,
+      [CacheEviction.Discarded]: 0,
+    },
+  };
 
   constructor(
     readonly name: string,
@@ -76,7 +113,6 @@ export class BoundedCache<K, V> {
     registry?: Registry,
   ) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('a cache holds at least one entry');
-    this.label = { cache: name };
     if (registry) this.exportTo(registry);
   }
 
@@ -85,12 +121,13 @@ export class BoundedCache<K, V> {
    * that builds many services, as tests do, exports to the newest few).
    */
   exportTo(registry: Registry): void {
-    const metrics = cacheMetrics(registry);
-    if (this.exports.includes(metrics)) return;
-    this.exports.push(metrics);
-    if (this.exports.length > MAX_EXPORTS) this.exports.shift();
-    metrics.capacity.set(this.label, this.maxEntries);
-    metrics.entries.set(this.label, this.map.size);
+    if (this.exports.includes(registry)) return;
+    this.exports.push(registry);
+    registerCacheMetrics(registry).add(this);
+    if (this.exports.length > MAX_EXPORTS) {
+      const oldest = this.exports.shift()!;
+      cachesByRegistry.get(oldest)?.delete(this);
+    }
   }
 
   get size(): number {
@@ -108,12 +145,12 @@ export class BoundedCache<K, V> {
       value = undefined;
     }
     if (value === undefined) {
-      for (const m of this.exports) m.lookups.inc({ ...this.label, result: 'miss' });
+      this.counts.miss++;
       return undefined;
     }
     this.map.delete(key);
     this.map.set(key, value);
-    for (const m of this.exports) m.lookups.inc({ ...this.label, result: 'hit' });
+    this.counts.hit++;
     return value;
   }
 
@@ -131,9 +168,8 @@ export class BoundedCache<K, V> {
     this.map.set(key, value);
     while (this.map.size > this.maxEntries) {
       this.map.delete(this.map.keys().next().value as K);
-      for (const m of this.exports) m.evictions.inc({ ...this.label, reason: CacheEviction.Capacity });
+      this.counts.evicted[CacheEviction.Capacity]++;
     }
-    for (const m of this.exports) m.entries.set(this.label, this.map.size);
   }
 
   /** Removes the entry because what it stood for changed. */
@@ -144,12 +180,7 @@ export class BoundedCache<K, V> {
   /** Removes the entry for `reason` without counting a lookup. */
   discard(key: K, reason: CacheEviction): boolean {
     const had = this.map.delete(key);
-    if (had) {
-      for (const m of this.exports) {
-        m.evictions.inc({ ...this.label, reason });
-        m.entries.set(this.label, this.map.size);
-      }
-    }
+    if (had) this.counts.evicted[reason]++;
     return had;
   }
 
@@ -167,12 +198,7 @@ export class BoundedCache<K, V> {
         n++;
       }
     }
-    if (n > 0) {
-      for (const m of this.exports) {
-        m.evictions.inc({ ...this.label, reason: CacheEviction.Invalidated }, n);
-        m.entries.set(this.label, this.map.size);
-      }
-    }
+    this.counts.evicted[CacheEviction.Invalidated] += n;
     return n;
   }
 
