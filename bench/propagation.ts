@@ -35,7 +35,7 @@ const json = flag('--json');
 const seconds = Number(option('--seconds') ?? (quick ? 2 : 5));
 const rates = (option('--rates') ?? (quick ? '50,500,2000' : '50,200,500,1000,2000,5000')).split(',').map(Number);
 /** Offered rates whose writes are sent as ExecuteBatch calls, one per tick (client-side batching). */
-const batchedRates = (option('--batched-rates') ?? (quick ? '2000' : '1000,2000,5000'))
+const batchedRates = (option('--batched-rates') ?? (quick ? '500,2000' : '500,1000,2000,5000'))
   .split(',')
   .filter(Boolean)
   .map(Number);
