@@ -431,6 +431,7 @@ export function createNodeManagerService(config: NodeManagerConfig, ctx: Service
       tokens: clientTokens,
       hub: eventHub,
       metrics,
+      registry: ctx.registry,
       logger: log('app-api'),
     }),
   );

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { toBase58 } from '@cnode/primitives';
 import type { NodeConfig } from '@cnode/config';
-import { errorMessage, type Logger, type Startable } from '@cnode/runtime';
+import { errorMessage, type Logger, type Registry, type Startable } from '@cnode/runtime';
 import { runCalls, type CallOutcome } from '../contexts/call-runner.js';
 import type { ContextDeps } from '../contexts/context-deps.js';
 import type { NodeManagerMetrics } from '../metrics.js';
@@ -65,6 +65,8 @@ export interface AppApiDeps {
   tokens: ClientTokens;
   hub: EventHub;
   metrics: NodeManagerMetrics;
+  /** Where the rate limiter's buckets are exported (as a cache); none in unit tests. */
+  registry?: Registry;
   logger: Logger;
 }
 
@@ -88,7 +90,7 @@ export class AppApiServer implements Startable {
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: AppApiDeps) {
-    this.limiter = new RateLimiter(deps.config.ratePerSecond, deps.config.rateBurst);
+    this.limiter = new RateLimiter(deps.config.ratePerSecond, deps.config.rateBurst, Date.now, deps.registry);
   }
 
   /** host:port actually bound (the configured port may be 0). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { Registry } from 'prom-client';
+import { Registry } from '@cnode/runtime';
 import { toBase58 } from '@cnode/primitives';
 import { testLogger } from '@cnode/testing';
 import type { ClientGrant, ClientGrantRepo } from '@cnode/store';
@@ -131,10 +131,15 @@ describe('RateLimiter', () => {
     expect(limiter.take('a')).toBeGreaterThan(0);
   });
 
-  it('keeps at most RATE_LIMITER_MAX_KEYS buckets', () => {
-    const limiter = new RateLimiter(1, 1);
+  it('keeps at most RATE_LIMITER_MAX_KEYS buckets, and counts the ones it forgets', async () => {
+    const registry = new Registry();
+    const limiter = new RateLimiter(1, 1, Date.now, registry);
     for (let i = 0; i < RATE_LIMITER_MAX_KEYS + 50; i++) limiter.take(`k${i}`);
     expect(limiter.size).toBe(RATE_LIMITER_MAX_KEYS);
+    const evictions = (await registry.getSingleMetric('cache_evictions_total')!.get()).values.find(
+      (v) => v.labels.cache === 'app_api_rate_buckets' && v.labels.reason === 'capacity',
+    );
+    expect(evictions?.value).toBe(50);
   });
 });
 
