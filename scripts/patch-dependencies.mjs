@@ -123,19 +123,20 @@ const patches = [
     // messages never reach that peer, which then never sees us on a new topic. Each heartbeat, a
     // peer without an outbound stream for 3 s gets one queued on an open connection (at most every
     // 3 s per peer; the queue runs one creation at a time and skips a peer that has one by then).
+    // `outboundRepairs` counts the repairs queued (network_gossip_outbound_repairs_total).
     name: 'gossipsub: keep an outbound stream to every connected peer',
     package: '@libp2p/gossipsub',
     version: '17.1.1',
     files: ['dist/src/gossipsub.js'],
-    marker: 'cnode-patch: repair-outbound',
+    marker: 'cnode-patch: repair-outbound-counted',
     replacements: [
       [
         '    async heartbeat() {\n        const { D, Dlo, Dhi, Dscore, Dout, fanoutTTL } = this.opts;',
-        '    async heartbeat() {\n        // cnode-patch: repair-outbound\n        this.repairOutboundStreams();\n        const { D, Dlo, Dhi, Dscore, Dout, fanoutTTL } = this.opts;',
+        '    async heartbeat() {\n        // cnode-patch: repair-outbound-counted\n        this.repairOutboundStreams();\n        const { D, Dlo, Dhi, Dscore, Dout, fanoutTTL } = this.opts;',
       ],
       [
         '    createInboundStream(peerId, stream) {',
-        "    repairOutboundStreams() {\n        const now = Date.now();\n        this.outboundMissingSince ??= new Map();\n        for (const id of this.outboundMissingSince.keys()) {\n            if (!this.peers.has(id) || this.streamsOutbound.has(id)) {\n                this.outboundMissingSince.delete(id);\n            }\n        }\n        for (const [id, peerId] of this.peers) {\n            if (this.streamsOutbound.has(id)) {\n                continue;\n            }\n            const since = this.outboundMissingSince.get(id);\n            if (since === undefined) {\n                this.outboundMissingSince.set(id, now);\n                continue;\n            }\n            if (now - since < 3000) {\n                continue;\n            }\n            this.outboundMissingSince.set(id, now);\n            const connection = this.components.connectionManager.getConnections(peerId).find((c) => c.status === 'open');\n            if (connection != null) {\n                this.log('repairing outbound stream %p', peerId);\n                this.outboundInflightQueue.push({ peerId, connection });\n            }\n        }\n    }\n    createInboundStream(peerId, stream) {",
+        "    repairOutboundStreams() {\n        const now = Date.now();\n        this.outboundMissingSince ??= new Map();\n        for (const id of this.outboundMissingSince.keys()) {\n            if (!this.peers.has(id) || this.streamsOutbound.has(id)) {\n                this.outboundMissingSince.delete(id);\n            }\n        }\n        for (const [id, peerId] of this.peers) {\n            if (this.streamsOutbound.has(id)) {\n                continue;\n            }\n            const since = this.outboundMissingSince.get(id);\n            if (since === undefined) {\n                this.outboundMissingSince.set(id, now);\n                continue;\n            }\n            if (now - since < 3000) {\n                continue;\n            }\n            this.outboundMissingSince.set(id, now);\n            const connection = this.components.connectionManager.getConnections(peerId).find((c) => c.status === 'open');\n            if (connection != null) {\n                this.log('repairing outbound stream %p', peerId);\n                this.outboundInflightQueue.push({ peerId, connection });\n                this.outboundRepairs = (this.outboundRepairs ?? 0) + 1;\n            }\n        }\n    }\n    createInboundStream(peerId, stream) {",
       ],
     ],
   },

@@ -48,6 +48,8 @@ export enum StreamRefusalReason {
 /** Gauges filled at scrape time by the component that owns the numbers. */
 export interface ScrapeHooks {
   gossip?: () => void;
+  /** Outbound gossipsub streams re-opened so far (see scripts/patch-dependencies.mjs). */
+  gossipRepairs?: () => number;
   relay?: () => void;
 }
 
@@ -143,6 +145,16 @@ export function createNetworkMetrics(registry: Registry) {
       labelNames: ['topic_kind'],
       registers: [registry],
       collect: () => hooks.gossip?.(),
+    }),
+    gossipOutboundRepairs: new Counter({
+      name: 'network_gossip_outbound_repairs_total',
+      help: 'Outbound gossipsub streams re-opened to a connected peer that had none for 3 s (else our subscriptions and messages would never reach it)',
+      registers: [registry],
+      collect() {
+        const repairs = hooks.gossipRepairs?.() ?? 0;
+        this.reset();
+        if (repairs > 0) this.inc(repairs);
+      },
     }),
     subscribedTopics: new Gauge({
       name: 'network_gossip_subscribed_topics',

@@ -1168,11 +1168,7 @@ export class StateStore {
 
   /** The newest HLC among the context's current heads (undefined at genesis): what a local write must follow. */
   async headsHlc(contextId: Buffer): Promise<Hlc | undefined> {
-    const [row] = await this.sql<{ hlc: Buffer | null }[]>`
-      select d.hlc from contexts c
-      join deltas d on d.context_id = c.id and d.delta_id = any (c.dag_heads)
-      where c.id = ${contextId}
-      order by d.hlc desc limit 1`;
+    const [row] = await this.sql<{ hlc: Buffer | null }[]>`select context_heads_hlc(${contextId}) as hlc`;
     return row?.hlc ? decodeHlc(row.hlc) : undefined;
   }
 

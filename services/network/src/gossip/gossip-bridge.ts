@@ -49,6 +49,9 @@ export class GossipBridge implements Startable {
     },
   ) {
     deps.metrics.hooks.gossip = () => this.collectMesh();
+    // Kept by our gossipsub patch on the instance (not part of its API).
+    deps.metrics.hooks.gossipRepairs = () =>
+      (this.host?.services.pubsub as { outboundRepairs?: number } | undefined)?.outboundRepairs ?? 0;
   }
 
   /** Called by the host as soon as libp2p runs, before any peer can talk to us. */

@@ -65,5 +65,8 @@ describe('gossipsub outbound streams', () => {
     await waitForSubscribers(b, topic, [a.peerId], 30_000);
     await waitForSubscribers(a, topic, [b.peerId], 30_000);
     expect(failures).toBe(1);
+    // Both repairs (the one that failed, the one that worked) are counted.
+    const repairs = (await a.service.handle.metrics.gossipOutboundRepairs.get()).values[0]?.value ?? 0;
+    expect(repairs).toBeGreaterThanOrEqual(2);
   });
 });
