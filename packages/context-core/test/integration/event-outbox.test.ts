@@ -10,7 +10,7 @@ import { createBusMetrics, createCatalog, deleteStreams, ensureStream, type Cata
 import { HlcClock, generateIdentity, toBase58 } from '@cnode/primitives';
 import { admin } from '@cnode/proto';
 import { StateStore } from '@cnode/store';
-import { TEST_INFRA, freshSchema, metricValue, standInSeal, testLogger, uniqueNodeName } from '@cnode/testing';
+import { TEST_INFRA, freshSchema, metricValue, standInSeal, testLogger, uniqueNodeName, waitFor } from '@cnode/testing';
 import { NodeEventOutbox } from '../../src/index.js';
 
 let db: Awaited<ReturnType<typeof freshSchema>>;
@@ -125,5 +125,42 @@ describe('NodeEventOutbox (real Postgres, NATS, Redis)', () => {
       direct,
     );
     expect(await metricValue(registry, 'node_events_outbox_total', { outcome: 'published', via: 'drain' })).toBe(2);
+  });
+
+  it('vacuums the outbox after deleting as many rows as it is told to', async () => {
+    const vacuumRegistry = new Registry();
+    const vacuuming = new NodeEventOutbox({
+      sql: () => db.sql,
+      js: () => js,
+      redis: () => redis,
+      catalog,
+      busMetrics: createBusMetrics(vacuumRegistry),
+      registry: vacuumRegistry,
+      logger: testLogger(),
+      intervalMs: 3_600_000,
+      vacuumAfterDeletes: 4,
+    });
+    const writer = new StateStore(db.sql, undefined, vacuuming);
+    const contextId = randomBytes(32);
+    await writer.createContext(contextId);
+    for (const key of ['a', 'b', 'c', 'd', 'e']) {
+      await writer.commitLocal(
+        contextId,
+        me.publicKey,
+        [{ kind: 'set', key: Buffer.from(key), value: Buffer.from('v'), at: clock.now() }],
+        [],
+        standInSeal(contextId, me.publicKey, clock),
+      );
+    }
+    await published(contextId, 5);
+    // Each row is deleted once its publish was acknowledged.
+    await waitFor(async () => (await outboxRows()) === 0, { message: 'the outbox to be emptied' });
+    await vacuuming.stop();
+    // Five deletes (the context's creation queued no event): one VACUUM after the fourth.
+    expect(await metricValue(vacuumRegistry, 'node_events_outbox_vacuums_total', { outcome: 'done' })).toBe(1);
+    const [table] = await db.sql<{ vacuums: string }[]>`
+      select vacuum_count as vacuums from pg_stat_user_tables
+      where schemaname = current_schema() and relname = 'node_event_outbox'`;
+    expect(Number(table!.vacuums)).toBeGreaterThanOrEqual(1);
   });
 });
