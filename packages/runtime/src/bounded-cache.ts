@@ -12,78 +12,88 @@ export enum CacheEviction {
   Discarded = 'discarded',
 }
 
-/** What one cache counted since it was made; read into the metrics when they are scraped. */
+/** What one cache counted since it was made, by label value; read into the metrics when scraped. */
 interface CacheCounts {
-  hit: number;
-  miss: number;
+  lookups: { hit: number; miss: number };
   evicted: Record<CacheEviction, number>;
 }
 
 /** Registries one cache exports to at most. */
 const MAX_EXPORTS = 4;
 
+type ExportedCaches = Set<BoundedCache<unknown, unknown>>;
+
 /**
  * Per registry, the caches exported to it. The cache metrics are registered once per registry and
  * filled from these caches' counts when scraped: a lookup only adds to a number (labelled metric
  * updates on every lookup cost more than the lookup, and several caches are read per delta).
  */
-const cachesByRegistry = new WeakMap<Registry, Set<BoundedCache<unknown, unknown>>>();
+const cachesByRegistry = new WeakMap<Registry, ExportedCaches>();
 
-function registerCacheMetrics(registry: Registry): Set<BoundedCache<unknown, unknown>> {
-  let caches = cachesByRegistry.get(registry);
-  if (caches) return caches;
-  const exported = new Set<BoundedCache<unknown, unknown>>();
-  caches = exported;
-  cachesByRegistry.set(registry, exported);
+/** A counter of every exported cache's non-zero counts, one series per cache and label value. */
+function countsMetric(
+  registry: Registry,
+  caches: ExportedCaches,
+  spec: { name: string; help: string; label: 'result' | 'reason' },
+  counts: (cache: BoundedCache<unknown, unknown>) => Record<string, number>,
+): void {
   new Counter({
+    name: spec.name,
+    help: spec.help,
+    labelNames: ['cache', spec.label],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cache of caches) {
+        for (const [value, n] of Object.entries(counts(cache))) {
+          if (n > 0) this.inc({ cache: cache.name, [spec.label]: value }, n);
+        }
+      }
+    },
+  });
+}
+
+/** A gauge of one number per exported cache. */
+function perCacheGauge(
+  registry: Registry,
+  caches: ExportedCaches,
+  spec: { name: string; help: string },
+  value: (cache: BoundedCache<unknown, unknown>) => number,
+): void {
+  new Gauge({
+    name: spec.name,
+    help: spec.help,
+    labelNames: ['cache'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const cache of caches) this.set({ cache: cache.name }, value(cache));
+    },
+  });
+}
+
+function registerCacheMetrics(registry: Registry): ExportedCaches {
+  const known = cachesByRegistry.get(registry);
+  if (known) return known;
+  const caches: ExportedCaches = new Set();
+  cachesByRegistry.set(registry, caches);
+  const lookups = {
     name: 'cache_lookups_total',
     help: 'Lookups in an in-memory cache, by cache and result (hit, miss)',
-    labelNames: ['cache', 'result'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const cache of exported) {
-        for (const result of ['hit', 'miss'] as const) {
-          if (cache.counts[result] > 0) this.inc({ cache: cache.name, result }, cache.counts[result]);
-        }
-      }
-    },
-  });
-  new Counter({
+    label: 'result',
+  } as const;
+  countsMetric(registry, caches, lookups, (cache) => cache.counts.lookups);
+  const evictions = {
     name: 'cache_evictions_total',
     help: 'Entries that left an in-memory cache, by cache and reason (capacity, invalidated, expired, discarded)',
-    labelNames: ['cache', 'reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const cache of exported) {
-        for (const [reason, n] of Object.entries(cache.counts.evicted)) {
-          if (n > 0) this.inc({ cache: cache.name, reason }, n);
-        }
-      }
-    },
-  });
-  new Gauge({
-    name: 'cache_entries',
-    help: 'Entries held by an in-memory cache',
-    labelNames: ['cache'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const cache of exported) this.set({ cache: cache.name }, cache.size);
-    },
-  });
-  new Gauge({
-    name: 'cache_capacity',
-    help: 'Most entries an in-memory cache holds (its bound)',
-    labelNames: ['cache'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const cache of exported) this.set({ cache: cache.name }, cache.maxEntries);
-    },
-  });
-  return exported;
+    label: 'reason',
+  } as const;
+  countsMetric(registry, caches, evictions, (cache) => cache.counts.evicted);
+  const entries = { name: 'cache_entries', help: 'Entries held by an in-memory cache' };
+  perCacheGauge(registry, caches, entries, (cache) => cache.size);
+  const capacity = { name: 'cache_capacity', help: 'Most entries an in-memory cache holds (its bound)' };
+  perCacheGauge(registry, caches, capacity, (cache) => cache.maxEntries);
+  return caches;
 }
 
 /**
@@ -97,8 +107,7 @@ export class BoundedCache<K, V> {
   private readonly exports: Registry[] = [];
   /** Lookups and evictions since the cache was made (what its metrics show). */
   readonly counts: CacheCounts = {
-    hit: 0,
-    miss: 0,
+    lookups: { hit: 0, miss: 0 },
     evicted: {
       [CacheEviction.Capacity]: 0,
       [CacheEviction.Invalidated]: 0,
@@ -145,12 +154,12 @@ export class BoundedCache<K, V> {
       value = undefined;
     }
     if (value === undefined) {
-      this.counts.miss++;
+      this.counts.lookups.miss++;
       return undefined;
     }
     this.map.delete(key);
     this.map.set(key, value);
-    this.counts.hit++;
+    this.counts.lookups.hit++;
     return value;
   }
 
