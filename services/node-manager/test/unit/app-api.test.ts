@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from '@cnode/runtime';
 import { toBase58 } from '@cnode/primitives';
-import { testLogger } from '@cnode/testing';
+import { metricValue, testLogger } from '@cnode/testing';
 import type { ClientGrant, ClientGrantRepo } from '@cnode/store';
 import {
   ClientTokenType,
@@ -136,10 +136,8 @@ describe('RateLimiter', () => {
     const limiter = new RateLimiter(1, 1, Date.now, registry);
     for (let i = 0; i < RATE_LIMITER_MAX_KEYS + 50; i++) limiter.take(`k${i}`);
     expect(limiter.size).toBe(RATE_LIMITER_MAX_KEYS);
-    const evictions = (await registry.getSingleMetric('cache_evictions_total')!.get()).values.find(
-      (v) => v.labels.cache === 'app_api_rate_buckets' && v.labels.reason === 'capacity',
-    );
-    expect(evictions?.value).toBe(50);
+    const labels = { cache: 'app_api_rate_buckets', reason: 'capacity' };
+    expect(await metricValue(registry, 'cache_evictions_total', labels)).toBe(50);
   });
 });
 
